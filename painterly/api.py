@@ -1,0 +1,111 @@
+"""The Python API: ``painterly.stylize(content, style, **options) -> PIL.Image``.
+
+A :class:`Stylizer` keeps the weights and networks loaded between runs (the sweep command
+and the web studio use one); :func:`stylize` makes a fresh one per call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from . import engine, vgg
+from .config import Options, make_options
+from .engine import Callback
+from .errors import Interrupted, UsageError
+from .images import ImageLike, LoadedImage, image_tensor, load_image, to_pil
+from .weights import VGGWeights, load_weights, resolve
+
+MAX_STYLE_SIDE = 4096
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: no CUDA GPU is available (use --device cpu)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) present")
+    return dev
+
+
+class Stylizer:
+    """Weights and feature extractors kept in memory between runs."""
+
+    def __init__(self, weights: VGGWeights | str | os.PathLike | None = None,
+                 device: str = "auto", quiet: bool = True):
+        if isinstance(weights, VGGWeights):
+            self.weights = weights
+        elif weights:
+            self.weights = load_weights(weights)
+        else:
+            self.weights = None
+        self.device = pick_device(device)
+        self.quiet = quiet
+        self._nets: dict[tuple, vgg.VGGFeatures] = {}
+
+    def _weights_for(self, opts: Options) -> VGGWeights:
+        if self.weights is None:
+            self.weights = resolve(opts.weights, quiet=self.quiet)
+        if opts.model != self.weights.arch and opts.model != "vgg19":
+            raise UsageError(f"--model {opts.model}: the weights are {self.weights.arch}; "
+                             f"pass --weights with {opts.model} weights")
+        return self.weights
+
+    def network(self, opts: Options) -> vgg.VGGFeatures:
+        w = self._weights_for(opts)
+        content, style = engine.layer_setup(opts, w.arch)
+        layers = sorted(set(content) | set(style))
+        key = (tuple(layers), opts.pooling)
+        if key not in self._nets:
+            self._nets[key] = vgg.build(w, layers, opts.pooling).to(self.device)
+        return self._nets[key]
+
+    def run(self, content: ImageLike | LoadedImage, styles: Sequence[ImageLike | LoadedImage],
+            opts: Options, callback: Callback | None = None) -> Image.Image:
+        """Stylize and return a PIL image (RGBA if the content had transparency)."""
+        if not styles:
+            raise UsageError("at least one style image is needed")
+        c_img = content if isinstance(content, LoadedImage) else load_image(content)
+        s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
+        init = None
+        if opts.init not in ("content", "noise", "style"):
+            init = image_tensor(load_image(opts.init), opts.size)
+        c = image_tensor(c_img, opts.size)
+        s = [image_tensor(im, min(max(im.size), MAX_STYLE_SIDE,
+                                  round(opts.size * opts.style_scale * 1.25) + 16))
+             for im in s_imgs]
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        net = self.network(opts)
+        try:
+            out = engine.run(c, s, opts, net, callback, init=init)
+        except Interrupted as e:
+            e.image = to_pil(e.image, c_img.alpha)
+            raise
+        return to_pil(out, c_img.alpha)
+
+
+def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
+            options: Options | None = None, *, callback: Callback | None = None,
+            **kwargs: Any) -> Image.Image:
+    """Repaint ``content`` in the style of ``style`` (one image or a list).
+
+    Images may be paths, PIL images, numpy arrays (H x W x C, uint8/uint16/float) or tensors.
+    Keyword arguments are :class:`~painterly.config.Options` fields, e.g.
+    ``stylize("photo.jpg", "starry.jpg", size=384, style_weight=1e4)``.
+    ``callback(progress)`` is called after every step with a :class:`~painterly.engine.Progress`.
+    """
+    opts = make_options(options, **kwargs)
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    return Stylizer(opts.weights or None, opts.device).run(content, styles, opts, callback)
+
+
+def as_path(p: str | os.PathLike) -> Path:
+    return Path(p).expanduser()

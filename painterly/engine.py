@@ -1,0 +1,301 @@
+"""The optimisation loop: coarse-to-fine scales, init, optimizers, callbacks.
+
+``run`` takes tensors (RGB in 0..1, 1 x 3 x H x W) and a network and returns the output
+tensor.  Everything about files, weights and devices is in ``api.py``.
+
+Coarse-to-fine (Gatys et al. 2017): the image is optimised at a small size first, upsampled
+and refined at twice the side until the output size.  Coarse steps are cheap (a quarter of
+the pixels per halving), and they settle the large structures that fine steps alone would
+take hundreds of iterations to find.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from . import losses
+from .config import Options
+from .errors import Interrupted, UsageError
+from .images import fit_longest, resize_tensor
+from .vgg import VGGFeatures, canonical
+
+
+@dataclass
+class Scale:
+    height: int
+    width: int
+    steps: int
+
+
+@dataclass
+class Progress:
+    """What a callback receives after every optimiser step."""
+
+    step: int  # 1-based, counted over all scales
+    total: int  # total steps over all scales
+    scale: int  # 0-based index of the current scale
+    n_scales: int
+    height: int
+    width: int
+    losses: dict[str, float]  # content, style, tv, total (weighted)
+    elapsed: float  # seconds since the start
+    eta: float  # seconds left, estimated
+    scale_start: bool = False  # first step of a new scale
+    _image: Callable[[], torch.Tensor] | None = field(default=None, repr=False)
+
+    def image_tensor(self) -> torch.Tensor:
+        """The current image, 1 x 3 x H x W in 0..1 on the CPU (a copy)."""
+        return self._image().detach().float().clamp(0, 1).cpu()
+
+    def image(self):
+        """The current image as a PIL image."""
+        from .images import to_pil
+
+        return to_pil(self.image_tensor())
+
+
+Callback = Callable[[Progress], None]
+
+
+def default_steps(opts: Options) -> int:
+    if opts.steps:
+        return opts.steps
+    return 150 if opts.optimizer == "lbfgs" else 300
+
+
+def plan(opts: Options, out_hw: tuple[int, int]) -> list[Scale]:
+    """The scales (coarse to fine) and the steps at each."""
+    h, w = out_hw
+    longest = max(h, w)
+    n = opts.scales
+    if n == 0:
+        n = 1
+        while longest / 2 ** n >= opts.min_scale_size:
+            n += 1
+    final = default_steps(opts)
+    coarse = final if opts.steps else int(final * 1.0)
+    out = []
+    for k in range(n - 1, -1, -1):
+        side = max(16, round(longest / 2 ** k))
+        sw, sh = fit_longest(w, h, side)
+        out.append(Scale(sh, sw, final if k == 0 else coarse))
+    return out
+
+
+def autocast_for(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@functools.cache
+def _cpu_has_fast_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if _cpu_has_fast_bf16() else "fp32"
+    return "fp32"
+
+
+def layer_setup(opts: Options, arch: str) -> tuple[dict[str, float], dict[str, float]]:
+    """(content layer weights, style layer weights) by canonical layer name."""
+    content = {canonical(n, arch): 1.0 for n in opts.content_layers}
+    names = [canonical(n, arch) for n in opts.style_layers]
+    if len(set(names)) != len(names):
+        raise UsageError("--style-layers: a layer is named twice")
+    ws = opts.style_layer_weights or [1.0 / len(names)] * len(names)
+    return content, dict(zip(names, ws))
+
+
+def _style_size(style: torch.Tensor, scale_hw: tuple[int, int],
+                style_scale: float) -> tuple[int, int]:
+    side = max(16, round(max(scale_hw) * style_scale))
+    w, h = fit_longest(style.shape[-1], style.shape[-2], side)
+    return h, w
+
+
+def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: VGGFeatures,
+        callback: Callback | None = None, init: torch.Tensor | None = None) -> torch.Tensor:
+    """Stylize ``content`` (at the output size) with ``styles``; returns 1 x 3 x H x W in 0..1.
+
+    ``init`` overrides ``opts.init`` with an image tensor (any size).  A callback may raise
+    :class:`Interrupted` to stop early; Ctrl-C does the same.  Either way the current image
+    is attached to the raised :class:`Interrupted`.
+    """
+    device = next(net.parameters()).device
+    precision = resolve_precision(opts.precision, device)
+    content_w, style_w = layer_setup(opts, net.arch)
+    blend = opts.style_blend_weights or [1.0] * len(styles)
+    if len(blend) != len(styles):
+        raise UsageError(f"--style-blend-weights: {len(blend)} weights for {len(styles)} styles")
+    if sum(blend) <= 0:
+        raise UsageError("--style-blend-weights: the weights must not all be zero")
+    blend = [b / sum(blend) for b in blend]
+    layers = set(content_w) | set(style_w)
+    scales = plan(opts, tuple(content.shape[-2:]))
+    total = sum(s.steps for s in scales)
+    gen = torch.Generator().manual_seed(opts.seed)
+    torch.manual_seed(opts.seed)
+
+    x = None
+    step = 0
+    t0 = time.perf_counter()
+    try:
+        for si, sc in enumerate(scales):
+            hw = (sc.height, sc.width)
+            c = resize_tensor(content, hw).to(device)
+            targets = compute_targets(net, c, styles, blend, hw, opts, content_w, style_w,
+                                      precision)
+            if x is None:
+                x = _initial(opts, init, c, styles, hw, gen).to(device)
+            else:
+                x = resize_tensor(x.detach(), hw)
+            x = x.detach().contiguous().requires_grad_(True)
+            opt = _optimizer(opts, x)
+            closure, last = make_closure(net, x, opt, targets, opts, layers, device, precision)
+
+            ts = time.perf_counter()
+            for k in range(sc.steps):
+                if opts.optimizer == "lbfgs":
+                    opt.step(closure)
+                else:
+                    closure()
+                    opt.step()
+                    with torch.no_grad():
+                        x.clamp_(0, 1)
+                step += 1
+                now = time.perf_counter()
+                per_px = (now - ts) / (k + 1) / (sc.height * sc.width)
+                rest = sum(s.steps * s.height * s.width for s in scales[si + 1:])
+                eta = per_px * ((sc.steps - k - 1) * sc.height * sc.width + rest)
+                if callback is not None:
+                    vals = {kk: float(v) for kk, v in last.items()}
+                    if not all(math.isfinite(v) for v in vals.values()):
+                        raise UsageError("the loss is not finite; lower the learning rate "
+                                         "or the style weight")
+                    callback(Progress(step, total, si, len(scales), sc.height, sc.width, vals,
+                                      now - t0, eta, k == 0, functools.partial(_identity, x)))
+    except (KeyboardInterrupt, Interrupted):
+        img = x.detach().clamp(0, 1) if x is not None else content
+        raise Interrupted(resize_tensor(img.float().cpu(), tuple(content.shape[-2:]))) from None
+    return x.detach().float().clamp(0, 1).cpu()
+
+
+@dataclass
+class Targets:
+    """What the image is pulled toward at one scale, with per-layer weights."""
+
+    content: dict[str, torch.Tensor]
+    content_weights: dict[str, float]
+    style: dict[str, torch.Tensor]
+    style_weights: dict[str, float]
+
+
+def compute_targets(net: VGGFeatures, content: torch.Tensor, styles: list[torch.Tensor],
+                    blend: list[float], hw: tuple[int, int], opts: Options,
+                    content_w: dict[str, float], style_w: dict[str, float],
+                    precision: str) -> Targets:
+    """Content features and blended style Gram matrices at one scale (computed once)."""
+    device = content.device
+    with torch.no_grad(), autocast_for(device, precision):
+        cf = net(content, content_w.keys()) if opts.content_weight > 0 else {}
+        content_t = {k: v.detach().clone() for k, v in cf.items() if k in content_w}
+        style_t: dict[str, torch.Tensor] = {}
+        for s, b in zip(styles, blend):
+            s_hw = _style_size(s, hw, opts.style_scale)
+            sf = net(resize_tensor(s, s_hw).to(device), style_w.keys())
+            for k in style_w:
+                g = losses.gram(sf[k]) * b
+                style_t[k] = g if k not in style_t else style_t[k] + g
+    sw = _style_norm(style_w, style_t, bool(opts.style_layer_weights))
+    cw = _content_norm(content_w, content_t)
+    return Targets(content_t, cw, style_t, sw)
+
+
+def make_closure(net: VGGFeatures, x: torch.Tensor, opt: torch.optim.Optimizer, t: Targets,
+                 opts: Options, layers: set[str], device: torch.device, precision: str):
+    """The objective as an optimizer closure, and a dict holding its last weighted parts."""
+    last: dict[str, torch.Tensor] = {}
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        with autocast_for(device, precision):
+            feats = net(x, layers)
+        parts = {}
+        loss = x.new_zeros((), dtype=torch.float32)
+        if t.content:
+            parts["content"] = opts.content_weight * losses.content_loss(
+                feats, t.content, t.content_weights)
+            loss = loss + parts["content"]
+        parts["style"] = opts.style_weight * losses.style_loss(feats, t.style, t.style_weights)
+        loss = loss + parts["style"]
+        if opts.tv_weight > 0:
+            parts["tv"] = opts.tv_weight * losses.tv_loss(x.float())
+            loss = loss + parts["tv"]
+        parts["total"] = loss
+        loss.backward()
+        last.clear()
+        last.update({k: v.detach() for k, v in parts.items()})
+        return loss
+
+    return closure, last
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def _style_norm(style_w: dict[str, float], targets: dict[str, torch.Tensor],
+                explicit: bool) -> dict[str, float]:
+    """Per-layer style weights.  Explicit weights are used as given (Gatys et al.); by default
+    each layer is divided by the energy of its target, 1/4 sum a^2, so that every layer's
+    term is a relative error and the layers count equally whatever their scale."""
+    if explicit:
+        return style_w
+    return {k: w / max(1e-12, 0.25 * float(targets[k].pow(2).sum())) for k, w in style_w.items()}
+
+
+def _content_norm(content_w: dict[str, float],
+                  targets: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Content layers are divided by the mean square of their target: a relative error."""
+    return {k: w / max(1e-12, float(targets[k].float().pow(2).mean()))
+            for k, w in content_w.items() if k in targets}
+
+
+def _initial(opts: Options, init: torch.Tensor | None, content: torch.Tensor,
+             styles: list[torch.Tensor], hw: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
+    if init is not None:
+        return resize_tensor(init.float(), hw)
+    if opts.init == "content":
+        return content.detach().clone()
+    if opts.init == "noise":
+        return torch.rand((1, 3, *hw), generator=gen)
+    if opts.init == "style":
+        return resize_tensor(styles[0], hw)
+    raise UsageError(f"--init: '{opts.init}' was not loaded as an image")
+
+
+def _optimizer(opts: Options, x: torch.Tensor):
+    if opts.optimizer == "lbfgs":
+        lr = opts.lr or 1.0
+        return torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=50,
+                                 tolerance_grad=-1.0, tolerance_change=-1.0)
+    return torch.optim.Adam([x], lr=opts.lr or 0.02)

@@ -1,0 +1,27 @@
+"""Errors a user can cause.  The CLI turns each into one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+
+class PainterlyError(Exception):
+    """Base class of errors caused by input, options or the environment (exit status 2)."""
+
+
+class UsageError(PainterlyError):
+    """A bad option value or combination."""
+
+
+class ImageError(PainterlyError):
+    """An image that cannot be read or written."""
+
+
+class WeightsError(PainterlyError):
+    """Weights that are missing, corrupt or of an unknown format."""
+
+
+class Interrupted(Exception):
+    """Raised by the engine on Ctrl-C or cancellation; carries the current image."""
+
+    def __init__(self, image=None):
+        super().__init__("interrupted")
+        self.image = image

@@ -1,0 +1,304 @@
+"""Reading, resizing and writing images, and the colour spaces the engine needs.
+
+Input handling, for every image painterly reads:
+
+* EXIF orientation is applied, so a portrait photo stays upright.
+* Grey, palette, CMYK and 16-bit (PNG/TIFF) images are converted to 8-bit-equivalent RGB
+  floats in 0..1 (16-bit precision is kept until the float conversion).
+* Alpha: transparent parts are composited over white before stylization.  When the
+  *content* image has an alpha channel and the output format can store one (PNG, WebP,
+  TIFF), the content's alpha, resized, is put back on the result.
+* Images larger than ``MAX_PIXELS`` are refused as possible decompression bombs.
+
+Any failure raises :class:`~painterly.errors.ImageError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from .errors import ImageError
+
+MAX_PIXELS = 64_000_000  # 8000 x 8000
+WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
+                 ".tif": "TIFF", ".tiff": "TIFF"}
+ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+
+ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor | bytes
+
+
+@dataclass
+class LoadedImage:
+    """An RGB image (float32 array H x W x 3 in 0..1) with its optional alpha (H x W)."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    name: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)"""
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+
+def describe(src: ImageLike) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return str(src)
+    return f"<{type(src).__name__}>"
+
+
+def load_image(src: ImageLike) -> LoadedImage:
+    """Load a path, bytes, PIL image, array (H x W [x C], uint8/uint16/float) or tensor."""
+    name = describe(src)
+    if isinstance(src, torch.Tensor):
+        src = src.detach().cpu().float().numpy()
+        if src.ndim == 4:
+            src = src[0]
+        if src.ndim == 3 and src.shape[0] in (1, 3, 4):
+            src = np.moveaxis(src, 0, -1)
+    if isinstance(src, np.ndarray):
+        return _from_array(src, name)
+    if isinstance(src, Image.Image):
+        return _from_pil(src, name)
+    if isinstance(src, bytes):
+        return _from_pil(_open(io.BytesIO(src), name), name)
+    path = Path(src)
+    if not path.exists():
+        raise ImageError(f"{name}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{name}: is a directory, not an image")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{name}: the file is empty")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        raise ImageError(f"{name}: cannot read ({e.strerror or e})") from None
+    return _from_pil(_open(io.BytesIO(data), name), name)
+
+
+def _open(fh, name: str) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(fh)
+            if im.width * im.height > MAX_PIXELS:
+                raise ImageError(f"{name}: {im.width}x{im.height} is too many pixels "
+                                 f"(limit {MAX_PIXELS:,}); downscale it first")
+            im.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: refused as a possible decompression bomb "
+                         f"(over {MAX_PIXELS:,} pixels)") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        msg = str(e) or type(e).__name__
+        if "truncated" in msg:
+            msg = "the image data is truncated"
+        raise ImageError(f"{name}: cannot decode image ({msg})") from None
+    return im
+
+
+def _from_pil(im: Image.Image, name: str) -> LoadedImage:
+    try:
+        im = ImageOps.exif_transpose(im) or im
+    except Exception:  # a broken EXIF block should not stop us
+        pass
+    if im.width < 1 or im.height < 1:
+        raise ImageError(f"{name}: the image has no pixels")
+    mode = im.mode
+    alpha = None
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im).astype(np.float32)
+        hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        if mode == "F":
+            hi = max(1.0, float(a.max()))
+        g = np.clip(a / hi, 0, 1)
+        return LoadedImage(np.repeat(g[..., None], 3, axis=2), None, name)
+    if mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or im.mode == "RGBA":
+        rgba = im.convert("RGBA")
+        arr = np.asarray(rgba).astype(np.float32) / 255.0
+        alpha = arr[..., 3]
+        rgb = arr[..., :3] * alpha[..., None] + (1.0 - alpha[..., None])  # over white
+        if alpha.min() >= 1.0:
+            alpha = None
+        return LoadedImage(np.ascontiguousarray(rgb), alpha, name)
+    if mode == "CMYK":
+        im = im.convert("RGB")
+    rgb = np.asarray(im.convert("RGB")).astype(np.float32) / 255.0
+    return LoadedImage(rgb, None, name)
+
+
+def _from_array(a: np.ndarray, name: str) -> LoadedImage:
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ImageError(f"{name}: an array image must be H x W, H x W x 1, 3 or 4; "
+                         f"got shape {tuple(a.shape)}")
+    if a.dtype == np.uint8:
+        f = a.astype(np.float32) / 255.0
+    elif a.dtype == np.uint16:
+        f = a.astype(np.float32) / 65535.0
+    elif np.issubdtype(a.dtype, np.floating):
+        f = a.astype(np.float32)
+        if not np.isfinite(f).all():
+            raise ImageError(f"{name}: the array holds NaN or infinite values")
+        if f.max() > 1.0 + 1e-6:
+            f = f / 255.0
+        f = np.clip(f, 0.0, 1.0)
+    else:
+        raise ImageError(f"{name}: unsupported array dtype {a.dtype}")
+    alpha = None
+    if f.shape[2] in (2, 4):
+        alpha = f[..., -1]
+        f = f[..., :-1]
+        f = f * alpha[..., None] + (1.0 - alpha[..., None])
+        if alpha.min() >= 1.0:
+            alpha = None
+    if f.shape[2] == 1:
+        f = np.repeat(f, 3, axis=2)
+    return LoadedImage(np.ascontiguousarray(f), alpha, name)
+
+
+# --------------------------------------------------------------------------------------
+# sizes and tensors
+
+
+def fit_longest(w: int, h: int, longest: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longest side is ``longest`` (at least 1 px each)."""
+    s = longest / max(w, h)
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """H x W x 3 float array -> 1 x 3 x H x W tensor."""
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).float()
+
+
+def resize_tensor(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Resize a 1 x C x H x W tensor to (height, width), antialiased when shrinking."""
+    if tuple(x.shape[-2:]) == tuple(hw):
+        return x
+    shrink = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
+    y = F.interpolate(x, size=hw, mode="bicubic", align_corners=False, antialias=shrink)
+    return y.clamp(0, 1)
+
+
+def image_tensor(img: LoadedImage, longest: int) -> torch.Tensor:
+    """The image as a 1 x 3 x H x W tensor with its longest side resized to ``longest``."""
+    w, h = fit_longest(*img.size, longest)
+    return resize_tensor(to_tensor(img.rgb), (h, w))
+
+
+def to_pil(x: torch.Tensor, alpha: np.ndarray | None = None) -> Image.Image:
+    """1 x 3 x H x W tensor in 0..1 (any dtype/device) -> 8-bit PIL image (RGBA with alpha)."""
+    a = x.detach().float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+    arr = (a * 255.0 + 0.5).astype(np.uint8)
+    im = Image.fromarray(arr, "RGB")
+    if alpha is not None:
+        al = Image.fromarray((np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8), "L")
+        al = al.resize(im.size, Image.Resampling.LANCZOS)
+        im.putalpha(al)
+    return im
+
+
+# --------------------------------------------------------------------------------------
+# writing
+
+
+def output_format(path: str | os.PathLike) -> str:
+    ext = Path(path).suffix.lower()
+    if ext not in WRITE_FORMATS:
+        raise ImageError(f"{path}: unknown output type '{ext or '(none)'}'; use one of "
+                         f"{', '.join(sorted(set(WRITE_FORMATS)))}")
+    return WRITE_FORMATS[ext]
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail early (before any work) if ``path`` cannot be written."""
+    output_format(path)
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise ImageError(f"{path}: is a directory; give a file name such as out.png")
+    if not parent.exists():
+        raise ImageError(f"{path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ImageError(f"{path}: the folder {parent} is not writable")
+
+
+def save_image(im: Image.Image, path: str | os.PathLike) -> Path:
+    """Write ``im`` to ``path`` atomically (temp file in the same folder, then rename).
+
+    The format follows the extension; alpha is dropped for formats that cannot hold it.
+    """
+    fmt = output_format(path)
+    check_writable(path)
+    p = Path(path)
+    if im.mode == "RGBA" and fmt not in ALPHA_FORMATS:
+        im = im.convert("RGB")
+    kwargs = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "PNG": {},
+              "TIFF": {"compression": "tiff_deflate"}}[fmt]
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            im.save(fh, format=fmt, **kwargs)
+        os.replace(tmp, p)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise
+    return p
+
+
+def save_bytes(data: bytes, path: str | os.PathLike) -> Path:
+    """Write raw bytes atomically."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return p
+
+
+# --------------------------------------------------------------------------------------
+# colour spaces (RGB in 0..1, tensors 1 x 3 x H x W)
+
+_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114],
+                         [0.595716, -0.274453, -0.321263],
+                         [0.211456, -0.522591, 0.311135]])
+
+
+def rgb_to_yiq(x: torch.Tensor) -> torch.Tensor:
+    m = _RGB2YIQ.to(x.device, x.dtype)
+    return torch.einsum("ij,bjhw->bihw", m, x)
+
+
+def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    m = torch.linalg.inv(_RGB2YIQ).to(x.device, x.dtype)
+    return torch.einsum("ij,bjhw->bihw", m, x)

@@ -1,0 +1,80 @@
+"""The losses of Gatys et al., with their normalisation.
+
+Notation for one layer l: F is the feature map of the image being optimised, reshaped to
+N_l x M_l (N_l channels, M_l = height * width positions); P the content image's features at
+the same layer; A the style image's Gram matrix.
+
+Content loss (mean squared error of feature maps)::
+
+    L_content = sum_l c_l * 1/(N_l M_l) * sum_ij (F_ij - P_ij)^2
+
+Dividing by N_l M_l (rather than the paper's 1/2) keeps the value independent of the image
+size, so one weight works at every scale of coarse-to-fine.
+
+Style loss (Gram matrices)::
+
+    G_ij = sum_k F_ik F_jk                      (N_l x N_l)
+    E_l  = 1/(4 N_l^2 M_l^2) * sum_ij (G_ij - A_ij)^2
+    L_style = sum_l w_l E_l
+
+which we compute as E_l = 1/4 * sum_ij (g_ij - a_ij)^2 with the normalised Gram matrix
+g = G / (N_l M_l), in float32 whatever the network's precision.  The style Gram matrix of
+several style images is their blend  a = sum_s b_s a_s  with sum_s b_s = 1.
+
+Total variation (smoothness prior on the RGB image x in 0..1, C x H x W)::
+
+    L_tv = 1/(C H W) * sum ((x[:, i+1, j] - x[:, i, j])^2 + (x[:, i, j+1] - x[:, i, j])^2)
+
+Total objective::
+
+    L = alpha * L_content + beta * L_style + tv_weight * L_tv
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    """Normalised Gram matrix g = F F^T / (N M) of a B x N x H x W map, in float32."""
+    b, n, h, w = f.shape
+    x = f.reshape(b, n, h * w).float()
+    return torch.bmm(x, x.transpose(1, 2)) / (n * h * w)
+
+
+def style_layer_loss(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """E_l = 1/4 * sum (g - a)^2 = 1/(4 N^2 M^2) sum (G - A)^2 for normalised Grams g, a."""
+    return 0.25 * (g - a.to(g.dtype)).pow(2).sum()
+
+
+def content_layer_loss(f: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """1/(N M) * sum (F - P)^2, in float32."""
+    return (f.float() - p.float()).pow(2).mean()
+
+
+def tv_loss(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of horizontally and vertically adjacent pixels."""
+    dh = (x[..., 1:, :] - x[..., :-1, :]).pow(2).sum()
+    dw = (x[..., :, 1:] - x[..., :, :-1]).pow(2).sum()
+    return (dh + dw) / x[0].numel()
+
+
+def style_loss(feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+               layer_weights: dict[str, float]) -> torch.Tensor:
+    """sum_l w_l E_l over the style layers."""
+    total = None
+    for name, a in targets.items():
+        e = layer_weights[name] * style_layer_loss(gram(feats[name]), a)
+        total = e if total is None else total + e
+    return total
+
+
+def content_loss(feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                 layer_weights: dict[str, float] | None = None) -> torch.Tensor:
+    total = None
+    for name, p in targets.items():
+        c = content_layer_loss(feats[name], p)
+        if layer_weights:
+            c = layer_weights[name] * c
+        total = c if total is None else total + c
+    return total

@@ -1,0 +1,207 @@
+"""One stylization as the command line runs it: checks first, then progress, snapshots,
+animation, loss log, and the output written atomically (also on Ctrl-C)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .api import Stylizer
+from .config import Options
+from .engine import Progress
+from .errors import ImageError, Interrupted, UsageError
+from .images import check_writable, load_image, save_bytes, save_image
+
+EXIT_INTERRUPTED = 130
+
+
+class Recorder:
+    """The per-step callback of the CLI: progress bar, CSV log, snapshots, animation frames."""
+
+    def __init__(self, quiet: bool, save_every: int, snapshots: Path | None,
+                 animate: Path | None, out_size: tuple[int, int]):
+        self.quiet = quiet
+        self.save_every = save_every
+        self.snapshots = snapshots
+        self.animate = animate
+        self.out_size = out_size
+        self.rows: list[dict] = []
+        self.frames: list = []
+        self.bar = None
+
+    def __call__(self, p: Progress) -> None:
+        self.rows.append({"step": p.step, "scale": p.scale + 1, "height": p.height,
+                          "width": p.width, **{k: p.losses.get(k, 0.0) for k in
+                                               ("content", "style", "tv", "total")},
+                          "elapsed": round(p.elapsed, 4)})
+        if not self.quiet:
+            self._bar(p)
+        every = self.save_every
+        if self.snapshots is not None and every and p.step % every == 0:
+            save_image(p.image(), self.snapshots / f"step_{p.step:05d}.png")
+        if self.animate is not None:
+            frame_every = every or max(1, p.total // 60)
+            if p.step % frame_every == 0 or p.step == 1:
+                self.frames.append(p.image().resize(self.out_size))
+
+    def _bar(self, p: Progress) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=p.total, unit="step", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                                       "[{elapsed}<{postfix}]")
+        eta = time.strftime("%M:%S", time.gmtime(p.eta)) if p.eta < 3600 else \
+            f"{p.eta / 3600:.1f}h"
+        ls = p.losses
+        self.bar.set_description_str(f"scale {p.scale + 1}/{p.n_scales} {p.width}x{p.height}",
+                                     refresh=False)
+        self.bar.set_postfix_str(f"{eta}, content {ls.get('content', 0):.3g} style "
+                                 f"{ls.get('style', 0):.3g} tv {ls.get('tv', 0):.3g}",
+                                 refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def write_log(self, path: Path) -> None:
+        buf = io.StringIO()
+        fields = ["step", "scale", "height", "width", "content", "style", "tv", "total",
+                  "elapsed"]
+        w = csv.DictWriter(buf, fieldnames=fields)
+        w.writeheader()
+        w.writerows(self.rows)
+        save_bytes(buf.getvalue().encode(), path)
+
+    def write_animation(self, path: Path) -> None:
+        if not self.frames:
+            return
+        if path.suffix.lower() == ".gif":
+            buf = io.BytesIO()
+            frames = self.frames + [self.frames[-1]] * 10  # linger on the result
+            frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
+                           duration=80, loop=0, optimize=True)
+            save_bytes(buf.getvalue(), path)
+        else:
+            write_mp4(self.frames, path)
+
+
+def _ffmpeg() -> str | None:
+    exe = shutil.which("ffmpeg")
+    if exe:
+        return exe
+    try:
+        import imageio_ffmpeg  # type: ignore
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:
+        return None
+
+
+def write_mp4(frames: list, path: Path) -> None:
+    import subprocess
+    import tempfile
+
+    exe = _ffmpeg()
+    if exe is None:
+        raise UsageError("--animate .mp4 needs ffmpeg: install it or 'pip install "
+                         "imageio-ffmpeg', or use a .gif")
+    w, h = frames[0].size
+    w2, h2 = w - w % 2, h - h % 2
+    fd_path = Path(tempfile.mkstemp(prefix=f".{path.name}.", suffix=".mp4", dir=path.parent)[1])
+    cmd = [exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
+           f"{w2}x{h2}", "-r", "12", "-i", "-", "-pix_fmt", "yuv420p", "-vcodec", "libx264",
+           str(fd_path)]
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        for f in frames + [frames[-1]] * 12:
+            proc.stdin.write(f.convert("RGB").crop((0, 0, w2, h2)).tobytes())
+        proc.stdin.close()
+        err = proc.stderr.read().decode(errors="replace")
+        if proc.wait() != 0:
+            raise ImageError(f"{path}: ffmpeg failed ({err.strip()[:200]})")
+        fd_path.replace(path)
+    finally:
+        fd_path.unlink(missing_ok=True)
+
+
+def run_cli(content: str, styles: list[str], output: str, opts: Options, *, quiet: bool = False,
+            save_every: int = 0, snapshots: str | None = None, animate: str | None = None,
+            log: str | None = None, plot: str | None = None) -> int:
+    # --- every check that can fail comes before any work --------------------------------
+    check_writable(output)
+    snap_dir = None
+    if save_every < 0:
+        raise UsageError("--save-every: must be 0 or more")
+    if snapshots:
+        snap_dir = Path(snapshots)
+        try:
+            snap_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ImageError(f"{snapshots}: cannot create the folder ({e.strerror})") from None
+        if not save_every:
+            save_every = 50
+    elif save_every:
+        raise UsageError("--save-every needs --snapshots DIR")
+    anim = Path(animate) if animate else None
+    if anim is not None:
+        if anim.suffix.lower() not in (".gif", ".mp4"):
+            raise UsageError(f"--animate {animate}: use a .gif or .mp4 file name")
+        if anim.suffix.lower() == ".mp4" and _ffmpeg() is None:
+            raise UsageError("--animate .mp4 needs ffmpeg: install it or 'pip install "
+                             "imageio-ffmpeg', or use a .gif")
+        _check_plain_writable(anim)
+    for extra in (log, plot):
+        if extra:
+            _check_plain_writable(Path(extra))
+    if plot:
+        from . import plot as _plot  # noqa: F401  (fails early if plotting is unavailable)
+
+    c_img = load_image(content)
+    s_imgs = [load_image(s) for s in styles]
+    if opts.init not in ("content", "noise", "style"):
+        load_image(opts.init)
+
+    from .images import fit_longest
+
+    out_size = fit_longest(*c_img.size, opts.size)
+    rec = Recorder(quiet, save_every, snap_dir, anim, out_size)
+    stylizer = Stylizer(opts.weights or None, opts.device, quiet=quiet)
+    status = 0
+    try:
+        result = stylizer.run(c_img, s_imgs, opts, rec)
+    except Interrupted as e:
+        rec.close()
+        result = e.image
+        status = EXIT_INTERRUPTED
+    finally:
+        rec.close()
+    save_image(result, output)
+    if log:
+        rec.write_log(Path(log))
+    if plot:
+        from .plot import plot_losses
+
+        plot_losses(rec.rows, Path(plot))
+    if anim is not None:
+        rec.write_animation(anim)
+    if status:
+        print(f"painterly: interrupted; wrote the current image to {output}", file=sys.stderr)
+    elif not quiet:
+        print(f"wrote {output}", file=sys.stderr)
+    return status
+
+
+def _check_plain_writable(p: Path) -> None:
+    import os
+
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise ImageError(f"{p}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ImageError(f"{p}: the folder {parent} is not writable")

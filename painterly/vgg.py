@@ -1,0 +1,110 @@
+"""A frozen VGG feature extractor with named layers, truncated at the deepest layer needed.
+
+Layer names follow the paper: ``conv4_2`` (before its ReLU), ``relu4_2`` (after) and
+``pool3``.  Keras-style names are accepted too: ``block4_conv2`` means ``relu4_2`` (a Keras
+conv layer includes its ReLU), ``block4_relu2`` means ``relu4_2`` and ``block3_pool`` means
+``pool3``.  The network takes RGB images in 0..1 and applies the preprocessing its weights
+were trained with (Caffe: BGR 0..255 minus the mean pixel; torchvision: ImageNet mean/std).
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import UsageError
+from .weights import ARCHS, CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD, VGGWeights
+
+
+def layer_names(arch: str = "vgg19") -> list[str]:
+    """All layer names of the network in order."""
+    names = []
+    for b, n in enumerate(ARCHS[arch], start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+        names.append(f"pool{b}")
+    return names
+
+
+def canonical(name: str, arch: str = "vgg19") -> str:
+    """Map any accepted spelling of a layer to its canonical name, or raise UsageError."""
+    n = name.strip().lower()
+    if m := re.fullmatch(r"block(\d)_(?:conv|relu)(\d)", n):
+        n = f"relu{m.group(1)}_{m.group(2)}"
+    elif m := re.fullmatch(r"block(\d)_pool", n):
+        n = f"pool{m.group(1)}"
+    if n not in layer_names(arch):
+        raise UsageError(f"unknown layer '{name}' for {arch} (use names such as conv4_2, "
+                         f"relu4_2, pool3 or block4_conv2)")
+    return n
+
+
+class VGGFeatures(nn.Module):
+    """VGG convolutional layers up to ``last``; returns the requested features by name."""
+
+    def __init__(self, weights: VGGWeights, last: str, pooling: str = "max"):
+        super().__init__()
+        self.arch = weights.arch
+        self.preprocess = weights.preprocess
+        names = layer_names(self.arch)
+        last = canonical(last, self.arch)
+        self.names = names[: names.index(last) + 1]
+        self.convs = nn.ModuleDict()
+        for name in self.names:
+            if name.startswith("conv"):
+                w = weights.state[f"{name}.weight"]
+                conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
+                with torch.no_grad():
+                    conv.weight.copy_(w)
+                    conv.bias.copy_(weights.state[f"{name}.bias"])
+                self.convs[name] = conv
+        self.pooling = pooling
+        if self.preprocess == "caffe":
+            mean = torch.tensor(CAFFE_MEAN_BGR).flip(0) / 255.0  # as RGB in 0..1
+            self.register_buffer("scale", torch.full((1, 3, 1, 1), 255.0))
+            self.register_buffer("mean", mean.view(1, 3, 1, 1))
+        else:
+            self.register_buffer("scale", 1.0 / torch.tensor(TORCH_STD).view(1, 3, 1, 1))
+            self.register_buffer("mean", torch.tensor(TORCH_MEAN).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+        self.eval()
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """RGB 0..1 -> the network's input convention."""
+        y = (x - self.mean) * self.scale
+        if self.preprocess == "caffe":
+            y = y.flip(1)  # RGB -> BGR
+        return y
+
+    def forward(self, x: torch.Tensor, layers: set[str] | list[str]) -> dict[str, torch.Tensor]:
+        wanted = set(layers)
+        out: dict[str, torch.Tensor] = {}
+        h = self.prepare(x)
+        for name in self.names:
+            kind = name[:4]
+            if kind == "conv":
+                h = self.convs[name](h)
+            elif kind == "relu":
+                h = F.relu(h, inplace=name not in wanted and _prev(name) not in wanted)
+            else:
+                h = F.max_pool2d(h, 2, ceil_mode=True) if self.pooling == "max" else \
+                    F.avg_pool2d(h, 2, ceil_mode=True)
+            if name in wanted:
+                out[name] = h
+                if len(out) == len(wanted):
+                    break
+        return out
+
+
+def _prev(relu_name: str) -> str:
+    return "conv" + relu_name[4:]
+
+
+def build(weights: VGGWeights, layers: list[str], pooling: str = "max") -> VGGFeatures:
+    """A feature extractor for the given (already canonical) layers."""
+    order = layer_names(weights.arch)
+    last = max(layers, key=order.index)
+    return VGGFeatures(weights, last, pooling)
