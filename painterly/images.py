@@ -3,8 +3,9 @@
 Input handling, for every image painterly reads:
 
 * EXIF orientation is applied, so a portrait photo stays upright.
-* Grey, palette, CMYK and 16-bit (PNG/TIFF) images are converted to 8-bit-equivalent RGB
-  floats in 0..1 (16-bit precision is kept until the float conversion).
+* Grey, palette, CMYK and 16-bit PNG/TIFF images become RGB floats in 0..1.  16-bit grey
+  keeps its full precision; 16-bit colour files are read through Pillow, which gives 8 bits
+  per channel.
 * Alpha: transparent parts are composited over white before stylization.  When the
   *content* image has an alpha channel and the output format can store one (PNG, WebP,
   TIFF), the content's alpha, resized, is put back on the result.

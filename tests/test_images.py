@@ -1,0 +1,98 @@
+"""Reading every kind of image, writing every format atomically."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly import images
+from painterly.errors import ImageError
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    im = Image.new("RGB", (40, 20), "red")
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    p = tmp_path / "rot.jpg"
+    im.save(p, exif=exif)
+    assert images.load_image(p).size == (20, 40)
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "1", "LA", "RGBA", "I;16"])
+def test_modes_become_rgb(tmp_path, mode):
+    base = Image.linear_gradient("L").resize((32, 24))
+    im = base.convert(mode) if mode != "I;16" else Image.fromarray(
+        (np.asarray(base).astype(np.uint16) * 257))
+    ext = "jpg" if mode == "CMYK" else "png"
+    p = tmp_path / f"img.{ext}"
+    im.save(p)
+    loaded = images.load_image(p)
+    assert loaded.rgb.shape == (24, 32, 3) and loaded.rgb.dtype == np.float32
+    assert 0.0 <= loaded.rgb.min() and loaded.rgb.max() <= 1.0
+
+
+def test_16bit_precision_kept(tmp_path):
+    arr = np.full((8, 8), 1000, np.uint16)  # 8-bit would round this to 4/255 = 0.0157
+    p = tmp_path / "deep.png"
+    Image.fromarray(arr).save(p)
+    assert abs(images.load_image(p).rgb[0, 0, 0] - 1000 / 65535) < 1e-6
+    t = tmp_path / "deep.tif"
+    Image.fromarray(arr).save(t)
+    assert abs(images.load_image(t).rgb[0, 0, 0] - 1000 / 65535) < 1e-6
+
+
+def test_alpha_composited_over_white_and_kept(tmp_path):
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:, 5:, 3] = 255  # left half transparent
+    p = tmp_path / "a.png"
+    Image.fromarray(rgba, "RGBA").save(p)
+    img = images.load_image(p)
+    assert np.allclose(img.rgb[0, 0], [1, 1, 1]) and np.allclose(img.rgb[0, 9], [1, 0, 0])
+    assert img.alpha is not None and img.alpha[0, 0] == 0
+    out = images.to_pil(images.to_tensor(img.rgb), img.alpha)
+    assert out.mode == "RGBA" and out.getpixel((0, 0))[3] == 0
+
+
+def test_arrays_tensors_and_bytes():
+    a = np.random.default_rng(0).integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    assert images.load_image(a).size == (7, 6)
+    assert images.load_image(torch.rand(1, 3, 5, 4)).size == (4, 5)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    assert images.load_image(buf.getvalue()).size == (7, 6)
+    with pytest.raises(ImageError):
+        images.load_image(np.zeros((2, 2, 5)))
+
+
+@pytest.mark.parametrize("ext,fmt", [(".png", "PNG"), (".jpg", "JPEG"), (".webp", "WEBP"),
+                                     (".tiff", "TIFF")])
+def test_write_by_extension(tmp_path, ext, fmt):
+    im = Image.new("RGBA", (9, 7), (10, 200, 30, 128))
+    p = tmp_path / f"out{ext}"
+    images.save_image(im, p)
+    with Image.open(p) as back:
+        assert back.format == fmt and back.size == (9, 7)
+    assert [f.name for f in tmp_path.iterdir()] == [p.name]  # no temp files left
+
+
+def test_write_failures_leave_nothing(tmp_path):
+    with pytest.raises(ImageError, match="unknown output type"):
+        images.save_image(Image.new("RGB", (2, 2)), tmp_path / "x.bmpx")
+    with pytest.raises(ImageError, match="does not exist"):
+        images.save_image(Image.new("RGB", (2, 2)), tmp_path / "nodir" / "x.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_longest_and_resize():
+    assert images.fit_longest(1024, 768, 512) == (512, 384)
+    assert images.fit_longest(10, 1000, 100) == (1, 100)
+    x = torch.rand(1, 3, 40, 60)
+    assert images.resize_tensor(x, (20, 30)).shape == (1, 3, 20, 30)
+
+
+def test_yiq_round_trip():
+    x = torch.rand(1, 3, 4, 4)
+    assert torch.allclose(images.yiq_to_rgb(images.rgb_to_yiq(x)), x, atol=1e-5)
