@@ -63,8 +63,8 @@ def demo_photo() -> Path:
 
 
 def main(out_dir: str = "out/demo", size: int = 384) -> Path:
-    from .run import run_cli
     from .config import Options
+    from .run import run_cli
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

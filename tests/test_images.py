@@ -24,7 +24,7 @@ def test_exif_orientation_is_applied(tmp_path):
 def test_modes_become_rgb(tmp_path, mode):
     base = Image.linear_gradient("L").resize((32, 24))
     im = base.convert(mode) if mode != "I;16" else Image.fromarray(
-        (np.asarray(base).astype(np.uint16) * 257))
+        np.asarray(base).astype(np.uint16) * 257)
     ext = "jpg" if mode == "CMYK" else "png"
     p = tmp_path / f"img.{ext}"
     im.save(p)
