@@ -21,7 +21,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check painterly tests benchmarks examples
+	$(BIN)/ruff check painterly tests benchmarks examples tools
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

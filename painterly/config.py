@@ -76,7 +76,8 @@ class Options:
                      minimum=0)
 
     # --- network ---------------------------------------------------------------------------
-    model: str = _opt("vgg19", "Network architecture.", choices=("vgg19", "vgg16"))
+    model: str = _opt("vgg19", "Network architecture; the weights file decides, and vgg16 "
+                               "asks for VGG-16 weights.", choices=("vgg19", "vgg16"))
     pooling: str = _opt("max", "Pooling layers of the network.", choices=("max", "avg"))
     weights: str = _opt("", "Path to a weights file (default: the cached original VGG-19; "
                             "env PAINTERLY_WEIGHTS).", web=False, metavar="PATH")
@@ -188,3 +189,16 @@ def make_options(base: Options | None = None, **overrides: Any) -> Options:
         k = k.replace("-", "_")
         changes[k] = coerce(k, v)
     return validate(dataclasses.replace(opts, **changes))
+
+
+def options_markdown() -> str:
+    """The options table of the README (kept in sync by a test)."""
+    rows = ["| flag | default | meaning |", "| --- | --- | --- |"]
+    defaults = Options()
+    for f in fields_info():
+        d = getattr(defaults, f.name)
+        shown = " ".join(map(str, d)) if isinstance(d, list) else str(d)
+        choices = f" One of: {', '.join(f.metadata['choices'])}." if f.metadata["choices"] else ""
+        rows.append(f"| `--{f.name.replace('_', '-')}` | `{shown or '-'}` | "
+                    f"{f.metadata['help']}{choices} |")
+    return "\n".join(rows) + "\n"

