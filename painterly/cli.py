@@ -121,10 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print("painterly: error: out of memory; try a smaller --size", file=sys.stderr)
         return EXIT_USAGE
-    except RuntimeError as e:  # e.g. CUDA out of memory
-        if "out of memory" in str(e).lower():
-            print("painterly: error: out of memory; try a smaller --size or --precision bf16",
-                  file=sys.stderr)
+    except RuntimeError as e:  # CUDA out of memory, or the CPU allocator giving up
+        msg = str(e).lower()
+        if "out of memory" in msg or "can't allocate memory" in msg:
+            print("painterly: error: out of memory; try a smaller --size", file=sys.stderr)
             return EXIT_USAGE
         raise
 
