@@ -218,8 +218,8 @@ def _install_guards(app: FastAPI, limits: Limits) -> None:
                 return JSONResponse({"error": "cross-site request refused"}, status_code=403)
             size = request.headers.get("content-length", "")
             if size.isdigit() and int(size) > limits.max_bytes + 65536:
-                mb = limits.max_bytes // (1024 * 1024)
-                return JSONResponse({"error": f"the upload is larger than {mb} MB"},
+                most = uploads.human_size(limits.max_bytes)
+                return JSONResponse({"error": f"the upload is larger than {most}"},
                                     status_code=413)
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)

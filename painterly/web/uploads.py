@@ -41,12 +41,16 @@ class Upload:
                 "format": self.format, "url": f"/api/uploads/{self.id}"}
 
 
+def human_size(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
+
+
 def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
     """(extension, width, height) of an acceptable image; ImageError with one line if not."""
     if not data:
         raise ImageError("the file is empty")
     if len(data) > limits.max_bytes:
-        raise ImageError(f"the file is larger than {limits.max_bytes // (1024 * 1024)} MB")
+        raise ImageError(f"the file is larger than {human_size(limits.max_bytes)}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
