@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
+pytest.importorskip("fastapi", reason="the web extras are not installed: pip install .[web]")
+
 from web_helpers import images, png_bytes, submit, upload, wait_for
 
 from painterly.web import jobs as jobs_module
 from painterly.web.uploads import Limits
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 LONG = {"size": 48, "steps": 100000, "scales": 1}  # runs until cancelled
 SHORT = {"size": 48, "steps": 4, "scales": 1}

@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
+pytest.importorskip("fastapi", reason="the web extras are not installed: pip install .[web]")
+
 from web_helpers import png_bytes
 
 from painterly.web.app import create_app
 
-pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("PAINTERLY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

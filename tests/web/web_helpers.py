@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
-from fastapi.testclient import TestClient
 from PIL import Image
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 
 def png_bytes(width: int, height: int, seed: int, fmt: str = "PNG") -> bytes:
