@@ -119,6 +119,8 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
             opts = settings.web_options(req.options, limits.max_size)
         except PainterlyError as e:
             raise fail(400, str(e)) from None
+        if len(studio.queue) >= limits.max_queue:
+            raise fail(429, f"the queue is full ({limits.max_queue} jobs); try again later")
         preset = req.preset if req.preset in settings.PRESETS else ""
         job = studio.submit(req.content, req.styles, settings.public_options(opts), preset)
         return public(job)

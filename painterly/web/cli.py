@@ -47,7 +47,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     pick_device(args.device)  # a clear error now rather than in every job
     data_dir = args.data_dir or default_data_dir()
     limits = Limits(max_bytes=args.max_upload_mb * 1024 * 1024, max_size=args.max_size)
-    app = create_app(data_dir, args.weights or None, args.device, limits=limits)
+    try:
+        app = create_app(data_dir, args.weights or None, args.device, limits=limits)
+    except OSError as e:
+        raise UsageError(f"--data-dir {data_dir}: cannot use it ({e.strerror or e})") from None
     if args.host not in LOCAL_HOSTS:
         print(f"painterly: warning: listening on {args.host}: the studio has no login; "
               "anyone who can reach this address can use it", file=sys.stderr)
@@ -55,7 +58,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"painterly studio: http://{shown}:{args.port}/  (data in {data_dir}; "
           "Ctrl-C stops)", file=sys.stderr)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        # a short grace period: open progress streams must not hold up Ctrl-C
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                    timeout_graceful_shutdown=3)
     except OSError as e:
         raise UsageError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e})"
                          ) from None

@@ -27,6 +27,7 @@ class Limits:
     max_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_size: int = 2048  # largest output side a web job may ask for
+    max_queue: int = 100  # jobs waiting at most
 
 
 @dataclass

@@ -88,6 +88,13 @@ def test_options_refused(client):
     assert client.get("/api/jobs").json()["jobs"] == []
 
 
+def test_full_queue_refused(make_client, tmp_path: Path):
+    c = make_client(tmp_path, limits=Limits(max_queue=0))
+    content, style = images(c)
+    r = c.post("/api/jobs", json={"content": content, "styles": [style]})
+    assert r.status_code == 429 and "queue is full" in r.json()["error"]
+
+
 def test_cross_site_post_refused(client):
     r = client.post("/api/uploads", files={"file": ("a.png", png_bytes(8, 8, 0))},
                     headers={"Origin": "https://evil.example"})
