@@ -83,7 +83,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         out["result"] = f"/api/jobs/{job.id}/result.png" if job.status == "done" else None
         return out
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 

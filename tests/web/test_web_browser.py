@@ -126,4 +126,14 @@ def test_stylize_in_the_browser(page, server: str, tmp_path: Path):
     page.wait_for_selector(".card[data-status='done'] img")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-studio.png"), full_page=True)
+
+    # a failing job is reported on the page, and the page goes on working
+    page.click("#advanced summary")
+    page.fill("#opt-style_layers", "relu9_9")
+    page.fill("#opt-steps", "2")
+    page.click("#start")
+    page.wait_for_selector("#message.bad")
+    assert "relu9_9" in page.inner_text("#message")
+    assert page.inner_text("#status") == "Failed"
+    page.wait_for_selector(".card[data-status='failed']")
     assert not page.errors, page.errors

@@ -187,10 +187,12 @@ function follow(job) {
   show(job);
   const es = new EventSource(`/api/jobs/${job.id}/events`);
   state.events = es;
+  let status = job.status;
   es.onmessage = (ev) => {
     const j = JSON.parse(ev.data);
     show(j);
-    if (FINAL.includes(j.status)) { es.close(); loadGallery(); }
+    if (j.status !== status) { status = j.status; loadGallery(); }
+    if (FINAL.includes(j.status)) es.close();
   };
   es.onerror = () => { if (es.readyState === EventSource.CONNECTING) setStatus("Reconnecting…"); };
 }
@@ -260,10 +262,16 @@ function useSettings(job) {
 }
 
 function card(job) {
-  const pic = job.status === "done"
-    ? el("img", { src: `${job.result}?v=${job.finished}`, alt: "Result", loading: "lazy" })
-    : el("span", {}, job.status === "queued" && job.position ? `position ${job.position}`
-                                                              : job.status);
+  let pic;
+  if (job.status === "done") {
+    pic = el("img", { src: `${job.result}?v=${job.finished}`, alt: "Result", loading: "lazy" });
+  } else if (job.status === "running" && job.preview_version) {
+    pic = el("img", { src: `/api/jobs/${job.id}/preview.jpg?v=${job.preview_version}`,
+                      alt: "Current image" });
+  } else {
+    pic = el("span", {}, job.status === "queued" && job.position ? `queued: position ${job.position}`
+                                                                  : job.status);
+  }
   const tools = el("div", { class: "tools" },
     el("button", { type: "button", title: "Load these settings and images",
                    onclick: () => useSettings(job) }, "Use settings"),
