@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..api import Stylizer
 from ..config import make_options
 from ..engine import Progress
@@ -209,6 +211,10 @@ class Studio:
         while (job := self._next()) is not None:
             try:
                 self._run(job)
+            except Exception as e:  # e.g. the disk is full: report it, keep the worker
+                log.exception("job %s: cannot record its outcome", job.id)
+                job.status, job.error = "failed", error_message(e)
+                job.version += 1
             finally:
                 self.current = None
 
@@ -251,5 +257,7 @@ class Studio:
                 log.exception("job %s failed", job.id)
             msg = error_message(e).replace(str(self.uploads) + "/", "")
             job.status, job.error = "failed", msg
+            if "out of memory" in msg and torch.cuda.is_available():
+                torch.cuda.empty_cache()
         job.finished = time.time() if job.status != "queued" else 0.0
         self._save(job)
