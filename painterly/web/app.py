@@ -64,6 +64,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         try:
             yield
         finally:
+            studio.closing = True
             await asyncio.to_thread(studio.stop)
 
     app = FastAPI(title="painterly studio", version=__version__, lifespan=lifespan,
@@ -172,7 +173,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         async def stream() -> AsyncIterator[str]:
             seen: tuple = ()
             quiet = 0.0
-            while not await request.is_disconnected():
+            while not studio.closing and not await request.is_disconnected():
                 state = (job.version, studio.position(job.id))
                 if state != seen:
                     seen, quiet = state, 0.0

@@ -57,10 +57,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"painterly studio: http://{shown}:{args.port}/  (data in {data_dir}; "
           "Ctrl-C stops)", file=sys.stderr)
+    studio = app.state.studio
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            studio.closing = True  # ends the open progress streams, so Ctrl-C is quick
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+                            timeout_graceful_shutdown=5)
     try:
-        # a short grace period: open progress streams must not hold up Ctrl-C
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                    timeout_graceful_shutdown=3)
+        Server(config).run()
     except OSError as e:
         raise UsageError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e})"
                          ) from None

@@ -99,6 +99,7 @@ class Studio:
         self.current: str | None = None
         self._cond = threading.Condition()
         self._stopping = False
+        self.closing = False  # set when the server is shutting down
         self._thread: threading.Thread | None = None
         self._stylizer: Stylizer | None = None
         self._load()

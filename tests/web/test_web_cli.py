@@ -25,11 +25,15 @@ def test_serve_defaults_and_options(monkeypatch, tmp_path: Path, tiny_weights: s
     args = cli.build_parser().parse_args(["serve"])
     assert (args.host, args.port) == ("127.0.0.1", 8000)
     seen = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: seen.update(server=self))
     code = cli.main(["serve", "--port", "8765", "--data-dir", str(tmp_path / "d"),
                      "--weights", tiny_weights, "--device", "cpu"])
-    assert code == 0 and seen["host"] == "127.0.0.1" and seen["port"] == 8765
-    assert seen["app"].state.studio.root == tmp_path / "d"
+    server = seen["server"]
+    assert code == 0 and (server.config.host, server.config.port) == ("127.0.0.1", 8765)
+    studio = server.config.app.state.studio
+    assert studio.root == tmp_path / "d"
+    server.handle_exit(2, None)  # Ctrl-C ends the progress streams at once
+    assert studio.closing and server.should_exit
     assert (tmp_path / "d" / "jobs").is_dir()
 
 
