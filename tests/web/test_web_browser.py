@@ -54,7 +54,8 @@ def server(tiny_weights: str, tmp_path: Path, monkeypatch) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     app = create_app(tmp_path / "studio", tiny_weights, "cpu", preview_interval=0.0)
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
+                                        timeout_graceful_shutdown=5))
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     end = time.monotonic() + 20
@@ -62,6 +63,7 @@ def server(tiny_weights: str, tmp_path: Path, monkeypatch) -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < end, "the server did not start"
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
+    app.state.studio.closing = True
     srv.should_exit = True
     thread.join(15)
     sock.close()
@@ -73,10 +75,14 @@ def page(server: str) -> Iterator:
                                    reason="the playwright package is not installed")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}; run tests/setup_browser.sh")
-    with sync_api.sync_playwright() as pw:
+    try:
+        pw = sync_api.sync_playwright().start()
+    except Exception as e:  # its driver cannot run here: a set-up problem, not a failure
+        pytest.skip(f"Playwright does not start: {str(e).splitlines()[0]}")
+    try:
         try:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        except Exception as e:  # a browser that cannot start here is a set-up problem
+        except Exception as e:
             pytest.skip(f"Chromium does not start: {str(e).splitlines()[0]}")
         context = browser.new_context(viewport={"width": 1280, "height": 900},
                                       accept_downloads=True)
@@ -88,6 +94,8 @@ def page(server: str) -> Iterator:
         yield pg
         context.close()
         browser.close()
+    finally:
+        pw.stop()
 
 
 def test_stylize_in_the_browser(page, server: str, tmp_path: Path):
