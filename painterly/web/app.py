@@ -166,6 +166,14 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
                             filename=name if download else None,
                             content_disposition_type="attachment" if download else "inline")
 
+    @app.get("/api/jobs/{job_id}/thumb.jpg")
+    def thumb(job_id: str) -> FileResponse:
+        job = get_job(job_id)
+        path = studio.job_dir(job.id) / "thumb.jpg"
+        if job.status != "done" or not path.is_file():
+            raise fail(404, "this job has no result")
+        return FileResponse(path, media_type="image/jpeg")
+
     @app.get("/api/jobs/{job_id}/events")
     async def events(job_id: str, request: Request) -> StreamingResponse:
         job = get_job(job_id)

@@ -5,6 +5,7 @@ Layout of the data folder::
     uploads/<sha256>.<ext>       uploaded images, named by the server
     jobs/<job id>/job.json       settings and status, rewritten atomically on every change
     jobs/<job id>/result.png     the finished image, written atomically
+    jobs/<job id>/thumb.jpg      a small copy for the gallery
 
 On start, jobs that were queued are queued again; a job that was running when the server
 stopped is queued again too if the stop was orderly, and marked failed if it was not.
@@ -36,6 +37,7 @@ log = logging.getLogger("painterly.web")
 
 JOB_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
 FINAL = ("done", "failed", "cancelled")
+THUMB_SIDE = 360  # gallery pictures
 
 
 @dataclass
@@ -246,6 +248,9 @@ class Studio:
                 self._stylizer = Stylizer(self.weights, self.device)
             image = self._stylizer.run(content, styles, opts, callback)
             save_image(image, self.result_path(job.id))
+            thumb = image.convert("RGB")
+            thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            save_image(thumb, self.job_dir(job.id) / "thumb.jpg")
             job.status = "done"
         except Interrupted:
             if self._stopping and not job.cancel.is_set():

@@ -127,7 +127,9 @@ def test_job_lifecycle_to_png(client, tmp_path: Path):
     folder = tmp_path / "studio" / "jobs" / job["id"]
     record = json.loads((folder / "job.json").read_text())
     assert record["status"] == "done" and record["options"]["preserve_color"] == "luminance"
-    assert sorted(p.name for p in folder.iterdir()) == ["job.json", "result.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["job.json", "result.png", "thumb.jpg"]
+    thumb = client.get(f"/api/jobs/{job['id']}/thumb.jpg")
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
     listed = client.get("/api/jobs").json()["jobs"]
     assert [j["id"] for j in listed] == [job["id"]]
 

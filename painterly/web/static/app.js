@@ -137,7 +137,7 @@ async function addFiles(files, which) {
 
 function drawThumbs() {
   const thumb = (item, remove) => el("div", { class: "thumb" },
-    el("img", { src: item.url, alt: "", title: `${item.width}×${item.height}` }),
+    el("img", { src: item.url, alt: "", title: item.width ? `${item.width}×${item.height}` : "" }),
     el("button", { type: "button", title: "Remove", "aria-label": "Remove",
                    onclick: (ev) => { ev.preventDefault(); remove(); drawThumbs(); } }, "×"));
   $("content-thumbs").replaceChildren(
@@ -264,7 +264,8 @@ function useSettings(job) {
 function card(job) {
   let pic;
   if (job.status === "done") {
-    pic = el("img", { src: `${job.result}?v=${job.finished}`, alt: "Result", loading: "lazy" });
+    pic = el("img", { src: `/api/jobs/${job.id}/thumb.jpg?v=${job.finished}`, alt: "Result",
+                      loading: "lazy" });
   } else if (job.status === "running" && job.preview_version) {
     pic = el("img", { src: `/api/jobs/${job.id}/preview.jpg?v=${job.preview_version}`,
                       alt: "Current image" });
