@@ -18,6 +18,7 @@ demo: setup
 	$(BIN)/python examples/demo.py
 
 test: setup
+	sh tests/setup_browser.sh
 	$(BIN)/python -m pytest -q
 
 lint: setup

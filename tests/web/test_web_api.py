@@ -1,0 +1,245 @@
+"""The studio's HTTP API, in-process: uploads, options, jobs, queue, failures, restarts."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the web extras are not installed: pip install .[web]")
+
+from web_helpers import images, png_bytes, submit, upload, wait_for
+
+from painterly.web import jobs as jobs_module
+from painterly.web.uploads import Limits
+
+LONG = {"size": 48, "steps": 100000, "scales": 1}  # runs until cancelled
+SHORT = {"size": 48, "steps": 4, "scales": 1}
+
+
+def test_page_and_schema(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "painterly" in r.text
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert client.get("/static/app.js").status_code == 200
+    schema = client.get("/api/schema").json()
+    names = {o["name"]: o for o in schema["options"]}
+    assert "weights" not in names and "device" not in names
+    assert names["init"]["choices"] == ["content", "noise", "style"]
+    assert {"size", "style_weight", "preserve_color", "steps"} <= {
+        n for n, o in names.items() if o["group"] == "basic"}
+    assert {"quick preview", "balanced", "high quality"} <= set(schema["presets"])
+
+
+def test_upload_validation(make_client, tmp_path: Path):
+    c = make_client(tmp_path, limits=Limits(max_bytes=200_000, max_pixels=100 * 100))
+    ok = upload(c, png_bytes(48, 40, 1), "../../etc/passwd.png")
+    assert ok["width"] == 48 and ok["height"] == 40 and ok["id"].endswith(".png")
+    assert "/" not in ok["id"] and "passwd" not in ok["id"]
+    assert (tmp_path / "uploads" / ok["id"]).is_file()
+    got = c.get(ok["url"])
+    assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+    assert upload(c, png_bytes(48, 40, 1))["id"] == ok["id"]  # same bytes, same file
+
+    def refused(data: bytes, status: int, words: str) -> None:
+        r = c.post("/api/uploads", files={"file": ("x.png", data, "image/png")})
+        assert r.status_code == status, r.text
+        body = r.json()
+        assert set(body) == {"error"} and words in body["error"]
+        assert "Traceback" not in r.text
+
+    refused(b"", 400, "empty")
+    refused(b"just some text, not an image", 400, "not an image")
+    refused(png_bytes(48, 40, 1)[:200], 400, "damaged")
+    refused(png_bytes(200, 200, 3), 400, "too many pixels")
+    refused(png_bytes(48, 40, 1, fmt="PPM"), 400, "not accepted")
+    refused(bytes(210_000), 413, "larger than 195 KB")
+    refused(bytes(300_000), 413, "larger than 195 KB")
+    assert c.post("/api/uploads").status_code == 422
+    for bad in ("../job.json", "0" * 32 + ".txt", "0" * 32 + ".png"):
+        r = c.get(f"/api/uploads/{bad}")
+        assert r.status_code == 404 and "error" in r.json()
+
+
+def test_options_refused(client):
+    content, style = images(client)
+
+    def refused(options: dict, words: str, **body) -> None:
+        req = {"content": content, "styles": [style], "options": options, **body}
+        r = client.post("/api/jobs", json=req)
+        assert r.status_code in (400, 422), r.text
+        assert words in r.json()["error"]
+
+    refused({"weights": "/etc/passwd"}, "cannot be set from the web")
+    refused({"device": "cuda"}, "cannot be set from the web")
+    refused({"init": "/etc/hosts"}, "not one of content, noise, style")
+    refused({"no_such": 1}, "unknown option")
+    refused({"size": 999999}, "above")
+    refused({"size": 4000}, "limit of 2048")
+    refused({"style_weight": -1}, "below the minimum")
+    refused({"optimizer": "sgd"}, "not one of")
+    refused({"steps": "many"}, "expects int")
+    refused({}, "unknown image id", content="../../secret.png")
+    refused({}, "styles", styles=[])
+    assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_full_queue_refused(make_client, tmp_path: Path):
+    c = make_client(tmp_path, limits=Limits(max_queue=0))
+    content, style = images(c)
+    r = c.post("/api/jobs", json={"content": content, "styles": [style]})
+    assert r.status_code == 429 and "queue is full" in r.json()["error"]
+
+
+def test_cross_site_post_refused(client):
+    r = client.post("/api/uploads", files={"file": ("a.png", png_bytes(8, 8, 0))},
+                    headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and "cross-site" in r.json()["error"]
+
+
+def test_job_lifecycle_to_png(client, tmp_path: Path):
+    content, style = images(client)
+    job = submit(client, content, [style], size=48, steps=6, scales=1, preserve_color="luminance")
+    assert job["status"] in ("queued", "running") and job["options"]["size"] == 48
+    events = []
+    with client.stream("GET", f"/api/jobs/{job['id']}/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert events[-1]["status"] == "done", events[-1]
+    steps = [e["progress"]["step"] for e in events if e["status"] == "running" and e["progress"]]
+    assert steps and steps == sorted(steps) and max(steps) <= 6
+    assert any(e["preview_version"] > 0 for e in events)
+    prev = client.get(f"/api/jobs/{job['id']}/preview.jpg")
+    assert prev.status_code == 200 and prev.content[:2] == b"\xff\xd8"
+
+    done = events[-1]
+    assert done["progress"]["step"] == 6 and done["result"]
+    r = client.get(done["result"], params={"download": "true"})
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    im = Image.open(io.BytesIO(r.content))
+    assert im.format == "PNG" and im.size == (48, 40)
+
+    folder = tmp_path / "studio" / "jobs" / job["id"]
+    record = json.loads((folder / "job.json").read_text())
+    assert record["status"] == "done" and record["options"]["preserve_color"] == "luminance"
+    assert sorted(p.name for p in folder.iterdir()) == ["job.json", "result.png", "thumb.jpg"]
+    thumb = client.get(f"/api/jobs/{job['id']}/thumb.jpg")
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+    listed = client.get("/api/jobs").json()["jobs"]
+    assert [j["id"] for j in listed] == [job["id"]]
+
+    assert client.delete(f"/api/jobs/{job['id']}").status_code == 200
+    assert not folder.exists() and client.get(f"/api/jobs/{job['id']}").status_code == 404
+
+
+def test_cancel_running_and_queued(client):
+    content, style = images(client)
+    a = submit(client, content, [style], **LONG)
+    b = submit(client, content, [style], **LONG)
+    wait_for(client, a["id"], ("running",))
+    assert client.get(f"/api/jobs/{b['id']}").json()["position"] == 1
+    r = client.delete(f"/api/jobs/{a['id']}")
+    assert r.status_code == 409 and "cancel" in r.json()["error"]
+    assert client.post(f"/api/jobs/{b['id']}/cancel").json()["status"] == "cancelled"
+    client.post(f"/api/jobs/{a['id']}/cancel")
+    a = wait_for(client, a["id"], ("cancelled",), timeout=10)
+    assert a["progress"].get("step", 0) < 100000 and a["result"] is None
+    assert client.get(f"/api/jobs/{a['id']}/result.png").status_code == 404
+    assert client.post("/api/jobs/20990101-000000-00000000/cancel").status_code == 404
+
+
+def test_queue_positions(client):
+    content, style = images(client)
+    a = submit(client, content, [style], **LONG)
+    wait_for(client, a["id"], ("running",))
+    b, c, d = (submit(client, content, [style], **SHORT) for _ in range(3))
+    assert [client.get(f"/api/jobs/{j['id']}").json()["position"] for j in (b, c, d)] == [1, 2, 3]
+    listing = client.get("/api/jobs").json()
+    assert listing["running"] == a["id"] and listing["queue"] == [b["id"], c["id"], d["id"]]
+    client.post(f"/api/jobs/{c['id']}/cancel")
+    assert client.get(f"/api/jobs/{d['id']}").json()["position"] == 2
+    client.post(f"/api/jobs/{a['id']}/cancel")
+    for j in (b, d):
+        assert wait_for(client, j["id"], ("done", "failed"))["status"] == "done"
+    assert client.get(f"/api/jobs/{d['id']}").json()["position"] is None
+
+
+def test_failures_are_reported_and_serving_goes_on(client, monkeypatch):
+    content, style = images(client)
+    bad = submit(client, content, [style], style_layers="relu9_9", **SHORT)
+    bad = wait_for(client, bad["id"], ("failed",))
+    assert "relu9_9" in bad["error"] and "Traceback" not in bad["error"]
+
+    real_run = jobs_module.Stylizer.run
+
+    def out_of_memory(self, *args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 12.00 GiB")
+
+    monkeypatch.setattr(jobs_module.Stylizer, "run", out_of_memory)
+    oom = wait_for(client, submit(client, content, [style], **SHORT)["id"], ("failed",))
+    assert oom["error"] == "out of memory; try a smaller size"
+
+    def crash(self, *args, **kwargs):
+        raise ValueError("secret internals")
+
+    monkeypatch.setattr(jobs_module.Stylizer, "run", crash)
+    odd = wait_for(client, submit(client, content, [style], **SHORT)["id"], ("failed",))
+    assert "internal error" in odd["error"] and "secret" not in odd["error"]
+
+    monkeypatch.setattr(jobs_module.Stylizer, "run", real_run)
+    good = wait_for(client, submit(client, content, [style], **SHORT)["id"], ("done", "failed"))
+    assert good["status"] == "done"
+
+
+def test_internal_errors_are_one_line_json(make_client, tmp_path: Path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    c = make_client(tmp_path)
+    quiet = TestClient(c.app, raise_server_exceptions=False)
+    monkeypatch.setattr(c.app.state.studio, "listing", lambda: 1 / 0)
+    r = quiet.get("/api/jobs")
+    assert r.status_code == 500 and r.json() == {"error": "internal error; see the server log"}
+
+
+def test_results_and_queue_survive_a_restart(make_client, tmp_path: Path):
+    first = make_client(tmp_path)
+    content, style = images(first)
+    done = wait_for(first, submit(first, content, [style], **SHORT)["id"], ("done",))
+    running = submit(first, content, [style], **LONG)
+    wait_for(first, running["id"], ("running",))
+    queued = submit(first, content, [style], **SHORT)
+    first.__exit__(None, None, None)  # orderly stop: the running job is queued again
+
+    record = json.loads((tmp_path / "jobs" / running["id"] / "job.json").read_text())
+    assert record["status"] == "queued"
+    crashed = dict(record, id="20000101-000000-0000dead", status="running")
+    (tmp_path / "jobs" / crashed["id"]).mkdir()
+    (tmp_path / "jobs" / crashed["id"] / "job.json").write_text(json.dumps(crashed))
+
+    second = make_client(tmp_path)
+    listing = {j["id"]: j for j in second.get("/api/jobs").json()["jobs"]}
+    assert listing[done["id"]]["status"] == "done"
+    r = second.get(listing[done["id"]]["result"])
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (48, 40)
+    assert listing[crashed["id"]]["status"] == "failed"
+    assert "server stopped" in listing[crashed["id"]]["error"]
+    assert listing[running["id"]]["status"] in ("queued", "running")
+    assert listing[queued["id"]]["status"] == "queued"
+    assert listing[queued["id"]]["position"] in (1, 2)
+    wait_for(second, running["id"], ("running",))
+    second.post(f"/api/jobs/{running['id']}/cancel")
+    assert wait_for(second, queued["id"], ("done",))["result"]
+
+    # a gallery entry can be run again from its record: same images, same settings
+    old = listing[done["id"]]
+    again = submit(second, old["content"], old["styles"], **old["options"])
+    again = wait_for(second, again["id"], ("done",))
+    assert again["options"] == old["options"]
+    pixels = [np.asarray(Image.open(io.BytesIO(second.get(j["result"]).content)))
+              for j in (old, again)]
+    assert np.array_equal(*pixels)

@@ -1,0 +1,56 @@
+"""``painterly serve`` and the lazy import of the web extras."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from painterly import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_painterly_does_not_need_fastapi():
+    code = ("import sys, painterly, painterly.cli; "
+            "assert 'fastapi' not in sys.modules and 'uvicorn' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_serve_defaults_and_options(monkeypatch, tmp_path: Path, tiny_weights: str):
+    pytest.importorskip("fastapi", reason="the web extras are not installed")
+    uvicorn = pytest.importorskip("uvicorn", reason="the web extras are not installed")
+    args = cli.build_parser().parse_args(["serve"])
+    assert (args.host, args.port) == ("127.0.0.1", 8000)
+    seen = {}
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: seen.update(server=self))
+    code = cli.main(["serve", "--port", "8765", "--data-dir", str(tmp_path / "d"),
+                     "--weights", tiny_weights, "--device", "cpu"])
+    server = seen["server"]
+    assert code == 0 and (server.config.host, server.config.port) == ("127.0.0.1", 8765)
+    studio = server.config.app.state.studio
+    assert studio.root == tmp_path / "d"
+    server.handle_exit(2, None)  # Ctrl-C ends the progress streams at once
+    assert studio.closing and server.should_exit
+    assert (tmp_path / "d" / "jobs").is_dir()
+
+
+def test_serve_default_data_dir(monkeypatch, tmp_path: Path):
+    pytest.importorskip("fastapi", reason="the web extras are not installed")
+    from painterly.web.app import default_data_dir
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_data_dir() == tmp_path / "painterly" / "studio"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_data_dir() == tmp_path / ".local" / "share" / "painterly" / "studio"
+
+
+def test_serve_bad_arguments(capsys):
+    pytest.importorskip("fastapi", reason="the web extras are not installed")
+    assert cli.main(["serve", "--port", "70000"]) == 2
+    assert "not a port number" in capsys.readouterr().err
+    assert cli.main(["serve", "--device", "cuda:7"]) == 2
+    assert "cuda:7" in capsys.readouterr().err
