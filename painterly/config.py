@@ -98,6 +98,18 @@ def fields_info() -> list[dataclasses.Field]:
     return list(dataclasses.fields(Options))
 
 
+LABELS = {"lr": "Learning rate", "tv_weight": "Smoothness (TV weight)",
+          "style_weight": "Style strength", "content_weight": "Content weight",
+          "init": "Start from", "preserve_color": "Preserve colour",
+          "min_scale_size": "Coarsest scale (px)", "style_scale": "Style scale",
+          "style_blend_weights": "Style blend weights", "scales": "Scales (coarse-to-fine)"}
+
+
+def label(name: str) -> str:
+    """A human label for an option (the web form's field titles)."""
+    return LABELS.get(name, name.replace("_", " ").capitalize())
+
+
 def options_schema() -> list[dict[str, Any]]:
     """A JSON-able description of every option (for the web page)."""
     out = []
@@ -105,7 +117,7 @@ def options_schema() -> list[dict[str, Any]]:
     for f in fields_info():
         m = f.metadata
         out.append({
-            "name": f.name, "type": _type_name(f), "default": getattr(defaults, f.name),
+            "name": f.name, "label": label(f.name), "type": _type_name(f), "default": getattr(defaults, f.name),
             "help": m["help"], "choices": list(m["choices"]) if m["choices"] else None,
             "group": m["group"], "min": m["min"], "max": m["max"], "web": m["web"],
         })

@@ -64,7 +64,7 @@ function buildForm(schema) {
     }
     input.dataset.type = opt.type;
     input.addEventListener("input", () => markPreset(""));
-    const field = el("div", { class: "field" }, el("label", { for: id }, label(opt.name)),
+    const field = el("div", { class: "field" }, el("label", { for: id }, opt.label || label(opt.name)),
                      input, el("small", {}, opt.help));
     $(opt.group === "basic" ? "basic-fields" : "advanced-fields").append(field);
   }
