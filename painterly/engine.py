@@ -245,10 +245,12 @@ def compute_targets(net: VGGFeatures, content: torch.Tensor, styles: list[torch.
 class TargetCache:
     """Content features and style Grams kept between runs of one :class:`~painterly.Stylizer`
     (sweeps, the web studio), keyed by the network, the exact pixels (a digest), the layers,
-    the precision and the mask.  Least recently used entries go first."""
+    the precision and the mask.  Least recently used entries go first once the entries
+    exceed ``max_items`` or ``max_bytes``."""
 
-    def __init__(self, max_items: int = 48):
+    def __init__(self, max_items: int = 48, max_bytes: int = 256 * 2 ** 20):
         self.max_items = max_items
+        self.max_bytes = max_bytes
         self._items: dict[tuple, dict[str, torch.Tensor]] = {}
 
     @staticmethod
@@ -259,6 +261,10 @@ class TargetCache:
         h = hashlib.blake2b(a.numpy().tobytes(), digest_size=16).hexdigest()
         return f"{tuple(a.shape)}:{h}"
 
+    @staticmethod
+    def _size(value: dict[str, torch.Tensor]) -> int:
+        return sum(t.numel() * t.element_size() for t in value.values())
+
     def get(self, key: tuple, compute: Callable[[], dict[str, torch.Tensor]]
             ) -> dict[str, torch.Tensor]:
         if key in self._items:
@@ -266,8 +272,10 @@ class TargetCache:
             return self._items[key]
         value = compute()
         self._items[key] = value
-        while len(self._items) > self.max_items:
-            self._items.pop(next(iter(self._items)))
+        total = sum(self._size(v) for v in self._items.values())
+        while len(self._items) > 1 and (len(self._items) > self.max_items
+                                        or total > self.max_bytes):
+            total -= self._size(self._items.pop(next(iter(self._items))))
         return value
 
 

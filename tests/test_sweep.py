@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from painterly import Stylizer, weights
 from painterly.config import make_options
+from painterly.engine import TargetCache
 from painterly.errors import UsageError
 from painterly.sweep import layout_sheet, parse_vary, run_sweep
 
@@ -93,3 +95,18 @@ def test_sweep_cli(tmp_path, tiny, images):
     bad = subprocess.run(cmd[:-8] + ["--vary", "nosuch=1,2"], env=env, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_target_cache_evicts_least_recently_used():
+    cache = TargetCache(max_items=3)
+    for i in range(4):
+        cache.get((i,), lambda: {"g": torch.zeros(10)})
+    cache.get((1,), lambda: pytest.fail("should be cached"))
+    cache.get((9,), lambda: {"g": torch.zeros(1)})
+    assert list(cache._items) == [(3,), (1,), (9,)]
+    small = TargetCache(max_bytes=1000)
+    for i in range(3):
+        small.get((i,), lambda: {"g": torch.zeros(200)})  # 800 bytes each
+    assert list(small._items) == [(2,)]
+    assert TargetCache.digest(torch.ones(2, 2)) == TargetCache.digest(torch.ones(2, 2))
+    assert TargetCache.digest(torch.ones(2, 2)) != TargetCache.digest(torch.zeros(2, 2))
