@@ -156,6 +156,6 @@ def test_cli_two_style_mask_runs(tmp_path, tiny):
     lab[:, 16:] = 255
     Image.fromarray(lab).save(tmp_path / "labels.png")
     r = _cli(["stylize", c, s, s, "-o", "o.png", "--size", "32", "--steps", "2", "-q",
-              "--mask", "labels.png"], tmp_path, tiny)
+              "--mask", "labels.png", "--style-masks", "-", s], tmp_path, tiny)
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "o.png").size == (32, 24)
