@@ -6,6 +6,7 @@ and the web studio use one); :func:`stylize` makes a fresh one per call.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from . import engine, vgg
+from . import color, engine, masks, vgg
 from .config import Options, make_options
 from .engine import Callback
 from .errors import Interrupted, UsageError
@@ -49,6 +50,7 @@ class Stylizer:
         self.device = pick_device(device)
         self.quiet = quiet
         self._nets: dict[tuple, vgg.VGGFeatures] = {}
+        self.cache = engine.TargetCache()
 
     def _weights_for(self, opts: Options) -> VGGWeights:
         if self.weights is None:
@@ -68,8 +70,14 @@ class Stylizer:
         return self._nets[key]
 
     def run(self, content: ImageLike | LoadedImage, styles: Sequence[ImageLike | LoadedImage],
-            opts: Options, callback: Callback | None = None) -> Image.Image:
-        """Stylize and return a PIL image (RGBA if the content had transparency)."""
+            opts: Options, callback: Callback | None = None, *,
+            mask: ImageLike | LoadedImage | None = None,
+            style_masks: Sequence[ImageLike | LoadedImage | None] | None = None) -> Image.Image:
+        """Stylize and return a PIL image (RGBA if the content had transparency).
+
+        ``mask`` and ``style_masks`` (images of any kind) override ``opts.mask`` and
+        ``opts.style_masks`` (paths); see :mod:`painterly.masks`.  Colour preservation
+        (``opts.preserve_color``, :mod:`painterly.color`) is applied around the engine."""
         if not styles:
             raise UsageError("at least one style image is needed")
         c_img = content if isinstance(content, LoadedImage) else load_image(content)
@@ -81,15 +89,33 @@ class Stylizer:
         s = [image_tensor(im, min(max(im.size), MAX_STYLE_SIDE,
                                   round(opts.size * opts.style_scale * 1.25) + 16))
              for im in s_imgs]
+        guides = masks.load_guides(mask if mask is not None else (opts.mask or None),
+                                   list(style_masks) if style_masks is not None
+                                   else opts.style_masks, len(s), tuple(c.shape[-2:]))
+        prep = color.prepare(opts.preserve_color, c, s, init)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         net = self.network(opts)
         try:
-            out = engine.run(c, s, opts, net, callback, init=init)
+            out = engine.run(prep.content, prep.styles, opts, net,
+                             _finishing(callback, prep.finish, opts.preserve_color),
+                             init=prep.init, guides=guides, cache=self.cache)
         except Interrupted as e:
-            e.image = to_pil(e.image, c_img.alpha)
+            e.image = to_pil(prep.finish(e.image), c_img.alpha)
             raise
-        return to_pil(out, c_img.alpha)
+        return to_pil(prep.finish(out), c_img.alpha)
+
+
+def _finishing(callback: Callback | None, finish, mode: str) -> Callback | None:
+    """The callback, with progress images shown in final colours (luminance mode)."""
+    if callback is None or mode != "luminance":
+        return callback
+
+    def wrapped(p: engine.Progress) -> None:
+        raw = p._image
+        callback(dataclasses.replace(p, _image=lambda: finish(raw().detach().float().cpu())))
+
+    return wrapped
 
 
 def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
@@ -101,10 +127,18 @@ def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
     Keyword arguments are :class:`~painterly.config.Options` fields, e.g.
     ``stylize("photo.jpg", "starry.jpg", size=384, style_weight=1e4)``.
     ``callback(progress)`` is called after every step with a :class:`~painterly.engine.Progress`.
+    ``mask`` / ``style_masks`` may be paths or images (PIL, arrays); see :mod:`painterly.masks`.
     """
+    images = {}  # masks given as images rather than paths bypass the options
+    if "mask" in kwargs and not isinstance(kwargs["mask"], (str, os.PathLike)):
+        images["mask"] = kwargs.pop("mask")
+    if "style_masks" in kwargs and not all(isinstance(m, (str, os.PathLike))
+                                           for m in kwargs["style_masks"]):
+        images["style_masks"] = kwargs.pop("style_masks")
     opts = make_options(options, **kwargs)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    return Stylizer(opts.weights or None, opts.device).run(content, styles, opts, callback)
+    return Stylizer(opts.weights or None, opts.device).run(content, styles, opts, callback,
+                                                           **images)
 
 
 def as_path(p: str | os.PathLike) -> Path:

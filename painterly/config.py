@@ -90,6 +90,15 @@ class Options:
                                        "match the style's colour histogram to the content.",
                                choices=("none", "luminance", "histogram"), group="basic")
 
+    # --- spatial control (creative controls; see painterly/masks.py) ----------------------
+    mask: str = _opt("", "Label image (PNG) that says which style goes where: its distinct "
+                         "colours, in ascending order, take the style images in the order "
+                         "given; with one colour more than styles, the darkest keeps the "
+                         "content unstyled.", web=False, metavar="PATH")
+    style_masks: list[str] = _opt([], "One grey mask per style image: only its bright part "
+                                      "donates style ('-' for the whole image).", web=False,
+                                  metavar="PATH")
+
     def replace(self, **changes: Any) -> Options:
         return validate(dataclasses.replace(self, **changes))
 

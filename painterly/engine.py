@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -25,6 +27,9 @@ from .config import Options
 from .errors import Interrupted, UsageError
 from .images import fit_longest, resize_tensor
 from .vgg import VGGFeatures, canonical
+
+if TYPE_CHECKING:
+    from .masks import Guides
 
 
 @dataclass
@@ -133,12 +138,15 @@ def _style_size(style: torch.Tensor, scale_hw: tuple[int, int],
 
 
 def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: VGGFeatures,
-        callback: Callback | None = None, init: torch.Tensor | None = None) -> torch.Tensor:
+        callback: Callback | None = None, init: torch.Tensor | None = None,
+        guides: Guides | None = None, cache: TargetCache | None = None) -> torch.Tensor:
     """Stylize ``content`` (at the output size) with ``styles``; returns 1 x 3 x H x W in 0..1.
 
     ``init`` overrides ``opts.init`` with an image tensor (any size).  A callback may raise
     :class:`Interrupted` to stop early; Ctrl-C does the same.  Either way the current image
-    is attached to the raised :class:`Interrupted`.
+    is attached to the raised :class:`Interrupted`.  ``guides`` (spatial control, see
+    :mod:`painterly.masks`) replace the plain style targets by mask-guided ones; ``cache``
+    keeps content features and style Grams between runs (see :class:`TargetCache`).
     """
     device = next(net.parameters()).device
     precision = resolve_precision(opts.precision, device)
@@ -162,8 +170,12 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
         for si, sc in enumerate(scales):
             hw = (sc.height, sc.width)
             c = resize_tensor(content, hw).to(device)
-            targets = compute_targets(net, c, styles, blend, hw, opts, content_w, style_w,
-                                      precision)
+            if guides is None:
+                targets = compute_targets(net, c, styles, blend, hw, opts, content_w, style_w,
+                                          precision, cache)
+            else:
+                targets = guides.targets(net, c, styles, blend, hw, opts, content_w, style_w,
+                                         precision, cache)
             if x is None:
                 x = _initial(opts, init, c, styles, hw, gen).to(device)
             else:
@@ -207,27 +219,108 @@ class Targets:
     content_weights: dict[str, float]
     style: dict[str, torch.Tensor]
     style_weights: dict[str, float]
+    # optional replacement of the style loss, feats -> weighted sum over layers (masks.py)
+    style_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
 
 
 def compute_targets(net: VGGFeatures, content: torch.Tensor, styles: list[torch.Tensor],
                     blend: list[float], hw: tuple[int, int], opts: Options,
                     content_w: dict[str, float], style_w: dict[str, float],
-                    precision: str) -> Targets:
+                    precision: str, cache: TargetCache | None = None) -> Targets:
     """Content features and blended style Gram matrices at one scale (computed once)."""
-    device = content.device
-    with torch.no_grad(), autocast_for(device, precision):
-        cf = net(content, content_w.keys()) if opts.content_weight > 0 else {}
-        content_t = {k: v.detach().clone() for k, v in cf.items() if k in content_w}
-        style_t: dict[str, torch.Tensor] = {}
-        for s, b in zip(styles, blend):
-            s_hw = _style_size(s, hw, opts.style_scale)
-            sf = net(resize_tensor(s, s_hw).to(device), style_w.keys())
-            for k in style_w:
-                g = losses.gram(sf[k]) * b
-                style_t[k] = g if k not in style_t else style_t[k] + g
+    content_t = content_features(net, content, opts, content_w, precision, cache)
+    style_t: dict[str, torch.Tensor] = {}
+    for s, b in zip(styles, blend):
+        grams = style_grams(net, s, hw, opts, style_w, precision, cache=cache)
+        for k in style_w:
+            g = grams[k] * b
+            style_t[k] = g if k not in style_t else style_t[k] + g
     sw = _style_norm(style_w, style_t, bool(opts.style_layer_weights))
     cw = _content_norm(content_w, content_t)
     return Targets(content_t, cw, style_t, sw)
+
+
+# --- targets shared by plain and mask-guided runs, cached between runs ----------------------
+
+class TargetCache:
+    """Content features and style Grams kept between runs of one :class:`~painterly.Stylizer`
+    (sweeps, the web studio), keyed by the network, the exact pixels (a digest), the layers,
+    the precision and the mask.  Least recently used entries go first once the entries
+    exceed ``max_items`` or ``max_bytes``."""
+
+    def __init__(self, max_items: int = 48, max_bytes: int = 256 * 2 ** 20):
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._items: dict[tuple, dict[str, torch.Tensor]] = {}
+
+    @staticmethod
+    def digest(x: torch.Tensor | None) -> str:
+        if x is None:
+            return "-"
+        a = x.detach().float().cpu().contiguous()
+        h = hashlib.blake2b(a.numpy().tobytes(), digest_size=16).hexdigest()
+        return f"{tuple(a.shape)}:{h}"
+
+    @staticmethod
+    def _size(value: dict[str, torch.Tensor]) -> int:
+        return sum(t.numel() * t.element_size() for t in value.values())
+
+    def get(self, key: tuple, compute: Callable[[], dict[str, torch.Tensor]]
+            ) -> dict[str, torch.Tensor]:
+        if key in self._items:
+            self._items[key] = self._items.pop(key)  # most recent last
+            return self._items[key]
+        value = compute()
+        self._items[key] = value
+        total = sum(self._size(v) for v in self._items.values())
+        while len(self._items) > 1 and (len(self._items) > self.max_items
+                                        or total > self.max_bytes):
+            total -= self._size(self._items.pop(next(iter(self._items))))
+        return value
+
+
+def content_features(net: VGGFeatures, content: torch.Tensor, opts: Options,
+                     content_w: dict[str, float], precision: str,
+                     cache: TargetCache | None = None) -> dict[str, torch.Tensor]:
+    """The content image's features at the content layers (none when alpha = 0)."""
+    if opts.content_weight <= 0:
+        return {}
+
+    def compute() -> dict[str, torch.Tensor]:
+        with torch.no_grad(), autocast_for(content.device, precision):
+            cf = net(content, content_w.keys())
+        return {k: v.detach().clone() for k, v in cf.items() if k in content_w}
+
+    if cache is None:
+        return compute()
+    key = ("content", id(net), TargetCache.digest(content), tuple(sorted(content_w)), precision)
+    return cache.get(key, compute)
+
+
+def style_grams(net: VGGFeatures, style: torch.Tensor, hw: tuple[int, int], opts: Options,
+                style_w: dict[str, float], precision: str, mask: torch.Tensor | None = None,
+                cache: TargetCache | None = None) -> dict[str, torch.Tensor]:
+    """Normalised Gram matrices of one style image, resized for a scale of size ``hw``.
+
+    With ``mask`` (1 x 1 x h x w in 0..1, any size) only the masked part of the style
+    donates: the guided Gram of :func:`painterly.losses.guided_gram`."""
+    device = next(net.parameters()).device
+    s_hw = _style_size(style, hw, opts.style_scale)
+
+    def compute() -> dict[str, torch.Tensor]:
+        with torch.no_grad(), autocast_for(device, precision):
+            sf = net(resize_tensor(style, s_hw).to(device), style_w.keys())
+        if mask is None:
+            return {k: losses.gram(sf[k]) for k in style_w}
+        m = mask.to(device).float()
+        return {k: losses.guided_gram(sf[k], losses.layer_mask(m, sf[k].shape[-2:]))
+                for k in style_w}
+
+    if cache is None:
+        return compute()
+    key = ("style", id(net), TargetCache.digest(style), s_hw, tuple(sorted(style_w)), precision,
+           TargetCache.digest(mask))
+    return cache.get(key, compute)
 
 
 def make_closure(net: VGGFeatures, x: torch.Tensor, opt: torch.optim.Optimizer, t: Targets,
@@ -245,7 +338,9 @@ def make_closure(net: VGGFeatures, x: torch.Tensor, opt: torch.optim.Optimizer, 
             parts["content"] = opts.content_weight * losses.content_loss(
                 feats, t.content, t.content_weights)
             loss = loss + parts["content"]
-        parts["style"] = opts.style_weight * losses.style_loss(feats, t.style, t.style_weights)
+        parts["style"] = opts.style_weight * (
+            t.style_fn(feats) if t.style_fn is not None
+            else losses.style_loss(feats, t.style, t.style_weights))
         loss = loss + parts["style"]
         if opts.tv_weight > 0:
             parts["tv"] = opts.tv_weight * losses.tv_loss(x.float())

@@ -78,3 +78,29 @@ def content_loss(feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor
             c = layer_weights[name] * c
         total = c if total is None else total + c
     return total
+
+
+# --- spatial guidance (Gatys et al. 2017, section 4) ------------------------------------------
+
+def layer_mask(mask: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """A soft mask (B x R x H x W in 0..1) brought to a layer's size by area averaging: the
+    fraction of each feature's receptive cell that lies in the region."""
+    if tuple(mask.shape[-2:]) == tuple(hw):
+        return mask
+    return torch.nn.functional.interpolate(mask, size=tuple(hw), mode="area")
+
+
+def guided_gram(f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Guided Gram matrices of a 1 x N x H x W map for R soft masks m (1 x R x H x W)::
+
+        F^r = F * m_r  (every channel multiplied by the mask),
+        g^r = F^r F^r^T / (N * sum_k m_rk^2)
+
+    i.e. the second moments of the features inside region r, normalised by the region's
+    mass so that a full mask (m = 1) gives the plain normalised Gram.  Returns R x N x N."""
+    _, n, h, w = f.shape
+    x = f.reshape(1, n, h * w).float()
+    mm = m.reshape(-1, 1, h * w).float()
+    xr = x * mm  # R x N x M
+    mass = mm.pow(2).sum((1, 2)).clamp_min(1e-8)
+    return torch.bmm(xr, xr.transpose(1, 2)) / (n * mass[:, None, None])

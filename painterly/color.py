@@ -1,0 +1,106 @@
+"""Colour preservation (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style
+Transfer", section 5).  Images are RGB tensors 1 x 3 x H x W in 0..1.
+
+Luminance-only transfer (``--preserve-color luminance``)
+    Convert content and style to YIQ and keep only the luminance Y.  The style's luminance
+    is first matched to the content's first two moments::
+
+        Y_s' = (sigma_c / sigma_s) * (Y_s - mu_s) + mu_c
+
+    Both are optimised as grey images (Y in all three channels), and the output's
+    luminance Y_o is recombined with the content's chroma: RGB = YIQ^-1 (Y_o, I_c, Q_c).
+
+Colour histogram matching (``--preserve-color histogram``)
+    Before the transfer, every style pixel x (a 3-vector) is mapped linearly so that the
+    style's mean and covariance become the content's::
+
+        x' = A (x - mu_s) + mu_c,   A = Sigma_c^(1/2) Sigma_s^(-1/2)
+
+    with symmetric matrix square roots from the eigen-decomposition
+    Sigma = U diag(l) U^T,  Sigma^(+-1/2) = U diag(l^(+-1/2)) U^T.  Then A Sigma_s A^T =
+    Sigma_c exactly (up to the small ridge added to keep Sigma_s invertible), and the
+    symmetric choice of A rotates the colours least.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .images import resize_tensor, rgb_to_yiq, yiq_to_rgb
+
+EPS = 1e-5
+MODES = ("none", "luminance", "histogram")
+
+
+def luminance(x: torch.Tensor) -> torch.Tensor:
+    """Y of YIQ, 1 x 1 x H x W."""
+    return rgb_to_yiq(x.float())[:, :1]
+
+
+def grey(y: torch.Tensor) -> torch.Tensor:
+    """A 1-channel luminance as an RGB image (Y in every channel), clamped to 0..1."""
+    return y.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
+
+
+def match_luminance(style_y: torch.Tensor, content_y: torch.Tensor) -> torch.Tensor:
+    """Y_s' = sigma_c / sigma_s * (Y_s - mu_s) + mu_c."""
+    mu_s, sd_s = style_y.mean(), style_y.std()
+    mu_c, sd_c = content_y.mean(), content_y.std()
+    return (style_y - mu_s) * (sd_c / sd_s.clamp_min(EPS)) + mu_c
+
+
+def recombine(y: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """RGB from the luminance ``y`` (1 x 1 x H x W) and the chroma (I, Q) of ``content``."""
+    iq = rgb_to_yiq(resize_tensor(content.float(), tuple(y.shape[-2:])))[:, 1:]
+    return yiq_to_rgb(torch.cat([y.float(), iq.to(y.device)], 1)).clamp(0, 1)
+
+
+def stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (3) and covariance (3 x 3) of the pixels of a 1 x 3 x H x W image, in float64."""
+    p = x.double().reshape(3, -1)
+    mu = p.mean(1)
+    d = p - mu[:, None]
+    return mu, d @ d.T / max(1, d.shape[1] - 1)
+
+
+def _sqrtm(cov: torch.Tensor, power: float) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(cov)
+    return vecs @ torch.diag(vals.clamp_min(EPS) ** power) @ vecs.T
+
+
+def match_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The style with the content's colour mean and covariance: A (x - mu_s) + mu_c."""
+    mu_s, cov_s = stats(style)
+    mu_c, cov_c = stats(content)
+    eye = torch.eye(3, dtype=cov_s.dtype) * EPS
+    a = _sqrtm(cov_c + eye, 0.5) @ _sqrtm(cov_s + eye, -0.5)
+    p = style.double().reshape(3, -1)
+    out = a @ (p - mu_s[:, None]) + mu_c[:, None]
+    return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
+
+
+@dataclass
+class Prepared:
+    """Inputs of the optimisation after colour handling, and how to finish its output."""
+
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    init: torch.Tensor | None
+    finish: Callable[[torch.Tensor], torch.Tensor]
+
+
+def prepare(mode: str, content: torch.Tensor, styles: list[torch.Tensor],
+            init: torch.Tensor | None = None) -> Prepared:
+    """Apply ``--preserve-color`` to the inputs; ``finish`` maps the optimised image back."""
+    if mode == "luminance":
+        cy = luminance(content)
+        s = [grey(match_luminance(luminance(st), cy)) for st in styles]
+        i = grey(luminance(init)) if init is not None else None
+        return Prepared(grey(cy), s, i, lambda x: recombine(luminance(x), content))
+    if mode == "histogram":
+        return Prepared(content, [match_histogram(st, content) for st in styles], init,
+                        lambda x: x)
+    return Prepared(content, styles, init, lambda x: x)

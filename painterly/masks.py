@@ -1,0 +1,186 @@
+"""Spatial control (Gatys et al. 2017, section 4): which style goes where.
+
+Label image (``--mask LABELS.png``)
+    Any size; it is stretched to the output.  Its distinct colours, sorted ascending as
+    (R, G, B) triples (for grey masks: by brightness), are the regions.  With as many
+    colours as style images, the k-th colour takes the k-th style.  With one colour more,
+    the first (darkest, usually black) means *content only*: no style there.  Colours
+    covering under 0.5 % of the pixels (anti-aliased edges, JPEG noise) join the nearest
+    larger colour.
+
+Soft regions
+    Each region r gives a one-hot mask that is area-resized to each scale and blurred
+    with a Gaussian (sigma = 1 % of the longest side), so that neighbouring regions overlap
+    a little and meet without seams.  At each style layer the mask is area-averaged to the
+    layer's size, m_r.
+
+Guided style loss
+    With the guided Gram g^r = (F*m_r)(F*m_r)^T / (N sum m_r^2) of the image and the Gram
+    a^r of region r's style, the style loss is::
+
+        L_style = sum_r pi_r c_r sum_l w_lr * 1/4 sum_ij (g^r_ij - a^r_ij)^2
+
+    where pi_r = mean(m_r^2) is the region's share of the image (so that every pixel
+    is pulled about as hard as in an unmasked run), c_r the style's blend weight (relative
+    to the mean, default 1) and w_lr the layer weight divided by the energy of a^r as in
+    :func:`painterly.engine._style_norm`.
+
+Style masks (``--style-masks A.png B.png``)
+    One grey image per style (``-`` for none): only where it is bright does the style
+    image donate, through the guided Gram of the style's own features.  They work with or
+    without ``--mask``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import engine, losses
+from .config import Options
+from .errors import UsageError
+from .images import ImageLike, LoadedImage, load_image, to_tensor
+from .vgg import VGGFeatures
+
+MIN_SHARE = 0.005  # colours below this share of the pixels are merged into their neighbours
+BLUR = 0.01  # Gaussian sigma of the region masks, as a fraction of the longest side
+MAX_STYLE_MASK_SIDE = 1024
+
+
+def label_regions(img: LoadedImage, n_styles: int, out_hw: tuple[int, int],
+                  flag: str = "--mask") -> torch.Tensor:
+    """1 x S x H x W soft region masks (area-resized one-hot) from a label image."""
+    codes = np.rint(img.rgb * 255).astype(np.int64)
+    codes = (codes[..., 0] << 16) | (codes[..., 1] << 8) | codes[..., 2]
+    values, inverse, counts = np.unique(codes.ravel(), return_inverse=True, return_counts=True)
+    major = np.flatnonzero(counts >= MIN_SHARE * codes.size)
+    if len(major) == 0:
+        major = np.array([int(np.argmax(counts))])
+    k = len(major)
+    if k > n_styles + 1:
+        raise UsageError(f"{flag} {img.name}: {k} labels (distinct colours) for {n_styles} "
+                         f"style image(s); use one colour per style, plus black for "
+                         f"content only")
+    if k < n_styles:
+        raise UsageError(f"{flag} {img.name}: {k} label(s) for {n_styles} style images; "
+                         f"give each style its own colour")
+    rgb = np.stack([(values >> 16) & 255, (values >> 8) & 255, values & 255], 1)
+    dist = ((rgb[:, None, :] - rgb[None, major, :]) ** 2).sum(-1)
+    region_of_value = np.argmin(dist, 1)  # index into major, for every distinct value
+    region = region_of_value[inverse].reshape(codes.shape)
+    first = 1 if k == n_styles + 1 else 0  # region 0 is content only
+    chans = [torch.from_numpy((region == first + s).astype(np.float32))[None, None]
+             for s in range(n_styles)]
+    return torch.cat([F.interpolate(c, size=out_hw, mode="area") for c in chans], 1)
+
+
+def style_mask(img: LoadedImage) -> torch.Tensor:
+    """1 x 1 x h x w soft mask in 0..1 from a (grey) image: its luminance."""
+    x = to_tensor(img.rgb)
+    longest = max(x.shape[-2:])
+    if longest > MAX_STYLE_MASK_SIDE:
+        s = MAX_STYLE_MASK_SIDE / longest
+        x = F.interpolate(x, size=(max(1, round(x.shape[-2] * s)), max(1, round(x.shape[-1] * s))),
+                          mode="area")
+    m = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:]).clamp(0, 1)
+    if float(m.max()) <= 0.01:
+        raise UsageError(f"--style-masks {img.name}: the mask is black everywhere")
+    return m
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of a 1 x C x H x W tensor with reflected borders."""
+    if sigma < 0.3:
+        return x
+    r = max(1, min(int(3 * sigma + 0.5), min(x.shape[-2:]) - 1))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    y = F.pad(x, (r, r, 0, 0), mode="reflect")
+    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    y = F.pad(y, (0, 0, r, r), mode="reflect")
+    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+@dataclass
+class Guides:
+    """Region masks at the output size (or None) and per-style donor masks (or None)."""
+
+    regions: torch.Tensor | None
+    style_masks: list[torch.Tensor | None] = field(default_factory=list)
+    blur: float = BLUR
+
+    def region_masks(self, hw: tuple[int, int]) -> torch.Tensor:
+        """The soft masks at one scale: area-resized, then blurred."""
+        m = F.interpolate(self.regions, size=hw, mode="area") \
+            if tuple(self.regions.shape[-2:]) != tuple(hw) else self.regions
+        return gaussian_blur(m, self.blur * max(hw)).clamp(0, 1)
+
+    def targets(self, net: VGGFeatures, content: torch.Tensor, styles: list[torch.Tensor],
+                blend: list[float], hw: tuple[int, int], opts: Options,
+                content_w: dict[str, float], style_w: dict[str, float], precision: str,
+                cache: engine.TargetCache | None = None) -> engine.Targets:
+        """Like :func:`painterly.engine.compute_targets`, with guided Grams."""
+        content_t = engine.content_features(net, content, opts, content_w, precision, cache)
+        cw = engine._content_norm(content_w, content_t)
+        smasks = self.style_masks or [None] * len(styles)
+        grams = [engine.style_grams(net, s, hw, opts, style_w, precision, mask=m, cache=cache)
+                 for s, m in zip(styles, smasks)]
+        explicit = bool(opts.style_layer_weights)
+        if self.regions is None:
+            style_t = {k: sum(g[k] * b for g, b in zip(grams, blend)) for k in style_w}
+            return engine.Targets(content_t, cw, style_t, engine._style_norm(style_w, style_t,
+                                                                              explicit))
+        device = content.device
+        masks = self.region_masks(hw).to(device)
+        share = masks.pow(2).mean((0, 2, 3))  # pi_r
+        rel = [b * len(blend) for b in blend]  # blend weights relative to their mean
+        stacked = {k: torch.cat([g[k] for g in grams], 0) for k in style_w}  # R x N x N
+        coef = {}
+        for k, w in style_w.items():
+            per = [w if explicit else engine._style_norm({k: w}, {k: g[k]}, False)[k]
+                   for g in grams]
+            coef[k] = torch.tensor([p * float(s) * c for p, s, c in zip(per, share, rel)],
+                                   device=device)
+        layer_masks: dict[str, torch.Tensor] = {}
+
+        def style_fn(feats: dict[str, torch.Tensor]) -> torch.Tensor:
+            total = None
+            for k, a in stacked.items():
+                f = feats[k]
+                if k not in layer_masks:
+                    layer_masks[k] = losses.layer_mask(masks, f.shape[-2:])
+                g = losses.guided_gram(f, layer_masks[k])
+                e = 0.25 * ((g - a.to(g.dtype)).pow(2).sum((1, 2)) * coef[k]).sum()
+                total = e if total is None else total + e
+            return total
+
+        return engine.Targets(content_t, cw, stacked, dict(style_w), style_fn)
+
+
+def load_guides(mask: ImageLike | LoadedImage | None, style_masks: list | None, n_styles: int,
+                out_hw: tuple[int, int]) -> Guides | None:
+    """Guides from a label image and/or per-style masks (paths, PIL images or arrays; a style
+    mask of ``-``, '' or None means the whole style image).  None when neither is given."""
+    style_masks = list(style_masks or [])
+    if mask is None or (isinstance(mask, str) and not mask):
+        regions = None
+    else:
+        img = mask if isinstance(mask, LoadedImage) else load_image(mask)
+        regions = label_regions(img, n_styles, out_hw)
+    if style_masks and len(style_masks) != n_styles:
+        raise UsageError(f"--style-masks: {len(style_masks)} mask(s) for {n_styles} style "
+                         f"image(s); give one per style ('-' for none)")
+    sm: list[torch.Tensor | None] = []
+    for m in style_masks:
+        if m is None or (isinstance(m, str) and m in ("", "-")):
+            sm.append(None)
+        else:
+            sm.append(style_mask(m if isinstance(m, LoadedImage) else load_image(m)))
+    if regions is None and not any(x is not None for x in sm):
+        return None
+    return Guides(regions, sm if any(x is not None for x in sm) else [])

@@ -1,0 +1,271 @@
+"""Parameter sweeps: ``painterly sweep CONTENT STYLE -o DIR --vary style-weight=1e3,1e4``.
+
+Every combination of one or two varied options is rendered with one
+:class:`~painterly.Stylizer`, so the network, the weights and the targets (content features
+and style Grams, in its :class:`~painterly.engine.TargetCache`) are computed once and reused
+by every run that can use them.  The results go to ``DIR`` as one image per run, a CSV of
+timings and final losses (``sweep.csv``) and a contact sheet ``sheet.png``: the first
+``--vary`` runs across the columns, the second down the rows, each titled with its values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .api import Stylizer
+from .config import Options, coerce, make_options
+from .errors import ImageError, Interrupted, UsageError
+from .images import fit_longest, load_image, save_bytes, save_image
+
+NOT_VARIABLE = ("weights", "device")
+MAX_RUNS = 64
+FONT_SIZE = 14
+PAD = 8
+
+
+@dataclass
+class Vary:
+    """One varied option: its name (as in Options), the values as typed, and coerced."""
+
+    name: str
+    labels: list[str]
+    values: list[Any]
+
+    @property
+    def flag(self) -> str:
+        return self.name.replace("_", "-")
+
+
+def parse_vary(spec: str) -> Vary:
+    """``NAME=V1,V2,...`` (``;`` separates values whose own text has commas, e.g. lists)."""
+    name, eq, vals = spec.partition("=")
+    name = name.strip().lstrip("-").replace("-", "_")
+    if not eq or not name or not vals.strip():
+        raise UsageError(f"--vary {spec!r}: expected NAME=VALUE1,VALUE2,...")
+    if name in NOT_VARIABLE:
+        raise UsageError(f"--vary {name.replace('_', '-')}: cannot be varied within a sweep")
+    sep = ";" if ";" in vals else ","
+    labels = [v.strip() for v in vals.split(sep) if v.strip()]
+    return Vary(name, labels, [coerce(name, v) for v in labels])
+
+
+@dataclass
+class Cell:
+    row: int
+    col: int
+    box: tuple[int, int, int, int]  # left, top, right, bottom of the image area
+
+
+@dataclass
+class SheetLayout:
+    """Where everything goes on the contact sheet."""
+
+    size: tuple[int, int]  # width, height
+    thumb: tuple[int, int]  # width, height of one cell's image area
+    col_title: str
+    col_labels: list[str]
+    row_title: str
+    row_labels: list[str]
+    cells: list[Cell] = field(default_factory=list)
+    left: int = 0  # width of the row-label margin
+    top: int = 0  # height of the column-title band
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(rows, columns)"""
+        return len(self.row_labels) or 1, len(self.col_labels)
+
+
+def _font(size: int = FONT_SIZE) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ValueError):  # old Pillow or no FreeType
+        return ImageFont.load_default()
+
+
+def _text_wh(font, text: str) -> tuple[int, int]:
+    x0, y0, x1, y1 = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=font)
+    return x1 - x0, y1 - y0
+
+
+def layout_sheet(cols: Vary, rows: Vary | None, thumb: tuple[int, int]) -> SheetLayout:
+    """Column titles on top (the option's name above its values), row titles on the left."""
+    font = _font()
+    tw, th = thumb
+    line = _text_wh(font, "Ag=0")[1] + 4
+    row_labels = [f"{rows.flag} = {lab}" for lab in rows.labels] if rows else []
+    left = (max(_text_wh(font, s)[0] for s in row_labels) + 2 * PAD) if row_labels else PAD
+    top = PAD + 2 * line + PAD // 2
+    n_rows, n_cols = max(1, len(row_labels)), len(cols.labels)
+    width = left + n_cols * (tw + PAD)
+    height = top + n_rows * (th + PAD)
+    lay = SheetLayout((width, height), thumb, cols.flag, list(cols.labels),
+                      rows.flag if rows else "", row_labels, left=left, top=top)
+    for r in range(n_rows):
+        for c in range(n_cols):
+            x, y = left + c * (tw + PAD), top + r * (th + PAD)
+            lay.cells.append(Cell(r, c, (x, y, x + tw, y + th)))
+    return lay
+
+
+def draw_sheet(lay: SheetLayout, images: dict[tuple[int, int], Image.Image]) -> Image.Image:
+    """The contact sheet: ``images[(row, col)]`` fitted into each cell (missing ones grey)."""
+    font = _font()
+    sheet = Image.new("RGB", lay.size, "white")
+    d = ImageDraw.Draw(sheet)
+    line = _text_wh(font, "Ag=0")[1] + 4
+    grid_w = lay.size[0] - lay.left
+    tw = _text_wh(font, lay.col_title)[0]
+    d.text((lay.left + (grid_w - tw) // 2, PAD), lay.col_title, fill="black", font=font)
+    for cell in lay.cells:
+        x0, y0, x1, y1 = cell.box
+        if cell.row == 0:
+            lab = lay.col_labels[cell.col]
+            d.text((x0 + (x1 - x0 - _text_wh(font, lab)[0]) // 2, PAD + line), lab,
+                   fill="black", font=font)
+        if cell.col == 0 and lay.row_labels:
+            lab = lay.row_labels[cell.row]
+            d.text((PAD, (y0 + y1 - line) // 2), lab, fill="black", font=font)
+        im = images.get((cell.row, cell.col))
+        if im is None:
+            d.rectangle(cell.box, fill=(200, 200, 200))
+            continue
+        w, h = fit_longest(*im.size, max(x1 - x0, y1 - y0))
+        s = min((x1 - x0) / w, (y1 - y0) / h, 1.0)
+        w, h = max(1, round(w * s)), max(1, round(h * s))
+        thumb = im.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
+        sheet.paste(thumb, (x0 + (x1 - x0 - w) // 2, y0 + (y1 - y0 - h) // 2))
+    return sheet
+
+
+def _slug(parts: list[tuple[Vary, int]]) -> str:
+    text = "_".join(f"{v.flag}={v.labels[i]}" for v, i in parts)
+    return re.sub(r"[^A-Za-z0-9=._+-]+", "-", text)
+
+
+@dataclass
+class SweepResult:
+    layout: SheetLayout
+    sheet: Path
+    files: dict[tuple[int, int], Path]
+    seconds: dict[tuple[int, int], float]
+    interrupted: bool = False
+
+
+def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
+              varies: list[Vary], *, thumb: int = 256, ext: str = "png", quiet: bool = True,
+              stylizer: Stylizer | None = None) -> SweepResult:
+    """Render every combination of ``varies`` (one or two) and the contact sheet."""
+    if not 1 <= len(varies) <= 2:
+        raise UsageError("--vary: give one or two options to vary")
+    if len(varies) == 2 and varies[0].name == varies[1].name:
+        raise UsageError(f"--vary {varies[0].flag}: given twice")
+    cols, rows = varies[0], (varies[1] if len(varies) == 2 else None)
+    combos = list(itertools.product(range(len(rows.labels) if rows else 1),
+                                    range(len(cols.labels))))
+    if len(combos) > MAX_RUNS:
+        raise UsageError(f"--vary: {len(combos)} runs; at most {MAX_RUNS} per sweep")
+    plans = {}
+    for r, c in combos:  # every combination is checked before any work
+        changes = {cols.name: cols.values[c]}
+        if rows:
+            changes[rows.name] = rows.values[r]
+        plans[(r, c)] = make_options(base, **changes)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ImageError(f"{out}: cannot create the folder ({e.strerror})") from None
+    c_img = load_image(content)
+    s_imgs = [load_image(s) for s in styles]
+    lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
+    st = stylizer or Stylizer(base.weights or None, base.device, quiet=quiet)
+    images: dict[tuple[int, int], Image.Image] = {}
+    files: dict[tuple[int, int], Path] = {}
+    seconds: dict[tuple[int, int], float] = {}
+    log_rows = []
+    interrupted = False
+    for i, (r, c) in enumerate(combos, 1):
+        parts = [(cols, c)] + ([(rows, r)] if rows else [])
+        path = out / f"{i:02d}_{_slug(parts)}.{ext}"
+        last: dict[str, float] = {}
+        t0 = time.perf_counter()
+        try:
+            im = st.run(c_img, s_imgs, plans[(r, c)],
+                        lambda p, last=last: last.update(p.losses))
+        except Interrupted as e:
+            im, interrupted = e.image, True
+        seconds[(r, c)] = time.perf_counter() - t0
+        images[(r, c)], files[(r, c)] = im, save_image(im, path)
+        log_rows.append({"file": path.name, cols.flag: cols.labels[c],
+                         **({rows.flag: rows.labels[r]} if rows else {}),
+                         "seconds": round(seconds[(r, c)], 3),
+                         **{k: f"{last.get(k, 0.0):.6g}" for k in ("content", "style", "tv",
+                                                                      "total")}})
+        if not quiet:
+            label = " ".join(f"{v.flag}={v.labels[j]}" for v, j in parts)
+            print(f"[{i}/{len(combos)}] {label}: {seconds[(r, c)]:.1f} s -> {path}",
+                  file=sys.stderr)
+        if interrupted:
+            break
+    sheet = save_image(draw_sheet(lay, images), out / "sheet.png")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(log_rows[0]))
+    w.writeheader()
+    w.writerows(log_rows)
+    save_bytes(buf.getvalue().encode(), out / "sweep.csv")
+    return SweepResult(lay, sheet, files, seconds, interrupted)
+
+
+def add_parser(sub) -> None:
+    """The ``sweep`` subcommand (found by :func:`painterly.cli._extend`)."""
+    from .cli import add_option_flags
+
+    p = sub.add_parser("sweep", help="render a grid of option values and a contact sheet",
+                       description="Render CONTENT in the style of STYLE for every combination "
+                                   "of one or two varied options; write each image, sweep.csv "
+                                   "and a titled contact sheet DIR/sheet.png.  Other options "
+                                   "apply to every run.")
+    p.add_argument("content", metavar="CONTENT", help="content image (photo)")
+    p.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s)")
+    p.add_argument("-o", "--output-dir", dest="out_dir", required=True, metavar="DIR",
+                   help="folder for the images and sheet.png (created if needed)")
+    p.add_argument("--vary", action="append", required=True, metavar="NAME=V1,V2,...",
+                   help="an option and its values, e.g. style-weight=1e3,1e4,1e5; once for "
+                        "the columns, a second time for the rows (';' separates values that "
+                        "contain commas)")
+    p.add_argument("--thumb", type=int, default=256, metavar="PX",
+                   help="longest side of each image on the sheet [default: 256]")
+    p.add_argument("--format", dest="ext", choices=("png", "jpg", "webp"), default="png",
+                   help="format of the individual images [default: png]")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_option_flags(p)
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .cli import options_from_args
+
+    if args.thumb < 16 or args.thumb > 4096:
+        raise UsageError("--thumb: between 16 and 4096 pixels")
+    base = options_from_args(args)
+    varies = [parse_vary(v) for v in args.vary]
+    res = run_sweep(args.content, args.styles, args.out_dir, base, varies, thumb=args.thumb,
+                    ext=args.ext, quiet=args.quiet)
+    if res.interrupted:
+        print(f"painterly: interrupted; wrote the sheet so far to {res.sheet}", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(f"wrote {res.sheet}", file=sys.stderr)
+    return 0

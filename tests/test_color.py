@@ -1,0 +1,80 @@
+"""Colour preservation: luminance-only transfer and colour histogram matching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from painterly import color, stylize, weights
+from painterly.images import rgb_to_yiq, to_tensor
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("w") / "tiny.pt"
+    weights.save_weights(weights.random_weights(width=1 / 16, seed=0), path)
+    return str(path)
+
+
+def _image(seed: int, h: int, w: int, tint) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = 0.5 + 0.3 * np.sin(7 * xx + 4 * yy + seed)[..., None]
+    return np.clip(base * np.array(tint) + 0.15 * rng.random((h, w, 3)), 0, 1).astype(np.float32)
+
+
+def test_match_histogram_moves_style_statistics_to_content():
+    content = to_tensor(_image(0, 40, 48, (0.9, 0.5, 0.2)))
+    style = to_tensor(_image(1, 32, 32, (0.2, 0.4, 0.9)))
+    out = color.match_histogram(style, content)
+    mu_c, cov_c = color.stats(content)
+    mu_s, cov_s = color.stats(style)
+    mu_o, cov_o = color.stats(out)
+    assert torch.allclose(mu_o, mu_c, atol=0.02)
+    assert torch.allclose(cov_o, cov_c, atol=2e-3)
+    assert (mu_s - mu_c).abs().max() > 0.1  # it really moved
+
+
+def test_match_luminance_matches_mean_and_std():
+    cy = color.luminance(to_tensor(_image(0, 30, 30, (0.9, 0.9, 0.9))))
+    sy = color.luminance(to_tensor(_image(2, 30, 30, (0.2, 0.2, 0.3))))
+    out = color.match_luminance(sy, cy)
+    assert abs(float(out.mean() - cy.mean())) < 1e-4
+    assert abs(float(out.std() - cy.std())) < 1e-4
+
+
+def test_recombine_keeps_chroma():
+    content = to_tensor(_image(0, 24, 24, (0.8, 0.4, 0.3)))
+    y = torch.rand(1, 1, 24, 24) * 0.3 + 0.35
+    out = color.recombine(y, content)
+    iq_o, iq_c = rgb_to_yiq(out)[:, 1:], rgb_to_yiq(content)[:, 1:]
+    assert float((iq_o - iq_c).abs().max()) < 0.02
+
+
+@pytest.mark.parametrize("mode", ["luminance", "histogram"])
+def test_modes_run_with_two_styles_and_two_scales(tiny, mode):
+    content = _image(0, 48, 64, (0.9, 0.5, 0.2))
+    styles = [_image(1, 40, 40, (0.2, 0.4, 0.9)), _image(2, 40, 40, (0.3, 0.9, 0.3))]
+    out = stylize(content, styles, weights=tiny, size=64, scales=2, steps=6, device="cpu",
+                  style_weight=1e4, preserve_color=mode)
+    o = to_tensor(np.asarray(out, np.float32) / 255)
+    c = to_tensor(content)
+    iq_o, iq_c = rgb_to_yiq(o)[:, 1:], rgb_to_yiq(c)[:, 1:]
+    if mode == "luminance":  # chroma of the content, unchanged (8-bit rounding, clipping)
+        assert float((iq_o - iq_c).abs().mean()) < 0.01
+    else:  # colours stay near the content's, far from the styles' blues and greens
+        assert float((o.mean((2, 3)) - c.mean((2, 3))).abs().max()) < 0.12
+
+
+def test_luminance_differs_from_plain_transfer_in_colour(tiny):
+    content = _image(0, 32, 32, (0.9, 0.5, 0.2))
+    style = _image(1, 32, 32, (0.1, 0.3, 0.9))
+    kw = dict(weights=tiny, size=32, steps=8, device="cpu", style_weight=1e4)
+    plain = to_tensor(np.asarray(stylize(content, style, **kw), np.float32) / 255)
+    lum = to_tensor(np.asarray(stylize(content, style, preserve_color="luminance", **kw),
+                               np.float32) / 255)
+    iq_c = rgb_to_yiq(to_tensor(content))[:, 1:]
+    d_plain = float((rgb_to_yiq(plain)[:, 1:] - iq_c).abs().mean())
+    d_lum = float((rgb_to_yiq(lum)[:, 1:] - iq_c).abs().mean())
+    assert d_lum < d_plain

@@ -1,0 +1,112 @@
+"""Sweeps: parsing, the grid of runs, the contact sheet's layout and target reuse."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly import Stylizer, weights
+from painterly.config import make_options
+from painterly.engine import TargetCache
+from painterly.errors import UsageError
+from painterly.sweep import layout_sheet, parse_vary, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("w") / "tiny.pt"
+    weights.save_weights(weights.random_weights(width=1 / 16, seed=0), path)
+    return str(path)
+
+
+@pytest.fixture
+def images(tmp_path) -> tuple[str, str]:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:24, 0:32] / 32
+    c = np.stack([xx, yy, 0.5 + 0.4 * np.sin(5 * xx)], -1)
+    Image.fromarray((c * 255).astype(np.uint8)).save(tmp_path / "c.png")
+    Image.fromarray((rng.random((24, 24, 3)) * 255).astype(np.uint8)).save(tmp_path / "s.png")
+    return str(tmp_path / "c.png"), str(tmp_path / "s.png")
+
+
+def test_parse_vary():
+    v = parse_vary("style-weight=1e3,1e4, 1e5")
+    assert v.name == "style_weight" and v.values == [1e3, 1e4, 1e5]
+    assert v.labels == ["1e3", "1e4", "1e5"]
+    assert parse_vary("steps=100,300").values == [100, 300]
+    lists = parse_vary("style-layers=relu1_1,relu2_1;relu3_1")
+    assert lists.values == [["relu1_1", "relu2_1"], ["relu3_1"]]
+    for bad in ("steps", "steps=", "nonsense=1,2", "steps=1.5", "weights=a.pt"):
+        with pytest.raises(UsageError):
+            parse_vary(bad)
+
+
+def test_layout_has_the_right_grid_and_titles():
+    lay = layout_sheet(parse_vary("style-weight=1e3,1e4,1e5"), parse_vary("steps=100,300"),
+                       (64, 48))
+    assert lay.grid == (2, 3) and len(lay.cells) == 6
+    assert lay.col_title == "style-weight" and lay.col_labels == ["1e3", "1e4", "1e5"]
+    assert lay.row_labels == ["steps = 100", "steps = 300"]
+    boxes = {(c.row, c.col): c.box for c in lay.cells}
+    assert boxes[(0, 1)][0] > boxes[(0, 0)][2] and boxes[(1, 0)][1] > boxes[(0, 0)][3]
+    assert all(b[2] - b[0] == 64 and b[3] - b[1] == 48 for b in boxes.values())
+    assert lay.size[0] >= boxes[(1, 2)][2] and lay.size[1] >= boxes[(1, 2)][3]
+    one = layout_sheet(parse_vary("seed=1,2"), None, (64, 48))
+    assert one.grid == (1, 2) and one.row_labels == []
+
+
+def test_sweep_renders_every_combination_and_reuses_targets(tmp_path, tiny, images):
+    st = Stylizer(tiny, "cpu")
+    base = make_options(weights=tiny, size=32, steps=2, device="cpu")
+    res = run_sweep(*images[:1], [images[1]], tmp_path / "out", base,
+                    [parse_vary("style-weight=10,1000"), parse_vary("steps=1,2")], thumb=40,
+                    stylizer=st)
+    assert sorted(res.files) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert all(p.exists() for p in res.files.values())
+    sheet = Image.open(res.sheet)
+    assert sheet.size == res.layout.size and res.layout.grid == (2, 2)
+    x0, y0, x1, y1 = res.layout.cells[0].box
+    assert (x1 - x0, y1 - y0) == (40, 30)
+    # one content and one style entry: all four runs used the same targets
+    assert len(st.cache._items) == 2
+    csv_lines = (tmp_path / "out" / "sweep.csv").read_text().splitlines()
+    assert len(csv_lines) == 5 and csv_lines[0].startswith("file,style-weight,steps,seconds")
+
+
+def test_sweep_cli(tmp_path, tiny, images):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PAINTERLY_WEIGHTS=tiny,
+               XDG_CACHE_HOME=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "painterly", "sweep", images[0], images[1], "-o",
+           str(tmp_path / "sw"), "--vary", "seed=1,2,3", "--size", "32", "--steps", "1", "-q",
+           "--init", "noise", "--thumb", "32"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "sw").glob("0*_seed=*.png"))) == 3
+    assert Image.open(tmp_path / "sw" / "sheet.png").size[0] > 3 * 32
+    bad = subprocess.run(cmd[:-8] + ["--vary", "nosuch=1,2"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_target_cache_evicts_least_recently_used():
+    cache = TargetCache(max_items=3)
+    for i in range(4):
+        cache.get((i,), lambda: {"g": torch.zeros(10)})
+    cache.get((1,), lambda: pytest.fail("should be cached"))
+    cache.get((9,), lambda: {"g": torch.zeros(1)})
+    assert list(cache._items) == [(3,), (1,), (9,)]
+    small = TargetCache(max_bytes=1000)
+    for i in range(3):
+        small.get((i,), lambda: {"g": torch.zeros(200)})  # 800 bytes each
+    assert list(small._items) == [(2,)]
+    assert TargetCache.digest(torch.ones(2, 2)) == TargetCache.digest(torch.ones(2, 2))
+    assert TargetCache.digest(torch.ones(2, 2)) != TargetCache.digest(torch.zeros(2, 2))
