@@ -126,7 +126,8 @@ def options_schema() -> list[dict[str, Any]]:
     for f in fields_info():
         m = f.metadata
         out.append({
-            "name": f.name, "label": label(f.name), "type": _type_name(f), "default": getattr(defaults, f.name),
+            "name": f.name, "label": label(f.name), "type": _type_name(f),
+            "default": getattr(defaults, f.name),
             "help": m["help"], "choices": list(m["choices"]) if m["choices"] else None,
             "group": m["group"], "min": m["min"], "max": m["max"], "web": m["web"],
         })
