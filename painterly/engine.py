@@ -212,7 +212,7 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
             else:
                 x = resize_tensor(x.detach(), hw)
             x = x.detach().contiguous().requires_grad_(True)
-            opt = _optimizer(opts, x)
+            opt = _optimizer(opts, x, sc.steps)
             closure, last = make_closure(net, x, opt, targets, opts, layers, device, precision)
 
             ts = time.perf_counter()
@@ -336,9 +336,21 @@ def _initial(opts: Options, init: torch.Tensor | None, content: torch.Tensor,
     raise UsageError(f"--init: '{opts.init}' was not loaded as an image")
 
 
-def _optimizer(opts: Options, x: torch.Tensor):
+LBFGS_HISTORY = 50
+LBFGS_HISTORY_BYTES = 2 << 30  # cap on the memory of the L-BFGS curvature pairs
+
+
+def lbfgs_history(numel: int, steps: int) -> int:
+    """History size of L-BFGS: 50 pairs, fewer for huge images (each pair is 8 bytes/px/ch),
+    and never more than the steps that will fill it."""
+    fit = LBFGS_HISTORY_BYTES // (8 * numel)
+    return int(max(5, min(LBFGS_HISTORY, fit, steps)))
+
+
+def _optimizer(opts: Options, x: torch.Tensor, steps: int = LBFGS_HISTORY):
     if opts.optimizer == "lbfgs":
         lr = opts.lr or 1.0
-        return torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=50,
+        return torch.optim.LBFGS([x], lr=lr, max_iter=1,
+                                 history_size=lbfgs_history(x.numel(), steps),
                                  tolerance_grad=-1.0, tolerance_change=-1.0)
     return torch.optim.Adam([x], lr=opts.lr or 0.02)
