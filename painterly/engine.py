@@ -68,10 +68,10 @@ Callback = Callable[[Progress], None]
 # the output size by its longest side; each coarser scale (half the side, a quarter of the
 # cost per step) gets COARSE_FACTOR times as many, at most COARSE_CAP, so that the coarse
 # scales settle the layout cheaply and the output size only sharpens the brush strokes.
-LBFGS_STEPS = ((384, 40), (768, 30), (1536, 20), (4096, 12), (8192, 8))
+LBFGS_STEPS = ((384, 40), (768, 20), (1536, 12), (8192, 8))
 ADAM_FACTOR = 3  # Adam needs about three times as many steps as L-BFGS for the same loss
-COARSE_FACTOR = 2
-COARSE_CAP = 200
+COARSE_FACTOR = 3
+COARSE_CAP = 120
 
 
 def default_steps(opts: Options, longest: int = 512) -> int:

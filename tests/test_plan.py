@@ -35,7 +35,8 @@ def test_large_outputs_use_more_scales_and_fewer_final_steps() -> None:
 def test_explicit_steps_and_scales() -> None:
     scales = engine.plan(Options(steps=10, scales=3), (300, 400))
     assert sides(scales) == [100, 200, 400]
-    assert [s.steps for s in scales] == [40, 20, 10]
+    f = engine.COARSE_FACTOR
+    assert [s.steps for s in scales] == [10 * f * f, 10 * f, 10]
     single = engine.plan(Options(steps=7, scales=1), (300, 400))
     assert [(s.height, s.width, s.steps) for s in single] == [(300, 400, 7)]
 
@@ -62,5 +63,5 @@ def test_run_with_tiny_network(tmp_path) -> None:
     out = engine.run(content, [style], opts, net,
                      callback=lambda p: seen.append((p.height, p.width)))
     assert out.shape == (1, 3, 48, 64)
-    assert seen == [(24, 32)] * 4 + [(48, 64)] * 2
+    assert seen == [(24, 32)] * 2 * engine.COARSE_FACTOR + [(48, 64)] * 2
     assert torch.isfinite(out).all()
