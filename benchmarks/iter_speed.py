@@ -46,7 +46,8 @@ def time_iteration(net: vgg.VGGFeatures, side: int, precision: str, device: torc
     x = torch.rand(1, 3, side, side, device=device).requires_grad_(True)
     names = set(LAYERS)
     times = []
-    for i in range(reps + 1):
+    warm = side <= 1024  # at larger sizes one iteration is long enough to time cold
+    for i in range(reps + int(warm)):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t = time.perf_counter()
@@ -57,7 +58,7 @@ def time_iteration(net: vgg.VGGFeatures, side: int, precision: str, device: torc
         loss.backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        if i:  # the first one warms up
+        if i or not warm:
             times.append(time.perf_counter() - t)
         x.grad = None
     return statistics.median(times)
@@ -68,24 +69,30 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--reps", type=int, default=3, help="timed runs up to 512 px (1 above)")
+    p.add_argument("--layouts", nargs="+", default=["channels_last"],
+                   choices=["channels_last", "nchw"], help="memory layouts to compare")
     p.add_argument("--random", action="store_true", help="random weights (same speed)")
     p.add_argument("--out", default="")
     a = p.parse_args()
     device = torch.device(a.device)
     w = random_weights() if a.random else resolve(quiet=True)
-    net = engine.prepare_network(vgg.build(w, LAYERS).to(device), device)
+    net = vgg.build(w, LAYERS).to(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
-    rows = ["| device | size | precision | s/iter | GFLOP/iter | TFLOP/s |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| device | size | precision | layout | s/iter | GFLOP/iter | TFLOP/s |",
+            "|---|---|---|---|---|---|---|"]
     for side in a.sizes:
         flops = 2 * vgg19_flops(side, side)
         for prec in a.precisions:
-            s = time_iteration(net, side, prec, device, a.reps)
-            rows.append(f"| {a.device} ({name}, {torch.get_num_threads()} threads) | "
-                        f"{side}x{side} | {prec} | {s:.3f} | {flops / 1e9:.0f} | "
-                        f"{flops / s / 1e12:.3f} |")
-            print(rows[-1], flush=True)
+            for layout in a.layouts:
+                engine.CHANNELS_LAST[device.type] = layout == "channels_last"
+                net.to(memory_format=torch.contiguous_format)
+                engine.prepare_network(net, device)
+                s = time_iteration(net, side, prec, device, a.reps if side <= 512 else 1)
+                rows.append(f"| {a.device} ({name}, {torch.get_num_threads()} threads) | "
+                            f"{side}x{side} | {prec} | {layout} | {s:.3f} | "
+                            f"{flops / 1e9:.0f} | {flops / s / 1e12:.3f} |")
+                print(rows[-1], flush=True)
     text = "\n".join(rows) + "\n"
     if a.out:
         Path(a.out).write_text(text)
