@@ -87,10 +87,10 @@ def run_pastiche(content: Path, style: Path, size: int, reuse: bool, threads: in
         per_step = (t1 - t0) / (s1 - s0)
         res.update(seconds=[wall + (1000 - steps) * per_step], measured_s=wall,
                    per_step_s=per_step, estimated=True)
+        res["image_steps"] = steps
         if cached:
             res.update(image=cached["image"], image_steps=cached.get("image_steps", 1000))
-    else:
-        meta.write_text(json.dumps(res, indent=1))
+    meta.write_text(json.dumps(res, indent=1))
     return res
 
 
@@ -104,7 +104,9 @@ def run_painterly(content: Path, style: Path, size: int, runs: int, threads: int
         times.append(wall)
         rss = max(rss, r)
         print(f"painterly run {i + 1}/{runs}: {wall:.1f} s, peak RSS {r:.0f} MiB", flush=True)
-    return {"image": str(out), "seconds": times, "rss_mib": rss}
+    res = {"image": str(out), "seconds": times, "rss_mib": rss}
+    out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    return res
 
 
 def _thread_env(threads: int) -> dict[str, str]:
@@ -135,6 +137,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0, help="OMP threads for both (0: default)")
     p.add_argument("--pastiche-steps", type=int, default=1000,
                    help="run pastiche this many steps and extrapolate its time to 1000")
+    p.add_argument("--report", action="store_true",
+                   help="only rebuild the table and picture from the cached runs of both")
     p.add_argument("--reuse", action="store_true",
                    default=os.environ.get("PAINTERLY_BENCH_REUSE", "") not in ("", "0"),
                    help="reuse a cached pastiche result")
@@ -147,8 +151,12 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from benchmarks import score
 
-    pa = run_pastiche(content, style, a.size, a.reuse, a.threads, a.pastiche_steps)
-    pt = run_painterly(content, style, a.size, a.runs, a.threads)
+    if a.report:
+        pa, pt = (json.loads((RAW / f"{tool}_{content.stem}_{style.stem}_{a.size}.json")
+                             .read_text()) for tool in ("pastiche", "painterly"))
+    else:
+        pa = run_pastiche(content, style, a.size, a.reuse, a.threads, a.pastiche_steps)
+        pt = run_painterly(content, style, a.size, a.runs, a.threads)
     photo = RAW / f"content_{content.stem}_{a.size}.png"
     _resized(content, a.size, photo)
     rows = []
