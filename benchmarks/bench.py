@@ -188,8 +188,9 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     (RESULTS / "bench.md").write_text(text)
+    est = " (est.)" if pa.get("estimated") else ""
     side_by_side([str(photo), pa["image"], pt["image"]],
-                 ["content", f"pastiche {rows[1][2]:.0f} s", f"painterly {rows[2][2]:.0f} s"],
+                 ["content", f"pastiche {rows[1][2]:.0f} s{est}", f"painterly {rows[2][2]:.0f} s"],
                  RESULTS / "side_by_side.png")
     return 0
 
