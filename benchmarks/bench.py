@@ -113,7 +113,7 @@ def _thread_env(threads: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(threads)} if threads else {}
 
 
-def side_by_side(paths: list[str], labels: list[str], dest: Path, height: int = 240) -> None:
+def side_by_side(paths: list[str], labels: list[str], dest: Path, height: int = 200) -> None:
     from PIL import Image, ImageDraw
 
     ims = [Image.open(p).convert("RGB") for p in paths]
@@ -125,7 +125,7 @@ def side_by_side(paths: list[str], labels: list[str], dest: Path, height: int = 
         canvas.paste(im, (x, 20))
         draw.text((x + 4, 4), label, fill="black")
         x += im.width
-    canvas.save(dest, optimize=True)
+    canvas.quantize(256, method=Image.Quantize.MEDIANCUT).save(dest, optimize=True)
 
 
 def main() -> int:
