@@ -24,5 +24,9 @@ test: setup
 lint: setup
 	$(BIN)/ruff check painterly tests benchmarks examples tools
 
+bench: setup
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/iter_speed.py --out benchmarks/results/iter_speed.md
+
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -35,18 +35,20 @@ class Options:
     # --- size and schedule -------------------------------------------------------------
     size: int = _opt(512, "Longest side of the output in pixels.", group="basic", minimum=16,
                      maximum=8192)
-    steps: int = _opt(0, "Optimizer steps at the final scale (0 = automatic for the size "
-                         "and optimizer).", group="basic", minimum=0, maximum=100000)
+    steps: int = _opt(0, "Optimizer steps at the output size; each coarser scale gets three "
+                         "times as many, at most 120 (0 = automatic: L-BFGS 40 steps up to "
+                         "384 px, 20 up to 768, 12 up to 1536, then 8; Adam 3x as many).",
+                      group="basic", minimum=0, maximum=100000)
     scales: int = _opt(0, "Number of coarse-to-fine scales, each twice the previous side "
-                          "(0 = automatic: more for larger outputs; 1 = single scale).",
-                       minimum=0, maximum=8)
+                          "(0 = automatic: halve down to --min-scale-size; 1 = single scale "
+                          "at the output size).", minimum=0, maximum=8)
     min_scale_size: int = _opt(160, "Side of the coarsest scale when scales are automatic.",
                                minimum=32, maximum=4096)
 
     # --- loss weights --------------------------------------------------------------------
     content_weight: float = _opt(1.0, "Weight alpha of the content loss.", group="basic",
                                  minimum=0.0)
-    style_weight: float = _opt(100.0, "Weight beta of the style loss (style strength).",
+    style_weight: float = _opt(20.0, "Weight beta of the style loss (style strength).",
                                group="basic", minimum=0.0)
     tv_weight: float = _opt(1.0e-3, "Weight of the total-variation smoothness prior.",
                             minimum=0.0)
