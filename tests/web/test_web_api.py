@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,17 @@ def test_cross_site_post_refused(client):
     assert r.status_code == 403 and "cross-site" in r.json()["error"]
 
 
-def test_job_lifecycle_to_png(client, tmp_path: Path):
+def test_job_lifecycle_to_png(client, tmp_path: Path, monkeypatch):
+    real_run = jobs_module.Stylizer.run
+
+    def slow_run(self, content, styles, opts, callback=None, **kw):
+        def slow(progress):  # leave the event stream time to connect, even on a busy machine
+            time.sleep(0.3)
+            callback(progress)
+
+        return real_run(self, content, styles, opts, slow, **kw)
+
+    monkeypatch.setattr(jobs_module.Stylizer, "run", slow_run)
     content, style = images(client)
     job = submit(client, content, [style], size=48, steps=6, scales=1, preserve_color="luminance")
     assert job["status"] in ("queued", "running") and job["options"]["size"] == 48
