@@ -61,3 +61,9 @@ def cli_env(tmp_path, tiny_weights) -> dict:
 def run_cli(args: list[str], env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "painterly", *map(str, args)], env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture()
+def tiny(tiny_weights) -> str:
+    """The tiny VGG's path as a string."""
+    return str(tiny_weights)

@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from painterly import color, stylize, weights
+from painterly import color, stylize
 from painterly.images import rgb_to_yiq, to_tensor
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("w") / "tiny.pt"
-    weights.save_weights(weights.random_weights(width=1 / 16, seed=0), path)
-    return str(path)
 
 
 def _image(seed: int, h: int, w: int, tint) -> np.ndarray:

@@ -12,19 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly import Stylizer, losses, masks, weights
+from painterly import Stylizer, losses, masks
 from painterly.config import make_options
 from painterly.errors import UsageError
 from painterly.images import LoadedImage, image_tensor, load_image, to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("w") / "tiny.pt"
-    weights.save_weights(weights.random_weights(width=1 / 16, seed=0), path)
-    return str(path)
 
 
 def _labels(values: np.ndarray) -> LoadedImage:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly import Stylizer, weights
+from painterly import Stylizer
 from painterly.config import make_options
 from painterly.engine import TargetCache
 from painterly.errors import UsageError
@@ -20,12 +20,6 @@ from painterly.sweep import layout_sheet, parse_vary, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("w") / "tiny.pt"
-    weights.save_weights(weights.random_weights(width=1 / 16, seed=0), path)
-    return str(path)
 
 
 @pytest.fixture
