@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -93,8 +92,6 @@ class Stylizer:
                                    list(style_masks) if style_masks is not None
                                    else opts.style_masks, len(s), tuple(c.shape[-2:]))
         prep = color.prepare(opts.preserve_color, c, s, init)
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
         net = self.network(opts)
         try:
             out = engine.run(prep.content, prep.styles, opts, net,
@@ -140,6 +137,3 @@ def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
     return Stylizer(opts.weights or None, opts.device).run(content, styles, opts, callback,
                                                            **images)
 
-
-def as_path(p: str | os.PathLike) -> Path:
-    return Path(p).expanduser()

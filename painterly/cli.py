@@ -7,7 +7,6 @@ defined once for the CLI, the Python API and the web studio.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -168,9 +167,6 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"stylize": cmd_stylize, "weights": cmd_weights}
 
-
-def options_dict(opts: Options) -> dict:
-    return dataclasses.asdict(opts)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -247,7 +247,7 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
                         raise UsageError("the loss is not finite; lower the learning rate "
                                          "or the style weight")
                     callback(Progress(step, total, si, len(scales), sc.height, sc.width, vals,
-                                      now - t0, eta, k == 0, functools.partial(_identity, x)))
+                                      now - t0, eta, k == 0, x.detach))
     except (KeyboardInterrupt, Interrupted):
         img = x.detach().clamp(0, 1) if x is not None else content
         raise Interrupted(resize_tensor(img.float().cpu(), tuple(content.shape[-2:]))) from None
@@ -269,12 +269,15 @@ class Targets:
 def compute_targets(net: VGGFeatures, content: torch.Tensor, styles: list[torch.Tensor],
                     blend: list[float], hw: tuple[int, int], opts: Options,
                     content_w: dict[str, float], style_w: dict[str, float],
-                    precision: str, cache: TargetCache | None = None) -> Targets:
-    """Content features and blended style Gram matrices at one scale (computed once)."""
+                    precision: str, cache: TargetCache | None = None,
+                    style_masks: list[torch.Tensor | None] | None = None) -> Targets:
+    """Content features and blended style Gram matrices at one scale (computed once).
+
+    ``style_masks`` (one per style, or None) limit which part of each style donates."""
     content_t = content_features(net, content, opts, content_w, precision, cache)
     style_t: dict[str, torch.Tensor] = {}
-    for s, b in zip(styles, blend):
-        grams = style_grams(net, s, hw, opts, style_w, precision, cache=cache)
+    for s, b, m in zip(styles, blend, style_masks or [None] * len(styles)):
+        grams = style_grams(net, s, hw, opts, style_w, precision, mask=m, cache=cache)
         for k in style_w:
             g = grams[k] * b
             style_t[k] = g if k not in style_t else style_t[k] + g
@@ -395,10 +398,6 @@ def make_closure(net: VGGFeatures, x: torch.Tensor, opt: torch.optim.Optimizer, 
         return loss
 
     return closure, last
-
-
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x
 
 
 def _style_norm(style_w: dict[str, float], targets: dict[str, torch.Tensor],

@@ -16,6 +16,7 @@ Any failure raises :class:`~painterly.errors.ImageError` naming the file and the
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -72,7 +73,7 @@ def load_image(src: ImageLike) -> LoadedImage:
     if isinstance(src, Image.Image):
         return _from_pil(src, name)
     if isinstance(src, bytes):
-        return _from_pil(_open(io.BytesIO(src), name), name)
+        return _from_pil(decode(src, name), name)
     path = Path(src)
     if not path.exists():
         raise ImageError(f"{name}: no such file")
@@ -85,17 +86,18 @@ def load_image(src: ImageLike) -> LoadedImage:
             data = fh.read()
     except OSError as e:
         raise ImageError(f"{name}: cannot read ({e.strerror or e})") from None
-    return _from_pil(_open(io.BytesIO(data), name), name)
+    return _from_pil(decode(data, name), name)
 
 
-def _open(fh, name: str) -> Image.Image:
+def decode(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and fully decode image bytes; ImageError naming ``name`` on any problem."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(fh)
-            if im.width * im.height > MAX_PIXELS:
+            im = Image.open(io.BytesIO(data))
+            if im.width * im.height > max_pixels:
                 raise ImageError(f"{name}: {im.width}x{im.height} is too many pixels "
-                                 f"(limit {MAX_PIXELS:,}); downscale it first")
+                                 f"(limit {max_pixels:,}); downscale it first")
             im.load()
     except ImageError:
         raise
@@ -108,7 +110,7 @@ def _open(fh, name: str) -> Image.Image:
         msg = str(e) or type(e).__name__
         if "truncated" in msg:
             msg = "the image data is truncated"
-        raise ImageError(f"{name}: cannot decode image ({msg})") from None
+        raise ImageError(f"{name}: the image is damaged ({msg})") from None
     return im
 
 
@@ -229,17 +231,41 @@ def output_format(path: str | os.PathLike) -> str:
     return WRITE_FORMATS[ext]
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Fail early (before any work) if ``path`` cannot be written."""
-    output_format(path)
+def check_folder(path: str | os.PathLike) -> None:
+    """Fail early (before any work) if no file can be written at ``path``."""
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
-        raise ImageError(f"{path}: is a directory; give a file name such as out.png")
+        raise ImageError(f"{path}: is a directory; give a file name")
     if not parent.exists():
         raise ImageError(f"{path}: the folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise ImageError(f"{path}: the folder {parent} is not writable")
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail early if ``path`` is not a writable image file name (known extension, folder)."""
+    output_format(path)
+    check_folder(path)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike):
+    """Yield a binary file in ``path``'s folder that replaces ``path`` only when complete.
+
+    On any error the temporary file is removed; an OSError becomes one-line ImageError."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+        os.replace(tmp, p)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise
 
 
 def save_image(im: Image.Image, path: str | os.PathLike) -> Path:
@@ -248,43 +274,21 @@ def save_image(im: Image.Image, path: str | os.PathLike) -> Path:
     The format follows the extension; alpha is dropped for formats that cannot hold it.
     """
     fmt = output_format(path)
-    check_writable(path)
-    p = Path(path)
+    check_folder(path)
     if im.mode == "RGBA" and fmt not in ALPHA_FORMATS:
         im = im.convert("RGB")
     kwargs = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "PNG": {},
               "TIFF": {"compression": "tiff_deflate"}}[fmt]
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            im.save(fh, format=fmt, **kwargs)
-        os.replace(tmp, p)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
-        raise
-    return p
+    with atomic_write(path) as fh:
+        im.save(fh, format=fmt, **kwargs)
+    return Path(path)
 
 
 def save_bytes(data: bytes, path: str | os.PathLike) -> Path:
     """Write raw bytes atomically."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return p
+    with atomic_write(path) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 # --------------------------------------------------------------------------------------

@@ -124,17 +124,16 @@ class Guides:
                 blend: list[float], hw: tuple[int, int], opts: Options,
                 content_w: dict[str, float], style_w: dict[str, float], precision: str,
                 cache: engine.TargetCache | None = None) -> engine.Targets:
-        """Like :func:`painterly.engine.compute_targets`, with guided Grams."""
+        """Like :func:`painterly.engine.compute_targets`, with guided Grams per region."""
+        smasks = self.style_masks or [None] * len(styles)
+        if self.regions is None:
+            return engine.compute_targets(net, content, styles, blend, hw, opts, content_w,
+                                          style_w, precision, cache, smasks)
         content_t = engine.content_features(net, content, opts, content_w, precision, cache)
         cw = engine._content_norm(content_w, content_t)
-        smasks = self.style_masks or [None] * len(styles)
         grams = [engine.style_grams(net, s, hw, opts, style_w, precision, mask=m, cache=cache)
                  for s, m in zip(styles, smasks)]
         explicit = bool(opts.style_layer_weights)
-        if self.regions is None:
-            style_t = {k: sum(g[k] * b for g, b in zip(grams, blend)) for k in style_w}
-            return engine.Targets(content_t, cw, style_t, engine._style_norm(style_w, style_t,
-                                                                              explicit))
         device = content.device
         masks = self.region_masks(hw).to(device)
         share = masks.pow(2).mean((0, 2, 3))  # pi_r

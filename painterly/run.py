@@ -14,7 +14,7 @@ from .api import Stylizer
 from .config import Options
 from .engine import Progress
 from .errors import ImageError, Interrupted, UsageError
-from .images import check_writable, load_image, save_bytes, save_image
+from .images import check_folder, check_writable, load_image, save_bytes, save_image
 
 EXIT_INTERRUPTED = 130
 
@@ -155,10 +155,10 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options, *, quie
         if anim.suffix.lower() == ".mp4" and _ffmpeg() is None:
             raise UsageError("--animate .mp4 needs ffmpeg: install it or 'pip install "
                              "imageio-ffmpeg', or use a .gif")
-        _check_plain_writable(anim)
+        check_folder(anim)
     for extra in (log, plot):
         if extra:
-            _check_plain_writable(Path(extra))
+            check_folder(extra)
     if plot:
         from . import plot as _plot  # noqa: F401  (fails early if plotting is unavailable)
 
@@ -176,7 +176,6 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options, *, quie
     try:
         result = stylizer.run(c_img, s_imgs, opts, rec)
     except Interrupted as e:
-        rec.close()
         result = e.image
         status = EXIT_INTERRUPTED
     finally:
@@ -195,13 +194,3 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options, *, quie
     elif not quiet:
         print(f"wrote {output}", file=sys.stderr)
     return status
-
-
-def _check_plain_writable(p: Path) -> None:
-    import os
-
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.exists():
-        raise ImageError(f"{p}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ImageError(f"{p}: the folder {parent} is not writable")
