@@ -37,7 +37,8 @@ class Options:
                      maximum=8192)
     steps: int = _opt(0, "Optimizer steps at the output size; each coarser scale gets three "
                          "times as many, at most 120 (0 = automatic: L-BFGS 40 steps up to "
-                         "384 px, 20 up to 768, 12 up to 1536, then 8; Adam 3x as many).",
+                         "256 px, 30 up to 384, 20 up to 768, 12 up to 1536, then 8; Adam 3x "
+                         "as many).",
                       group="basic", minimum=0, maximum=100000)
     scales: int = _opt(0, "Number of coarse-to-fine scales, each twice the previous side "
                           "(0 = automatic: halve down to --min-scale-size; 1 = single scale "

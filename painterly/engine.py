@@ -26,6 +26,7 @@ from . import losses
 from .config import Options
 from .errors import Interrupted, UsageError
 from .images import fit_longest, resize_tensor
+from .optim import LBFGS
 from .vgg import VGGFeatures, canonical
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ Callback = Callable[[Progress], None]
 # the output size by its longest side; each coarser scale (half the side, a quarter of the
 # cost per step) gets COARSE_FACTOR times as many, at most COARSE_CAP, so that the coarse
 # scales settle the layout cheaply and the output size only sharpens the brush strokes.
-LBFGS_STEPS = ((384, 40), (768, 20), (1536, 12), (8192, 8))
+LBFGS_STEPS = ((256, 40), (384, 30), (768, 20), (1536, 12), (8192, 8))
 ADAM_FACTOR = 3  # Adam needs about three times as many steps as L-BFGS for the same loss
 COARSE_FACTOR = 3
 COARSE_CAP = 120
@@ -369,8 +370,9 @@ def style_grams(net: VGGFeatures, style: torch.Tensor, hw: tuple[int, int], opts
     return cache.get(key, compute)
 
 
-def make_closure(net: VGGFeatures, x: torch.Tensor, opt: torch.optim.Optimizer, t: Targets,
-                 opts: Options, layers: set[str], device: torch.device, precision: str):
+def make_closure(net: VGGFeatures, x: torch.Tensor, opt: LBFGS | torch.optim.Optimizer,
+                 t: Targets, opts: Options, layers: set[str], device: torch.device,
+                 precision: str):
     """The objective as an optimizer closure, and a dict holding its last weighted parts."""
     last: dict[str, torch.Tensor] = {}
 
@@ -443,8 +445,5 @@ def lbfgs_history(numel: int, steps: int) -> int:
 
 def _optimizer(opts: Options, x: torch.Tensor, steps: int = LBFGS_HISTORY):
     if opts.optimizer == "lbfgs":
-        lr = opts.lr or 1.0
-        return torch.optim.LBFGS([x], lr=lr, max_iter=1,
-                                 history_size=lbfgs_history(x.numel(), steps),
-                                 tolerance_grad=-1.0, tolerance_change=-1.0)
+        return LBFGS(x, lr=opts.lr or 1.0, history=lbfgs_history(x.numel(), steps))
     return torch.optim.Adam([x], lr=opts.lr or 0.02)

@@ -13,6 +13,18 @@ def test_gram_matches_hand_computed_values():
     assert torch.allclose(losses.gram(f)[0], expected)
 
 
+def test_gram_and_its_gradient_do_not_depend_on_the_memory_layout():
+    f = torch.randn(1, 6, 5, 7, dtype=torch.float64)
+    a = f.clone().requires_grad_(True)
+    b = f.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    assert not b.is_contiguous()
+    ga, gb = losses.gram(a), losses.gram(b)
+    assert torch.allclose(ga, gb)
+    (ga.pow(2).sum()).backward()
+    (gb.pow(2).sum()).backward()
+    assert torch.allclose(a.grad, b.grad)
+
+
 def test_style_layer_loss_is_gatys_normalisation():
     torch.manual_seed(0)
     f = torch.randn(1, 3, 4, 5)
