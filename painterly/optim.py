@@ -6,8 +6,7 @@ algorithm 7.4, the two-loop recursion).  The first step, with no curvature known
 gradient step of length ``lr * min(1, 1 / |g|_1)``.  It takes the same steps as
 ``torch.optim.LBFGS(max_iter=1, line_search_fn=None)`` (a test checks this) and is written out
 here because constructing a ``torch.optim`` optimizer first imports ``torch._dynamo`` and
-sympy, which costs 1.7 s of start-up on a 2-core CPU, and because the state (the curvature
-pairs) is plain tensors the engine can inspect.
+sympy, which costs 1.7 s of start-up on a 2-core CPU.
 """
 
 from __future__ import annotations
