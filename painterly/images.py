@@ -259,6 +259,9 @@ def atomic_write(path: str | os.PathLike):
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved image is an ordinary file
         os.replace(tmp, p)
     except BaseException as e:
         with contextlib.suppress(OSError):

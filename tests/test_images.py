@@ -96,3 +96,18 @@ def test_fit_longest_and_resize():
 def test_yiq_round_trip():
     x = torch.rand(1, 3, 4, 4)
     assert torch.allclose(images.yiq_to_rgb(images.rgb_to_yiq(x)), x, atol=1e-5)
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from PIL import Image
+
+    from painterly.images import save_image
+
+    old = os.umask(0o022)
+    try:
+        out = save_image(Image.new("RGB", (4, 4)), tmp_path / "out.png")
+    finally:
+        os.umask(old)
+    assert (os.stat(out).st_mode & 0o777) == 0o644
