@@ -1,10 +1,10 @@
-# painterly: make setup | demo | test | lint | bench
+# painterly: make setup | demo | test | lint | bench | gpu-check
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean gpu-check
 
 setup: $(STAMP)
 
@@ -30,3 +30,10 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
+
+# On a machine with a CUDA GPU and the CUDA build of torch: tests on the GPU, the CUDA
+# per-iteration table and default runs at 512-4096 px -> benchmarks/results/gpu.md.
+# GPU_PYTHON defaults to the venv's python, else python3 (a system-wide CUDA torch).
+GPU_PYTHON ?= $(shell test -x $(BIN)/python && echo $(BIN)/python || echo python3)
+gpu-check:
+	$(GPU_PYTHON) benchmarks/gpu_check.py $(GPU_ARGS)

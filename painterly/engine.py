@@ -26,7 +26,7 @@ from . import losses
 from .config import Options
 from .errors import Interrupted, UsageError
 from .images import fit_longest, resize_tensor
-from .optim import LBFGS
+from .optim import LBFGS, Best
 from .vgg import VGGFeatures, canonical
 
 if TYPE_CHECKING:
@@ -208,6 +208,7 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
     torch.manual_seed(opts.seed)
 
     x = None
+    best: Best | None = None
     step = 0
     t0 = time.perf_counter()
     try:
@@ -228,28 +229,34 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
             opt = _optimizer(opts, x, sc.steps)
             closure, last = make_closure(net, x, opt, targets, opts, layers, device, precision)
 
+            best = opt.best if isinstance(opt, LBFGS) else Best()
             ts = time.perf_counter()
             for k in range(sc.steps):
-                if opts.optimizer == "lbfgs":
-                    opt.step(closure)
+                move = k < sc.steps - 1  # the last evaluation only checks the final point
+                if isinstance(opt, LBFGS):
+                    opt.step(closure, move=move)
                 else:
-                    closure()
-                    opt.step()
-                    with torch.no_grad():
-                        x.clamp_(0, 1)
+                    best.update(float(closure().detach()), x)
+                    if move:
+                        opt.step()
+                        with torch.no_grad():
+                            x.clamp_(0, 1)
                 step += 1
                 now = time.perf_counter()
                 per_px = (now - ts) / (k + 1) / (sc.height * sc.width)
                 rest = sum(s.steps * s.height * s.width for s in scales[si + 1:])
                 eta = per_px * ((sc.steps - k - 1) * sc.height * sc.width + rest)
+                if not math.isfinite(best.loss):  # not one finite point yet: give up
+                    raise UsageError("the loss is not finite; lower the learning rate "
+                                     "or the style weight")
                 if callback is not None:
                     vals = {kk: float(v) for kk, v in last.items()}
-                    if not all(math.isfinite(v) for v in vals.values()):
-                        raise UsageError("the loss is not finite; lower the learning rate "
-                                         "or the style weight")
                     callback(Progress(step, total, si, len(scales), sc.height, sc.width, vals,
                                       now - t0, eta, k == 0, x.detach))
+            best.restore(x)  # the best point evaluated at this scale, not merely the last
     except (KeyboardInterrupt, Interrupted):
+        if best is not None and x is not None:
+            best.restore(x)
         img = x.detach().clamp(0, 1) if x is not None else content
         raise Interrupted(resize_tensor(img.float().cpu(), tuple(content.shape[-2:]))) from None
     return x.detach().float().clamp(0, 1).cpu()

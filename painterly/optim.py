@@ -1,12 +1,25 @@
-"""L-BFGS on the image, one evaluation of the objective per step.
+"""L-BFGS on the image, one evaluation of the objective per step, guarded against blow-ups.
 
 The classic neural-style optimiser: limited-memory BFGS without a line search, a fixed step
 length ``lr`` along the quasi-Newton direction (Nocedal & Wright, "Numerical Optimization",
 algorithm 7.4, the two-loop recursion).  The first step, with no curvature known yet, is a
-gradient step of length ``lr * min(1, 1 / |g|_1)``.  It takes the same steps as
-``torch.optim.LBFGS(max_iter=1, line_search_fn=None)`` (a test checks this) and is written out
-here because constructing a ``torch.optim`` optimizer first imports ``torch._dynamo`` and
+gradient step of length ``lr * min(1, 1 / |g|_1)``.  Without the guard it takes the same steps
+as ``torch.optim.LBFGS(max_iter=1, line_search_fn=None)`` (a test checks this); it is written
+out here because constructing a ``torch.optim`` optimizer first imports ``torch._dynamo`` and
 sympy, which costs 1.7 s of start-up on a 2-core CPU.
+
+The guard.  Without a line search a step can overshoot: the first quasi-Newton step, whose
+curvature comes from one tiny gradient step, and on a small network, or with the noisier
+gradients of bfloat16, later ones too, send the loss up by orders of magnitude (and the huge
+curvature pair such a point would add stalls every later step).  So every evaluated point is
+compared with the last accepted one: a loss that rises by more than ``reject - 1`` times it
+(default 1.5: by half), or one that is not finite, rejects the point.  The optimiser goes
+back to the accepted point (whose gradient it still holds) and retries the same direction
+``BACKTRACK`` (4) times shorter; the largest pixel change of a step then stays within that
+trust radius, which doubles with every accepted step until it no longer binds.  A rejection
+costs the one evaluation that found it; no pair is ever taken from a rejected point.
+``best`` keeps the point with the lowest loss seen, which the engine returns at the end of
+each scale.
 """
 
 from __future__ import annotations
@@ -16,17 +29,49 @@ from collections.abc import Callable
 import torch
 
 
-class LBFGS:
-    """Minimise ``closure()`` (which sets ``x.grad``) over the tensor ``x``, in place."""
+class Best:
+    """The evaluated point with the lowest loss so far (a copy of it)."""
 
-    def __init__(self, x: torch.Tensor, lr: float = 1.0, history: int = 50):
+    def __init__(self) -> None:
+        self.loss = float("inf")
+        self.x: torch.Tensor | None = None
+
+    def update(self, loss: float, x: torch.Tensor) -> None:
+        if loss < self.loss:  # NaN never compares smaller, so it is never kept
+            self.loss = loss
+            self.x = x.detach().clone()
+
+    def restore(self, x: torch.Tensor) -> None:
+        """Copy the best point into ``x`` (in place), if one was seen."""
+        if self.x is not None:
+            with torch.no_grad():
+                x.copy_(self.x)
+
+
+class LBFGS:
+    """Minimise ``closure()`` (which sets ``x.grad`` and returns the loss) over ``x``, in place.
+
+    ``reject``: a point whose loss exceeds the last accepted loss f by more than
+    ``(reject - 1) * |f|`` is rejected
+    (see the module docstring); ``None`` turns the guard off (plain L-BFGS)."""
+
+    BACKTRACK = 4.0  # a rejected step is retried this many times shorter
+    GROW = 2.0  # after a shortened step is accepted, the next may be this much longer
+
+    def __init__(self, x: torch.Tensor, lr: float = 1.0, history: int = 50,
+                 reject: float | None = 1.5):
         self.x = x
         self.lr = lr
         self.history = max(1, history)
+        self.reject = reject
         self.pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1/ys)
         self.gamma = 1.0  # scale of the initial inverse Hessian, s.y / y.y of the newest pair
-        self._prev_grad: torch.Tensor | None = None
-        self._prev_step: torch.Tensor | None = None
+        self.best = Best()
+        self.rejected = 0  # how many points the guard rejected
+        self.radius = float("inf")  # largest pixel change a step may make (after a rejection)
+        self._prev_grad: torch.Tensor | None = None  # gradient at the last accepted point
+        self._prev_step: torch.Tensor | None = None  # the step taken from it
+        self._prev_loss = float("inf")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.x.grad = None
@@ -45,11 +90,37 @@ class LBFGS:
             q.add_(s, alpha=a - b)
         return q
 
+    def _first_step(self, g: torch.Tensor) -> torch.Tensor:
+        """A gradient step of the cautious first-step length."""
+        t = min(1.0, 1.0 / max(float(g.abs().sum()), 1e-30)) * self.lr
+        return g.neg().mul_(t)
+
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def step(self, closure: Callable[[], torch.Tensor], move: bool = True) -> torch.Tensor:
+        """Evaluate the objective at ``x``, then (unless ``move`` is False) step."""
         with torch.enable_grad():
             loss = closure()
+        f = float(loss)
+        self.best.update(f, self.x)
         g = self.x.grad.detach().reshape(-1).clone()
+        bad = not (f == f and abs(f) != float("inf")) or (
+            self.reject is not None and self._prev_grad is not None
+            and f - self._prev_loss > (self.reject - 1) * abs(self._prev_loss))
+        if bad and self._prev_step is not None:
+            # back to the accepted point; retry the same direction, BACKTRACK times shorter
+            self.rejected += 1
+            self.x.sub_(self._prev_step.view_as(self.x))
+            size = float(self._prev_step.abs().max())
+            self.radius = size / self.BACKTRACK
+            if move:
+                step = self._prev_step.mul_(1.0 / self.BACKTRACK)
+                self.x.add_(step.view_as(self.x))
+                self._prev_step = step
+            else:
+                self._prev_step = None
+            return loss
+        if not move:
+            return loss
         if self._prev_grad is not None:
             y = g - self._prev_grad
             s = self._prev_step
@@ -59,11 +130,15 @@ class LBFGS:
                     self.pairs.pop(0)
                 self.pairs.append((s, y, 1.0 / ys))
                 self.gamma = float(ys / y.dot(y))
-            t = self.lr
+            step = self.direction(g).mul_(self.lr)
         else:
-            t = min(1.0, 1.0 / float(g.abs().sum())) * self.lr
-        d = self.direction(g)
-        step = d.mul_(t)
+            step = self._first_step(g)
+        size = float(step.abs().max())
+        if size > self.radius:  # within the trust radius left by the last rejection
+            step.mul_(self.radius / size)
+            self.radius *= self.GROW
+        else:
+            self.radius = float("inf")
         self.x.add_(step.view_as(self.x))
-        self._prev_grad, self._prev_step = g, step
+        self._prev_grad, self._prev_step, self._prev_loss = g, step, f
         return loss

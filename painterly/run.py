@@ -7,7 +7,6 @@ import csv
 import io
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from .api import Stylizer
@@ -17,6 +16,26 @@ from .errors import ImageError, Interrupted, UsageError
 from .images import check_folder, check_writable, load_image, save_bytes, save_image
 
 EXIT_INTERRUPTED = 130
+
+
+def progress_bar(total: int):
+    """A tqdm bar that reads like any other (elapsed<left, rate, then the losses), with the
+    time left taken from the engine's estimate: the steps of a coarse scale are much cheaper
+    than those of the output size, so tqdm's own rate-based estimate would be far too low."""
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        eta = float("nan")
+
+        @property
+        def format_dict(self):
+            d = super().format_dict
+            d["left"] = "?" if self.eta != self.eta else tqdm.format_interval(self.eta)
+            return d
+
+    return Bar(total=total, unit="step", file=sys.stderr, dynamic_ncols=True,
+               bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                          "[{elapsed}<{left}, {rate_fmt}{postfix}]")
 
 
 class Recorder:
@@ -49,19 +68,14 @@ class Recorder:
                 self.frames.append(p.image().resize(self.out_size))
 
     def _bar(self, p: Progress) -> None:
-        from tqdm import tqdm
-
         if self.bar is None:
-            self.bar = tqdm(total=p.total, unit="step", file=sys.stderr, dynamic_ncols=True,
-                            bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-                                       "[{elapsed}<{postfix}]")
-        eta = time.strftime("%M:%S", time.gmtime(p.eta)) if p.eta < 3600 else \
-            f"{p.eta / 3600:.1f}h"
+            self.bar = progress_bar(p.total)
         ls = p.losses
+        self.bar.eta = p.eta
         self.bar.set_description_str(f"scale {p.scale + 1}/{p.n_scales} {p.width}x{p.height}",
                                      refresh=False)
-        self.bar.set_postfix_str(f"{eta}, content {ls.get('content', 0):.3g} style "
-                                 f"{ls.get('style', 0):.3g} tv {ls.get('tv', 0):.3g}",
+        self.bar.set_postfix_str(f"content {ls.get('content', 0):.3g}, style "
+                                 f"{ls.get('style', 0):.3g}, tv {ls.get('tv', 0):.3g}",
                                  refresh=False)
         self.bar.update(1)
 

@@ -63,6 +63,13 @@ def run_cli(args: list[str], env: dict, timeout: float = 120) -> subprocess.Comp
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture(params=["fp32", "bf16"])
+def precision(request) -> str:
+    """Both arithmetics the network runs in, on any CPU: bfloat16 is emulated (slower, still
+    correct) where the CPU has no bfloat16 instructions, so every machine tests both paths."""
+    return request.param
+
+
 @pytest.fixture()
 def tiny(tiny_weights) -> str:
     """The tiny VGG's path as a string."""

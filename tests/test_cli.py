@@ -1,5 +1,6 @@
 """The command line end to end, in a subprocess: results, exit codes, bad inputs."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -50,7 +51,10 @@ def test_stylize_end_to_end(tmp_path, images, cli_env):
     assert sorted(p.name for p in (tmp_path / "snaps").iterdir())[0] == "step_00002.png"
     with Image.open(tmp_path / "a.gif") as gif:
         assert gif.n_frames >= 2
-    assert "%|" in r.stderr  # the progress bar
+    # the progress bar reads like any tqdm bar: [elapsed<left, rate, then the losses]
+    last = r.stderr.replace("\r", "\n").strip().splitlines()[-2]
+    assert re.search(r"\d+%\|.*\| \d+/\d+ \[\d\d:\d\d<\d\d:\d\d, "
+                     r"[\d.]+(step/s|s/step), content [\d.e+-]+, style", last), last
 
 
 def test_quiet_and_several_styles(tmp_path, images, call):

@@ -46,11 +46,11 @@ def test_recombine_keeps_chroma():
 
 
 @pytest.mark.parametrize("mode", ["luminance", "histogram"])
-def test_modes_run_with_two_styles_and_two_scales(tiny, mode):
+def test_modes_run_with_two_styles_and_two_scales(tiny, mode, precision):
     content = _image(0, 48, 64, (0.9, 0.5, 0.2))
     styles = [_image(1, 40, 40, (0.2, 0.4, 0.9)), _image(2, 40, 40, (0.3, 0.9, 0.3))]
     out = stylize(content, styles, weights=tiny, size=64, scales=2, steps=6, device="cpu",
-                  style_weight=1e4, preserve_color=mode)
+                  style_weight=1e4, preserve_color=mode, precision=precision)
     o = to_tensor(np.asarray(out, np.float32) / 255)
     c = to_tensor(content)
     iq_o, iq_c = rgb_to_yiq(o)[:, 1:], rgb_to_yiq(c)[:, 1:]
@@ -60,10 +60,11 @@ def test_modes_run_with_two_styles_and_two_scales(tiny, mode):
         assert float((o.mean((2, 3)) - c.mean((2, 3))).abs().max()) < 0.12
 
 
-def test_luminance_differs_from_plain_transfer_in_colour(tiny):
+def test_luminance_differs_from_plain_transfer_in_colour(tiny, precision):
     content = _image(0, 32, 32, (0.9, 0.5, 0.2))
     style = _image(1, 32, 32, (0.1, 0.3, 0.9))
-    kw = dict(weights=tiny, size=32, steps=8, device="cpu", style_weight=1e4)
+    kw = dict(weights=tiny, size=32, steps=8, device="cpu", style_weight=1e4,
+              precision=precision)
     plain = to_tensor(np.asarray(stylize(content, style, **kw), np.float32) / 255)
     lum = to_tensor(np.asarray(stylize(content, style, preserve_color="luminance", **kw),
                                np.float32) / 255)

@@ -67,7 +67,7 @@ def test_guided_gram_of_full_mask_is_plain_gram():
     assert torch.allclose(losses.guided_gram(f, half), losses.gram(f[..., :3]), atol=1e-6)
 
 
-def test_two_regions_move_toward_their_own_styles(tiny):
+def test_two_regions_move_toward_their_own_styles(tiny, precision):
     """Left half takes red/blue vertical stripes, right half green/yellow horizontal ones:
     each half's Gram statistics end closer to its own style than to the other's."""
     h, w = 48, 64
@@ -78,7 +78,8 @@ def test_two_regions_move_toward_their_own_styles(tiny):
     lab = np.zeros((h, w), np.uint8)
     lab[:, w // 2:] = 255
     opts = make_options(weights=tiny, size=64, steps=20, device="cpu", style_weight=1e5,
-                        content_weight=0.0, tv_weight=0.0, scales=1, init="noise")
+                        content_weight=0.0, tv_weight=0.0, scales=1, init="noise",
+                        precision=precision)
     st = Stylizer(tiny, "cpu")
     out = st.run(content, [s_a, s_b], opts, mask=lab)
     net = st.network(opts)

@@ -1,5 +1,7 @@
 """The L-BFGS optimiser: the same iterates as torch's, and it minimises."""
 
+import math
+
 import torch
 
 from painterly.optim import LBFGS
@@ -29,7 +31,7 @@ def run(make, steps: int, history: int) -> list[torch.Tensor]:
 
 def test_same_iterates_as_torch_lbfgs_without_line_search():
     def ours(x, h):
-        return LBFGS(x, lr=0.5, history=h)
+        return LBFGS(x, lr=0.5, history=h, reject=None)
 
     def torchs(x, h):
         return torch.optim.LBFGS([x], lr=0.5, max_iter=1, history_size=h,
@@ -57,3 +59,61 @@ def test_minimises_a_quadratic_fast():
     for _ in range(40):
         opt.step(closure)
     assert torch.allclose(x.detach(), torch.linalg.solve(h, b), atol=1e-6)
+
+
+def _flat_then_steep(x: torch.Tensor) -> torch.Tensor:
+    """sum sqrt(1 + (x - 3)^2): nearly flat where it starts, so the first quasi-Newton step,
+    from the curvature of one tiny gradient step, lands far beyond the minimum at 3."""
+    return torch.sqrt(1 + (x - 3).pow(2)).sum()
+
+
+def _descend(reject, steps=30):
+    x = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    opt = LBFGS(x, lr=1.0, history=10, reject=reject)
+    seen = []
+
+    def closure():
+        opt.zero_grad()
+        loss = _flat_then_steep(x)
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        seen.append(float(opt.step(closure).detach()))
+    return seen, opt, x
+
+
+def test_plain_lbfgs_overshoots_here():
+    seen, _, _ = _descend(None)
+    assert max(seen) > 5 * seen[0]
+
+
+def test_guard_rejects_overshoots_and_keeps_the_best_point():
+    seen, opt, x = _descend(1.5)
+    assert opt.rejected >= 1
+    assert all(math.isfinite(v) for v in seen)
+    assert opt.best.loss == min(seen) and opt.best.loss < 4 + 1e-6  # the minimum is 4
+    opt.best.restore(x)
+    assert float(_flat_then_steep(x.detach())) == opt.best.loss
+    assert torch.allclose(x.detach(), torch.full((4,), 3.0, dtype=torch.float64), atol=1e-3)
+    # accepted points never rise by half: every rise that large was rejected and undone
+    accepted = [v for v in seen if v <= 1.5 * seen[0]]
+    assert accepted[-1] <= accepted[0]
+
+
+def test_rejected_point_is_never_a_curvature_pair():
+    x = torch.tensor([0.0, 0.0], dtype=torch.float64, requires_grad=True)
+    calls = iter([1.0, 1000.0, 0.5, 0.4, 0.3])
+    opt = LBFGS(x, history=5)
+
+    def closure():
+        opt.zero_grad()
+        v = next(calls)
+        (x * torch.tensor([1.0, 2.0], dtype=torch.float64)).sum().backward()
+        return torch.tensor(v)
+
+    opt.step(closure)
+    start = x.detach().clone()
+    opt.step(closure)  # 1000 > 1.5 x 1: rejected, and the retry is 4 times shorter
+    assert opt.rejected == 1 and opt.pairs == []
+    assert torch.isfinite(x).all() and (x.detach() - start).abs().max() > 0
