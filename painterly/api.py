@@ -11,28 +11,16 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from PIL import Image
 
 from . import color, engine, masks, vgg
-from .config import Options, make_options
+from .config import Options, make_options, validate
+from .device import memory_format, pick_device
 from .engine import Callback
 from .errors import Interrupted, UsageError
 from .images import ImageLike, LoadedImage, image_tensor, load_image, to_pil
+from .objective import TargetCache, layer_setup, style_load_side
 from .weights import VGGWeights, load_weights, resolve
-
-MAX_STYLE_SIDE = 4096
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: no CUDA GPU is available (use --device cpu)")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise UsageError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) present")
-    return dev
 
 
 class Stylizer:
@@ -49,7 +37,7 @@ class Stylizer:
         self.device = pick_device(device)
         self.quiet = quiet
         self._nets: dict[tuple, vgg.VGGFeatures] = {}
-        self.cache = engine.TargetCache()
+        self.cache = TargetCache()
 
     def _weights_for(self, opts: Options) -> VGGWeights:
         if self.weights is None:
@@ -61,11 +49,12 @@ class Stylizer:
 
     def network(self, opts: Options) -> vgg.VGGFeatures:
         w = self._weights_for(opts)
-        content, style = engine.layer_setup(opts, w.arch)
+        content, style = layer_setup(opts, w.arch)
         layers = sorted(set(content) | set(style))
         key = (tuple(layers), opts.pooling)
-        if key not in self._nets:
-            self._nets[key] = vgg.build(w, layers, opts.pooling).to(self.device)
+        if key not in self._nets:  # built once, in the device's fastest memory layout
+            self._nets[key] = vgg.build(w, layers, opts.pooling).to(
+                self.device, memory_format=memory_format(self.device))
         return self._nets[key]
 
     def run(self, content: ImageLike | LoadedImage, styles: Sequence[ImageLike | LoadedImage],
@@ -77,16 +66,14 @@ class Stylizer:
         ``mask`` and ``style_masks`` (images of any kind) override ``opts.mask`` and
         ``opts.style_masks`` (paths); see :mod:`painterly.masks`.  Colour preservation
         (``opts.preserve_color``, :mod:`painterly.color`) is applied around the engine."""
-        if not styles:
-            raise UsageError("at least one style image is needed")
+        validate(opts, len(styles))
         c_img = content if isinstance(content, LoadedImage) else load_image(content)
         s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
         init = None
         if opts.init not in ("content", "noise", "style"):
             init = image_tensor(load_image(opts.init), opts.size)
         c = image_tensor(c_img, opts.size)
-        s = [image_tensor(im, min(max(im.size), MAX_STYLE_SIDE,
-                                  round(opts.size * opts.style_scale * 1.25) + 16))
+        s = [image_tensor(im, style_load_side(im.size, opts.size, opts.style_scale))
              for im in s_imgs]
         guides = masks.load_guides(mask if mask is not None else (opts.mask or None),
                                    list(style_masks) if style_masks is not None

@@ -175,8 +175,9 @@ def coerce(name: str, value: Any) -> Any:
         raise UsageError(f"option '{name.replace('_', '-')}' expects {t}, got {value!r}") from None
 
 
-def validate(opts: Options) -> Options:
-    """Check ranges and choices; raise UsageError with one clear line."""
+def validate(opts: Options, n_styles: int | None = None) -> Options:
+    """Check ranges, choices and combinations; raise UsageError with one clear line.
+    With ``n_styles`` (the number of style images) the blend weights are checked too."""
     for f in fields_info():
         m = f.metadata
         v = getattr(opts, f.name)
@@ -203,6 +204,14 @@ def validate(opts: Options) -> Options:
         raise UsageError("--content-layers: at least one layer is needed")
     if not opts.style_layers:
         raise UsageError("--style-layers: at least one layer is needed")
+    if opts.style_blend_weights and sum(opts.style_blend_weights) <= 0:
+        raise UsageError("--style-blend-weights: the weights must not all be zero")
+    if n_styles is not None:
+        if n_styles < 1:
+            raise UsageError("at least one style image is needed")
+        n_blend = len(opts.style_blend_weights)
+        if n_blend and n_blend != n_styles:
+            raise UsageError(f"--style-blend-weights: {n_blend} weights for {n_styles} styles")
     return opts
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from painterly import Progress, Stylizer
 from painterly.config import make_options
 from painterly.weights import random_weights
