@@ -22,7 +22,8 @@ import torch
 from painterly import device as dev
 from painterly import losses, vgg
 from painterly.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-from painterly.weights import ARCHS, CHANNELS, random_weights, resolve
+from painterly.vgg import ARCHS, CHANNELS
+from painterly.weights import random_weights, resolve
 
 LAYERS = [*DEFAULT_STYLE_LAYERS, *DEFAULT_CONTENT_LAYERS]
 
@@ -77,7 +78,7 @@ def main() -> None:
     p.add_argument("--out", default="")
     a = p.parse_args()
     device = torch.device(a.device)
-    w = random_weights() if a.random else resolve(quiet=True)
+    w = random_weights() if a.random else resolve()
     net = vgg.build(w, LAYERS).to(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     rows = ["| device | size | precision | layout | s/iter | GFLOP/iter | TFLOP/s |",

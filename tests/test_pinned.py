@@ -47,7 +47,7 @@ def _style_mask() -> np.ndarray:
 
 def render(name: str) -> np.ndarray:
     kw, masked = RUNS[name]
-    opts = make_options(precision="fp32", device="cpu", **kw)
+    opts = make_options(precision="fp32", **kw)
     styles = [stripes_image(), gradient_image(36, 36, seed=3)]
     n = len(kw.get("style_blend_weights", [])) or (2 if masked else 1)
     st = Stylizer(random_weights("vgg19", width=1 / 16, seed=0), "cpu")
