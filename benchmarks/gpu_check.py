@@ -48,11 +48,12 @@ def run_tests(extra: list[str]) -> tuple[str, float]:
 
 def iter_table(sizes: list[int]) -> list[str]:
     from benchmarks.iter_speed import LAYERS, time_iteration, vgg19_flops
-    from painterly import engine, vgg
+    from painterly import device as dev
+    from painterly import vgg
     from painterly.weights import resolve
 
     d = torch.device("cuda")
-    net = engine.prepare_network(vgg.build(resolve(quiet=True), LAYERS).to(d), d)
+    net = vgg.build(resolve(), LAYERS).to(d).to(memory_format=dev.memory_format(d))
     rows = ["| size | precision | s/iter | GFLOP/iter | TFLOP/s |", "|---|---|---|---|---|"]
     for side in sizes:
         flops = 2 * vgg19_flops(side, side)
@@ -84,6 +85,7 @@ def _images(content: str, style: str):
 def stylize_table(sizes: list[int], runs: int, content: str, style: str) -> list[str]:
     import painterly
     from painterly import engine
+    from painterly.device import resolve_precision
 
     c, s = _images(content, style)
     st = painterly.Stylizer(device="cuda")
@@ -104,7 +106,7 @@ def stylize_table(sizes: list[int], runs: int, content: str, style: str) -> list
             peak = torch.cuda.max_memory_allocated() / 2 ** 30
             hw = (img.size[1], img.size[0])
             plan = ", ".join(f"{max(p.height, p.width)}x{p.steps}" for p in engine.plan(opts, hw))
-            prec = engine.resolve_precision(opts.precision, torch.device("cuda"))
+            prec = resolve_precision(opts.precision, torch.device("cuda"))
             rows.append(f"| {side} | {plan} | {prec} | {statistics.median(times):.2f} | "
                         f"{', '.join(f'{t:.2f}' for t in times)} | {peak:.1f} |")
             img.save(ROOT / "benchmarks" / "results" / f"gpu_{side}.jpg", quality=90)

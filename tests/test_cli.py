@@ -54,7 +54,7 @@ def test_stylize_end_to_end(tmp_path, images, cli_env):
     # the progress bar reads like any tqdm bar: [elapsed<left, rate, then the losses]
     last = r.stderr.replace("\r", "\n").strip().splitlines()[-2]
     assert re.search(r"\d+%\|.*\| \d+/\d+ \[\d\d:\d\d<\d\d:\d\d, "
-                     r"[\d.]+(step/s|s/step), content [\d.e+-]+, style", last), last
+                     r" *[\d.]+(step/s|s/step), content [\d.e+-]+, style", last), last
 
 
 def test_quiet_and_several_styles(tmp_path, images, call):

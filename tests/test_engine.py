@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import painterly
-from painterly import engine
+from painterly import device, engine
 from painterly.config import Options
 from painterly.errors import Interrupted, UsageError
 
@@ -119,8 +119,8 @@ def test_bf16_follows_fp32(tiny_weights):
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(engine, "_cpu_has_fast_bf16", lambda: True)
-    assert engine.resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr(engine, "_cpu_has_fast_bf16", lambda: False)
-    assert engine.resolve_precision("auto", cpu) == "fp32"
-    assert engine.resolve_precision("bf16", cpu) == "bf16"
+    monkeypatch.setattr(device, "_cpu_has_fast_bf16", lambda: True)
+    assert device.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(device, "_cpu_has_fast_bf16", lambda: False)
+    assert device.resolve_precision("auto", cpu) == "fp32"
+    assert device.resolve_precision("bf16", cpu) == "bf16"
