@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from . import color, engine, masks, vgg
-from .config import Options, make_options
+from .config import Options, check_device, make_options
 from .engine import Callback
 from .errors import Interrupted, UsageError
 from .images import ImageLike, LoadedImage, image_tensor, load_image, to_pil
@@ -25,6 +25,7 @@ MAX_STYLE_SIDE = 4096
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    check_device(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
