@@ -25,8 +25,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .api import Stylizer
 from .config import Options, coerce, make_options
-from .errors import ImageError, Interrupted, UsageError
-from .images import fit_longest, load_image, save_bytes, save_image
+from .errors import Interrupted, UsageError
+from .images import fit_longest, load_image, save_bytes, save_image, save_result
+from .paths import check_output, check_output_folder
+from .signals import deferred
 
 NOT_VARIABLE = ("weights", "device")
 MAX_RUNS = 64
@@ -149,9 +151,33 @@ def draw_sheet(lay: SheetLayout, images: dict[tuple[int, int], Image.Image]) -> 
     return sheet
 
 
+MAX_SLUG = 80  # characters of a run's file name taken from its values
+
+
 def _slug(parts: list[tuple[Vary, int]]) -> str:
     text = "_".join(f"{v.flag}={v.labels[i]}" for v, i in parts)
-    return re.sub(r"[^A-Za-z0-9=._+-]+", "-", text)
+    return re.sub(r"[^A-Za-z0-9=._+-]+", "-", text)[:MAX_SLUG]
+
+
+def check_plans(plans: dict[tuple[int, int], Options], stylizer: Stylizer,
+                n_styles: int) -> None:
+    """Everything a run could refuse, for every combination, before the first run: the
+    layer names for the network's architecture, start images and masks."""
+    from .engine import layer_setup
+
+    seen: set[str] = set()
+    for opts in plans.values():
+        layer_setup(opts, stylizer._weights_for(opts).arch)
+        if opts.style_masks and len(opts.style_masks) != n_styles:
+            raise UsageError(f"--style-masks: {len(opts.style_masks)} mask(s) for {n_styles} "
+                             "style image(s); give one per style ('-' for none)")
+        if opts.init not in ("content", "noise", "style") and opts.init not in seen:
+            load_image(opts.init)
+            seen.add(opts.init)
+        for m in [opts.mask, *opts.style_masks]:
+            if m and m != "-" and m not in seen:
+                load_image(m)
+                seen.add(m)
 
 
 @dataclass
@@ -182,15 +208,16 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
         if rows:
             changes[rows.name] = rows.values[r]
         plans[(r, c)] = make_options(base, **changes)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ImageError(f"{out}: cannot create the folder ({e.strerror})") from None
     c_img = load_image(content)
     s_imgs = [load_image(s) for s in styles]
     lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
     st = stylizer or Stylizer(base.weights or None, base.device, quiet=quiet)
+    check_plans(plans, st, len(s_imgs))
+    out = check_output_folder(out_dir, "-o")
+    names = {k: f"{i:02d}_{_slug([(cols, k[1])] + ([(rows, k[0])] if rows else []))}.{ext}"
+             for i, k in enumerate(combos, 1)}
+    for name in [*names.values(), "sheet.png", "sweep.csv"]:
+        check_output(out / name, inputs=[content, *styles])
     images: dict[tuple[int, int], Image.Image] = {}
     files: dict[tuple[int, int], Path] = {}
     seconds: dict[tuple[int, int], float] = {}
@@ -198,7 +225,7 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
     interrupted = False
     for i, (r, c) in enumerate(combos, 1):
         parts = [(cols, c)] + ([(rows, r)] if rows else [])
-        path = out / f"{i:02d}_{_slug(parts)}.{ext}"
+        path = out / names[(r, c)]
         last: dict[str, float] = {}
         t0 = time.perf_counter()
         try:
@@ -207,7 +234,8 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
         except Interrupted as e:
             im, interrupted = e.image, True
         seconds[(r, c)] = time.perf_counter() - t0
-        images[(r, c)], files[(r, c)] = im, save_image(im, path)
+        with deferred():
+            images[(r, c)], files[(r, c)] = im, save_result(im, path)
         log_rows.append({"file": path.name, cols.flag: cols.labels[c],
                          **({rows.flag: rows.labels[r]} if rows else {}),
                          "seconds": round(seconds[(r, c)], 3),
@@ -219,12 +247,13 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
                   file=sys.stderr)
         if interrupted:
             break
-    sheet = save_image(draw_sheet(lay, images), out / "sheet.png")
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(log_rows[0]))
-    w.writeheader()
-    w.writerows(log_rows)
-    save_bytes(buf.getvalue().encode(), out / "sweep.csv")
+    with deferred():
+        sheet = save_image(draw_sheet(lay, images), out / "sheet.png")
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(log_rows[0]))
+        w.writeheader()
+        w.writerows(log_rows)
+        save_bytes(buf.getvalue().encode(), out / "sweep.csv")
     return SweepResult(lay, sheet, files, seconds, interrupted)
 
 
