@@ -188,14 +188,14 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def parse_float(flag: str, value: Any) -> float:
+def parse_float(flag: str, value: Any, kind: str = "float") -> float:
     """A finite number from text or a number; UsageError naming ``flag`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise UsageError(f"{flag}: expects a number, got {_show(value)}")
+        raise UsageError(f"{flag}: expects {kind}, got {_show(value)}")
     try:
         number = float(value)
     except (ValueError, OverflowError):
-        raise UsageError(f"{flag}: '{_show(value)}' is not a number") from None
+        raise UsageError(f"{flag}: expects {kind}, got '{_show(value)}'") from None
     if not math.isfinite(number):
         raise UsageError(f"{flag}: '{_show(value)}' is not a finite number")
     return number
@@ -209,7 +209,7 @@ def parse_int(flag: str, value: Any) -> int:
         text = value.strip()
         if re.fullmatch(r"[+-]?\d{1,30}", text):
             return int(text)
-    number = parse_float(flag, value)
+    number = parse_float(flag, value, "int")
     if number != int(number):
         raise UsageError(f"{flag}: '{_show(value)}' is not a whole number")
     return int(number)
