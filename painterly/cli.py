@@ -100,6 +100,24 @@ def add_sweep_parser(sub) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from . import signals
+
+    with signals.catch() as caught:
+        try:
+            code = _main(argv)
+        except KeyboardInterrupt:  # also a signal that arrived while printing
+            code = EXIT_INTERRUPTED
+        if code == EXIT_INTERRUPTED:
+            code = caught.exit_status(EXIT_INTERRUPTED)
+        return code
+
+
+def _interrupted() -> int:
+    print("painterly: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
@@ -111,12 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PainterlyError as e:
         print(f"painterly: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except Interrupted:
-        print("painterly: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        print("painterly: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (Interrupted, KeyboardInterrupt):
+        return _interrupted()
     except (MemoryError, RuntimeError) as e:  # CUDA or the CPU allocator out of memory
         if not is_out_of_memory(e):
             raise

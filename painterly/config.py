@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import numbers
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +32,8 @@ INIT_CHOICES = ("content", "noise", "style")  # --init: these, or a path to an i
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+MAX_SEED = 2**63 - 1
+DEVICE = re.compile(r"^(auto|cpu|cuda(:\d{1,3})?)$")
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, group: str = "advanced",
@@ -94,7 +99,7 @@ class Options:
     lr: float = _opt(0.0, "Learning rate (0 = the optimizer's default: 1 for L-BFGS, "
                           "0.02 for Adam on pixels in 0..1).", minimum=0.0)
     seed: int = _opt(0, "Random seed; the same seed repeats a run bit for bit on the CPU.",
-                     minimum=0)
+                     minimum=0, maximum=MAX_SEED)
 
     # --- network ---------------------------------------------------------------------------
     model: str = _opt("vgg19", "Network architecture; the weights file decides, and vgg16 "
@@ -145,9 +150,7 @@ class Runtime:
     device: str = _opt("auto", "Where to run: auto, cpu, cuda or cuda:N.")
 
     def check(self) -> None:
-        if self.device != "auto" and not (self.device in ("cpu", "cuda")
-                                          or self.device.startswith("cuda:")):
-            raise UsageError(f"--device: '{self.device}' is not auto, cpu, cuda or cuda:N")
+        check_device(self.device)
 
 
 @dataclass
@@ -217,26 +220,93 @@ def coerce(name: str, value: Any, classes: Sequence[type] = ALL) -> Any:
         known = ", ".join(sorted(n.replace("_", "-") for n in fmap))
         raise UsageError(f"unknown option '{name.replace('_', '-')}' (known: {known})")
     t = _type_name(fmap[name][1])
+    flag = "--" + name.replace("_", "-")
+    if t == "int":
+        return parse_int(flag, value)
+    if t == "float":
+        return parse_float(flag, value)
     try:
-        if t == "int":
-            if isinstance(value, str):
-                value = float(value)
-            if float(value) != int(value):
-                raise ValueError
-            return int(value)
-        if t == "float":
-            return float(value)
         if t == "list[str]":
             if isinstance(value, str):
                 value = [v for v in value.replace(",", " ").split() if v]
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
             return [str(v) for v in value]
         if t == "list[float]":
             if isinstance(value, str):
                 value = [v for v in value.replace(",", " ").split() if v]
-            return [float(v) for v in value]
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            return [parse_float(flag, v) for v in value]
+        if isinstance(value, (dict, list, tuple)):
+            raise TypeError
         return str(value)
     except (TypeError, ValueError):
         raise UsageError(f"option '{name.replace('_', '-')}' expects {t}, got {value!r}") from None
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse_float(flag: str, value: Any, kind: str = "float") -> float:
+    """A finite number from text or a number; UsageError naming ``flag`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UsageError(f"{flag}: expects {kind}, got {_show(value)}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise UsageError(f"{flag}: expects {kind}, got '{_show(value)}'") from None
+    if not math.isfinite(number):
+        raise UsageError(f"{flag}: '{_show(value)}' is not a finite number")
+    return number
+
+
+def parse_int(flag: str, value: Any) -> int:
+    """A whole number from text or a number (``1e3`` is fine, ``2.5`` is not)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"[+-]?\d{1,30}", text):
+            return int(text)
+    number = parse_float(flag, value, "int")
+    if number != int(number):
+        raise UsageError(f"{flag}: '{_show(value)}' is not a whole number")
+    return int(number)
+
+
+def check_range(flag: str, value: float, minimum: float | None = None,
+                maximum: float | None = None) -> None:
+    """UsageError when ``value`` is not finite or outside ``minimum..maximum``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{flag}: not a finite number")
+    if minimum is not None and value < minimum:
+        raise UsageError(f"{flag}: {_show(value)} is below the minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise UsageError(f"{flag}: {_show(value)} is above the maximum {maximum}")
+
+
+def check_device(name: str) -> str:
+    """The device name if it is auto, cpu, cuda or cuda:N; UsageError otherwise."""
+    if not isinstance(name, str) or not DEVICE.match(name):
+        raise UsageError(f"--device: '{_show(name)}' is not auto, cpu, cuda or cuda:N "
+                         "(N a GPU number from 0)")
+    return name
+
+
+def _check_type(flag: str, t: str, v: Any) -> None:
+    """UsageError when an option holds a value of the wrong kind (e.g. set in Python)."""
+    ok = {"int": lambda x: isinstance(x, numbers.Integral),
+          "float": lambda x: isinstance(x, numbers.Real),
+          "str": lambda x: isinstance(x, str),
+          "list[str]": lambda x: isinstance(x, list) and all(isinstance(i, str) for i in x),
+          "list[float]": lambda x: isinstance(x, list)
+          and all(isinstance(i, numbers.Real) and not isinstance(i, bool) for i in x),
+          }.get(t, lambda x: True)
+    if isinstance(v, bool) or not ok(v):
+        raise UsageError(f"{flag}: expects {t}, got {_show(v)}")
 
 
 def validate(opts: Any, *args: Any, **kwargs: Any) -> Any:
@@ -249,16 +319,13 @@ def validate(opts: Any, *args: Any, **kwargs: Any) -> Any:
         flag = "--" + f.name.replace("_", "-")
         if m["choices"] and v not in m["choices"]:
             raise UsageError(f"{flag}: '{v}' is not one of {', '.join(m['choices'])}")
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if v != v:
-                raise UsageError(f"{flag}: not a number")
-            if m["min"] is not None and v < m["min"]:
-                raise UsageError(f"{flag}: {v} is below the minimum {m['min']}")
-            if m["max"] is not None and v > m["max"]:
-                raise UsageError(f"{flag}: {v} is above the maximum {m['max']}")
+        _check_type(flag, _type_name(f), v)
+        if isinstance(v, (int, float)):
+            check_range(flag, v, m["min"], m["max"])
         if isinstance(v, list) and f.name.endswith("weights"):
-            if any(w < 0 or w != w for w in v):
-                raise UsageError(f"{flag}: weights must be non-negative numbers")
+            if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w)
+                   or w < 0 for w in v):
+                raise UsageError(f"{flag}: weights must be non-negative finite numbers")
     check = getattr(opts, "check", None)
     if check is not None:
         check(*args, **kwargs)

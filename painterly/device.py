@@ -21,11 +21,13 @@ import functools
 import torch
 from torch import nn
 
+from .config import check_device
 from .errors import UsageError
 
 
 def pick_device(name: str = "auto") -> torch.device:
     """The device named by ``--device`` (``auto``: the first CUDA GPU if any, else the CPU)."""
+    check_device(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .errors import ImageError
+from .paths import TEMP_SUFFIX, check_input_file, check_output, fallback_path, temp_prefix
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
@@ -75,18 +76,33 @@ def load_image(src: ImageLike) -> LoadedImage:
     if isinstance(src, bytes):
         return _from_pil(decode(src, name), name)
     path = Path(src)
-    if not path.exists():
-        raise ImageError(f"{name}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{name}: is a directory, not an image")
-    if path.stat().st_size == 0:
+    st = check_input_file(path, name)
+    if st.st_size == 0:
         raise ImageError(f"{name}: the file is empty")
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            return _from_pil(decode_file(fh, name), name)
     except OSError as e:
         raise ImageError(f"{name}: cannot read ({e.strerror or e})") from None
-    return _from_pil(decode(data, name), name)
+
+
+def decode_file(fh, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Identify an open file from its header, then decode it whole (ImageError if not an
+    image): a large file that is not an image is refused without reading it."""
+    try:
+        im = Image.open(fh)
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+    except (SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{name}: the image is damaged ({str(e) or type(e).__name__})"
+                         ) from None
+    with im:
+        if im.width * im.height > max_pixels:
+            raise ImageError(f"{name}: {im.width}x{im.height} is too many pixels "
+                             f"(limit {max_pixels:,}); downscale it first")
+        fh.seek(0)
+        data = fh.read()
+    return decode(data, name, max_pixels)
 
 
 def decode(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -233,20 +249,14 @@ def output_format(path: str | os.PathLike) -> str:
 
 def check_folder(path: str | os.PathLike) -> None:
     """Fail early (before any work) if no file can be written at ``path``."""
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise ImageError(f"{path}: is a directory; give a file name")
-    if not parent.exists():
-        raise ImageError(f"{path}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ImageError(f"{path}: the folder {parent} is not writable")
+    check_output(path)
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Fail early if ``path`` is not a writable image file name (known extension, folder)."""
+def check_writable(path: str | os.PathLike, flag: str = "", *, inputs=(), others=()) -> None:
+    """Fail early if ``path`` is not a writable image file name (known extension, folder,
+    not an input, not another output; see :func:`painterly.paths.check_output`)."""
     output_format(path)
-    check_folder(path)
+    check_output(path, flag, inputs=inputs, others=others)
 
 
 @contextlib.contextmanager
@@ -255,7 +265,11 @@ def atomic_write(path: str | os.PathLike):
 
     On any error the temporary file is removed; an OSError becomes one-line ImageError."""
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(p.name), suffix=TEMP_SUFFIX,
+                                   dir=p.parent or ".")
+    except OSError as e:
+        raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -285,6 +299,20 @@ def save_image(im: Image.Image, path: str | os.PathLike) -> Path:
     with atomic_write(path) as fh:
         im.save(fh, format=fmt, **kwargs)
     return Path(path)
+
+
+def save_result(im: Image.Image, path: str | os.PathLike) -> Path:
+    """Write a finished result; if that fails, write it to a fallback path instead and raise
+    ImageError naming both, so that the work of a run is never lost."""
+    try:
+        return save_image(im, path)
+    except ImageError as e:
+        rescue = fallback_path(path)
+        try:
+            save_image(im, rescue)
+        except ImageError:
+            raise e from None
+        raise ImageError(f"{e}; the image was saved to {rescue} instead") from None
 
 
 def save_bytes(data: bytes, path: str | os.PathLike) -> Path:

