@@ -27,7 +27,7 @@ from .config import Options
 from .errors import Interrupted, UsageError
 from .images import fit_longest, resize_tensor
 from .optim import LBFGS
-from .vgg import VGGFeatures, canonical
+from .vgg import VGGFeatures, canonical, receptive_field
 
 if TYPE_CHECKING:
     from .masks import Guides
@@ -173,11 +173,39 @@ def layer_setup(opts: Options, arch: str) -> tuple[dict[str, float], dict[str, f
     return content, dict(zip(names, ws))
 
 
+def _style_side(scale_hw: tuple[int, int], style_scale: float) -> int:
+    """Longest side of the style images at a scale of size ``scale_hw``."""
+    return max(16, round(max(scale_hw) * style_scale))
+
+
 def _style_size(style: torch.Tensor, scale_hw: tuple[int, int],
                 style_scale: float) -> tuple[int, int]:
-    side = max(16, round(max(scale_hw) * style_scale))
-    w, h = fit_longest(style.shape[-1], style.shape[-2], side)
+    w, h = fit_longest(style.shape[-1], style.shape[-2], _style_side(scale_hw, style_scale))
     return h, w
+
+
+def structure_weights(style_w: dict[str, float], structure: float, style_side: int,
+                      arch: str = "vgg19") -> dict[str, float]:
+    """The style layer weights at one scale for ``--structure`` (the one place it acts).
+
+    Layer l sees RF_l pixels of the style image (:func:`painterly.vgg.receptive_field`); at a
+    scale where the style image's longest side is S it spans f_l = RF_l / S of the painting,
+    the largest structure of the painting that its Gram matrix can describe.  With
+    ``structure`` s < 1 each weight is multiplied by min(1, s / f_l)^2 and all are then
+    rescaled to their former sum, so the style strength stays and moves to the smaller
+    structures.  Deep layers and coarse scales (small S) are the first to fade: at s = 0.5
+    and a 384 px output, relu5_1 (RF 156) keeps its full weight at 384 px and is multiplied by
+    0.38 at 192 px.  s >= 1 returns the weights unchanged (every layer counts at every
+    scale)."""
+    if structure >= 1.0:
+        return dict(style_w)
+    mult = {k: min(1.0, structure * style_side / receptive_field(k, arch)) ** 2
+            for k in style_w}
+    new = {k: w * mult[k] for k, w in style_w.items()}
+    total, kept = sum(style_w.values()), sum(new.values())
+    if kept <= 0:
+        return dict(style_w)
+    return {k: w * total / kept for k, w in new.items()}
 
 
 def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: VGGFeatures,
@@ -214,11 +242,13 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
         for si, sc in enumerate(scales):
             hw = (sc.height, sc.width)
             c = resize_tensor(content, hw).to(device)
+            sw = structure_weights(style_w, opts.structure, _style_side(hw, opts.style_scale),
+                                   net.arch)
             if guides is None:
-                targets = compute_targets(net, c, styles, blend, hw, opts, content_w, style_w,
+                targets = compute_targets(net, c, styles, blend, hw, opts, content_w, sw,
                                           precision, cache)
             else:
-                targets = guides.targets(net, c, styles, blend, hw, opts, content_w, style_w,
+                targets = guides.targets(net, c, styles, blend, hw, opts, content_w, sw,
                                          precision, cache)
             if x is None:
                 x = _initial(opts, init, c, styles, hw, gen).to(device)
