@@ -320,19 +320,19 @@ def _device_name(dev: torch.device) -> str:
 
 
 def _progress(total: int, quiet: bool):
-    try:
+    """A progress bar on a terminal, else one line per run (nothing with --quiet)."""
+    bar = None
+    if not quiet and sys.stderr.isatty():
         from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        tqdm = None
-    bar = tqdm(total=total, disable=quiet, file=sys.stderr) if tqdm else None
+
+        bar = tqdm(total=total, file=sys.stderr)
     n = [0]
 
     def step(msg: str) -> None:
         n[0] += 1
         if bar is not None:
             bar.update(1)
-            if not quiet:
-                bar.write(msg)
+            bar.write(msg)
         elif not quiet:
             print(f"[{n[0]}/{total}] {msg}", flush=True)
 
@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="arithmetic of the stylization (scoring is always float32)")
     p.add_argument("--weights", default="", help="weights file [PAINTERLY_WEIGHTS or cache]")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "leak"))
-    p.add_argument("--thumb", type=int, default=200, help="thumbnail height on the sheets")
+    p.add_argument("--thumb", type=int, default=288, help="thumbnail height on the sheets")
     p.add_argument("--keep-images", action="store_true",
                    help="also save every output under OUT/images/CANDIDATE/")
     p.add_argument("--list", action="store_true", help="list the built-in candidates")
