@@ -177,12 +177,12 @@ def main() -> int:
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()} "
              f"CPU ({os.cpu_count()} cores{_threads_note(a.threads)}); "
              f"painterly speed-up (median): **{ratio:.1f}x**.", "",
-             "| run | style dist. | content dist. | recog. ratio | median s | runs (s) | "
-             "peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+             "| run | style dist. | texture dist. | content dist. | recog. ratio | leak | "
+             "median s | runs (s) | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|"]
     for name, s, med, secs, rss in rows:
         runs = ", ".join(f"{t:.1f}" for t in secs) if secs else "-"
-        lines.append(f"| {name} | {s['style']:.3f} | {s['content']:.3f} | "
-                     f"{s.get('recog', float('nan')):.3f} | "
+        lines.append(f"| {name} | {s['style']:.3f} | {s['texture']:.3f} | {s['content']:.3f} | "
+                     f"{s.get('recog', float('nan')):.3f} | {s['leak']:.2f} | "
                      f"{'-' if med is None else f'{med:.1f}'} | {runs} | "
                      f"{'-' if not rss else f'{rss:.0f}'} |")
     text = "\n".join(lines) + "\n"

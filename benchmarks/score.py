@@ -1,48 +1,77 @@
 """One fixed scorer for stylized images (painterly's and other tools' alike).
 
 For an output image O, its content photo C and its style image S, all resized to O's size
-(the style to O's longest side) and seen through the original Caffe VGG-19 in float32:
+(the style to O's longest side, keeping its aspect) and seen through the original Caffe
+VGG-19 in float32 (TF32 off on GPUs, so a GPU scores like the CPU up to rounding):
 
 * style distance    = sum over relu1_1..relu5_1 of ||G(O) - G(S)||^2 / ||G(S)||^2
   with G the Gram matrix normalised by N*M (independent of the image size);
+* texture distance  = the same sum over relu1_1..relu4_1 only: the brushwork, without the
+  deepest layer whose Gram matrix also describes the painting's objects;
 * content distance  = ||F(O) - F(C)||^2 / ||F(C)||^2 at relu4_2;
 * recognizability   = content distance of O to C divided by the smallest content distance of
-  O to 24 other photos (the first 24 of ../shared/photos, stretched to O's size).  Well below
-  1 means O is still clearly a picture of C.
+  O to other photos (the first 24, sorted by name, of ../shared/photos or of the folder
+  given, stretched to O's size).  Well below 1 means O is still clearly a picture of C;
+* leak fraction     = the share of the painting's own objects pasted into O, at relu5_1.
+  With o_p, c_p the feature vectors of O and C at position p of the relu5_1 map (O and C
+  have the same size, so the same positions) and s_q those of S at all of its positions q:
+  position p leaks when  max_q cos(o_p, s_q) > cos(o_p, c_p) + 0.1,  i.e. some place of the
+  painting explains O there better than the photo at the same place does, by a margin of
+  0.1 in cosine.  The leak fraction is the number of leaking positions over all positions
+  of O's relu5_1 map (cosines of an all-zero vector count as 0).  O = C gives 0; O a copy of
+  the painting gives nearly 1.
 
-Usage: python benchmarks/score.py OUT.png --content C.jpg --style S.jpg [--no-recog]
+Library: ``score(out, content, style, photos=DIR)`` (images as paths, PIL images, arrays or
+tensors) or a :class:`Scorer` kept between calls (its network and the photos' features are
+loaded once).  Command line::
+
+    python benchmarks/score.py OUT.png [OUT2.png ...] --content C.jpg --style S.jpg
+        [--photos DIR] [--n-photos 24] [--no-recog] [--device cpu|cuda]
+
+prints one JSON line per image.  The weights are painterly's (``PAINTERLY_WEIGHTS`` or the
+cached original VGG-19); run from the repository root with ``PYTHONPATH=.``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from painterly.images import fit_longest, load_image, resize_tensor, to_tensor
+from painterly.images import (
+    ImageLike,
+    LoadedImage,
+    fit_longest,
+    load_image,
+    resize_tensor,
+    to_tensor,
+)
 from painterly.vgg import VGGFeatures, build
-from painterly.weights import resolve
+from painterly.weights import VGGWeights, load_weights, resolve
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+TEXTURE_LAYERS = STYLE_LAYERS[:4]
 CONTENT_LAYER = "relu4_2"
+LEAK_LAYER = "relu5_1"
+LEAK_MARGIN = 0.1
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 N_PHOTOS = 24
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-@functools.cache
-def network() -> VGGFeatures:
-    return build(resolve(), [*STYLE_LAYERS, CONTENT_LAYER]).float()
-
-
-def read(path: str | Path, hw: tuple[int, int] | None = None, longest: int = 0) -> torch.Tensor:
-    """An image file as 1 x 3 x H x W in 0..1, resized to hw (exact) or to a longest side."""
-    img = load_image(str(path))
+def read(src: ImageLike | LoadedImage, hw: tuple[int, int] | None = None,
+         longest: int = 0) -> torch.Tensor:
+    """An image as 1 x 3 x H x W in 0..1, resized to hw (exact) or to a longest side."""
+    img = src if isinstance(src, LoadedImage) else load_image(src)
     x = to_tensor(img.rgb)
     if hw is None:
-        w, h = fit_longest(*img.size, longest)
+        w, h = fit_longest(*img.size, longest or max(img.size))
         hw = (h, w)
     return resize_tensor(x, hw)
 
@@ -57,38 +86,144 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).pow(2).sum() / b.double().pow(2).sum())
 
 
-@torch.no_grad()
-def features(x: torch.Tensor) -> dict[str, torch.Tensor]:
-    return network()(x, [*STYLE_LAYERS, CONTENT_LAYER])
+def gram_distances(fo: dict[str, torch.Tensor], fs: dict[str, torch.Tensor]
+                   ) -> dict[str, float]:
+    """Relative Gram distance of O to S at every style layer."""
+    return {k: _rel(_gram(fo[k]), _gram(fs[k])) for k in STYLE_LAYERS}
 
 
 def style_distance(fo: dict[str, torch.Tensor], fs: dict[str, torch.Tensor]) -> float:
-    return sum(_rel(_gram(fo[k]), _gram(fs[k])) for k in STYLE_LAYERS)
+    return sum(gram_distances(fo, fs).values())
+
+
+def texture_distance(fo: dict[str, torch.Tensor], fs: dict[str, torch.Tensor]) -> float:
+    d = gram_distances(fo, fs)
+    return sum(d[k] for k in TEXTURE_LAYERS)
 
 
 def content_distance(fo: dict[str, torch.Tensor], fc: dict[str, torch.Tensor]) -> float:
     return _rel(fo[CONTENT_LAYER], fc[CONTENT_LAYER])
 
 
+def leak_fraction(o: torch.Tensor, c: torch.Tensor, s: torch.Tensor,
+                  margin: float = LEAK_MARGIN) -> float:
+    """Share of O's positions nearer (cosine) to some position of S than to C's feature at
+    the same position, by more than ``margin``.  o, c: 1 x N x H x W (same size); s:
+    1 x N x H' x W'."""
+    if o.shape != c.shape:
+        raise ValueError(f"output and content maps differ in shape: {tuple(o.shape)} vs "
+                         f"{tuple(c.shape)}")
+    n = o.shape[1]
+
+    def unit(f: torch.Tensor) -> torch.Tensor:  # positions x channels, unit rows (0 stays 0)
+        x = f.reshape(n, -1).T.double()
+        norm = x.norm(dim=1, keepdim=True)
+        return x / torch.where(norm > 0, norm, 1.0)
+
+    uo, uc, us = unit(o), unit(c), unit(s)
+    to_content = (uo * uc).sum(1)
+    to_style = (uo @ us.T).max(1).values
+    return float((to_style > to_content + margin).double().mean())
+
+
+@contextlib.contextmanager
+def _no_tf32(dev: torch.device):
+    """cuDNN convolutions in true float32 (GPUs use TF32 for them by default), restored
+    afterwards."""
+    if dev.type != "cuda":
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.backends.cudnn.allow_tf32 = old
+
+
+def _photo_paths(folder: Path, n: int) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)[:n]
+
+
+@dataclass
+class Scorer:
+    """The fixed VGG-19 (float32) on one device, and the photos' features per output size.
+
+    ``weights``: a :class:`~painterly.weights.VGGWeights`, a path, or None for painterly's
+    default (``PAINTERLY_WEIGHTS`` or the cache).  ``photos``: the folder of other photos for
+    the recognizability ratio (None: no ratio)."""
+
+    weights: VGGWeights | str | Path | None = None
+    device: str = "cpu"
+    photos: str | Path | None = None
+    n_photos: int = N_PHOTOS
+    net: VGGFeatures = field(init=False, repr=False)
+    dev: torch.device = field(init=False, repr=False)
+    photo_paths: list[Path] = field(init=False, repr=False, default_factory=list)
+    _photo_cache: dict = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        w = self.weights
+        if not isinstance(w, VGGWeights):
+            w = load_weights(w) if w else resolve()
+        self.dev = torch.device(self.device)
+        layers = sorted({*STYLE_LAYERS, CONTENT_LAYER, LEAK_LAYER})
+        self.net = build(w, layers).float().to(self.dev)
+        if self.photos is not None and Path(self.photos).is_dir():
+            self.photo_paths = _photo_paths(Path(self.photos), self.n_photos)
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with _no_tf32(self.dev):
+            f = self.net(x.float().to(self.dev), [*STYLE_LAYERS, CONTENT_LAYER])
+        return {k: v.double() for k, v in f.items()}
+
+    def _photo_features(self, hw: tuple[int, int]) -> list[torch.Tensor]:
+        if hw not in self._photo_cache:
+            self._photo_cache[hw] = [self.features(read(p, hw))[CONTENT_LAYER]
+                                     for p in self.photo_paths]
+        return self._photo_cache[hw]
+
+    def score(self, out: ImageLike | LoadedImage, content: ImageLike | LoadedImage,
+              style: ImageLike | LoadedImage,
+              recog: bool = True) -> dict[str, float]:
+        """All measures of ``out`` (recog only with photos), plus the Gram distance at each
+        style layer (``gram_relu1_1`` ...)."""
+        o = read(out)
+        hw = (o.shape[-2], o.shape[-1])
+        fo = self.features(o)
+        fc = self.features(read(content, hw))
+        fs = self.features(read(style, longest=max(hw)))
+        grams = gram_distances(fo, fs)
+        res = {"style": sum(grams.values()),
+               "texture": sum(grams[k] for k in TEXTURE_LAYERS),
+               "content": content_distance(fo, fc),
+               "leak": leak_fraction(fo[LEAK_LAYER], fc[LEAK_LAYER], fs[LEAK_LAYER])}
+        if recog and self.photo_paths:
+            others = [_rel(fo[CONTENT_LAYER], p) for p in self._photo_features(hw)]
+            res["recog"] = res["content"] / min(others)
+        res.update({f"gram_{k}": v for k, v in grams.items()})
+        return res
+
+
 @functools.cache
-def _photo_features(hw: tuple[int, int]) -> list[torch.Tensor]:
-    paths = sorted(PHOTOS.glob("*.jpg"))[:N_PHOTOS]
-    return [features(read(p, hw))[CONTENT_LAYER] for p in paths]
+def default_scorer(device: str = "cpu", photos: str | None = str(PHOTOS),
+                   n_photos: int = N_PHOTOS) -> Scorer:
+    """One scorer per (device, photos, count), made on first use."""
+    return Scorer(None, device, photos, n_photos)
 
 
-def score(out: str | Path, content: str | Path, style: str | Path,
-          recog: bool = True) -> dict[str, float]:
-    """Style and content distances of ``out`` (and its recognizability ratio)."""
-    o = read(out, longest=max(load_image(str(out)).size))
-    hw = (o.shape[-2], o.shape[-1])
-    fo = features(o)
-    fc = features(read(content, hw))
-    fs = features(read(style, longest=max(hw)))
-    res = {"style": style_distance(fo, fs), "content": content_distance(fo, fc)}
-    if recog and PHOTOS.is_dir():
-        others = [_rel(fo[CONTENT_LAYER], p) for p in _photo_features(hw)]
-        res["recog"] = res["content"] / min(others)
-    return res
+def score(out: ImageLike, content: ImageLike, style: ImageLike,
+          photos: str | Path | None = PHOTOS, recog: bool = True, device: str = "cpu",
+          n_photos: int = N_PHOTOS) -> dict[str, float]:
+    """Style, texture and content distances, leak fraction and recognizability of ``out``
+    (the last only when ``photos`` is a folder and ``recog``)."""
+    s = default_scorer(device, str(photos) if photos is not None else None, n_photos)
+    return s.score(out, content, style, recog)
 
 
 def main() -> None:
@@ -96,10 +231,14 @@ def main() -> None:
     p.add_argument("images", nargs="+")
     p.add_argument("--content", required=True)
     p.add_argument("--style", required=True)
+    p.add_argument("--photos", default=str(PHOTOS), help="folder of other photos (recog)")
+    p.add_argument("--n-photos", type=int, default=N_PHOTOS)
     p.add_argument("--no-recog", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     a = p.parse_args()
     for im in a.images:
-        print(json.dumps({"image": im, **score(im, a.content, a.style, not a.no_recog)}))
+        res = score(im, a.content, a.style, a.photos, not a.no_recog, a.device, a.n_photos)
+        print(json.dumps({"image": im, **res}))
 
 
 if __name__ == "__main__":

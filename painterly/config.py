@@ -91,6 +91,15 @@ class Options:
                                                 "(default: equal).", metavar="W")
     style_scale: float = _opt(1.0, "Size of the style image relative to the output.",
                               minimum=0.05, maximum=8.0)
+    structure: float = _opt(1.0, "How large the painting's structures carried into the image "
+                                 "may be, as a fraction of the painting's longest side: 1 = "
+                                 "anything up to its composition (every style layer at full "
+                                 "weight); lower values keep its objects (faces, figures) out "
+                                 "and only its brushwork in.  A style layer whose receptive "
+                                 "field spans a fraction f of the style image at a scale is "
+                                 "weighted by min(1, structure / f)^2, and the style layer "
+                                 "weights are then rescaled to their former sum.",
+                            group="basic", minimum=0.01, maximum=1.0)
 
     # --- optimisation --------------------------------------------------------------------
     init: str = _opt("content", f"Start image: {', '.join(INIT_CHOICES)}, or a path to an "
@@ -181,7 +190,8 @@ LABELS = {"lr": "Learning rate", "tv_weight": "Smoothness (TV weight)",
           "style_weight": "Style strength", "content_weight": "Content weight",
           "init": "Start from", "preserve_color": "Preserve colour",
           "min_scale_size": "Coarsest scale (px)", "style_scale": "Style scale",
-          "style_blend_weights": "Style blend weights", "scales": "Scales (coarse-to-fine)"}
+          "style_blend_weights": "Style blend weights", "scales": "Scales (coarse-to-fine)",
+          "structure": "Structure size"}
 
 
 def label(name: str) -> str:

@@ -49,7 +49,7 @@ import torch
 from . import device as dev
 from . import losses
 from .images import fit_longest, resize_tensor
-from .vgg import VGGFeatures, canonical
+from .vgg import VGGFeatures, canonical, receptive_field
 
 if TYPE_CHECKING:
     from .config import Options
@@ -143,10 +143,16 @@ class PerceptualLoss:
         self.extra: list[Term] = []
 
     @classmethod
-    def from_options(cls, net: VGGFeatures, opts: Options,
-                     cache: TargetCache | None = None) -> PerceptualLoss:
-        """The objective with the layers, weights and precision of ``opts`` (no targets)."""
+    def from_options(cls, net: VGGFeatures, opts: Options, cache: TargetCache | None = None,
+                     side: int | None = None) -> PerceptualLoss:
+        """The objective with the layers, weights and precision of ``opts`` (no targets).
+
+        ``side``: the longest side of the images it will see, for ``--structure`` (the style
+        layer weights at that scale, :func:`structure_weights`)."""
         content_w, style_w = layer_setup(opts, net.arch)
+        if side is not None:
+            style_w = structure_weights(style_w, opts.structure,
+                                        max(16, round(side * opts.style_scale)), net.arch)
         return cls(net, content_w, style_w, content_weight=opts.content_weight,
                    style_weight=opts.style_weight, tv_weight=opts.tv_weight,
                    precision=dev.resolve_precision(opts.precision, dev.module_device(net)),
@@ -314,6 +320,30 @@ def layer_setup(opts: Options, arch: str) -> tuple[dict[str, float], dict[str, f
     return content, dict(zip(names, ws))
 
 
+def structure_weights(style_w: dict[str, float], structure: float, style_side: int,
+                      arch: str = "vgg19") -> dict[str, float]:
+    """The style layer weights at one scale for ``--structure`` (the one place it acts).
+
+    Layer l sees RF_l pixels of the style image (:func:`painterly.vgg.receptive_field`); at a
+    scale where the style image's longest side is S it spans f_l = RF_l / S of the painting,
+    the largest structure of the painting that its Gram matrix can describe.  With
+    ``structure`` s < 1 each weight is multiplied by min(1, s / f_l)^2 and all are then
+    rescaled to their former sum, so the style strength stays and moves to the smaller
+    structures.  Deep layers and coarse scales (small S) are the first to fade: at s = 0.5
+    and a 384 px output, relu5_1 (RF 156) keeps its full weight at 384 px and is multiplied by
+    0.38 at 192 px.  s >= 1 returns the weights unchanged (every layer counts at every
+    scale)."""
+    if structure >= 1.0:
+        return dict(style_w)
+    mult = {k: min(1.0, structure * style_side / receptive_field(k, arch)) ** 2
+            for k in style_w}
+    new = {k: w * mult[k] for k, w in style_w.items()}
+    total, kept = sum(style_w.values()), sum(new.values())
+    if kept <= 0:
+        return dict(style_w)
+    return {k: w * total / kept for k, w in new.items()}
+
+
 def style_size(style_hw: tuple[int, int], side: int | None,
                style_scale: float) -> tuple[int, int]:
     """The size a style image is used at for images of longest side ``side``."""
@@ -345,7 +375,7 @@ def for_image(net: VGGFeatures, opts: Options, content: torch.Tensor,
     smasks = (guides.style_masks if guides is not None else None) or None
 
     def at(hw: tuple[int, int]) -> PerceptualLoss:
-        obj = PerceptualLoss.from_options(net, opts, cache)
+        obj = PerceptualLoss.from_options(net, opts, cache, side=max(hw))
         obj.set_content(resize_tensor(content, hw).to(obj.device))
         regions = guides.region_masks(hw) if guides is not None and \
             guides.regions is not None else None

@@ -75,6 +75,23 @@ def canonical(name: str, arch: str = "vgg19") -> str:
     return n
 
 
+def receptive_field(name: str, arch: str = "vgg19") -> int:
+    """Side in input pixels of the square that one feature of layer ``name`` sees (3x3
+    convolutions with stride 1 add two steps each, 2x2 pools add one and double the step):
+    relu1_1 3, relu2_1 10, relu3_1 24, relu4_1 68, relu5_1 156 for VGG-19."""
+    target = canonical(name, arch)
+    rf, step = 1, 1
+    for n in layer_names(arch):
+        if n.startswith("conv"):
+            rf += 2 * step
+        elif n.startswith("pool"):
+            rf += step
+            step *= 2
+        if n == target:
+            return rf
+    raise AssertionError(target)  # canonical() accepted the name, so it is in the list
+
+
 class VGGFeatures(nn.Module):
     """VGG convolutional layers up to ``last``; returns the requested features by name."""
 
