@@ -30,8 +30,8 @@ from .errors import UsageError
 
 INIT_CHOICES = ("content", "noise", "style")  # --init: these, or a path to an image
 
-DEFAULT_CONTENT_LAYERS = ("relu4_2",)
-DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)  # relu5_1 joins by --structure (objective.py)
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # relu5_1: --structure
 MAX_SEED = 2**63 - 1
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d{1,3})?)$")
 
@@ -72,7 +72,7 @@ class Options:
     # --- loss weights --------------------------------------------------------------------
     content_weight: float = _opt(1.0, "Weight alpha of the content loss.", group="basic",
                                  minimum=0.0)
-    style_weight: float = _opt(20.0, "Weight beta of the style loss (style strength).",
+    style_weight: float = _opt(40.0, "Weight beta of the style loss (style strength).",
                                group="basic", minimum=0.0)
     tv_weight: float = _opt(1.0e-3, "Weight of the total-variation smoothness prior.",
                             minimum=0.0)
@@ -91,15 +91,13 @@ class Options:
                                                 "(default: equal).", metavar="W")
     style_scale: float = _opt(1.0, "Size of the style image relative to the output.",
                               minimum=0.05, maximum=8.0)
-    structure: float = _opt(1.0, "How large the painting's structures carried into the image "
-                                 "may be, as a fraction of the painting's longest side: 1 = "
-                                 "anything up to its composition (every style layer at full "
-                                 "weight); lower values keep its objects (faces, figures) out "
-                                 "and only its brushwork in.  A style layer whose receptive "
-                                 "field spans a fraction f of the style image at a scale is "
-                                 "weighted by min(1, structure / f)^2, and the style layer "
-                                 "weights are then rescaled to their former sum.",
-                            group="basic", minimum=0.01, maximum=1.0)
+    structure: float = _opt(0.0, "How much of the painting's composition is carried over: "
+                                 "0 = its brushwork only (its eyes, faces and objects never "
+                                 "appear in the photo), 1 = its large shapes too.  It weights "
+                                 "relu5_1, whose features span objects, in the style loss (s "
+                                 "times an average style layer) and in the content loss "
+                                 "(1 - s times relu4_2's weight).",
+                            group="basic", minimum=0.0, maximum=1.0)
 
     # --- optimisation --------------------------------------------------------------------
     init: str = _opt("content", f"Start image: {', '.join(INIT_CHOICES)}, or a path to an "

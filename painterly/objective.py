@@ -49,7 +49,7 @@ import torch
 from . import device as dev
 from . import losses
 from .images import fit_longest, resize_tensor
-from .vgg import VGGFeatures, canonical, receptive_field
+from .vgg import VGGFeatures, canonical
 
 if TYPE_CHECKING:
     from .config import Options
@@ -143,16 +143,10 @@ class PerceptualLoss:
         self.extra: list[Term] = []
 
     @classmethod
-    def from_options(cls, net: VGGFeatures, opts: Options, cache: TargetCache | None = None,
-                     side: int | None = None) -> PerceptualLoss:
-        """The objective with the layers, weights and precision of ``opts`` (no targets).
-
-        ``side``: the longest side of the images it will see, for ``--structure`` (the style
-        layer weights at that scale, :func:`structure_weights`)."""
+    def from_options(cls, net: VGGFeatures, opts: Options,
+                     cache: TargetCache | None = None) -> PerceptualLoss:
+        """The objective with the layers, weights and precision of ``opts`` (no targets)."""
         content_w, style_w = layer_setup(opts, net.arch)
-        if side is not None:
-            style_w = structure_weights(style_w, opts.structure,
-                                        max(16, round(side * opts.style_scale)), net.arch)
         return cls(net, content_w, style_w, content_weight=opts.content_weight,
                    style_weight=opts.style_weight, tv_weight=opts.tv_weight,
                    precision=dev.resolve_precision(opts.precision, dev.module_device(net)),
@@ -308,8 +302,12 @@ def content_norm(content_w: dict[str, float],
             for k, w in content_w.items() if k in targets}
 
 
+STRUCTURE_LAYER = "relu5_1"  # features that span objects: faces, figures, a painting's shapes
+
+
 def layer_setup(opts: Options, arch: str) -> tuple[dict[str, float], dict[str, float]]:
-    """(content layer weights, style layer weights) by canonical layer name."""
+    """(content layer weights, style layer weights) by canonical layer name, with
+    ``--structure`` applied (:func:`structure_layers`)."""
     from .errors import UsageError
 
     content = {canonical(n, arch): 1.0 for n in opts.content_layers}
@@ -317,31 +315,31 @@ def layer_setup(opts: Options, arch: str) -> tuple[dict[str, float], dict[str, f
     if len(set(names)) != len(names):
         raise UsageError("--style-layers: a layer is named twice")
     ws = opts.style_layer_weights or [1.0 / len(names)] * len(names)
-    return content, dict(zip(names, ws))
+    return structure_layers(content, dict(zip(names, ws)), opts.structure,
+                            opts.content_weight > 0)
 
 
-def structure_weights(style_w: dict[str, float], structure: float, style_side: int,
-                      arch: str = "vgg19") -> dict[str, float]:
-    """The style layer weights at one scale for ``--structure`` (the one place it acts).
+def structure_layers(content_w: dict[str, float], style_w: dict[str, float], structure: float,
+                     with_content: bool = True) -> tuple[dict[str, float], dict[str, float]]:
+    """``--structure`` s in 0..1: how much of the painting's composition is carried over.
 
-    Layer l sees RF_l pixels of the style image (:func:`painterly.vgg.receptive_field`); at a
-    scale where the style image's longest side is S it spans f_l = RF_l / S of the painting,
-    the largest structure of the painting that its Gram matrix can describe.  With
-    ``structure`` s < 1 each weight is multiplied by min(1, s / f_l)^2 and all are then
-    rescaled to their former sum, so the style strength stays and moves to the smaller
-    structures.  Deep layers and coarse scales (small S) are the first to fade: at s = 0.5
-    and a 384 px output, relu5_1 (RF 156) keeps its full weight at 384 px and is multiplied by
-    0.38 at 192 px.  s >= 1 returns the weights unchanged (every layer counts at every
-    scale)."""
-    if structure >= 1.0:
-        return dict(style_w)
-    mult = {k: min(1.0, structure * style_side / receptive_field(k, arch)) ** 2
-            for k in style_w}
-    new = {k: w * mult[k] for k, w in style_w.items()}
-    total, kept = sum(style_w.values()), sum(new.values())
-    if kept <= 0:
-        return dict(style_w)
-    return {k: w * total / kept for k, w in new.items()}
+    The Gram matrix of relu5_1 (receptive field 156 px) describes structures the size of a
+    painting's objects: matched in the style loss, it paints the painting's eyes, faces and
+    figures into the photo (measured as the leak fraction, ``benchmarks/score.py``).  The
+    brushwork lives in relu1_1..relu4_1.  So, unless a layer list names relu5_1 itself:
+
+    * style: relu5_1 joins the style layers with weight s times their mean weight;
+    * content: relu5_1 joins the content layers with weight 1 - s (relu4_2 has 1), which
+      keeps the photo's objects where they are against whatever the style pulls in.
+
+    s = 0 (the default) is brushwork only; s = 1 is the classic Gatys et al. objective with
+    relu5_1 as a full style layer and relu4_2 alone for the content."""
+    content_w, style_w = dict(content_w), dict(style_w)
+    if structure > 0 and STRUCTURE_LAYER not in style_w and style_w:
+        style_w[STRUCTURE_LAYER] = structure * sum(style_w.values()) / len(style_w)
+    if structure < 1 and with_content and STRUCTURE_LAYER not in content_w and content_w:
+        content_w[STRUCTURE_LAYER] = 1.0 - structure
+    return content_w, style_w
 
 
 def style_size(style_hw: tuple[int, int], side: int | None,
@@ -375,7 +373,7 @@ def for_image(net: VGGFeatures, opts: Options, content: torch.Tensor,
     smasks = (guides.style_masks if guides is not None else None) or None
 
     def at(hw: tuple[int, int]) -> PerceptualLoss:
-        obj = PerceptualLoss.from_options(net, opts, cache, side=max(hw))
+        obj = PerceptualLoss.from_options(net, opts, cache)
         obj.set_content(resize_tensor(content, hw).to(obj.device))
         regions = guides.region_masks(hw) if guides is not None and \
             guides.regions is not None else None

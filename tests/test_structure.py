@@ -29,22 +29,31 @@ def test_receptive_fields_of_vgg19():
     assert receptive_field("pool1") == 6
 
 
-def test_structure_one_keeps_todays_weights():
-    for side in (16, 160, 512, 4096):
-        assert objective.structure_weights(EQUAL, 1.0, side) == EQUAL
+def test_structure_zero_is_brushwork_only():
+    """The default: relu5_1 out of the style loss, in the content loss."""
+    content, style = objective.layer_setup(make_options(), "vgg19")
+    assert list(style) == list(LAYERS[:4]) and all(w == 0.25 for w in style.values())
+    assert content == {"relu4_2": 1.0, "relu5_1": 1.0}
 
 
-def test_structure_fades_deep_layers_and_coarse_scales_first():
-    fine = objective.structure_weights(EQUAL, 0.3, 384)
-    coarse = objective.structure_weights(EQUAL, 0.3, 192)
-    for w in (fine, coarse):
-        assert sum(w.values()) == pytest.approx(1.0)  # the style strength stays
-        assert w["relu5_1"] < w["relu4_1"] <= w["relu3_1"] == w["relu1_1"]
-    # relu5_1 spans 156/192 of the painting at 192 px: (0.3 * 192 / 156)^2 of its weight
-    assert coarse["relu5_1"] / coarse["relu1_1"] == pytest.approx((0.3 * 192 / 156) ** 2)
-    assert coarse["relu5_1"] < fine["relu5_1"]
-    lower = objective.structure_weights(EQUAL, 0.1, 384)
-    assert lower["relu5_1"] < fine["relu5_1"] and lower["relu4_1"] < fine["relu4_1"]
+def test_structure_one_is_the_classic_objective():
+    content, style = objective.layer_setup(make_options(structure=1), "vgg19")
+    assert list(style) == list(LAYERS) and style["relu5_1"] == pytest.approx(0.25)
+    assert content == {"relu4_2": 1.0}
+
+
+def test_structure_between_moves_relu5_from_content_to_style():
+    content, style = objective.layer_setup(make_options(structure=0.3), "vgg19")
+    assert style["relu5_1"] == pytest.approx(0.3 * 0.25)
+    assert content["relu5_1"] == pytest.approx(0.7)
+
+
+def test_structure_respects_layers_named_by_the_user():
+    opts = make_options(style_layers=list(LAYERS), content_layers=["relu4_2"], structure=0)
+    content, style = objective.layer_setup(opts, "vgg19")
+    assert style == EQUAL and content == {"relu4_2": 1.0, "relu5_1": 1.0}
+    content, _ = objective.layer_setup(make_options(content_weight=0), "vgg19")
+    assert "relu5_1" not in content
 
 
 def test_structure_option_is_validated_everywhere(tmp_path):
@@ -52,38 +61,22 @@ def test_structure_option_is_validated_everywhere(tmp_path):
     with pytest.raises(UsageError, match="structure"):
         make_options(structure=1.5)
     item = next(o for o in options_schema() if o["name"] == "structure")
-    assert item["label"] == "Structure size" and item["max"] == 1.0
+    assert item["label"] == "Structure size" and item["max"] == 1.0 and item["default"] == 0
 
 
 def test_structure_flag_out_of_range_exits_2(tmp_path, capsys):
     c = save_png(gradient_image(), tmp_path / "c.png")
     s = save_png(stripes_image(), tmp_path / "s.png")
-    code = main(["stylize", str(c), str(s), "-o", str(tmp_path / "o.png"), "--structure", "0"])
+    code = main(["stylize", str(c), str(s), "-o", str(tmp_path / "o.png"), "--structure", "1.5"])
     err = capsys.readouterr().err
     assert code == 2 and "--structure" in err and len(err.strip().splitlines()) == 1
 
 
-def test_structure_reaches_the_objective(tiny_weights, monkeypatch):
-    """The run builds each scale's objective with the --structure weights of that scale."""
-    seen = []
-    real = objective.PerceptualLoss.from_options.__func__
-
-    def spy(cls, net, opts, cache=None, side=None):
-        obj = real(cls, net, opts, cache, side)
-        seen.append((side, opts.structure, dict(obj.style_layers)))
-        return obj
-
-    monkeypatch.setattr(objective.PerceptualLoss, "from_options", classmethod(spy))
-    kw = dict(size=64, scales=2, steps=2, weights=str(tiny_weights))
+def test_structure_reaches_the_objective(tiny_weights):
+    """A run at structure 1 differs from one at 0 (relu5_1 matters to the image)."""
+    kw = dict(size=48, scales=1, steps=3, weights=str(tiny_weights), precision="fp32")
     a = painterly.stylize(gradient_image(), stripes_image(), **kw)
-    b = painterly.stylize(gradient_image(), stripes_image(), structure=0.3, **kw)
-    today = [w for _, s, w in seen if s == 1.0]
-    low = [(side, w) for side, s, w in seen if s == 0.3]
-    assert [w["relu5_1"] for w in today] == [0.2, 0.2]
-    assert [side for side, _ in low] == [32, 64]
-    assert [w for _, w in low] == [objective.structure_weights(EQUAL, 0.3, side)
-                                   for side, _ in low]
-    assert low[0][1]["relu5_1"] < low[1][1]["relu5_1"] < 0.2
+    b = painterly.stylize(gradient_image(), stripes_image(), structure=1, **kw)
     assert not np.array_equal(np.asarray(a), np.asarray(b))
 
 
