@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extend(sub) -> None:
     """Subcommands contributed by other modules (sweep, serve), if present."""
-    for modname in ("painterly.sweep", "painterly.web.cli"):
+    for modname in ("painterly.sweep", "painterly.web.cli", "painterly.nets.cli"):
         try:
             mod = __import__(modname, fromlist=["add_parser"])
         except ImportError:
