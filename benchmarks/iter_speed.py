@@ -19,9 +19,11 @@ from pathlib import Path
 
 import torch
 
-from painterly import engine, losses, vgg
+from painterly import device as dev
+from painterly import losses, vgg
 from painterly.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-from painterly.weights import ARCHS, CHANNELS, random_weights, resolve
+from painterly.vgg import ARCHS, CHANNELS
+from painterly.weights import random_weights, resolve
 
 LAYERS = [*DEFAULT_STYLE_LAYERS, *DEFAULT_CONTENT_LAYERS]
 
@@ -51,8 +53,8 @@ def time_iteration(net: vgg.VGGFeatures, side: int, precision: str, device: torc
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t = time.perf_counter()
-        with engine.autocast_for(device, precision):
-            feats = net(engine.to_layout(x, device), names)
+        with dev.autocast(device, precision):
+            feats = net(dev.to_layout(x, dev.layout_of(net)), names)
         loss = sum(losses.gram(feats[k]).sum() for k in DEFAULT_STYLE_LAYERS)
         loss = loss + feats["relu4_2"].float().pow(2).mean()
         loss.backward()
@@ -76,7 +78,7 @@ def main() -> None:
     p.add_argument("--out", default="")
     a = p.parse_args()
     device = torch.device(a.device)
-    w = random_weights() if a.random else resolve(quiet=True)
+    w = random_weights() if a.random else resolve()
     net = vgg.build(w, LAYERS).to(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     rows = ["| device | size | precision | layout | s/iter | GFLOP/iter | TFLOP/s |",
@@ -85,9 +87,8 @@ def main() -> None:
         flops = 2 * vgg19_flops(side, side)
         for prec in a.precisions:
             for layout in a.layouts:
-                engine.CHANNELS_LAST[device.type] = layout == "channels_last"
-                net.to(memory_format=torch.contiguous_format)
-                engine.prepare_network(net, device)
+                net.to(memory_format=torch.channels_last if layout == "channels_last"
+                       else torch.contiguous_format)
                 s = time_iteration(net, side, prec, device, a.reps if side <= 512 else 1)
                 rows.append(f"| {a.device} ({name}, {torch.get_num_threads()} threads) | "
                             f"{side}x{side} | {prec} | {layout} | {s:.3f} | "

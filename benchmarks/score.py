@@ -34,7 +34,7 @@ N_PHOTOS = 24
 
 @functools.cache
 def network() -> VGGFeatures:
-    return build(resolve(quiet=True), [*STYLE_LAYERS, CONTENT_LAYER]).float()
+    return build(resolve(), [*STYLE_LAYERS, CONTENT_LAYER]).float()
 
 
 def read(path: str | Path, hw: tuple[int, int] | None = None, longest: int = 0) -> torch.Tensor:

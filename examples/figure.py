@@ -25,7 +25,7 @@ def main(size: int = 384) -> int:
     if not SHARED.is_dir():
         print(f"skipped: {SHARED} not found")
         return 0
-    s = painterly.Stylizer(quiet=False)
+    s = painterly.Stylizer()
     opts = painterly.Options(size=size)
     rows = []
     for c, st in PAIRS:

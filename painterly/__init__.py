@@ -1,12 +1,36 @@
-"""painterly: neural style transfer (Gatys et al.) that is fast on CPUs and GPUs."""
+"""painterly: neural style transfer (Gatys et al.) that is fast on CPUs and GPUs.
+
+The names that need torch (``stylize``, ``Stylizer``, ``Progress``, ``PerceptualLoss``,
+``Network``) are imported on first use, so that ``import painterly.cli`` (and ``painterly
+--help``) does not load torch."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .config import Options, Runtime, options_schema
+from .errors import ImageError, Interrupted, PainterlyError, UsageError, WeightsError
 
 __version__ = "0.1.0"
 
-from .api import Stylizer, stylize  # noqa: E402
-from .config import Options, options_schema  # noqa: E402
-from .engine import Progress  # noqa: E402
-from .errors import ImageError, Interrupted, PainterlyError, UsageError, WeightsError  # noqa: E402
-from .nets import Network  # noqa: E402
+_LAZY = {"stylize": "api", "Stylizer": "api", "Progress": "engine",
+         "PerceptualLoss": "objective", "Network": "nets.network"}
 
-__all__ = ["stylize", "Stylizer", "Options", "options_schema", "Progress", "PainterlyError",
-           "UsageError", "ImageError", "WeightsError", "Interrupted", "Network", "__version__"]
+__all__ = ["stylize", "Stylizer", "Options", "Runtime", "options_schema", "Progress",
+           "PerceptualLoss", "PainterlyError", "UsageError", "ImageError", "WeightsError",
+           "Interrupted", "Network", "__version__"]
+
+if TYPE_CHECKING:
+    from .api import Stylizer, stylize
+    from .engine import Progress
+    from .nets.network import Network
+    from .objective import PerceptualLoss
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'painterly' has no attribute {name!r}")

@@ -11,35 +11,27 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from PIL import Image
 
 from . import color, engine, masks, vgg
-from .config import Options, make_options
+from .config import Options, Runtime, make, make_options, split, validate
+from .device import memory_format, pick_device
 from .engine import Callback
 from .errors import Interrupted, UsageError
 from .images import ImageLike, LoadedImage, image_tensor, load_image, to_pil
+from .objective import TargetCache, layer_setup, style_load_side
 from .weights import VGGWeights, load_weights, resolve
-
-MAX_STYLE_SIDE = 4096
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: no CUDA GPU is available (use --device cpu)")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise UsageError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) present")
-    return dev
 
 
 class Stylizer:
-    """Weights and feature extractors kept in memory between runs."""
+    """Weights and feature extractors kept in memory between runs.
+
+    Without ``weights`` the cached original VGG-19 is used (``PAINTERLY_WEIGHTS`` or
+    :func:`painterly.weights.resolve`); if it is not cached yet, the first run fetches it
+    and says so on stderr (``painterly weights --fetch`` does it beforehand)."""
 
     def __init__(self, weights: VGGWeights | str | os.PathLike | None = None,
-                 device: str = "auto", quiet: bool = True):
+                 device: str = "auto"):
         if isinstance(weights, VGGWeights):
             self.weights = weights
         elif weights:
@@ -47,13 +39,12 @@ class Stylizer:
         else:
             self.weights = None
         self.device = pick_device(device)
-        self.quiet = quiet
         self._nets: dict[tuple, vgg.VGGFeatures] = {}
-        self.cache = engine.TargetCache()
+        self.cache = TargetCache()
 
     def _weights_for(self, opts: Options) -> VGGWeights:
         if self.weights is None:
-            self.weights = resolve(opts.weights, quiet=self.quiet)
+            self.weights = resolve()
         if opts.model != self.weights.arch and opts.model != "vgg19":
             raise UsageError(f"--model {opts.model}: the weights are {self.weights.arch}; "
                              f"pass --weights with {opts.model} weights")
@@ -61,37 +52,39 @@ class Stylizer:
 
     def network(self, opts: Options) -> vgg.VGGFeatures:
         w = self._weights_for(opts)
-        content, style = engine.layer_setup(opts, w.arch)
+        content, style = layer_setup(opts, w.arch)
         layers = sorted(set(content) | set(style))
         key = (tuple(layers), opts.pooling)
-        if key not in self._nets:
-            self._nets[key] = vgg.build(w, layers, opts.pooling).to(self.device)
+        if key not in self._nets:  # built once, in the device's fastest memory layout
+            self._nets[key] = vgg.build(w, layers, opts.pooling).to(
+                self.device, memory_format=memory_format(self.device))
         return self._nets[key]
 
     def run(self, content: ImageLike | LoadedImage, styles: Sequence[ImageLike | LoadedImage],
             opts: Options, callback: Callback | None = None, *,
             mask: ImageLike | LoadedImage | None = None,
-            style_masks: Sequence[ImageLike | LoadedImage | None] | None = None) -> Image.Image:
+            style_masks: Sequence[ImageLike | LoadedImage | None] | None = None,
+            init: ImageLike | LoadedImage | None = None) -> Image.Image:
         """Stylize and return a PIL image (RGBA if the content had transparency).
 
-        ``mask`` and ``style_masks`` (images of any kind) override ``opts.mask`` and
-        ``opts.style_masks`` (paths); see :mod:`painterly.masks`.  Colour preservation
-        (``opts.preserve_color``, :mod:`painterly.color`) is applied around the engine."""
-        if not styles:
-            raise UsageError("at least one style image is needed")
+        ``mask`` and ``style_masks`` (paths or images of any kind) give spatial control; see
+        :mod:`painterly.masks`.  ``init`` is the start image when ``opts.init`` is a path
+        (given here when it is already loaded; otherwise ``opts.init`` is read).  Colour
+        preservation (``opts.preserve_color``, :mod:`painterly.color`) is applied around the
+        engine."""
+        validate(opts, len(styles))
         c_img = content if isinstance(content, LoadedImage) else load_image(content)
         s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
-        init = None
-        if opts.init not in ("content", "noise", "style"):
-            init = image_tensor(load_image(opts.init), opts.size)
+        init_t = None
+        if opts.init_is_path:
+            i_img = init if init is not None else opts.init
+            i_img = i_img if isinstance(i_img, LoadedImage) else load_image(i_img)
+            init_t = image_tensor(i_img, opts.size)
         c = image_tensor(c_img, opts.size)
-        s = [image_tensor(im, min(max(im.size), MAX_STYLE_SIDE,
-                                  round(opts.size * opts.style_scale * 1.25) + 16))
+        s = [image_tensor(im, style_load_side(im.size, opts.size, opts.style_scale))
              for im in s_imgs]
-        guides = masks.load_guides(mask if mask is not None else (opts.mask or None),
-                                   list(style_masks) if style_masks is not None
-                                   else opts.style_masks, len(s), tuple(c.shape[-2:]))
-        prep = color.prepare(opts.preserve_color, c, s, init)
+        guides = masks.load_guides(mask, style_masks, len(s), tuple(c.shape[-2:]))
+        prep = color.prepare(opts.preserve_color, c, s, init_t)
         net = self.network(opts)
         try:
             out = engine.run(prep.content, prep.styles, opts, net,
@@ -121,19 +114,19 @@ def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
     """Repaint ``content`` in the style of ``style`` (one image or a list).
 
     Images may be paths, PIL images, numpy arrays (H x W x C, uint8/uint16/float) or tensors.
-    Keyword arguments are :class:`~painterly.config.Options` fields, e.g.
-    ``stylize("photo.jpg", "starry.jpg", size=384, style_weight=1e4)``.
+    Keyword arguments are fields of :class:`~painterly.config.Options` (e.g.
+    ``stylize("photo.jpg", "starry.jpg", size=384, style_weight=1e4)``), of
+    :class:`~painterly.config.Runtime` (``device``, ``weights``) and ``mask`` /
+    ``style_masks`` (paths or images; see :mod:`painterly.masks`).
     ``callback(progress)`` is called after every step with a :class:`~painterly.engine.Progress`.
-    ``mask`` / ``style_masks`` may be paths or images (PIL, arrays); see :mod:`painterly.masks`.
     """
-    images = {}  # masks given as images rather than paths bypass the options
-    if "mask" in kwargs and not isinstance(kwargs["mask"], (str, os.PathLike)):
-        images["mask"] = kwargs.pop("mask")
-    if "style_masks" in kwargs and not all(isinstance(m, (str, os.PathLike))
-                                           for m in kwargs["style_masks"]):
-        images["style_masks"] = kwargs.pop("style_masks")
-    opts = make_options(options, **kwargs)
+    given = {k.replace("-", "_"): v for k, v in kwargs.items()}
+    guide = {k: given.pop(k) for k in ("mask", "style_masks") if k in given}
+    look, where = split(given, (Options, Runtime))
+    opts = make_options(options, **look)
+    rt = make(Runtime, **where)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    return Stylizer(opts.weights or None, opts.device).run(content, styles, opts, callback,
-                                                           **images)
-
+    validate(opts, len(styles))
+    return Stylizer(rt.weights or None, rt.device).run(content, styles, opts, callback,
+                                                       mask=guide.get("mask"),
+                                                       style_masks=guide.get("style_masks"))

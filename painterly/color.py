@@ -1,5 +1,6 @@
 """Colour preservation (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style
-Transfer", section 5).  Images are RGB tensors 1 x 3 x H x W in 0..1.
+Transfer", section 5).  Images are RGB tensors B x 3 x H x W in 0..1; statistics are per
+image, so a batch of identical images gives identical results.
 
 Luminance-only transfer (``--preserve-color luminance``)
     Convert content and style to YIQ and keep only the luminance Y.  The style's luminance
@@ -36,7 +37,7 @@ MODES = ("none", "luminance", "histogram")
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
-    """Y of YIQ, 1 x 1 x H x W."""
+    """Y of YIQ, B x 1 x H x W."""
     return rgb_to_yiq(x.float())[:, :1]
 
 
@@ -46,39 +47,42 @@ def grey(y: torch.Tensor) -> torch.Tensor:
 
 
 def match_luminance(style_y: torch.Tensor, content_y: torch.Tensor) -> torch.Tensor:
-    """Y_s' = sigma_c / sigma_s * (Y_s - mu_s) + mu_c."""
-    mu_s, sd_s = style_y.mean(), style_y.std()
-    mu_c, sd_c = content_y.mean(), content_y.std()
+    """Y_s' = sigma_c / sigma_s * (Y_s - mu_s) + mu_c, per image of a batch."""
+    dims = (1, 2, 3)
+    mu_s, sd_s = style_y.mean(dims, keepdim=True), style_y.std(dims, keepdim=True)
+    mu_c, sd_c = content_y.mean(dims, keepdim=True), content_y.std(dims, keepdim=True)
     return (style_y - mu_s) * (sd_c / sd_s.clamp_min(EPS)) + mu_c
 
 
 def recombine(y: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """RGB from the luminance ``y`` (1 x 1 x H x W) and the chroma (I, Q) of ``content``."""
+    """RGB from the luminance ``y`` (B x 1 x H x W) and the chroma (I, Q) of ``content``."""
     iq = rgb_to_yiq(resize_tensor(content.float(), tuple(y.shape[-2:])))[:, 1:]
     return yiq_to_rgb(torch.cat([y.float(), iq.to(y.device)], 1)).clamp(0, 1)
 
 
 def stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (3) and covariance (3 x 3) of the pixels of a 1 x 3 x H x W image, in float64."""
-    p = x.double().reshape(3, -1)
-    mu = p.mean(1)
-    d = p - mu[:, None]
-    return mu, d @ d.T / max(1, d.shape[1] - 1)
+    """Per image of a B x 3 x H x W batch: the mean (B x 3) and covariance (B x 3 x 3) of its
+    pixels, in float64."""
+    p = x.double().reshape(x.shape[0], 3, -1)
+    mu = p.mean(2)
+    d = p - mu[..., None]
+    return mu, d @ d.transpose(1, 2) / max(1, d.shape[2] - 1)
 
 
 def _sqrtm(cov: torch.Tensor, power: float) -> torch.Tensor:
     vals, vecs = torch.linalg.eigh(cov)
-    return vecs @ torch.diag(vals.clamp_min(EPS) ** power) @ vecs.T
+    return vecs @ torch.diag_embed(vals.clamp_min(EPS) ** power) @ vecs.transpose(-2, -1)
 
 
 def match_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """The style with the content's colour mean and covariance: A (x - mu_s) + mu_c."""
+    """The style with the content's colour mean and covariance: A (x - mu_s) + mu_c, per
+    image (``content``: one image for every style image, or one per style image)."""
     mu_s, cov_s = stats(style)
     mu_c, cov_c = stats(content)
     eye = torch.eye(3, dtype=cov_s.dtype) * EPS
     a = _sqrtm(cov_c + eye, 0.5) @ _sqrtm(cov_s + eye, -0.5)
-    p = style.double().reshape(3, -1)
-    out = a @ (p - mu_s[:, None]) + mu_c[:, None]
+    p = style.double().reshape(style.shape[0], 3, -1)
+    out = a @ (p - mu_s[..., None]) + mu_c[..., None]
     return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
 
 

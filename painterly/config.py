@@ -1,36 +1,54 @@
-"""One options dataclass for the CLI, the Python API and the web studio.
+"""Options: every option defined once, for the CLI, the Python API and the web studio.
 
-Every option is defined once, here: its default, its type, its help text and
-the values it accepts.  ``cli.py`` builds argparse flags from these fields,
-``api.stylize`` takes them as keyword arguments, and the web page receives
-them as JSON from :func:`options_schema`.
+Three dataclasses, each field made with :func:`option` (its default, type, help text and the
+values it accepts):
+
+* :class:`Options`: everything that decides the image (the web page may set every one);
+* :class:`Runtime`: where it runs (device, weights file); it never changes the picture;
+* :class:`MaskPaths`: file paths of the spatial-control masks.
+
+The machinery below works for any such dataclass, so another options class (for instance
+the options of training a network) gets it for free: :func:`add_flags` / :func:`from_args`
+(argparse flags), :func:`options_schema` (the web form), :func:`coerce` (text to the field's
+type), :func:`validate` (ranges, choices, and the class's own ``check`` of combinations),
+:func:`make` (an instance from keyword arguments, checked) and :func:`options_markdown`
+(the README table).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
 
+INIT_CHOICES = ("content", "noise", "style")  # --init: these, or a path to an image
+
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-def _opt(default: Any, help: str, *, choices: tuple | None = None, group: str = "advanced",
-         minimum: float | None = None, maximum: float | None = None, web: bool = True,
-         metavar: str | None = None) -> Any:
+def option(default: Any, help: str, *, choices: tuple | None = None, group: str = "advanced",
+           minimum: float | None = None, maximum: float | None = None,
+           metavar: str | None = None) -> Any:
+    """A dataclass field with what the CLI, the web form and validation need to know."""
     meta = {"help": help, "choices": choices, "group": group, "min": minimum, "max": maximum,
-            "web": web, "metavar": metavar}
+            "metavar": metavar}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
+_opt = option
+
+
 @dataclass
 class Options:
-    """Everything that decides what image comes out.  Output paths live elsewhere."""
+    """Everything that decides what image comes out.  Where it runs is :class:`Runtime`;
+    mask files are :class:`MaskPaths`; output paths live elsewhere."""
 
     # --- size and schedule -------------------------------------------------------------
     size: int = _opt(512, "Longest side of the output in pixels.", group="basic", minimum=16,
@@ -70,8 +88,8 @@ class Options:
                               minimum=0.05, maximum=8.0)
 
     # --- optimisation --------------------------------------------------------------------
-    init: str = _opt("content", "Start image: content, noise, style, or a path to an image.",
-                     group="basic")
+    init: str = _opt("content", f"Start image: {', '.join(INIT_CHOICES)}, or a path to an "
+                                "image.", group="basic")
     optimizer: str = _opt("lbfgs", "Optimizer.", choices=("lbfgs", "adam"))
     lr: float = _opt(0.0, "Learning rate (0 = the optimizer's default: 1 for L-BFGS, "
                           "0.02 for Adam on pixels in 0..1).", minimum=0.0)
@@ -82,9 +100,6 @@ class Options:
     model: str = _opt("vgg19", "Network architecture; the weights file decides, and vgg16 "
                                "asks for VGG-16 weights.", choices=("vgg19", "vgg16"))
     pooling: str = _opt("max", "Pooling layers of the network.", choices=("max", "avg"))
-    weights: str = _opt("", "Path to a weights file (default: the cached original VGG-19; "
-                            "env PAINTERLY_WEIGHTS).", web=False, metavar="PATH")
-    device: str = _opt("auto", "Where to run: auto, cpu, cuda or cuda:N.", web=False)
     precision: str = _opt("auto", "Arithmetic of the network: auto (bfloat16 where fast), "
                                   "bf16 or fp32.", choices=("auto", "bf16", "fp32"))
 
@@ -93,21 +108,70 @@ class Options:
                                        "match the style's colour histogram to the content.",
                                choices=("none", "luminance", "histogram"), group="basic")
 
-    # --- spatial control (creative controls; see painterly/masks.py) ----------------------
-    mask: str = _opt("", "Label image (PNG) that says which style goes where: its distinct "
-                         "colours, in ascending order, take the style images in the order "
-                         "given; with one colour more than styles, the darkest keeps the "
-                         "content unstyled.", web=False, metavar="PATH")
-    style_masks: list[str] = _opt([], "One grey mask per style image: only its bright part "
-                                      "donates style ('-' for the whole image).", web=False,
-                                  metavar="PATH")
-
     def replace(self, **changes: Any) -> Options:
         return validate(dataclasses.replace(self, **changes))
 
+    def check(self, n_styles: int | None = None) -> None:
+        """Combinations of options (and, given ``n_styles``, the number of style images)."""
+        if self.style_layer_weights and len(self.style_layer_weights) != len(self.style_layers):
+            raise UsageError(f"--style-layer-weights: {len(self.style_layer_weights)} weights "
+                             f"for {len(self.style_layers)} style layers")
+        if not self.content_layers and self.content_weight > 0:
+            raise UsageError("--content-layers: at least one layer is needed")
+        if not self.style_layers:
+            raise UsageError("--style-layers: at least one layer is needed")
+        if self.style_blend_weights and sum(self.style_blend_weights) <= 0:
+            raise UsageError("--style-blend-weights: the weights must not all be zero")
+        if n_styles is not None:
+            if n_styles < 1:
+                raise UsageError("at least one style image is needed")
+            n_blend = len(self.style_blend_weights)
+            if n_blend and n_blend != n_styles:
+                raise UsageError(f"--style-blend-weights: {n_blend} weights for {n_styles} "
+                                 f"styles")
 
-def fields_info() -> list[dataclasses.Field]:
-    return list(dataclasses.fields(Options))
+    @property
+    def init_is_path(self) -> bool:
+        """--init names an image file rather than one of INIT_CHOICES."""
+        return self.init not in INIT_CHOICES
+
+
+@dataclass
+class Runtime:
+    """Where a run happens: it never changes the picture (beyond float rounding)."""
+
+    weights: str = _opt("", "Path to a weights file (default: the cached original VGG-19; "
+                            "env PAINTERLY_WEIGHTS).", metavar="PATH")
+    device: str = _opt("auto", "Where to run: auto, cpu, cuda or cuda:N.")
+
+    def check(self) -> None:
+        if self.device != "auto" and not (self.device in ("cpu", "cuda")
+                                          or self.device.startswith("cuda:")):
+            raise UsageError(f"--device: '{self.device}' is not auto, cpu, cuda or cuda:N")
+
+
+@dataclass
+class MaskPaths:
+    """Spatial control from files (see painterly/masks.py)."""
+
+    mask: str = _opt("", "Label image (PNG) that says which style goes where: its distinct "
+                         "colours, in ascending order, take the style images in the order "
+                         "given; with one colour more than styles, the darkest keeps the "
+                         "content unstyled.", metavar="PATH")
+    style_masks: list[str] = _opt([], "One grey mask per style image: only its bright part "
+                                      "donates style ('-' for the whole image).",
+                                  metavar="PATH")
+
+
+ALL = (Options, Runtime, MaskPaths)  # every option the command line takes
+
+
+def fields_info(cls: type = Options) -> list[dataclasses.Field]:
+    return list(dataclasses.fields(cls))
+
+
+def _field_map(classes: Sequence[type]) -> dict[str, tuple[type, dataclasses.Field]]:
+    return {f.name: (c, f) for c in classes for f in dataclasses.fields(c)}
 
 
 LABELS = {"lr": "Learning rate", "tv_weight": "Smoothness (TV weight)",
@@ -122,17 +186,17 @@ def label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " ").capitalize())
 
 
-def options_schema() -> list[dict[str, Any]]:
-    """A JSON-able description of every option (for the web page)."""
+def options_schema(cls: type = Options) -> list[dict[str, Any]]:
+    """A JSON-able description of every field of ``cls`` (for the web page)."""
     out = []
-    defaults = Options()
-    for f in fields_info():
+    defaults = cls()
+    for f in fields_info(cls):
         m = f.metadata
         out.append({
             "name": f.name, "label": label(f.name), "type": _type_name(f),
             "default": getattr(defaults, f.name),
             "help": m["help"], "choices": list(m["choices"]) if m["choices"] else None,
-            "group": m["group"], "min": m["min"], "max": m["max"], "web": m["web"],
+            "group": m["group"], "min": m["min"], "max": m["max"],
         })
     return out
 
@@ -146,13 +210,13 @@ def _type_name(f: dataclasses.Field) -> str:
     return t
 
 
-def coerce(name: str, value: Any) -> Any:
+def coerce(name: str, value: Any, classes: Sequence[type] = ALL) -> Any:
     """Convert a value given as text (CLI, web form, sweep) to the option's type."""
-    fmap = {f.name: f for f in fields_info()}
+    fmap = _field_map(classes)
     if name not in fmap:
         known = ", ".join(sorted(n.replace("_", "-") for n in fmap))
         raise UsageError(f"unknown option '{name.replace('_', '-')}' (known: {known})")
-    t = _type_name(fmap[name])
+    t = _type_name(fmap[name][1])
     try:
         if t == "int":
             if isinstance(value, str):
@@ -175,9 +239,11 @@ def coerce(name: str, value: Any) -> Any:
         raise UsageError(f"option '{name.replace('_', '-')}' expects {t}, got {value!r}") from None
 
 
-def validate(opts: Options) -> Options:
-    """Check ranges and choices; raise UsageError with one clear line."""
-    for f in fields_info():
+def validate(opts: Any, *args: Any, **kwargs: Any) -> Any:
+    """Check every field's range and choices, then the class's own ``check(*args,
+    **kwargs)`` of combinations (for :class:`Options`: ``n_styles``, the number of style
+    images); raise UsageError with one clear line.  Returns ``opts``."""
+    for f in dataclasses.fields(opts):
         m = f.metadata
         v = getattr(opts, f.name)
         flag = "--" + f.name.replace("_", "-")
@@ -193,37 +259,85 @@ def validate(opts: Options) -> Options:
         if isinstance(v, list) and f.name.endswith("weights"):
             if any(w < 0 or w != w for w in v):
                 raise UsageError(f"{flag}: weights must be non-negative numbers")
-    if opts.device != "auto" and not (opts.device in ("cpu", "cuda")
-                                      or opts.device.startswith("cuda:")):
-        raise UsageError(f"--device: '{opts.device}' is not auto, cpu, cuda or cuda:N")
-    if opts.style_layer_weights and len(opts.style_layer_weights) != len(opts.style_layers):
-        raise UsageError(f"--style-layer-weights: {len(opts.style_layer_weights)} weights for "
-                         f"{len(opts.style_layers)} style layers")
-    if not opts.content_layers and opts.content_weight > 0:
-        raise UsageError("--content-layers: at least one layer is needed")
-    if not opts.style_layers:
-        raise UsageError("--style-layers: at least one layer is needed")
+    check = getattr(opts, "check", None)
+    if check is not None:
+        check(*args, **kwargs)
     return opts
+
+
+def make(cls: type, base: Any = None, **overrides: Any) -> Any:
+    """An instance of ``cls`` from keyword arguments (text or typed), checked, with clear
+    errors for unknown names or bad values."""
+    changes = {}
+    for k, v in overrides.items():
+        k = k.replace("-", "_")
+        changes[k] = coerce(k, v, (cls,))
+    return validate(dataclasses.replace(base or cls(), **changes))
 
 
 def make_options(base: Options | None = None, **overrides: Any) -> Options:
     """Options from keyword arguments, with clear errors for unknown names or bad values."""
-    opts = base or Options()
-    changes = {}
-    for k, v in overrides.items():
-        k = k.replace("-", "_")
-        changes[k] = coerce(k, v)
-    return validate(dataclasses.replace(opts, **changes))
+    return make(Options, base, **overrides)
 
 
-def options_markdown() -> str:
+def split(kwargs: dict[str, Any], classes: Sequence[type] = ALL) -> list[dict[str, Any]]:
+    """Keyword arguments sorted by the class they belong to (one dict per class); an unknown
+    name is a UsageError."""
+    fmap = _field_map(classes)
+    out: list[dict[str, Any]] = [{} for _ in classes]
+    for k, v in kwargs.items():
+        name = k.replace("-", "_")
+        if name not in fmap:
+            coerce(name, v, classes)  # raises the unknown-option error
+        out[classes.index(fmap[name][0])][name] = v
+    return out
+
+
+# --- command-line flags ---------------------------------------------------------------
+
+def add_flags(p: argparse.ArgumentParser, cls: type, skip: Sequence[str] = ()) -> None:
+    """One flag per field of ``cls`` (defaults are left unset so that only given flags
+    count: see :func:`from_args`)."""
+    defaults = cls()
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in fields_info(cls):
+        if f.name in skip:
+            continue
+        m = f.metadata
+        g = groups.setdefault(m["group"], p.add_argument_group(
+            "main options" if m["group"] == "basic" else "more options"))
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        help_ = f"{m['help']} [default: {shown if shown != '' else 'none'}]"
+        kw: dict = {"dest": f.name, "default": None, "help": help_}
+        if str(f.type).startswith("list"):
+            kw["nargs"] = "+"
+            kw["metavar"] = m["metavar"] or "X"
+        else:
+            kw["metavar"] = m["metavar"] or ("{" + ",".join(m["choices"]) + "}" if m["choices"]
+                                             else f.name.split("_")[-1].upper())
+        g.add_argument(flag, **kw)
+
+
+def from_args(cls: type, args: argparse.Namespace, base: Any = None) -> Any:
+    """An instance of ``cls`` from the flags given on the command line (others: ``base`` or
+    the defaults), checked."""
+    given = {f.name: getattr(args, f.name) for f in fields_info(cls)
+             if getattr(args, f.name, None) is not None}
+    return make(cls, base, **given)
+
+
+def options_markdown(classes: Sequence[type] = ALL) -> str:
     """The options table of the README (kept in sync by a test)."""
     rows = ["| flag | default | meaning |", "| --- | --- | --- |"]
-    defaults = Options()
-    for f in fields_info():
-        d = getattr(defaults, f.name)
-        shown = " ".join(map(str, d)) if isinstance(d, list) else str(d)
-        choices = f" One of: {', '.join(f.metadata['choices'])}." if f.metadata["choices"] else ""
-        rows.append(f"| `--{f.name.replace('_', '-')}` | `{shown or '-'}` | "
-                    f"{f.metadata['help']}{choices} |")
+    for cls in classes:
+        defaults = cls()
+        for f in fields_info(cls):
+            d = getattr(defaults, f.name)
+            shown = " ".join(map(str, d)) if isinstance(d, list) else str(d)
+            choices = f" One of: {', '.join(f.metadata['choices'])}." \
+                if f.metadata["choices"] else ""
+            rows.append(f"| `--{f.name.replace('_', '-')}` | `{shown or '-'}` | "
+                        f"{f.metadata['help']}{choices} |")
     return "\n".join(rows) + "\n"

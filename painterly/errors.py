@@ -25,3 +25,17 @@ class Interrupted(Exception):
     def __init__(self, image=None):
         super().__init__("interrupted")
         self.image = image
+
+
+EXIT_USAGE = 2  # exit status of an error the user can fix
+EXIT_INTERRUPTED = 130  # exit status after Ctrl-C or a cancel (128 + SIGINT)
+OUT_OF_MEMORY = "out of memory; try a smaller size"
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """A MemoryError, CUDA running out of memory, or the CPU allocator giving up."""
+    if isinstance(e, MemoryError):
+        return True
+    msg = str(e).lower()
+    return isinstance(e, RuntimeError) and ("out of memory" in msg
+                                            or "can't allocate memory" in msg)

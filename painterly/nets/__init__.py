@@ -3,13 +3,9 @@ fraction of a second.
 
 * :mod:`.transform` -- the network;
 * :mod:`.modelfile` -- its file (safetensors + JSON, checked on reading);
-* :mod:`.network`   -- :class:`Network`, the in-process API;
+* :mod:`.network`   -- :class:`~.network.Network`, the in-process API (``painterly.Network``);
 * :mod:`.apply`     -- ``painterly apply``;
-* :mod:`.dist`      -- torchrun ranks and the process group.
+* :mod:`.train`     -- ``painterly train``;
+* :mod:`.dist`      -- torchrun ranks and the process group;
+* :mod:`.cli`       -- the two subcommands' flags (no torch needed to build them).
 """
-
-from .modelfile import ModelError, load_model, save_model
-from .network import Network
-from .transform import Arch, TransformNet
-
-__all__ = ["Arch", "TransformNet", "Network", "ModelError", "load_model", "save_model"]

@@ -93,34 +93,8 @@ def apply_files(net: Network, files: list[Path], outs: list[Path], size: int | N
     return len(mine)
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("apply", help="stylize images with a trained style network",
-                       description="Stylize images and folders with a style network made by "
-                                   "'painterly train'.  Under torchrun the files are split "
-                                   "between the processes.")
-    p.add_argument("model", metavar="MODEL", help="model file (.safetensors)")
-    p.add_argument("inputs", metavar="INPUT", nargs="+", help="images and folders of images")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output image (one input) or folder (created if needed)")
-    p.add_argument("--size", type=int, default=None, metavar="PX",
-                   help="longest side of the outputs [default: each input's own size]")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [default: auto]")
-    p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
-                   help="arithmetic: auto (bfloat16 where fast), bf16 or fp32 [default: auto]")
-    p.add_argument("--preserve-color", default="none", choices=("none", "luminance"),
-                   help="luminance: keep the photo's colours [default: none]")
-    p.add_argument("--strength", type=float, default=1.0, metavar="S",
-                   help="blend with the photo: 1 = fully stylized, 0 = the photo "
-                        "[default: 1]")
-    p.add_argument("--batch", type=int, default=4, metavar="N",
-                   help="images of the same size run together, up to N [default: 4]")
-    p.add_argument("--format", dest="ext", default="png", choices=("png", "jpg", "webp"),
-                   help="file type of outputs in a folder [default: png]")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_apply)
-
-
 def cmd_apply(args) -> int:
+    """The ``apply`` subcommand (flags: :mod:`painterly.nets.cli`)."""
     check_apply_options(args.size, args.preserve_color, args.strength)
     if not 1 <= args.batch <= 256:
         raise UsageError(f"--batch: {args.batch} is not between 1 and 256")

@@ -16,8 +16,7 @@ import torch
 from PIL import Image
 
 from .. import color
-from ..api import pick_device
-from ..engine import resolve_precision
+from ..device import pick_device, resolve_precision
 from ..errors import UsageError
 from ..images import (
     ImageLike,

@@ -34,7 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from ..api import pick_device
+        from ..device import pick_device
         from .app import create_app, default_data_dir
         from .uploads import Limits
     except ImportError as e:

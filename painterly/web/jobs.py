@@ -29,7 +29,7 @@ import torch
 from ..api import Stylizer
 from ..config import make_options
 from ..engine import Progress
-from ..errors import Interrupted, PainterlyError
+from ..errors import OUT_OF_MEMORY, Interrupted, PainterlyError, is_out_of_memory
 from ..images import save_bytes, save_image
 from .uploads import path_of
 
@@ -78,8 +78,8 @@ def error_message(e: BaseException) -> str:
     """One line for the page; never a traceback."""
     if isinstance(e, PainterlyError):
         return str(e).removeprefix("--")
-    if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
-        return "out of memory; try a smaller size"
+    if is_out_of_memory(e):
+        return OUT_OF_MEMORY
     return f"internal error ({type(e).__name__}); see the server log"
 
 
@@ -263,7 +263,7 @@ class Studio:
                 log.exception("job %s failed", job.id)
             msg = error_message(e).replace(str(self.uploads) + "/", "")
             job.status, job.error = "failed", msg
-            if "out of memory" in msg and torch.cuda.is_available():
+            if is_out_of_memory(e) and torch.cuda.is_available():
                 torch.cuda.empty_cache()
         job.finished = time.time() if job.status != "queued" else 0.0
         self._save(job)

@@ -1,8 +1,10 @@
 """Which options the page may set, the presets, and turning a form into :class:`Options`.
 
-Everything comes from :func:`painterly.config.options_schema`: options marked ``web=False``
-(file paths, the device) are neither shown nor accepted, and ``init`` is limited to the
-built-in starting images so that no request can name a file on the server.
+Everything comes from :func:`painterly.config.options_schema` of
+:class:`~painterly.config.Options`, the options that decide the image; where it runs
+(:class:`~painterly.config.Runtime`) and mask files are neither shown nor accepted, and
+``init`` is limited to the built-in starting images so that no request can name a file on
+the server.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..config import Options, make_options, options_schema
+from ..config import INIT_CHOICES, MaskPaths, Options, Runtime, make_options, options_schema
 from ..errors import UsageError
 
-INIT_CHOICES = ("content", "noise", "style")
+NOT_WEB = {f.name for cls in (Runtime, MaskPaths) for f in dataclasses.fields(cls)}
 
 # Presets only name options; the page applies them to the form before a run.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -28,8 +30,6 @@ def web_schema(max_size: int) -> list[dict[str, Any]]:
     """The schema of the options the page may set (``init`` as a choice, size capped)."""
     out = []
     for item in options_schema():
-        if not item["web"]:
-            continue
         item = dict(item)
         if item["name"] == "init":
             item["choices"] = list(INIT_CHOICES)
@@ -48,10 +48,10 @@ def web_options(raw: dict[str, Any], max_size: int) -> Options:
     given: dict[str, Any] = {}
     for name, value in raw.items():
         key = str(name).replace("-", "_")
+        if key in NOT_WEB:
+            raise UsageError(f"option '{name}' cannot be set from the web page")
         if key not in allowed:
             raise UsageError(f"unknown option '{name}'")
-        if not allowed[key]["web"]:
-            raise UsageError(f"option '{name}' cannot be set from the web page")
         if value is None or (isinstance(value, str) and not value.strip()
                              and not allowed[key]["type"].startswith("list")):
             continue  # empty field: keep the default
@@ -69,5 +69,4 @@ def web_options(raw: dict[str, Any], max_size: int) -> Options:
 
 def public_options(opts: Options) -> dict[str, Any]:
     """The options a job records: the web-settable ones."""
-    web = {item["name"] for item in options_schema() if item["web"]}
-    return {k: v for k, v in dataclasses.asdict(opts).items() if k in web}
+    return dataclasses.asdict(opts)

@@ -1,0 +1,88 @@
+"""Where the network runs and in what arithmetic and memory layout: pure functions, no state.
+
+* :func:`pick_device` turns ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` into a device, with one
+  clear line when it is not there.
+* :func:`resolve_precision` turns ``auto`` into ``bf16`` where bfloat16 is fast (CUDA GPUs
+  that support it, CPUs with AMX or AVX512-BF16) and ``fp32`` elsewhere; :func:`autocast`
+  is the matching context for the network's forward pass (Gram matrices and loss sums are
+  always float32, see :mod:`painterly.losses`).
+* :func:`memory_format` is the layout a network's weights should have on a device:
+  channels-last, the layout cuDNN's tensor-core kernels prefer; on the CPU (oneDNN) it
+  measured 4% faster side by side, within the noise (benchmarks/RESULTS.md).  Whoever builds a
+  network puts it in that layout once; :func:`layout_of` reads the layout back from a network
+  so that its input can follow it (:func:`to_layout`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import torch
+from torch import nn
+
+from .errors import UsageError
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """The device named by ``--device`` (``auto``: the first CUDA GPU if any, else the CPU)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: no CUDA GPU is available (use --device cpu)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) present")
+    return dev
+
+
+@functools.cache
+def _cpu_has_fast_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> ``bf16`` or ``fp32`` for this device; ``bf16`` and ``fp32`` unchanged."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if _cpu_has_fast_bf16() else "fp32"
+    return "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The context of the network's forward pass for a resolved precision."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """The layout a network's weights and activations should have on ``device``."""
+    return torch.channels_last if device.type in ("cuda", "cpu") else torch.contiguous_format
+
+
+def layout_of(net: nn.Module) -> torch.memory_format:
+    """The layout of a network's convolution weights (channels-last or contiguous)."""
+    for p in net.parameters():
+        if p.dim() == 4:
+            cl = p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+            return torch.channels_last if cl else torch.contiguous_format
+    return torch.contiguous_format
+
+
+def to_layout(x: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
+    """``x`` in the layout ``fmt`` (a view or copy; the gradient flows back to ``x``)."""
+    return x.contiguous(memory_format=fmt)
+
+
+def module_device(net: nn.Module) -> torch.device:
+    """The device of a module's parameters."""
+    return next(net.parameters()).device

@@ -1,0 +1,92 @@
+"""The import graph of painterly: no circle, no arrow back up, and a light ``--help``."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "painterly"
+TOP = ("painterly.cli", "painterly.run", "painterly.api", "painterly.sweep", "painterly.demo")
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(PKG.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports() -> dict[str, set[str]]:
+    """Module -> the painterly modules it imports anywhere: in functions, for type hints
+    only, and by name (``__import__("painterly.x")``) too."""
+    mods = {_module(p): p for p in PKG.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in mods.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        out: set[str] = set()
+        todo = list(ast.parse(path.read_text()).body)
+        while todo:
+            node = todo.pop()
+            todo.extend(ast.iter_child_nodes(node))
+            if isinstance(node, ast.Constant) and node.value in mods and "." in node.value:
+                out.add(node.value)  # a module named in a string, imported dynamically
+            elif isinstance(node, ast.Import):
+                out |= {a.name for a in node.names if a.name in mods}
+            elif isinstance(node, ast.ImportFrom):
+                base = package
+                for _ in range(node.level - 1):
+                    base = base.rpartition(".")[0]
+                target = (f"{base}.{node.module}" if node.module else base) if node.level \
+                    else node.module
+                subs = {f"{target}.{a.name}" for a in node.names} & set(mods)
+                out |= subs or ({target} & set(mods))
+        graph[name] = out - {name}
+    return graph
+
+
+def test_the_import_graph_has_no_circle():
+    graph = imports()
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for n in sorted(graph[m]):
+            assert state.get(n) != 1, "import circle: " + " -> ".join(path + [n])
+            if n not in state:
+                visit(n, path + [n])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+
+
+def test_lower_modules_never_import_the_entry_points():
+    graph = imports()
+    low = ("config", "errors", "images", "vgg", "weights", "losses", "objective", "engine",
+           "masks", "color", "device", "optim", "plot")
+    for m in low:
+        up = graph[f"painterly.{m}"] & set(TOP)
+        assert not up, f"painterly.{m} imports {up}"
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys, painterly.cli as c; c.build_parser().format_help(); "
+            "print(sorted(m for m in ('torch', 'numpy', 'PIL', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=PKG.parent, check=True).stdout
+    assert out.strip() == "[]"
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "painterly", "--help"],
+                       capture_output=True, text=True, cwd=PKG.parent)
+    assert r.returncode == 0 and "stylize" in r.stdout
+    assert "| torch" not in r.stderr
+
+
+def test_plot_leaves_matplotlib_alone():
+    code = "import matplotlib, painterly.plot; print(matplotlib.get_backend() == 'svg')"
+    env = {**os.environ, "MPLBACKEND": "svg"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=PKG.parent, env=env, check=True).stdout
+    assert out.strip() == "True"
