@@ -71,11 +71,12 @@ def add_train_parser(sub) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..errors import UsageError
+    from ..errors import EXIT_INTERRUPTED, UsageError
     from .train import train
 
     if not 0 <= args.workers <= 64:
         raise UsageError(f"--workers: {args.workers} is not between 0 and 64")
-    return train(args.style, args.photos, args.output, from_args(TrainOptions, args),
+    done = train(args.style, args.photos, args.output, from_args(TrainOptions, args),
                  from_args(Runtime, args), resume=args.resume, previews=args.previews,
                  workers=args.workers, quiet=args.quiet)
+    return EXIT_INTERRUPTED if done.interrupted else 0

@@ -31,7 +31,6 @@ from typing import Any
 
 import torch
 
-from .. import __version__
 from ..errors import PainterlyError
 from ..images import atomic_write
 from .transform import KIND, Arch, TransformNet
@@ -92,7 +91,7 @@ def encode(net_or_state: TransformNet | dict[str, torch.Tensor], arch: Arch,
     for k, v in (extra or {}).items():
         tensors[k] = v.detach().cpu().contiguous()
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": arch.to_dict(),
-            "painterly_version": __version__, **meta}
+            **meta}
     text = json.dumps(full, sort_keys=True)
     return save(tensors, metadata={"painterly": text, "sha256": _digest(text, tensors)})
 

@@ -35,9 +35,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from .. import __version__
 from .. import device as dev
 from ..config import Runtime, make
-from ..errors import EXIT_INTERRUPTED, UsageError
+from ..errors import UsageError
 from ..images import (
     check_folder,
     fit_longest,
@@ -196,11 +197,20 @@ def preview(net: TransformNet, photos: list[torch.Tensor], device: torch.device,
     return torch.cat(rows, -2)
 
 
+@dataclasses.dataclass
+class Trained:
+    """What :func:`train` returns (on every process under torchrun)."""
+
+    net: TransformNet  # this process's copy of the network
+    steps: int  # steps done in all (with those before --resume)
+    interrupted: bool  # stopped by Ctrl-C or SIGTERM (a checkpoint was written)
+
+
 def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runtime, *,
           resume: bool = False, previews: str | None = None, workers: int = 0,
-          quiet: bool = False) -> int:
-    """Train (or resume) and write the model file; returns the exit status (0, or 130 when
-    stopped by Ctrl-C/SIGTERM after writing a checkpoint)."""
+          quiet: bool = False) -> Trained:
+    """Train (or resume) and write the model file (rank 0).  Ctrl-C or SIGTERM stops after
+    the current step, writing the model and a checkpoint."""
     w = dist.world()
     device = dist.device_for(runtime.device, w)
     check_folder(out)
@@ -261,7 +271,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         meta = {"style": {"name": Path(style).name, "sha256": _sha256(style),
                           "thumbnail_png": thumbnail_png(style_t)},
                 "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
-                "processes": w.size}
+                "processes": w.size, "painterly_version": __version__}
 
         def save(step: int, path: Path, with_opt: bool) -> None:
             if w.main:
@@ -312,7 +322,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
                     if w.main:
                         print(f"painterly: interrupted at step {step}; wrote {out} and the "
                               f"checkpoint {ckpt} (--resume continues)", file=sys.stderr)
-                    return EXIT_INTERRUPTED
+                    return Trained(net, step, True)
         if bar is not None:
             bar.close()
         save(step, Path(out), False)
@@ -320,7 +330,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         if w.main and not quiet:
             print(f"trained {step - start} steps in {time.perf_counter() - t0:.0f} s; wrote "
                   f"{out}", file=sys.stderr)
-        return 0
+        return Trained(net, step, False)
     finally:
         dist.done(w)
 

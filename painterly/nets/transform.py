@@ -58,8 +58,11 @@ class Arch:
         return {"kind": KIND, **asdict(self)}
 
 
-def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, padding_mode="reflect")
+def _conv(cin: int, cout: int, k: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
+    """A reflection-padded convolution.  No bias before instance norm, which would remove it
+    (its gradient is zero but for rounding, which Adam would amplify into noise)."""
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, padding_mode="reflect",
+                     bias=bias)
 
 
 class InstanceNorm(nn.Module):
@@ -116,16 +119,22 @@ class TransformNet(nn.Module):
                                     for i in range(arch.downs)])
         self.res = nn.Sequential(*[Residual(ch[-1]) for _ in range(arch.blocks)])
         self.up = nn.Sequential(*[Up(ch[i + 1], ch[i]) for i in reversed(range(arch.downs))])
-        self.tail = _conv(ch[0], 3, 3)
+        self.tail = _conv(ch[0], 3, 3, bias=True)
         with torch.no_grad():
             self.tail.weight.mul_(0.1)  # start near a flat grey picture, not saturated noise
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        m = 2 ** self.arch.downs
-        ph, pw = (-h) % m, (-w) % m
+        ph, pw = _pad_to(h, self.arch.downs) - h, _pad_to(w, self.arch.downs) - w
         if ph or pw:  # reflection needs the pad smaller than the side; replicate otherwise
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         y = self.tail(self.up(self.res(self.down(self.head((x - 0.5) * 2)))))
         return y[..., :h, :w] * 0.5 + 0.5
+
+
+def _pad_to(side: int, downs: int) -> int:
+    """The side the input is padded to: a multiple of 2^downs, and large enough that every
+    reflection pad fits (at least 2 at the lowest resolution, 8 at the top)."""
+    m = 2 ** downs
+    return max(-(-side // m) * m, 2 * m, -(-8 // m) * m)
