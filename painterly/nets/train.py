@@ -91,9 +91,9 @@ class Crops(Dataset):
         return len(self.files)
 
     def photo(self, i: int) -> torch.Tensor:
-        """3 x H x W float, longest side photo_size and shortest at least the crop."""
+        """3 x H x W uint8, longest side photo_size and shortest at least the crop."""
         if i in self._cache:
-            return self._cache[i].float() / 255
+            return self._cache[i]
         img = load_image(self.files[i])
         w, h = fit_longest(*img.size, self.photo_size)
         if min(w, h) < self.crop:
@@ -104,7 +104,7 @@ class Crops(Dataset):
         if self._bytes + q.numel() <= CACHE_BYTES:
             self._cache[i] = q
             self._bytes += q.numel()
-        return q.float() / 255
+        return q
 
     def __getitem__(self, i: int) -> torch.Tensor:
         x = self.photo(i)
@@ -114,7 +114,7 @@ class Crops(Dataset):
         x = x[:, top:top + self.crop, left:left + self.crop]
         if bool(torch.rand((), generator=g) < 0.5):
             x = x.flip(-1)
-        return x.contiguous()
+        return x.float() / 255
 
 
 def _mix(*ints: int) -> int:
@@ -237,6 +237,8 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         Path(previews).mkdir(parents=True, exist_ok=True)
 
     dist.init(w, device)
+    if device.type == "cuda":  # fixed shapes: let cuDNN pick its fastest kernels
+        torch.backends.cudnn.benchmark = True
     try:
         precision = dev.resolve_precision(topts.precision, device)
         lopts = topts.loss_options()
