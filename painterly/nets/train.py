@@ -221,7 +221,8 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
             raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
         mf = load_model(ckpt)
         saved = mf.meta.get("training", {})
-        topts = make(TrainOptions, **{**saved, "steps": topts.steps})
+        # the checkpoint's options; --steps may extend the run
+        topts = make(TrainOptions, **{**saved, "steps": max(topts.steps, saved.get("steps", 1))})
         start, state, adam = int(mf.meta.get("steps", 0)), mf.state, mf.extra
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
