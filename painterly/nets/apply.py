@@ -44,8 +44,9 @@ def plan_outputs(files: list[Path], out: str, fmt: str) -> list[Path]:
     if len(files) == 1 and o.suffix.lower() in WRITE_FORMATS and not o.is_dir():
         check_folder(o)
         return [o]
-    if o.exists() and not o.is_dir():
-        raise UsageError(f"-o {out}: several inputs need a folder, and this is a file")
+    if (o.exists() and not o.is_dir()) or (not o.exists() and o.suffix.lower() in WRITE_FORMATS):
+        raise UsageError(f"-o {out}: {len(files)} inputs need an output folder, not an image "
+                         f"file")
     targets = [o / f"{f.stem}.{fmt}" for f in files]
     seen: dict[Path, Path] = {}
     for f, t in zip(files, targets):
