@@ -1,8 +1,8 @@
 """painterly: neural style transfer (Gatys et al.) that is fast on CPUs and GPUs.
 
-The names that need torch (``stylize``, ``Stylizer``, ``Progress``, ``PerceptualLoss``) are
-imported on first use, so that ``import painterly.cli`` (and ``painterly --help``) does not
-load torch."""
+The names that need torch (``stylize``, ``Stylizer``, ``Progress``, ``PerceptualLoss``,
+``Network``) are imported on first use, so that ``import painterly.cli`` (and ``painterly
+--help``) does not load torch."""
 
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ from .errors import ImageError, Interrupted, PainterlyError, UsageError, Weights
 __version__ = "0.1.0"
 
 _LAZY = {"stylize": "api", "Stylizer": "api", "Progress": "engine",
-         "PerceptualLoss": "objective"}
+         "PerceptualLoss": "objective", "Network": "nets.network"}
 
 __all__ = ["stylize", "Stylizer", "Options", "Runtime", "options_schema", "Progress",
            "PerceptualLoss", "PainterlyError", "UsageError", "ImageError", "WeightsError",
-           "Interrupted", "__version__"]
+           "Interrupted", "Network", "__version__"]
 
 if TYPE_CHECKING:
     from .api import Stylizer, stylize
     from .engine import Progress
+    from .nets.network import Network
     from .objective import PerceptualLoss
 
 

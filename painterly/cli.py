@@ -24,6 +24,7 @@ from .errors import (
     UsageError,
     is_out_of_memory,
 )
+from .nets import cli as nets_cli
 from .web import cli as web_cli
 
 
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_parser(sub)
     web_cli.add_parser(sub)
+    nets_cli.add_parsers(sub)
     return p
 
 

@@ -11,3 +11,13 @@ def test_readme_options_table_is_current():
     end = text.index("<!-- OPTIONS:END -->")
     assert text[start:end] == options_markdown(), \
         "README options table is stale: run 'python tools/update_readme.py'"
+
+
+def test_readme_training_options_table_is_current():
+    from painterly.nets.options import TrainOptions
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- TRAIN-OPTIONS:BEGIN -->") + len("<!-- TRAIN-OPTIONS:BEGIN -->\n")
+    end = text.index("<!-- TRAIN-OPTIONS:END -->")
+    assert text[start:end] == options_markdown([TrainOptions]), \
+        "README training options table is stale: run 'python tools/update_readme.py'"

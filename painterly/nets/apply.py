@@ -1,0 +1,113 @@
+"""``painterly apply MODEL INPUT... -o OUT``: a trained style network over images and folders.
+
+Inputs are image files and folders (their images, not recursing).  One input and an output
+with an image extension writes that file; otherwise OUT is a folder (created if needed)
+that receives ``NAME.png`` (``--format``) for every input.  Images of the same size after
+``--size`` run as one batch.  Under ``torchrun --nproc_per_node=N`` each process takes every
+N-th file.  Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import ImageError, UsageError
+from ..images import WRITE_FORMATS, check_folder, load_image, save_image, to_pil
+from .dist import device_for, world
+from .network import Network, check_apply_options, photo_tensor
+
+READ_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+
+
+def collect(inputs: list[str]) -> list[Path]:
+    """The image files named or found (one level) in the given folders, in order."""
+    files: list[Path] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in READ_EXTS
+                           and f.is_file() and not f.name.startswith("."))
+            if not found:
+                raise ImageError(f"{s}: no images in this folder")
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            raise ImageError(f"{s}: no such file or folder")
+    return files
+
+
+def plan_outputs(files: list[Path], out: str, fmt: str) -> list[Path]:
+    """Where each result goes; refuses two inputs that would write the same file."""
+    o = Path(out)
+    if len(files) == 1 and o.suffix.lower() in WRITE_FORMATS and not o.is_dir():
+        check_folder(o)
+        return [o]
+    if (o.exists() and not o.is_dir()) or (not o.exists() and o.suffix.lower() in WRITE_FORMATS):
+        raise UsageError(f"-o {out}: {len(files)} inputs need an output folder, not an image "
+                         f"file")
+    targets = [o / f"{f.stem}.{fmt}" for f in files]
+    seen: dict[Path, Path] = {}
+    for f, t in zip(files, targets):
+        if t in seen:
+            raise UsageError(f"{seen[t]} and {f} would both be written to {t}; apply them "
+                             f"separately")
+        seen[t] = f
+    return targets
+
+
+def apply_files(net: Network, files: list[Path], outs: list[Path], size: int | None,
+                preserve_color: str, strength: float, batch: int, quiet: bool) -> int:
+    """Stylize ``files`` into ``outs`` (this process's share under torchrun)."""
+    w = world()
+    mine = list(zip(files, outs))[w.rank::w.size]
+    bar = None
+    if not quiet and w.main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(mine), unit="img", file=sys.stderr, dynamic_ncols=True,
+                   desc="apply" if w.size == 1 else f"apply (rank 0 of {w.size})")
+    pending: list = []  # (loaded image, tensor, out path) of one size
+
+    def flush() -> None:
+        import torch
+
+        x = torch.cat([p[1] for p in pending])
+        y = net.finish(net.run(x), x, preserve_color, strength).cpu()
+        for i, (img, _, out) in enumerate(pending):
+            save_image(to_pil(y[i:i + 1], img.alpha), out)
+        if bar is not None:
+            bar.update(len(pending))
+        pending.clear()
+
+    for f, out in mine:
+        img = load_image(f)
+        x = photo_tensor(img, size)
+        if pending and (pending[0][1].shape != x.shape or len(pending) >= batch):
+            flush()
+        pending.append((img, x, out))
+    if pending:
+        flush()
+    if bar is not None:
+        bar.close()
+    return len(mine)
+
+
+def cmd_apply(args) -> int:
+    """The ``apply`` subcommand (flags: :mod:`painterly.nets.cli`)."""
+    check_apply_options(args.size, args.preserve_color, args.strength)
+    if not 1 <= args.batch <= 256:
+        raise UsageError(f"--batch: {args.batch} is not between 1 and 256")
+    files = collect(args.inputs)
+    outs = plan_outputs(files, args.output, args.ext)
+    if len(outs) > 1 or outs[0] != Path(args.output):
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+    w = world()
+    net = Network.load(args.model, str(device_for(args.device, w)), args.precision)
+    n = apply_files(net, files, outs, args.size, args.preserve_color, args.strength,
+                    args.batch, args.quiet)
+    if not args.quiet and w.size == 1:
+        where = outs[0] if len(outs) == 1 else Path(args.output)
+        print(f"{n} image{'s' if n != 1 else ''} written to {where}", file=sys.stderr)
+    return 0

@@ -1,0 +1,72 @@
+"""Data-parallel runs under torchrun: who am I, and the process group.
+
+torchrun starts N copies of the command with RANK, WORLD_SIZE and LOCAL_RANK in their
+environment; without torchrun a run is rank 0 of 1.  Training joins a process group
+(gloo on CPUs, NCCL on GPUs); applying a network over a folder only needs the rank to take
+its share of the files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+
+from ..device import pick_device
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """The one process that writes files and shows progress."""
+        return self.rank == 0
+
+
+def world() -> World:
+    """This process's place among torchrun's processes (rank 0 of 1 without torchrun)."""
+    try:
+        return World(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                     int(os.environ.get("LOCAL_RANK", 0)))
+    except ValueError:
+        return World()
+
+
+def device_for(name: str, w: World) -> torch.device:
+    """``auto`` under torchrun on a GPU machine means this process's own GPU."""
+    if name == "auto" and w.size > 1 and torch.cuda.is_available():
+        return torch.device("cuda", w.local_rank % torch.cuda.device_count())
+    return pick_device(name)
+
+
+def init(w: World, device: torch.device) -> None:
+    """Join the process group (no-op for a single process)."""
+    if w.size > 1 and not torch_dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def done(w: World) -> None:
+    if w.size > 1 and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
+def any_true(flag: bool, w: World, device: torch.device) -> bool:
+    """True on every rank if ``flag`` is true on any (e.g. one rank saw Ctrl-C)."""
+    if w.size == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def barrier(w: World) -> None:
+    if w.size > 1:
+        torch_dist.barrier()

@@ -1,0 +1,203 @@
+"""Model files of style networks: the tensors in safetensors, everything else as JSON.
+
+One file, ``NAME.safetensors`` by convention.  Its header metadata (string to string, as
+the safetensors format allows) holds:
+
+* ``painterly``: the JSON description: format version, architecture (kind, width, blocks,
+  downs), the style image's name, sha256 and a small PNG thumbnail (base64), the training
+  options, the steps trained and the painterly version;
+* ``sha256``: a digest of that JSON text and of every tensor (name, dtype, shape, bytes),
+  so that a file changed after it was written is refused.
+
+Reading parses the header as JSON and the tensors as raw numbers (safetensors): nothing in
+the file is ever executed, and no pickle is involved.  Every problem (missing, truncated,
+foreign, modified, wrong shapes) raises :class:`ModelError`, one line for the user.
+
+Training checkpoints use the same format with more tensors (``opt.*``: the optimizer's
+state) and a ``resume`` entry in the JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import PainterlyError
+from ..images import atomic_write
+from .transform import KIND, Arch, TransformNet
+
+FORMAT = "painterly-style-network"
+FORMAT_VERSION = 1
+MAX_HEADER = 16 * 2 ** 20  # a painterly header is a few kB (the thumbnail); refuse huge ones
+DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "I64": torch.int64,
+          "U8": torch.uint8, "F64": torch.float64}
+
+
+class ModelError(PainterlyError):
+    """A model file that is missing, damaged, foreign or inconsistent (exit status 2)."""
+
+
+@dataclass
+class ModelFile:
+    """What a model file holds."""
+
+    arch: Arch
+    state: dict[str, torch.Tensor]  # the network's parameters and buffers
+    meta: dict[str, Any]  # the JSON description (style, training, steps, version, ...)
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # checkpoints: opt.* etc.
+
+    def network(self) -> TransformNet:
+        net = TransformNet(self.arch)
+        net.load_state_dict(self.state)
+        return net.eval().requires_grad_(False)
+
+
+def thumbnail_png(x: torch.Tensor, side: int = 96) -> str:
+    """A 1 x 3 x H x W image in 0..1 as a small base64 PNG (for the metadata)."""
+    from ..images import fit_longest, resize_tensor, to_pil
+
+    w, h = fit_longest(x.shape[-1], x.shape[-2], side)
+    buf = io.BytesIO()
+    to_pil(resize_tensor(x.float().cpu(), (h, w))).save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _digest(meta_text: str, tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256(meta_text.encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"\n{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def encode(net_or_state: TransformNet | dict[str, torch.Tensor], arch: Arch,
+           meta: dict[str, Any], extra: dict[str, torch.Tensor] | None = None) -> bytes:
+    """The bytes of a model file."""
+    from safetensors.torch import save
+
+    state = net_or_state.state_dict() if isinstance(net_or_state, torch.nn.Module) \
+        else net_or_state
+    tensors = {f"net.{k}": v.detach().float().cpu().contiguous() for k, v in state.items()}
+    for k, v in (extra or {}).items():
+        tensors[k] = v.detach().cpu().contiguous()
+    full = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": arch.to_dict(),
+            **meta}
+    text = json.dumps(full, sort_keys=True)
+    return save(tensors, metadata={"painterly": text, "sha256": _digest(text, tensors)})
+
+
+def save_model(path: str | os.PathLike, net_or_state: TransformNet | dict[str, torch.Tensor],
+               arch: Arch, meta: dict[str, Any],
+               extra: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write a model file atomically (a temporary name in the folder, then renamed)."""
+    data = encode(net_or_state, arch, meta, extra)
+    with atomic_write(path) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def _header(data: bytes, name: str) -> dict[str, Any]:
+    if len(data) < 8:
+        raise ModelError(f"{name}: not a painterly model file (too short)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n < 2 or n > MAX_HEADER or data[8:9] != b"{":
+        raise ModelError(f"{name}: not a painterly model file (no safetensors header)")
+    if 8 + n > len(data):
+        raise ModelError(f"{name}: the file is truncated; copy or train it again")
+    try:
+        head = json.loads(data[8:8 + n])
+    except (UnicodeDecodeError, ValueError):
+        raise ModelError(f"{name}: the file's header is damaged") from None
+    if not isinstance(head, dict):
+        raise ModelError(f"{name}: the file's header is damaged")
+    return head
+
+
+def _parse_arch(a: Any, name: str) -> Arch:
+    if not isinstance(a, dict) or a.get("kind") != KIND:
+        kind = a.get("kind") if isinstance(a, dict) else None
+        raise ModelError(f"{name}: unknown network kind {kind!r}; a newer painterly may read it")
+    try:
+        vals = {k: a[k] for k in ("width", "blocks", "downs")}
+    except KeyError as e:
+        raise ModelError(f"{name}: the description lacks {e.args[0]!r}") from None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals.values()):
+        raise ModelError(f"{name}: the network's shape is not given as whole numbers")
+    try:
+        return Arch(**vals).check()
+    except PainterlyError as e:
+        raise ModelError(f"{name}: {e}") from None
+
+
+def decode(data: bytes, name: str = "model") -> ModelFile:
+    """Parse and check the bytes of a model file; :class:`ModelError` on any problem."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    head = _header(data, name)
+    info = head.get("__metadata__")
+    if not isinstance(info, dict) or "painterly" not in info:
+        raise ModelError(f"{name}: a safetensors file, but not a painterly style network")
+    try:
+        meta = json.loads(info["painterly"])
+    except (TypeError, ValueError):
+        raise ModelError(f"{name}: the description in the file is damaged") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelError(f"{name}: not a painterly style network")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{name}: model format version {meta.get('format_version')!r} is not "
+                         f"{FORMAT_VERSION}; use the painterly version that wrote it")
+    for k, v in head.items():  # dtypes we can read, before handing the bytes over
+        if k != "__metadata__" and (not isinstance(v, dict) or v.get("dtype") not in DTYPES):
+            raise ModelError(f"{name}: tensor {k!r} has an unsupported type")
+    try:
+        tensors = load(data)
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        msg = "truncated" if "incomplete" in str(e).lower() or "size" in str(e).lower() \
+            else "damaged"
+        raise ModelError(f"{name}: the file is {msg}; copy or train it again") from None
+    if _digest(info["painterly"], tensors) != info.get("sha256"):
+        raise ModelError(f"{name}: the file was modified after it was written (checksum "
+                         f"mismatch); use the original")
+    arch = _parse_arch(meta.get("arch"), name)
+    state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+    extra = {k: v for k, v in tensors.items() if not k.startswith("net.")}
+    want = TransformNet(arch).state_dict()
+    missing = sorted(set(want) - set(state))
+    unknown = sorted(set(state) - set(want))
+    if missing or unknown:
+        which = missing[0] if missing else unknown[0]
+        raise ModelError(f"{name}: the tensors do not fit a {arch.width}-wide network "
+                         f"({'missing' if missing else 'unexpected'} {which!r})")
+    for k, t in want.items():
+        if tuple(state[k].shape) != tuple(t.shape):
+            raise ModelError(f"{name}: tensor {k!r} has shape {tuple(state[k].shape)}, the "
+                             f"network needs {tuple(t.shape)}")
+        if not torch.isfinite(state[k].float()).all():
+            raise ModelError(f"{name}: tensor {k!r} holds NaN or infinite values")
+        state[k] = state[k].to(t.dtype)
+    return ModelFile(arch, state, meta, extra)
+
+
+def load_model(path: str | os.PathLike) -> ModelFile:
+    """Read and check a model file (see :func:`decode`)."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"{path}: no such model file")
+    if p.is_dir():
+        raise ModelError(f"{path}: is a directory, not a model file")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read ({e.strerror or e})") from None
+    return decode(data, str(path))

@@ -1,0 +1,366 @@
+"""``painterly train STYLE --photos DIR -o MODEL``: a style network trained with the
+perceptual objective that ``stylize`` optimises (:class:`painterly.objective.PerceptualLoss`:
+same VGG, layers, weights and normalisation).
+
+One step: a batch of random square crops (random flips) of the photos goes through the
+network; the loss compares the outputs' VGG features with the photos' own (content) and
+with the style image's Gram matrices, fixed once; Adam updates the network.  bfloat16
+autocast where it is fast (``--precision auto``).
+
+Data-parallel under ``torchrun --nproc_per_node=N -m painterly train ...``: every process
+holds the network (DistributedDataParallel averages the gradients; gloo on CPUs, NCCL on
+GPUs), a DistributedSampler gives each its share of every global batch, and only rank 0
+writes files.  The crops of photo i in epoch e are drawn from a generator seeded by (seed,
+e, i), so a global batch holds the same crops whatever N, and the loss (a mean over the
+batch) gives the same gradient: the same network within float noise.
+
+Photos held out of training (``--holdout``, chosen by the seed, named in the model file)
+are the previews (``--previews DIR``, every ``--preview-every`` steps).  Checkpoints
+(network, Adam state, step) go to ``MODEL.ckpt`` (a model file too) every
+``--checkpoint-every`` steps and on Ctrl-C or SIGTERM; ``--resume`` continues from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import random
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from .. import __version__
+from .. import device as dev
+from ..config import Runtime, make
+from ..errors import UsageError
+from ..images import (
+    check_folder,
+    fit_longest,
+    image_tensor,
+    load_image,
+    resize_tensor,
+    save_image,
+    to_pil,
+    to_tensor,
+)
+from ..objective import PerceptualLoss
+from ..vgg import build
+from ..weights import resolve
+from . import dist
+from .apply import collect
+from .modelfile import ModelFile, load_model, save_model, thumbnail_png
+from .options import TrainOptions
+from .transform import Arch, TransformNet
+
+CACHE_BYTES = 2 * 2 ** 30  # photos kept decoded in memory up to this much
+CALIBRATION_PHOTOS = 8
+
+
+def checkpoint_path(model: str | Path) -> Path:
+    return Path(f"{model}.ckpt")
+
+
+def split_photos(files: list[Path], holdout: int, seed: int) -> tuple[list[Path], list[Path]]:
+    """(training photos, held-out photos), the held-out ones drawn by the seed."""
+    if holdout >= len(files):
+        raise UsageError(f"--holdout {holdout}: the folder has only {len(files)} photos")
+    held = set(random.Random(seed).sample(range(len(files)), holdout))
+    return ([f for i, f in enumerate(files) if i not in held],
+            [f for i, f in enumerate(files) if i in held])
+
+
+class Crops(Dataset):
+    """Random square crops (and flips) of photos resized to a longest side.
+
+    Item i in epoch e depends only on (seed, e, i).  Decoded photos are kept in memory (as
+    8-bit) while they fit in CACHE_BYTES."""
+
+    def __init__(self, files: list[Path], photo_size: int, crop: int, seed: int):
+        self.files, self.photo_size, self.crop, self.seed = files, photo_size, crop, seed
+        self.epoch = 0
+        self._cache: dict[int, torch.Tensor] = {}
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def photo(self, i: int) -> torch.Tensor:
+        """3 x H x W uint8, longest side photo_size and shortest at least the crop."""
+        if i in self._cache:
+            return self._cache[i]
+        img = load_image(self.files[i])
+        w, h = fit_longest(*img.size, self.photo_size)
+        if min(w, h) < self.crop:
+            s = self.crop / min(w, h)
+            w, h = max(self.crop, round(w * s)), max(self.crop, round(h * s))
+        x = resize_tensor(to_tensor(img.rgb), (h, w))[0]
+        q = (x * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+        if self._bytes + q.numel() <= CACHE_BYTES:
+            self._cache[i] = q
+            self._bytes += q.numel()
+        return q
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = self.photo(i)
+        g = torch.Generator().manual_seed(_mix(self.seed, self.epoch, i))
+        top = int(torch.randint(0, x.shape[1] - self.crop + 1, (1,), generator=g))
+        left = int(torch.randint(0, x.shape[2] - self.crop + 1, (1,), generator=g))
+        x = x[:, top:top + self.crop, left:left + self.crop]
+        if bool(torch.rand((), generator=g) < 0.5):
+            x = x.flip(-1)
+        return x.float() / 255
+
+
+def _mix(*ints: int) -> int:
+    return int.from_bytes(hashlib.blake2b(repr(ints).encode(), digest_size=7).digest(), "big")
+
+
+def batches(ds: Crops, sampler: DistributedSampler, local: int, steps_per_epoch: int,
+            start: int, workers: int) -> Iterator[torch.Tensor]:
+    """This process's share of every global batch from step ``start`` on, endlessly."""
+    step = start
+    while True:
+        epoch, pos = divmod(step, steps_per_epoch)
+        ds.epoch = epoch
+        sampler.set_epoch(epoch)
+        idx = list(sampler)[pos * local:steps_per_epoch * local]
+        loader = DataLoader(ds, batch_size=local, sampler=idx, num_workers=workers,
+                            drop_last=True, pin_memory=False)
+        for b in loader:
+            yield b
+            step += 1
+
+
+class StopFlag:
+    """Ctrl-C and SIGTERM ask to stop after the current step (then a checkpoint is written)."""
+
+    def __init__(self):
+        self.set = False
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> StopFlag:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.set:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def adam_state(opt: torch.optim.Adam, params: list[torch.nn.Parameter]) -> dict[str, torch.Tensor]:
+    out = {}
+    for i, p in enumerate(params):
+        st = opt.state.get(p)
+        if st:
+            out[f"opt.{i}.exp_avg"] = st["exp_avg"]
+            out[f"opt.{i}.exp_avg_sq"] = st["exp_avg_sq"]
+            out[f"opt.{i}.step"] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1)
+    return out
+
+
+def load_adam_state(opt: torch.optim.Adam, params: list[torch.nn.Parameter],
+                    extra: dict[str, torch.Tensor], device: torch.device) -> None:
+    for i, p in enumerate(params):
+        if f"opt.{i}.exp_avg" in extra:
+            opt.state[p] = {
+                "step": torch.tensor(float(extra[f"opt.{i}.step"][0])),
+                "exp_avg": extra[f"opt.{i}.exp_avg"].to(device, torch.float32),
+                "exp_avg_sq": extra[f"opt.{i}.exp_avg_sq"].to(device, torch.float32)}
+
+
+def preview(net: TransformNet, photos: list[torch.Tensor], device: torch.device,
+            precision: str) -> torch.Tensor:
+    """Held-out photos (left) and the network's results (right), one pair per row."""
+    rows = []
+    was = net.training
+    net.eval()
+    with torch.no_grad(), dev.autocast(device, precision):
+        for p in photos:
+            y = net(p.to(device).contiguous(memory_format=torch.channels_last))
+            rows.append(torch.cat([p, y.float().clamp(0, 1).cpu()], -1))
+    net.train(was)
+    width = max(r.shape[-1] for r in rows)
+    rows = [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows]
+    return torch.cat(rows, -2)
+
+
+@dataclasses.dataclass
+class Trained:
+    """What :func:`train` returns (on every process under torchrun)."""
+
+    net: TransformNet  # this process's copy of the network
+    steps: int  # steps done in all (with those before --resume)
+    interrupted: bool  # stopped by Ctrl-C or SIGTERM (a checkpoint was written)
+
+
+def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runtime, *,
+          resume: bool = False, previews: str | None = None, workers: int = 0,
+          quiet: bool = False) -> Trained:
+    """Train (or resume) and write the model file (rank 0).  Ctrl-C or SIGTERM stops after
+    the current step, writing the model and a checkpoint."""
+    w = dist.world()
+    device = dist.device_for(runtime.device, w)
+    check_folder(out)
+    ckpt = checkpoint_path(out)
+    start, state, adam = 0, None, {}
+    if resume:
+        if not ckpt.exists():
+            raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
+        mf = load_model(ckpt)
+        saved = mf.meta.get("training", {})
+        # the checkpoint's options; --steps may extend the run
+        topts = make(TrainOptions, **{**saved, "steps": max(topts.steps, saved.get("steps", 1))})
+        start, state, adam = int(mf.meta.get("steps", 0)), mf.state, mf.extra
+    if topts.batch % w.size:
+        raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
+    files = collect([photos])
+    train_files, held = split_photos(files, topts.holdout, topts.seed)
+    if len(train_files) < topts.batch:
+        raise UsageError(f"--photos {photos}: {len(train_files)} photos to train on, fewer "
+                         f"than --batch {topts.batch}")
+    style_img = load_image(style)
+    style_t = image_tensor(style_img, min(max(style_img.size), round(
+        topts.photo_size * topts.style_scale * 1.25) + 16))
+    if previews and w.main:
+        Path(previews).mkdir(parents=True, exist_ok=True)
+
+    dist.init(w, device)
+    if device.type == "cuda":  # fixed shapes: let cuDNN pick its fastest kernels
+        torch.backends.cudnn.benchmark = True
+    try:
+        precision = dev.resolve_precision(topts.precision, device)
+        lopts = topts.loss_options()
+        lopts = dataclasses.replace(lopts, precision=precision)
+        weights = resolve(runtime.weights)
+        vgg = build(weights, _layers(lopts, weights.arch), "max").to(device)
+        vgg = vgg.to(memory_format=dev.memory_format(device))
+        loss_fn = PerceptualLoss.from_options(vgg, lopts)
+        loss_fn.set_style([style_t], side=topts.photo_size, style_scale=topts.style_scale)
+        ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
+        calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
+        loss_fn.calibrate_content(calib.to(device))
+
+        arch = Arch(topts.width, topts.blocks, topts.downs).check()
+        torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
+        net = TransformNet(arch)
+        if state is not None:
+            net.load_state_dict(state)
+        net = net.to(device, memory_format=torch.channels_last).train()
+        params = list(net.parameters())
+        opt = torch.optim.Adam(params, lr=topts.lr)
+        load_adam_state(opt, params, adam, device)
+        model = net
+        if w.size > 1:
+            model = torch.nn.parallel.DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None)
+        sampler = DistributedSampler(ds, num_replicas=w.size, rank=w.rank, shuffle=True,
+                                     seed=topts.seed, drop_last=True)
+        local = topts.batch // w.size
+        steps_per_epoch = len(ds) // topts.batch
+        held_t = [image_tensor(load_image(f), topts.photo_size) for f in held]
+        meta = {"style": {"name": Path(style).name, "sha256": _sha256(style),
+                          "thumbnail_png": thumbnail_png(style_t)},
+                "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
+                "processes": w.size, "painterly_version": __version__}
+
+        def save(step: int, path: Path, with_opt: bool) -> None:
+            if w.main:
+                save_model(path, net, arch, {**meta, "steps": step},
+                           adam_state(opt, params) if with_opt else None)
+
+        bar = None
+        if w.main and not quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=topts.steps, initial=start, unit="step", file=sys.stderr,
+                       dynamic_ncols=True, desc="train")
+        step = start
+        t0 = time.perf_counter()
+        data = batches(ds, sampler, local, steps_per_epoch, start, workers)
+        with StopFlag() as stop:
+            while step < topts.steps:
+                x = next(data).to(device).contiguous(memory_format=torch.channels_last)
+                with dev.autocast(device, precision):
+                    y = model(x)
+                loss = loss_fn(y, content=x)
+                opt.zero_grad(set_to_none=True)
+                loss.total.backward()
+                opt.step()
+                step += 1
+                vals = _mean_over_ranks(loss, w, device)
+                if not all(v == v and abs(v) != float("inf") for v in vals.values()):
+                    raise UsageError("the loss is not finite; lower --lr or use --precision "
+                                     "fp32")
+                if bar is not None:
+                    bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
+                                        refresh=False)
+                    bar.update(1)
+                if previews and held_t and w.main and (
+                        (topts.preview_every and step % topts.preview_every == 0)
+                        or step == topts.steps):
+                    save_image(to_pil(preview(net, held_t, device, precision)),
+                               Path(previews) / f"step_{step:06d}.png")
+                if topts.checkpoint_every and step % topts.checkpoint_every == 0 \
+                        and step < topts.steps:
+                    save(step, ckpt, True)
+                if dist.any_true(stop.set, w, device):
+                    save(step, ckpt, True)
+                    save(step, Path(out), False)
+                    dist.barrier(w)
+                    if bar is not None:
+                        bar.close()
+                    if w.main:
+                        print(f"painterly: interrupted at step {step}; wrote {out} and the "
+                              f"checkpoint {ckpt} (--resume continues)", file=sys.stderr)
+                    return Trained(net, step, True)
+        if bar is not None:
+            bar.close()
+        save(step, Path(out), False)
+        dist.barrier(w)
+        if w.main and not quiet:
+            print(f"trained {step - start} steps in {time.perf_counter() - t0:.0f} s; wrote "
+                  f"{out}", file=sys.stderr)
+        return Trained(net, step, False)
+    finally:
+        dist.done(w)
+
+
+def _layers(opts, arch: str) -> list[str]:
+    from ..objective import layer_setup
+
+    c, s = layer_setup(opts, arch)
+    return sorted(set(c) | set(s))
+
+
+def _mean_over_ranks(loss, w: dist.World, device: torch.device) -> dict[str, float]:
+    """The loss parts (and total), averaged over the processes: the global batch's loss."""
+    names = [*loss.terms, "total"]
+    t = torch.stack([*(v.detach().float() for v in loss.terms.values()),
+                     loss.total.detach().float()])
+    if w.size > 1:
+        torch.distributed.all_reduce(t)
+        t = t / w.size
+    return dict(zip(names, t.tolist()))
+
+
+def _sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def model_summary(mf: ModelFile) -> str:
+    m = mf.meta
+    return (f"{m.get('style', {}).get('name', '?')}, {mf.arch.width}-wide network, "
+            f"{m.get('steps', '?')} steps")

@@ -1,0 +1,312 @@
+"""Style networks: the network, the model file, train and apply (tiny VGG, generated images)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly.config import Runtime, make
+from painterly.nets.modelfile import ModelError, decode, encode, load_model, save_model
+from painterly.nets.network import Network
+from painterly.nets.options import TrainOptions
+from painterly.nets.train import Crops, checkpoint_path, train
+from painterly.nets.transform import Arch, TransformNet
+
+from .conftest import ROOT, gradient_image, run_cli, save_png, stripes_image
+
+TINY = dict(crop=32, photo_size=40, width=4, blocks=1, downs=2, holdout=1, precision="fp32",
+            preview_every=0, checkpoint_every=0)
+
+
+@pytest.fixture()
+def photos(tmp_path) -> Path:
+    d = tmp_path / "photos"
+    d.mkdir()
+    for i in range(9):
+        save_png(gradient_image(48, 40, seed=i), d / f"p{i}.png")
+    return d
+
+
+@pytest.fixture()
+def style(tmp_path) -> Path:
+    return save_png(stripes_image(), tmp_path / "style.png")
+
+
+def tiny_model(path: Path, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    a = Arch(4, 1, 2)
+    return save_model(path, TransformNet(a), a, {"style": {"name": "s.png"}, "steps": 0})
+
+
+# --- the network ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hw", [(32, 32), (37, 51), (5, 9)])
+def test_output_has_the_input_size(hw):
+    net = TransformNet(Arch(4, 1, 3)).eval()
+    with torch.no_grad():
+        y = net(torch.rand(2, 3, *hw))
+    assert y.shape == (2, 3, *hw) and torch.isfinite(y).all()
+
+
+def test_instance_norm_makes_images_independent_of_their_batch():
+    net = TransformNet(Arch(4, 1, 2)).eval()
+    a, b = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        together = net(torch.cat([a, b]))
+        alone = net(a)
+    torch.testing.assert_close(together[:1], alone, atol=1e-5, rtol=1e-5)
+    norm = torch.nn.InstanceNorm2d(6, affine=True)
+    x = torch.randn(2, 6, 5, 7)
+    from painterly.nets.transform import InstanceNorm
+    torch.testing.assert_close(InstanceNorm(6)(x), norm(x), atol=1e-5, rtol=1e-5)
+
+
+# --- the model file ----------------------------------------------------------------------
+
+def test_model_file_round_trips_exactly(tmp_path):
+    torch.manual_seed(3)
+    a = Arch(6, 2, 2)
+    net = TransformNet(a)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+    meta = {"style": {"name": "x.jpg", "sha256": "ab" * 32}, "steps": 7,
+            "training": {"lr": 0.001}}
+    mf = load_model(save_model(tmp_path / "m.safetensors", net, a, meta))
+    assert mf.arch == a and mf.meta["steps"] == 7 and mf.meta["training"] == {"lr": 0.001}
+    assert mf.meta["arch"]["width"] == 6 and mf.meta["format_version"] == 1
+    want = net.state_dict()
+    assert set(mf.state) == set(want)
+    for k, v in want.items():
+        assert torch.equal(mf.state[k], v), k
+    x = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        assert torch.equal(mf.network()(x), net.eval()(x))
+
+
+def _bad_files(tmp_path: Path) -> dict[str, Path]:
+    from safetensors.torch import save
+
+    good = tiny_model(tmp_path / "good.safetensors").read_bytes()
+    a = Arch(4, 1, 2)
+    shapes = {k: v[:1].clone() if v.ndim else v for k, v in TransformNet(a).state_dict().items()}
+    i = good.index(b"steps")
+    files = {
+        "truncated": good[: len(good) - 300],
+        "header only": good[:40],
+        "foreign safetensors": save({"weight": torch.zeros(3)}, metadata={"x": "y"}),
+        "png": (ROOT / "docs" / "results.png").read_bytes()[:4000],
+        "pickle": b"\x80\x04\x95" + b"\x00" * 100,
+        "tampered metadata": good[:i] + good[i:].replace(b"0", b"1", 1),
+        "wrong shapes": encode(shapes, a, {}),
+        "empty": b"",
+    }
+    out = {}
+    for name, data in files.items():
+        p = tmp_path / (name.replace(" ", "_") + ".safetensors")
+        p.write_bytes(data)
+        out[name] = p
+    return out
+
+
+def test_bad_model_files_are_refused_in_python(tmp_path):
+    for name, p in _bad_files(tmp_path).items():
+        with pytest.raises(ModelError) as e:
+            load_model(p)
+        assert "\n" not in str(e.value) and str(p) in str(e.value), name
+    with pytest.raises(ModelError, match="no such"):
+        load_model(tmp_path / "missing.safetensors")
+
+
+def test_bad_model_files_exit_2_with_one_line(tmp_path, cli_env):
+    photo = save_png(gradient_image(), tmp_path / "photo.png")
+    files = _bad_files(tmp_path)
+    for name in ("truncated", "tampered metadata", "wrong shapes", "foreign safetensors"):
+        r = run_cli(["apply", files[name], photo, "-o", tmp_path / "out.png"], cli_env)
+        assert r.returncode == 2, (name, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("painterly: error:"), (name, r.stderr)
+        assert not (tmp_path / "out.png").exists()
+
+
+def test_tampering_with_a_tensor_is_detected(tmp_path):
+    data = bytearray(tiny_model(tmp_path / "m.safetensors").read_bytes())
+    data[-5] ^= 0x40
+    with pytest.raises(ModelError, match="modified"):
+        decode(bytes(data), "m")
+
+
+# --- apply --------------------------------------------------------------------------------
+
+def test_apply_on_a_folder_writes_one_image_per_photo(tmp_path, photos, cli_env):
+    model = tiny_model(tmp_path / "m.safetensors")
+    save_png(gradient_image(30, 60, seed=9), photos / "tall.png")
+    (photos / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    r = run_cli(["apply", model, photos, "-o", out, "--size", "48", "--batch", "3", "-q"],
+                cli_env)
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"{p.stem}.png" for p in photos.glob("*.png"))
+    assert Image.open(out / "tall.png").size == (24, 48)
+    assert Image.open(out / "p0.png").size == (48, 40)
+    assert not list(out.glob(".*"))  # no temporary files left
+
+
+def test_network_api_batch_equals_single_and_strength_blends(tmp_path):
+    net = Network.load(tiny_model(tmp_path / "m.safetensors"), "cpu", "fp32")
+    photo = gradient_image(40, 32)
+    full = np.asarray(net.stylize(photo), dtype=np.float32) / 255
+    none = np.asarray(net.stylize(photo, strength=0.0), dtype=np.float32) / 255
+    half = np.asarray(net.stylize(photo, strength=0.5), dtype=np.float32) / 255
+    assert np.abs(none - photo).max() < 1 / 255 + 1e-6
+    assert np.abs(half - (full + photo) / 2).max() < 2 / 255
+    lum = np.asarray(net.stylize(photo, preserve_color="luminance"), dtype=np.float32) / 255
+    assert lum.shape == full.shape and np.abs(lum - full).max() > 0.01
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None]
+    pair = net.run(torch.cat([x, x.flip(-1)]))
+    torch.testing.assert_close(pair[:1], net.run(x), atol=1e-5, rtol=1e-5)
+
+
+def test_apply_refuses_bad_options(tmp_path, cli_env):
+    model = tiny_model(tmp_path / "m.safetensors")
+    photo = save_png(gradient_image(), tmp_path / "photo.png")
+    for extra in (["--strength", "1.5"], ["--size", "3"], ["--batch", "0"]):
+        r = run_cli(["apply", model, photo, "-o", tmp_path / "o.png", *extra], cli_env)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (extra, r.stderr)
+
+
+# --- train -----------------------------------------------------------------------------------
+
+def _style_loss_of(model: Path, photos: Path, style: Path, tiny: str) -> float:
+    """The style loss of the model's outputs on fixed crops (fresh objective)."""
+    from painterly.objective import PerceptualLoss
+    from painterly.vgg import build
+    from painterly.weights import load_weights
+
+    topts = make(TrainOptions, **TINY)
+    lopts = topts.loss_options()
+    vgg = build(load_weights(tiny), ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2",
+                                     "relu5_1"])
+    loss = PerceptualLoss.from_options(vgg, lopts)
+    from painterly.images import image_tensor, load_image
+
+    loss.set_style([image_tensor(load_image(style), 56)], side=40)
+    ds = Crops(sorted(photos.glob("*.png")), 40, 32, seed=5)
+    x = torch.stack([ds[i] for i in range(len(ds))])
+    with torch.no_grad():
+        y = load_model(model).network()(x)
+        return float(loss(y, content=x).terms["style"])
+
+
+def test_a_few_steps_lower_the_loss_and_resume_continues(tmp_path, photos, style, tiny):
+    out = tmp_path / "m.safetensors"
+    rt = Runtime(weights=tiny, device="cpu")
+    tiny_model(out, seed=0)  # the network training starts from (seed 0)
+    before = _style_loss_of(out, photos, style, tiny)
+    topts = make(TrainOptions, steps=12, batch=2, lr=0.02, **{**TINY, "checkpoint_every": 6})
+    done = train(str(style), str(photos), str(out), topts, rt, quiet=True,
+                 previews=str(tmp_path / "prev"))
+    assert done.steps == 12 and not done.interrupted
+    after = _style_loss_of(out, photos, style, tiny)
+    assert after < 0.8 * before, (before, after)
+    meta = load_model(out).meta
+    assert meta["steps"] == 12 and meta["training"]["lr"] == 0.02
+    assert meta["style"]["name"] == "style.png" and len(meta["style"]["sha256"]) == 64
+    assert meta["style"]["thumbnail_png"] and len(meta["holdout"]) == 1
+    assert meta["painterly_version"]
+    assert (tmp_path / "prev" / "step_000012.png").exists()
+
+    # the checkpoint at step 6 resumed to 12 gives the same network as the straight run
+    ck = load_model(checkpoint_path(out))
+    assert ck.meta["steps"] == 6 and any(k.startswith("opt.") for k in ck.extra)
+    straight = load_model(out).state
+    done2 = train(str(style), str(photos), str(out), make(TrainOptions, steps=12), rt,
+                  resume=True, quiet=True)
+    assert done2.steps == 12
+    for k, v in load_model(out).state.items():
+        torch.testing.assert_close(v, straight[k], atol=1e-6, rtol=1e-5)
+
+
+def test_train_refuses_bad_input(tmp_path, photos, style, tiny, cli_env):
+    from painterly.errors import PainterlyError
+
+    rt = Runtime(weights=tiny, device="cpu")
+    out = tmp_path / "m.safetensors"
+    cases = [
+        (dict(photos=tmp_path / "none"), {}, "no such"),
+        (dict(), dict(holdout=9), "holdout"),
+        (dict(), dict(batch=9), "fewer than --batch"),
+        (dict(resume=True), {}, "checkpoint"),
+        (dict(style=tmp_path / "nostyle.png"), {}, "nostyle"),
+    ]
+    for kw, opts, word in cases:
+        args = {"style": style, "photos": photos, **kw}
+        with pytest.raises(PainterlyError, match=word):
+            train(str(args["style"]), str(args["photos"]), str(out),
+                  make(TrainOptions, steps=2, **{**TINY, **opts}), rt, quiet=True,
+                  resume=kw.get("resume", False))
+    with pytest.raises(PainterlyError, match="crop"):
+        make(TrainOptions, crop=64, photo_size=40)
+    r = run_cli(["train", style, "--photos", photos, "-o", out, "--crop", "64",
+                 "--photo-size", "40"], cli_env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not out.exists()
+
+
+def test_sigterm_leaves_a_usable_checkpoint(tmp_path, photos, style, cli_env):
+    out = tmp_path / "m.safetensors"
+    p = subprocess.Popen([sys.executable, "-m", "painterly", "train", str(style), "--photos",
+                          str(photos), "-o", str(out), "--steps", "100000", "--crop", "32",
+                          "--photo-size", "40", "--width", "4", "--blocks", "1", "--downs",
+                          "2", "--batch", "2", "--holdout", "1", "--checkpoint-every", "2",
+                          "-q"], env=cli_env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    while not checkpoint_path(out).exists() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.2)  # until training runs (the first checkpoint is written)
+    p.terminate()
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 130, err
+    ck = load_model(checkpoint_path(out))
+    assert ck.meta["steps"] >= 1 and any(k.startswith("opt.") for k in ck.extra)
+    assert load_model(out).meta["steps"] == ck.meta["steps"]
+
+
+def test_torchrun_two_processes_hold_the_same_weights_as_one(tmp_path, photos, style, tiny):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed beside this Python")
+    worker = ROOT / "tests" / "nets_ddp_worker.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    results = {}
+    for n in (2, 1):
+        d = tmp_path / f"n{n}"
+        d.mkdir()
+        args = [str(worker), str(style), str(photos), str(d / "m.safetensors"), tiny, str(d)]
+        port = str(29500 + os.getpid() % 2000)
+        cmd = [str(torchrun), "--nproc_per_node=2", "--master_port", port, *args] if n == 2 \
+            else [sys.executable, *args]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert sorted(p.name for p in d.iterdir() if not p.name.startswith("rank")) == \
+            ["m.safetensors"]
+        from safetensors.torch import load_file
+
+        results[n] = [load_file(str(d / f"rank{i}.safetensors")) for i in range(n)]
+    r0, r1 = results[2]
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k  # the ranks agree exactly
+    start = TransformNet(Arch(4, 1, 2))
+    moved = 0.0
+    for k, v in results[1][0].items():
+        torch.testing.assert_close(r0[k], v, atol=2e-4, rtol=1e-3)  # same as one process
+        moved = max(moved, float((v - start.state_dict()[k]).abs().max()))
+    assert moved > 1e-3  # training did change the weights
