@@ -55,12 +55,13 @@ class TrainOptions:
 
     # --- the perceptual objective (as for stylize) ------------------------------------------
     content_weight: float = _like("content_weight")
-    style_weight: float = _like("style_weight", 20.0)
+    style_weight: float = _like("style_weight")
     tv_weight: float = _like("tv_weight")
     content_layers: list[str] = _like("content_layers")
     style_layers: list[str] = _like("style_layers")
     style_layer_weights: list[float] = _like("style_layer_weights")
     style_scale: float = _like("style_scale")
+    structure: float = _like("structure")
     precision: str = _like("precision")
 
     # --- what training writes ------------------------------------------------------------------
@@ -81,4 +82,4 @@ class TrainOptions:
         """The :class:`Options` of the perceptual objective."""
         return make(Options, **{k: getattr(self, k) for k in (
             "content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
-            "style_layer_weights", "style_scale", "precision")})
+            "style_layer_weights", "style_scale", "structure", "precision")})
