@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log", metavar="FILE", help="CSV of the losses at every step")
     s.add_argument("--plot", metavar="FILE", help="PNG plot of the losses per step")
     add_option_flags(s)
+    from .videostyle import add_clip_flags
+
+    add_clip_flags(s)
 
     w = sub.add_parser("weights", help="show where the VGG weights are; fetch them",
                        description="Show where the VGG weights are looked for, and fetch them.")
@@ -132,6 +135,12 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from .run import run_cli
 
     opts = options_from_args(args)
+    from .video import is_video_output, sniff_video
+
+    if sniff_video(args.content) or is_video_output(args.output):  # a clip: frame by frame
+        from .videostyle import run_clip_cli
+
+        return run_clip_cli(args.content, args.styles, args.output, opts, args)
     return run_cli(args.content, args.styles, args.output, opts, quiet=args.quiet,
                    save_every=args.save_every, snapshots=args.snapshots, animate=args.animate,
                    log=args.log, plot=args.plot)

@@ -182,7 +182,8 @@ def _style_size(style: torch.Tensor, scale_hw: tuple[int, int],
 
 def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: VGGFeatures,
         callback: Callback | None = None, init: torch.Tensor | None = None,
-        guides: Guides | None = None, cache: TargetCache | None = None) -> torch.Tensor:
+        guides: Guides | None = None, cache: TargetCache | None = None,
+        extra_loss: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Stylize ``content`` (at the output size) with ``styles``; returns 1 x 3 x H x W in 0..1.
 
     ``init`` overrides ``opts.init`` with an image tensor (any size).  A callback may raise
@@ -190,6 +191,9 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
     is attached to the raised :class:`Interrupted`.  ``guides`` (spatial control, see
     :mod:`painterly.masks`) replace the plain style targets by mask-guided ones; ``cache``
     keeps content features and style Grams between runs (see :class:`TargetCache`).
+    ``extra_loss(x)`` (x: the image at the current scale, 1 x 3 x h x w) returns a weighted
+    scalar added to the objective at every step and reported as ``losses["extra"]``; video
+    uses it for the temporal loss (:func:`painterly.temporal.temporal_loss`).
     """
     device = next(net.parameters()).device
     precision = resolve_precision(opts.precision, device)
@@ -226,7 +230,8 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
                 x = resize_tensor(x.detach(), hw)
             x = x.detach().contiguous().requires_grad_(True)
             opt = _optimizer(opts, x, sc.steps)
-            closure, last = make_closure(net, x, opt, targets, opts, layers, device, precision)
+            closure, last = make_closure(net, x, opt, targets, opts, layers, device, precision,
+                                         extra_loss)
 
             ts = time.perf_counter()
             for k in range(sc.steps):
@@ -372,7 +377,7 @@ def style_grams(net: VGGFeatures, style: torch.Tensor, hw: tuple[int, int], opts
 
 def make_closure(net: VGGFeatures, x: torch.Tensor, opt: LBFGS | torch.optim.Optimizer,
                  t: Targets, opts: Options, layers: set[str], device: torch.device,
-                 precision: str):
+                 precision: str, extra_loss: Callable[[torch.Tensor], torch.Tensor] | None = None):
     """The objective as an optimizer closure, and a dict holding its last weighted parts."""
     last: dict[str, torch.Tensor] = {}
 
@@ -393,6 +398,9 @@ def make_closure(net: VGGFeatures, x: torch.Tensor, opt: LBFGS | torch.optim.Opt
         if opts.tv_weight > 0:
             parts["tv"] = opts.tv_weight * losses.tv_loss(x.float())
             loss = loss + parts["tv"]
+        if extra_loss is not None:
+            parts["extra"] = extra_loss(x)
+            loss = loss + parts["extra"]
         parts["total"] = loss
         loss.backward()
         last.clear()
