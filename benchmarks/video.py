@@ -217,8 +217,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=10)
     p.add_argument("--strength", type=float, default=temporal.TemporalBlend.strength)
     p.add_argument("--sweep", action="store_true",
-                   help="also try other frame steps / temporal weights / blend strengths "
-                        "on the first clip")
+                   help="also try other frame steps and temporal weights on the first clip")
     p.add_argument("--clips", default="pan,zoom,cut-out", help="which clips, comma-separated")
     p.add_argument("--out", type=Path, default=HERE / "results")
     a = p.parse_args()
@@ -251,17 +250,15 @@ def main() -> None:
         methods["frame by frame"] = (base, bsec)
         methods["optimisation, anti-flicker (default)"] = stylize(
             OptimisedFrames(stylizer, styles, opts, ClipOptions()), clip.frames)
-        methods[f"frame by frame + temporal blend {a.strength:g}"] = stylize(
-            temporal.temporal_blend(replay(base), a.strength), clip.frames)
+        for s in sorted({0.3, 0.5, a.strength}):  # blending is cheap: always a few strengths
+            methods[f"frame by frame + temporal blend {s:g}"] = stylize(
+                temporal.temporal_blend(replay(base), s), clip.frames)
         if a.sweep and ci == 0:
             for steps, wt in ((5, 200.0), (20, 200.0), (10, 0.0), (10, 1000.0)):
                 methods[f"optimisation, {steps} steps, temporal weight {wt:g}"] = stylize(
                     OptimisedFrames(stylizer, styles, opts,
                                     ClipOptions(frame_steps=steps, temporal_weight=wt)),
                     clip.frames)
-            for s in (0.5, 0.85):
-                methods[f"frame by frame + temporal blend {s:g}"] = stylize(
-                    temporal.temporal_blend(replay(base), s), clip.frames)
         e0 = None
         curves[clip.name] = {}
         for name, (outs, secs) in methods.items():
@@ -302,8 +299,9 @@ def figures(strips, curves, out: Path) -> None:
 
     clip = "cut-out" if "cut-out" in strips else next(iter(strips))
     rows = strips[clip]
-    keys = [k for k in rows if k == "input" or "default" in k or k == "frame by frame"
-            or ("blend" in k and k.count("blend") == 1)][:4]
+    blend = [k for k in rows if "blend" in k]
+    keys = [k for k in rows if k == "input" or "default" in k or k == "frame by frame"]
+    keys = (keys + blend[-1:])[:4]
     k0 = len(next(iter(rows.values()))) // 2 - 2
     tiles = [[to_uint8(rows[k][t]) for t in range(k0, k0 + 4)] for k in keys]
     h, w = tiles[0][0].shape[:2]
