@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log", metavar="FILE", help="CSV of the losses at every step")
     s.add_argument("--plot", metavar="FILE", help="PNG plot of the losses per step")
     add_option_flags(s)
+    from .videostyle import add_clip_flags
+
+    add_clip_flags(s)
     s.set_defaults(func=cmd_stylize)
 
     w = sub.add_parser("weights", help="show where the VGG weights are; fetch them",
@@ -144,6 +147,12 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from .run import run_cli
 
     opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
+    from .video import is_video_output, sniff_video
+
+    if sniff_video(args.content) or is_video_output(args.output):  # a clip: frame by frame
+        from .videostyle import run_clip_cli
+
+        return run_clip_cli(args.content, args.styles, args.output, opts, runtime, paths, args)
     return run_cli(args.content, args.styles, args.output, opts, runtime, paths,
                    quiet=args.quiet,
                    save_every=args.save_every, snapshots=args.snapshots, animate=args.animate,

@@ -123,7 +123,8 @@ def plan(opts: Options, out_hw: tuple[int, int]) -> list[Scale]:
 
 def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: VGGFeatures,
         callback: Callback | None = None, init: torch.Tensor | None = None,
-        guides: Guides | None = None, cache: TargetCache | None = None) -> torch.Tensor:
+        guides: Guides | None = None, cache: TargetCache | None = None,
+        extra_loss: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Stylize ``content`` (at the output size) with ``styles``; returns 1 x 3 x H x W in 0..1.
 
     ``init`` overrides ``opts.init`` with an image tensor (any size).  A callback may raise
@@ -131,10 +132,19 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
     is attached to the raised :class:`Interrupted`.  ``guides`` (spatial control, see
     :mod:`painterly.masks`) make the style loss mask-guided; ``cache`` keeps content features
     and style Grams between runs (see :class:`~painterly.objective.TargetCache`).
+    ``extra_loss(x)`` (x: the image at the current scale, 1 x 3 x h x w) returns a weighted
+    scalar added to the objective at every scale as its term ``extra``; video uses it for
+    the temporal loss (:func:`painterly.temporal.temporal_loss`).
     """
     out_hw = tuple(content.shape[-2:])
-    objective_at = objective.for_image(net, opts, content, styles, guides, cache)
+    at = objective.for_image(net, opts, content, styles, guides, cache)
     gen = torch.Generator().manual_seed(opts.seed)
+
+    def objective_at(hw: tuple[int, int]) -> objective.PerceptualLoss:
+        obj = at(hw)
+        if extra_loss is not None:
+            obj.add_term("extra", 1.0, extra_loss)
+        return obj
 
     def start(hw: tuple[int, int]) -> torch.Tensor:
         return initial_image(opts.init, init, content, styles, hw, gen)

@@ -62,9 +62,11 @@ def test_pinned_run(name: str) -> None:
     got = render(name)
     ref = np.load(DATA)[name]
     assert got.shape == ref.shape
-    # bit for bit on the machine that recorded it; other CPUs' float kernels may round
-    # differently, so allow a few units in the last place of 0..1 pixels
-    np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5)
+    # bit for bit on the machine that recorded it; other CPUs' kernels (and other torch
+    # builds) round differently and a few optimiser steps amplify that, so allow small
+    # differences: any change of the method moves pixels by far more (0.1 and up)
+    diff = np.abs(got - ref)
+    assert float(diff.mean()) < 2e-4 and float(diff.max()) < 1e-2, (diff.mean(), diff.max())
 
 
 if __name__ == "__main__" and "--write" in sys.argv:

@@ -1,0 +1,331 @@
+"""Flicker of stylized clips: frame by frame against the anti-flicker methods.
+
+Clips are made from photos with known motion: a camera pan, a zoom, and a cut-out disc of one
+photo sliding over another (so parts of the background are uncovered: occlusions).  Every
+clip is stylized
+
+* frame by frame, each frame a full single-image optimisation (the flickering baseline);
+* by optimisation with the anti-flicker default (warped previous frame as the start, fewer
+  steps at the output size only, temporal loss: painterly.videostyle);
+* frame by frame and then steadied by flow-guided temporal blending (painterly.temporal;
+  what wraps a style network's per-frame output);
+
+and scored by the temporal warping error (Lai et al. 2018, painterly.temporal.warping_error)
+next to the style and content distances of benchmarks/score.py (mean over frames).  The flow
+method is chosen first by its end-point error against the true motion.
+
+Writes benchmarks/results/video.md, video_strip.png (consecutive frames of one clip per
+method) and video_error.png (error per frame).
+
+Usage: python benchmarks/video.py [--size 256] [--frames 10] [--images DIR] [--photos DIR]
+       [--device auto] [--sweep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from painterly import temporal  # noqa: E402
+from painterly.api import Stylizer  # noqa: E402
+from painterly.config import Options  # noqa: E402
+from painterly.images import fit_longest, load_image, to_tensor  # noqa: E402
+from painterly.videostyle import ClipOptions, OptimisedFrames, style_tensors  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+
+
+# --- clips with known motion -----------------------------------------------------------
+
+@dataclasses.dataclass
+class Clip:
+    name: str
+    frames: list[torch.Tensor]  # 1 x 3 x H x W
+    flows: list[np.ndarray]  # true backward flow of frames 1.. (H x W x 2)
+    masks: list[np.ndarray]  # true visibility of frames 1.. in the previous frame
+
+
+def _photo(path: Path, longest: int) -> torch.Tensor:
+    img = load_image(str(path))
+    w, h = fit_longest(*img.size, longest)
+    x = to_tensor(img.rgb)
+    return F.interpolate(x, size=(h, w), mode="bicubic", antialias=True,
+                         align_corners=False).clamp(0, 1)
+
+
+def _sample(img: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """img at pixel positions (xs, ys) (H x W each), bilinear."""
+    h, w = img.shape[-2:]
+    grid = torch.stack([xs * 2 / (w - 1) - 1, ys * 2 / (h - 1) - 1], -1)[None]
+    return F.grid_sample(img, grid.float(), mode="bilinear", padding_mode="border",
+                         align_corners=True).clamp(0, 1)
+
+
+def camera_clip(name: str, photo: torch.Tensor, n: int, hw: tuple[int, int],
+                place) -> Clip:
+    """Frame t shows photo at place(t, x, y) -> (photo x, photo y) for output pixel (x, y)."""
+    h, w = hw
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64),
+                            torch.arange(w, dtype=torch.float64), indexing="ij")
+    frames, flows, masks = [], [], []
+    for t in range(n):
+        px, py = place(t, xs, ys)
+        frames.append(_sample(photo, px, py))
+        if t:
+            # where photo point (px, py) was in frame t-1: invert place(t-1) (affine)
+            ox, oy = place(t - 1, torch.zeros(()), torch.zeros(()))
+            ax, _ = place(t - 1, torch.ones(()), torch.zeros(()))
+            sx = float(ax - ox)
+            qx, qy = (px - ox) / sx, (py - oy) / sx
+            f = torch.stack([qx - xs, qy - ys], -1).float().numpy()
+            inside = ((qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)).numpy()
+            flows.append(f)
+            masks.append(inside.astype(np.float32))
+    return Clip(name, frames, flows, masks)
+
+
+def pan_clip(photo: torch.Tensor, n: int, hw: tuple[int, int]) -> Clip:
+    h, w = hw
+    s = min((photo.shape[-1] - 1) / (w + 4.5 * n), (photo.shape[-2] - 1) / (h + 1.5 * n))
+    return camera_clip("pan", photo, n, hw, lambda t, x, y: ((x + 4.5 * t) * s,
+                                                             (y + 1.5 * t) * s))
+
+
+def zoom_clip(photo: torch.Tensor, n: int, hw: tuple[int, int]) -> Clip:
+    h, w = hw
+    s0 = min((photo.shape[-1] - 1) / w, (photo.shape[-2] - 1) / h)
+    cx, cy = (photo.shape[-1] - 1) / 2, (photo.shape[-2] - 1) / 2
+
+    def place(t, x, y):
+        s = s0 * 0.97 ** t  # 3% closer every frame
+        return cx + (x - (w - 1) / 2) * s, cy + (y - (h - 1) / 2) * s
+    return camera_clip("zoom", photo, n, hw, place)
+
+
+def cutout_clip(bg_photo: torch.Tensor, fg_photo: torch.Tensor, n: int,
+                hw: tuple[int, int]) -> Clip:
+    """A disc cut from fg_photo slides over a still background, 5 px right and 2 down a frame."""
+    h, w = hw
+    bg = F.interpolate(bg_photo, size=hw, mode="bilinear", align_corners=False)
+    r = min(h, w) // 4
+    fg = F.interpolate(fg_photo, size=(2 * r, 2 * r), mode="bilinear", align_corners=False)
+    ys, xs = np.mgrid[0:h, 0:w]
+    vx, vy = 5, 2
+    frames, flows, masks, discs = [], [], [], []
+    for t in range(n):
+        x0, y0 = w // 6 + vx * t, h // 2 - r - 4 * vy + vy * t
+        disc = ((xs - x0 - r) ** 2 + (ys - y0 - r) ** 2) < r * r
+        f = bg.clone()
+        m = torch.from_numpy(disc)[None, None]
+        patch = torch.zeros_like(bg)
+        ya, yb, xa, xb = max(y0, 0), min(y0 + 2 * r, h), max(x0, 0), min(x0 + 2 * r, w)
+        patch[..., ya:yb, xa:xb] = fg[..., ya - y0:yb - y0, xa - x0:xb - x0]
+        frames.append(torch.where(m, patch, f))
+        if t:
+            fl = np.zeros((h, w, 2), np.float32)
+            fl[disc] = (-vx, -vy)
+            # background pixels hidden under the disc in the previous frame are not visible
+            masks.append((~(discs[-1] & ~disc)).astype(np.float32))
+            flows.append(fl)
+        discs.append(disc)
+    return Clip("cut-out", frames, flows, masks)
+
+
+def make_clips(photos: Path, n: int, size: int) -> list[Clip]:
+    paths = sorted(photos.glob("*.jpg"))
+    if len(paths) < 3:
+        raise SystemExit(f"need photos in {photos}")
+    w, h = size, round(size * 9 / 16) // 2 * 2
+    big = [_photo(p, int(size * 1.6)) for p in paths[:3]]
+    return [pan_clip(big[0], n, (h, w)), zoom_clip(big[1], n, (h, w)),
+            cutout_clip(big[2], big[0], n, (h, w))]
+
+
+# --- flow choice ----------------------------------------------------------------------
+
+def flow_table(clips: list[Clip]) -> list[str]:
+    rows = ["| flow | clip | end-point error (px, visible pixels) | ms per flow |",
+            "| --- | --- | --- | --- |"]
+    for method in temporal.FLOW_METHODS:
+        for c in clips:
+            epe, ms = [], []
+            for t in range(1, len(c.frames)):
+                t0 = time.perf_counter()
+                f = temporal.optical_flow(c.frames[t], c.frames[t - 1], method)
+                ms.append((time.perf_counter() - t0) * 1000)
+                e = np.sqrt(((f - c.flows[t - 1]) ** 2).sum(-1))
+                epe.append(float((e * c.masks[t - 1]).sum() / c.masks[t - 1].sum()))
+            rows.append(f"| {method} | {c.name} | {np.mean(epe):.3f} | {np.median(ms):.1f} |")
+    return rows
+
+
+# --- stylization ------------------------------------------------------------------------
+
+def stylize(fn, frames: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[float]]:
+    print(".", end="", flush=True)
+    outs, secs = [], []
+    for f in frames:
+        t0 = time.perf_counter()
+        outs.append(fn(f).detach().float().cpu().clamp(0, 1))
+        secs.append(time.perf_counter() - t0)
+    return outs, secs
+
+
+def replay(outs: list[torch.Tensor]):
+    it = iter(outs)
+    return lambda _frame: next(it)
+
+
+def distances(outs, frames, style: torch.Tensor) -> tuple[float, float]:
+    import score
+
+    st, ct = [], []
+    for o, c in zip(outs, frames):
+        fo = score.features(o)
+        hw = tuple(o.shape[-2:])
+        s = F.interpolate(style, size=fit_longest(style.shape[-1], style.shape[-2],
+                                                  max(hw))[::-1], mode="bilinear",
+                          antialias=True, align_corners=False)
+        st.append(score.style_distance(fo, score.features(s)))
+        ct.append(score.content_distance(fo, score.features(c)))
+    return float(np.mean(st)), float(np.mean(ct))
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    return (x[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=Path, default=SHARED / "images", help="style images")
+    p.add_argument("--photos", type=Path, default=SHARED / "photos", help="photos for clips")
+    p.add_argument("--style", default="starry_night.jpg")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--frames", type=int, default=10)
+    p.add_argument("--strength", type=float, default=temporal.TemporalBlend.strength)
+    p.add_argument("--sweep", action="store_true",
+                   help="also try other frame steps and temporal weights on the first clip")
+    p.add_argument("--clips", default="pan,zoom,cut-out", help="which clips, comma-separated")
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    a = p.parse_args()
+    sys.path.insert(0, str(HERE))
+    if not a.photos.is_dir() or not (a.images / a.style).exists():
+        print(f"skipped: {a.photos} or {a.images / a.style} is missing")
+        return
+
+    wanted = a.clips.split(",")
+    clips = [c for c in make_clips(a.photos, a.frames, a.size) if c.name in wanted]
+    lines = [f"# Video flicker benchmark ({a.size} px wide, {a.frames} frames, style "
+             f"{a.style})", "",
+             f"Machine: {platform.processor() or platform.machine()}, "
+             f"{torch.get_num_threads()} threads, torch {torch.__version__}, device "
+             f"{a.device}.", "", "## Optical flow against the true motion", ""]
+    lines += flow_table(clips)
+
+    opts = Options(size=a.size, device=a.device)
+    styles = style_tensors([a.images / a.style], opts)
+    stylizer = Stylizer(None, a.device)
+    rows = ["| clip | method | warping error | vs frame by frame | style distance | "
+            "content distance | s per frame (first, later) |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    curves: dict[str, dict[str, list[float]]] = {}
+    strips = {}
+    for ci, clip in enumerate(clips):
+        methods = {}
+        base, bsec = stylize(OptimisedFrames(stylizer, styles, opts,
+                                             ClipOptions(temporal=False)), clip.frames)
+        methods["frame by frame"] = (base, bsec)
+        methods["optimisation, anti-flicker (default)"] = stylize(
+            OptimisedFrames(stylizer, styles, opts, ClipOptions()), clip.frames)
+        for s in sorted({0.3, 0.5, a.strength}):  # blending is cheap: always a few strengths
+            methods[f"frame by frame + temporal blend {s:g}"] = stylize(
+                temporal.temporal_blend(replay(base), s), clip.frames)
+        if a.sweep and ci == 0:
+            for steps, wt in ((5, 200.0), (20, 200.0), (10, 0.0), (10, 1000.0)):
+                methods[f"optimisation, {steps} steps, temporal weight {wt:g}"] = stylize(
+                    OptimisedFrames(stylizer, styles, opts,
+                                    ClipOptions(frame_steps=steps, temporal_weight=wt)),
+                    clip.frames)
+        e0 = None
+        curves[clip.name] = {}
+        for name, (outs, secs) in methods.items():
+            err, per = temporal.warping_error(outs, clip.frames)
+            e0 = err if e0 is None else e0
+            sd, cd = distances(outs, clip.frames, styles[0])
+            later = np.mean(secs[1:]) if len(secs) > 1 else secs[0]
+            rel = "" if name == "frame by frame" else f"{100 * (err / e0 - 1):+.0f}%"
+            if "blend" in name:
+                later = np.mean(secs[1:])
+                timing = f"+{later:.2f} (blend only)"
+            else:
+                timing = f"{secs[0]:.1f}, {later:.1f}"
+            rows.append(f"| {clip.name} | {name} | {err:.5f} | {rel} | {sd:.4f} | {cd:.3f} | "
+                        f"{timing} |")
+            curves[clip.name][name] = per
+            print(rows[-1], flush=True)
+        strips[clip.name] = {"input": clip.frames, **{k: v[0] for k, v in methods.items()}}
+
+    lines += ["", "## Flicker, style and content", "",
+              "Warping error: Lai et al. 2018, mean over frames of the masked squared RGB "
+              "difference (0..1) between each output frame and the previous output frame "
+              "warped by the input's flow.  Style and content distances: benchmarks/score.py, "
+              "mean over frames.  Time: seconds per frame, the first frame and the mean of "
+              "the later ones.", ""] + rows
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "video.md").write_text("\n".join(lines) + "\n")
+    figures(strips, curves, a.out)
+    print(f"wrote {a.out / 'video.md'}, video_strip.png, video_error.png")
+
+
+def figures(strips, curves, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image, ImageDraw
+
+    clip = "cut-out" if "cut-out" in strips else next(iter(strips))
+    rows = strips[clip]
+    blend = [k for k in rows if "blend" in k]
+    keys = [k for k in rows if k == "input" or "default" in k or k == "frame by frame"]
+    keys = (keys + blend[-1:])[:4]
+    k0 = len(next(iter(rows.values()))) // 2 - 2
+    tiles = [[to_uint8(rows[k][t]) for t in range(k0, k0 + 4)] for k in keys]
+    h, w = tiles[0][0].shape[:2]
+    label = 150
+    sheet = Image.new("RGB", (label + 4 * (w + 4), len(keys) * (h + 4)), "white")
+    d = ImageDraw.Draw(sheet)
+    for r, (k, row) in enumerate(zip(keys, tiles)):
+        d.text((4, r * (h + 4) + h // 2 - 6), k[:24], fill="black")
+        for c, tile in enumerate(row):
+            sheet.paste(Image.fromarray(tile), (label + c * (w + 4), r * (h + 4)))
+    sheet.save(out / "video_strip.png")
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
+    for ax, (name, per) in zip(axes[0], curves.items()):
+        for k, v in per.items():
+            ax.plot(range(1, len(v) + 1), v, marker="o", ms=3, label=k)
+        ax.set_title(name)
+        ax.set_xlabel("frame")
+        ax.set_ylabel("warping error")
+        ax.set_yscale("log")
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out / "video_error.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Motion between video frames, and what makes a stylized clip steady.
+
+Images are RGB tensors 1 x 3 x H x W in 0..1; a flow is a float32 array H x W x 2 of pixel
+offsets (dx, dy).
+
+Conventions.  ``flow(a, b)`` gives, for every pixel p of ``a``, where it is in ``b``:
+``b(p + f(p)) ~ a(p)``.  To carry the previous frame onto the current one we need the
+*backward* flow ``f_b = flow(current, previous)``; then ``warp(previous, f_b)(p) =
+previous(p + f_b(p))``.
+
+Occlusion (Sundaram, Brox & Keutzer 2010; used by Ruder, Dosovitskiy & Brox 2016).  A pixel
+p of the current frame is reliable when following the backward flow and then the forward
+flow ``f_f = flow(previous, current)`` comes back to p::
+
+    |f_b(p) + f_f(p + f_b(p))|^2  <=  0.01 (|f_b(p)|^2 + |f_f(p + f_b(p))|^2) + 0.5
+
+and p + f_b(p) lies inside the previous frame.  Pixels that fail were hidden in the previous
+frame (disoccluded) or sit on a motion boundary where the flow is unreliable.
+
+Flicker metric (Lai et al. 2018, "Learning Blind Video Temporal Consistency"): the temporal
+warping error of an output clip O given its input clip I,
+
+    E_warp = 1/(T-1) sum_{t>=1} [ sum_p M_t(p) |O_t(p) - warp(O_{t-1}, f_b)(p)|^2 / sum_p M_t(p) ]
+
+with f_b and the mask M_t computed from the *input* frames (:func:`motion`: forward-backward
+consistency, and the warped input matching the input), |.|^2 summed over the three channels
+(RGB in 0..1).
+
+Anti-flicker:
+
+* optimisation (Ruder et al. 2016): start each frame from the previous stylized frame warped
+  by the flow (the current frame where the flow sees nothing), and add the temporal loss
+  ``temporal_loss(x, warped, mask) = sum_p M(p) |x(p) - warped(p)|^2 / (3 H W)``;
+* any per-frame stylizer (networks): :func:`temporal_blend` mixes the current output with the
+  warped previous output where the flow is reliable and the input pixels agree.
+
+The optical flow is OpenCV's DIS (Kroeger et al. 2016) at its "medium" preset, chosen over
+Farneback by measurement on clips with known motion (``benchmarks/video.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FrameFn = Callable[[torch.Tensor], torch.Tensor]
+"""A per-frame stylizer: 1 x 3 x H x W in 0..1 -> 1 x 3 x H x W in 0..1 (the same size)."""
+
+FLOW_METHODS = ("dis", "farneback")
+
+
+def _grey(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A frame as 8-bit grey H x W (what OpenCV's flow wants)."""
+    if isinstance(x, torch.Tensor):
+        a = x.detach().float().cpu()[0].permute(1, 2, 0).numpy()
+    else:
+        a = np.asarray(x, dtype=np.float32)
+        if a.max() > 1.0:
+            a = a / 255.0
+    g = a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
+    return np.clip(g * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def optical_flow(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray,
+                 method: str = "dis") -> np.ndarray:
+    """Flow from frame ``a`` to frame ``b`` (H x W x 2, pixels): b(p + f(p)) ~ a(p)."""
+    import cv2
+
+    ga, gb = _grey(a), _grey(b)
+    if method == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return dis.calc(ga, gb, None)
+    if method == "farneback":
+        return cv2.calcOpticalFlowFarneback(ga, gb, None, pyr_scale=0.5, levels=4, winsize=15,
+                                            iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+    raise ValueError(f"unknown flow method {method!r}; one of {FLOW_METHODS}")
+
+
+def _grid(flow: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Sampling grid (1 x H x W x 2, in -1..1) for grid_sample at p + f(p)."""
+    f = torch.as_tensor(flow, dtype=torch.float32)
+    h, w = f.shape[:2]
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    gx = (xs + f[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys + f[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    return torch.stack([gx, gy], dim=-1)[None]
+
+
+def warp(img: torch.Tensor, flow: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """``img`` (1 x C x H x W) sampled at p + flow(p), bilinear, edges repeated."""
+    grid = _grid(flow).to(img.device)
+    return F.grid_sample(img.float(), grid, mode="bilinear", padding_mode="border",
+                         align_corners=True).to(img.dtype)
+
+
+def occlusion_mask(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
+    """1 where the backward flow of the current frame is reliable, else 0 (H x W float32).
+
+    Forward-backward consistency, and the target inside the previous frame (module doc)."""
+    h, w = flow_bw.shape[:2]
+    fb = torch.as_tensor(flow_bw, dtype=torch.float32)
+    ff = torch.as_tensor(flow_fw, dtype=torch.float32).permute(2, 0, 1)[None]
+    ff_at = warp(ff, fb)[0].permute(1, 2, 0)  # forward flow at p + f_b(p)
+    err = (fb + ff_at).pow(2).sum(-1)
+    tol = 0.01 * (fb.pow(2).sum(-1) + ff_at.pow(2).sum(-1)) + 0.5
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    tx, ty = xs + fb[..., 0], ys + fb[..., 1]
+    inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+    return ((err <= tol) & inside).float().numpy()
+
+
+@dataclass
+class Motion:
+    """What the flow says about the step from the previous frame to the current one."""
+
+    flow: np.ndarray  # backward flow of the current frame, H x W x 2
+    mask: torch.Tensor  # 1 x 1 x H x W, 1 where the previous frame sees the pixel
+
+
+PHOTO_TOL = 0.02  # squared RGB distance (0..1 scale, summed over channels)
+
+
+def motion(current: torch.Tensor, previous: torch.Tensor, method: str = "dis") -> Motion:
+    """Backward flow and reliability mask between two input frames (same size).
+
+    The mask is the forward-backward :func:`occlusion_mask`, less the pixels where the warped
+    previous frame does not match the current one (squared RGB distance over ``PHOTO_TOL``):
+    smooth flow fields can pass the consistency check on a strip just uncovered by a moving
+    object, and the colours catch it."""
+    fb = optical_flow(current, previous, method)
+    ff = optical_flow(previous, current, method)
+    mask = torch.from_numpy(occlusion_mask(fb, ff))[None, None]
+    seen = warp(previous.detach().float().cpu(), fb)
+    photo = (current.detach().float().cpu() - seen).pow(2).sum(1, keepdim=True)
+    return Motion(fb, mask * (photo <= PHOTO_TOL).float())
+
+
+def warping_error(outputs: Iterable[torch.Tensor], inputs: Iterable[torch.Tensor],
+                  method: str = "dis") -> tuple[float, list[float]]:
+    """Temporal warping error (module doc) of an output clip given its input clip.
+
+    Returns the mean over frames and the error of every frame after the first.  Frames are
+    consumed one at a time, so the clips may be generators."""
+    errs: list[float] = []
+    prev_in = prev_out = None
+    for o, i in zip(outputs, inputs):
+        o = o.detach().float().cpu()
+        i = i.detach().float().cpu()
+        if prev_in is not None:
+            m = motion(i, prev_in, method)
+            diff = (o - warp(prev_out, m.flow)).pow(2).sum(1, keepdim=True)
+            errs.append(float((diff * m.mask).sum() / m.mask.sum().clamp(min=1.0)))
+        prev_in, prev_out = i, o
+    return (float(np.mean(errs)) if errs else 0.0), errs
+
+
+def temporal_loss(x: torch.Tensor, warped: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Ruder et al.'s short-term temporal loss: masked mean squared distance of ``x`` to the
+    warped previous output.  ``warped`` and ``mask`` are resized to ``x`` if need be."""
+    hw = tuple(x.shape[-2:])
+    if tuple(warped.shape[-2:]) != hw:
+        warped = F.interpolate(warped.float(), size=hw, mode="bilinear", align_corners=False)
+    if tuple(mask.shape[-2:]) != hw:
+        mask = F.interpolate(mask.float(), size=hw, mode="bilinear", align_corners=False)
+    warped, mask = warped.to(x.device), mask.to(x.device)
+    return (mask * (x.float() - warped.float()).pow(2)).sum() / x[0].numel()
+
+
+def init_from_previous(content: torch.Tensor, prev_out: torch.Tensor,
+                       m: Motion) -> tuple[torch.Tensor, torch.Tensor]:
+    """(initial image, warped previous output): the previous output carried by the flow,
+    the current frame where the flow sees nothing (disoccluded pixels)."""
+    warped = warp(prev_out, m.flow)
+    return m.mask * warped + (1 - m.mask) * content, warped
+
+
+# --- networks: flow-guided blending at inference ----------------------------------------
+
+@dataclass
+class TemporalBlend:
+    """A per-frame stylizer made steady: ``out_t = s_t + a * c_t * (warp(out_{t-1}) - s_t)``
+    with ``s_t = fn(frame_t)``, ``a = strength`` and ``c_t`` the confidence of the flow: the
+    non-occlusion mask times ``exp(-|frame_t - warp(frame_{t-1})|^2 / sigma^2)`` (pixels
+    whose input changed are not blended, so moving things do not leave ghosts).
+
+    Called with the frames of one clip in order; :meth:`reset` before another clip."""
+
+    fn: FrameFn
+    strength: float = 0.7
+    sigma: float = 0.1
+    flow_method: str = "dis"
+    _prev_in: torch.Tensor | None = field(default=None, repr=False)
+    _prev_out: torch.Tensor | None = field(default=None, repr=False)
+
+    def reset(self) -> None:
+        self._prev_in = self._prev_out = None
+
+    def __call__(self, frame: torch.Tensor) -> torch.Tensor:
+        out = self.fn(frame).detach().float()
+        frame = frame.detach().float()
+        if self._prev_in is not None and self.strength > 0:
+            m = motion(frame.cpu(), self._prev_in.cpu(), self.flow_method)
+            conf = m.mask.to(out.device)
+            seen = warp(self._prev_in, m.flow)
+            photo = (frame - seen).pow(2).sum(1, keepdim=True)
+            conf = conf * torch.exp(-photo.to(out.device) / self.sigma ** 2)
+            carried = warp(self._prev_out, m.flow)
+            out = out + self.strength * conf * (carried - out)
+        self._prev_in, self._prev_out = frame, out
+        return out
+
+
+def temporal_blend(fn: FrameFn, strength: float = 0.7, sigma: float = 0.1,
+                   flow_method: str = "dis") -> TemporalBlend:
+    """Wrap any per-frame stylizer with flow-guided temporal blending (:class:`TemporalBlend`)."""
+    return TemporalBlend(fn, strength, sigma, flow_method)

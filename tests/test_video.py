@@ -1,0 +1,246 @@
+"""Video in and out, optical flow, the flicker metric and the anti-flicker methods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from painterly import engine, temporal, video
+from painterly.config import Options
+
+from .conftest import run_cli, save_png, stripes_image
+from .video_clips import make_clip, texture, translated_frames
+
+av = pytest.importorskip("av")
+pytest.importorskip("cv2")
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()
+
+
+def _decoded(path) -> list[np.ndarray]:
+    info = video.probe(path)
+    return [f.rgb.astype(np.float32) / 255 for f in video.read_frames(info)]
+
+
+def _no_leftovers(folder) -> bool:
+    return not [p for p in folder.iterdir() if p.name.startswith(".") or "part" in p.name]
+
+
+# --- I/O ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ext, audio", [(".mp4", "aac"), (".webm", "opus"), (".gif", None)])
+def test_round_trip_keeps_frames_rate_duration_rotation_audio(tmp_path, ext, audio):
+    src = make_clip(tmp_path / "in.mp4", n=10, rate=10, rotation=90)
+    info = video.probe(src)
+    assert (info.frames, info.rate, info.rotation, info.audio) == (10, 10, 90, "aac")
+    assert info.upright_size == (48, 64)
+    out = tmp_path / f"out{ext}"
+    assert video.process_clip(src, out, lambda x: 1 - x, quiet=True) == 0
+    got = video.probe(out)
+    assert got.frames == 10
+    assert got.rate == 10
+    assert got.duration == pytest.approx(info.duration, abs=0.02)
+    assert got.upright_size == info.upright_size
+    assert got.rotation == (0 if ext == ".gif" else 90)  # GIF frames are written upright
+    assert got.audio == audio
+    # the frames were processed, upright, in order
+    a, b = _decoded(src), _decoded(out)
+    assert len(a) == len(b) == 10
+    err = np.mean([np.abs((1 - x) - y).mean() for x, y in zip(a, b)])
+    assert err < 0.05
+    if audio:
+        with av.open(str(out)) as c:
+            s = c.streams.audio[0]
+            assert float(s.duration * s.time_base if s.duration else c.duration / 1e6) \
+                == pytest.approx(1.0, abs=0.1)
+    assert _no_leftovers(tmp_path)
+
+
+def test_audio_is_copied_not_reencoded(tmp_path):
+    src = make_clip(tmp_path / "in.mp4")
+    out = tmp_path / "out.mov"
+    video.process_clip(src, out, lambda x: x, quiet=True)
+
+    def packets(p):
+        with av.open(str(p)) as c:
+            return [bytes(k) for k in c.demux(c.streams.audio[0]) if k.size]
+
+    assert packets(src) == packets(out)
+
+
+def test_interrupt_keeps_a_playable_clip_of_the_frames_done(tmp_path):
+    src = make_clip(tmp_path / "in.mp4")
+    seen = []
+
+    def fn(x):
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+        seen.append(1)
+        return x
+
+    out = tmp_path / "out.mp4"
+    assert video.process_clip(src, out, fn, quiet=True) == video.EXIT_INTERRUPTED
+    got = video.probe(out)
+    assert got.frames == 4
+    assert got.duration == pytest.approx(0.4, abs=0.02)
+    with av.open(str(out)) as c:
+        s = c.streams.audio[0]
+        assert float(s.duration * s.time_base) < 0.6  # the audio stops with the video
+    assert _no_leftovers(tmp_path)
+
+
+def test_frames_are_streamed(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", audio=False)
+    it = video.read_frames(video.probe(src))
+    first = next(it)
+    assert first.rgb.shape == (48, 64, 3) and first.rgb.dtype == np.uint8
+    assert sum(1 for _ in it) == 9
+
+
+def test_sniffing(tmp_path):
+    clip = make_clip(tmp_path / "clip.bin", audio=False)
+    assert video.sniff_video(clip)
+    png = save_png(stripes_image(), tmp_path / "a.png")
+    assert not video.sniff_video(png)
+
+
+def _bad_clips(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n")
+    full = make_clip(tmp_path / "full.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full[: len(full) * 2 // 3])
+    fast = make_clip(tmp_path / "fast.mp4", faststart=True).read_bytes()
+    cut_fast = tmp_path / "cut_fast.mp4"
+    cut_fast.write_bytes(fast[: len(fast) * 2 // 3])
+    return [text, cut, cut_fast]
+
+
+def test_not_a_video_or_truncated_exits_2_with_one_line_and_no_file(tmp_path, capsys):
+    from painterly.cli import main
+
+    style = save_png(stripes_image(), tmp_path / "style.png")
+    for bad in _bad_clips(tmp_path):
+        out = tmp_path / "out" / f"{bad.stem}.mp4"
+        out.parent.mkdir(exist_ok=True)
+        capsys.readouterr()
+        code = main(["stylize", str(bad), str(style), "-o", str(out), "--size", "32"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and bad.name in lines[0], err
+        assert ("not a video" in lines[0]) or ("truncated" in lines[0])
+        assert list(out.parent.iterdir()) == []
+
+
+def test_cli_stylizes_a_clip(tmp_path, cli_env):
+    src = make_clip(tmp_path / "in.mp4", n=4, rate=8)
+    style = save_png(stripes_image(), tmp_path / "style.png")
+    out = tmp_path / "out.mp4"
+    r = run_cli(["stylize", src, style, "-o", out, "--size", 32, "--steps", 2,
+                 "--frame-steps", 2, "--precision", "fp32", "-q"], cli_env)
+    assert r.returncode == 0, r.stderr
+    got = video.probe(out)
+    assert (got.frames, got.rate, got.audio, got.upright_size) == (4, 8, "aac", (32, 24))
+    assert _no_leftovers(tmp_path)
+
+
+# --- flow, occlusion, warping -----------------------------------------------------------
+
+@pytest.mark.parametrize("method", temporal.FLOW_METHODS)
+def test_flow_of_a_known_translation_is_recovered(method):
+    f0, f1 = (_t(f) for f in translated_frames(2, 64, 80, dx=3, dy=2, freq=(0.1, 0.4))[:2])
+    fb = temporal.optical_flow(f1, f0, method)  # current -> previous
+    inner = fb[8:-8, 8:-8].reshape(-1, 2)
+    assert np.median(inner[:, 0]) == pytest.approx(3, abs=0.15)
+    assert np.median(inner[:, 1]) == pytest.approx(2, abs=0.15)
+    warped = temporal.warp(f0, fb)
+    assert float((warped - f1)[..., 8:-8, 8:-8].abs().mean()) < 0.01
+
+
+def test_occlusion_mask_marks_disoccluded_pixels():
+    h, w, v = 64, 80, 4
+    bg = texture(h, w, seed=3)
+    fg = texture(24, 24, seed=7, freq=(0.3, 0.7))  # finer: the flow can lock onto it
+    frames = []
+    for t in range(2):
+        f = bg.copy()
+        f[20:44, 20 + v * t:44 + v * t] = fg
+        frames.append(_t(f))
+    m = temporal.motion(frames[1], frames[0])
+    mask = m.mask[0, 0].numpy()
+    assert np.median(m.flow[24:40, 30:40, 0]) == pytest.approx(-v, abs=0.5)
+    # the strip the square uncovered (x 20..23; the flow smears its edge a few pixels left)
+    assert mask[24:40, 14:24].mean() < 0.5
+    assert mask[:16].mean() > 0.9 and mask[48:].mean() > 0.9  # background far from it
+    assert mask[24:40, 30:40].mean() > 0.9  # the square's inside, moved with it
+
+
+def test_warping_error_of_a_consistent_clip_is_about_zero():
+    frames = [_t(f) for f in translated_frames(6, 48, 64, dx=2, dy=1)]
+    steady, _ = temporal.warping_error(frames, frames)
+    rng = np.random.default_rng(0)
+    flicker = [(f + float(rng.uniform(-0.1, 0.1))).clamp(0, 1) for f in frames]
+    shaky, per_frame = temporal.warping_error(flicker, frames)
+    assert len(per_frame) == 5
+    assert steady < 2e-3
+    assert shaky > 10 * steady
+
+
+# --- anti-flicker -----------------------------------------------------------------------
+
+def test_temporal_blend_steadies_a_flickering_stylizer():
+    frames = [_t(f) for f in translated_frames(8, 48, 64, dx=2, dy=1)]
+    mix = torch.tensor([[0.2, 0.7, 0.1], [0.5, 0.2, 0.3], [0.1, 0.3, 0.6]])
+
+    def colour(x):  # a fixed colour transform: steady by itself
+        return torch.einsum("ij,bjhw->bihw", mix, x)
+
+    def flickering(seed):
+        rng = np.random.default_rng(seed)
+
+        def fn(x):
+            return (colour(x) + float(rng.uniform(-0.08, 0.08))).clamp(0, 1)
+        return fn
+
+    fn = flickering(1)
+    plain, _ = temporal.warping_error([fn(f) for f in frames], frames)
+    blend = temporal.temporal_blend(flickering(1), strength=0.7)
+    steadied, _ = temporal.warping_error([blend(f) for f in frames], frames)
+    assert steadied < 0.5 * plain
+    # a stylizer that is already steady comes out nearly unchanged
+    same = temporal.temporal_blend(colour)
+    outs = [same(f) for f in frames]
+    assert max(float((o - colour(f)).abs().mean()) for o, f in zip(outs, frames)) < 0.01
+
+
+def test_temporal_loss_counts_only_visible_pixels():
+    x = torch.zeros(1, 3, 8, 8)
+    warped = torch.ones(1, 3, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8)
+    assert float(temporal.temporal_loss(x, warped, mask)) == 0.0
+    mask[..., :4] = 1
+    assert float(temporal.temporal_loss(x, warped, mask)) == pytest.approx(0.5)
+    big = torch.zeros(1, 3, 16, 16)  # a coarser or finer scale: resized to the image
+    assert float(temporal.temporal_loss(big, warped, mask)) == pytest.approx(0.5, abs=0.1)
+
+
+def test_engine_adds_the_extra_loss(tiny_weights):
+    from painterly import vgg, weights
+
+    content = _t(translated_frames(1, 32, 32)[0])
+    style = _t(stripes_image(32, 32))
+    target = torch.full_like(content, 0.5)
+    net = vgg.build(weights.load_weights(tiny_weights), ["relu1_1", "relu2_1", "relu4_2"])
+    opts = Options(size=32, steps=8, scales=1, precision="fp32", style_layers=["relu1_1",
+                   "relu2_1"], optimizer="adam", lr=0.05)
+    seen = []
+    out = engine.run(content, [style], opts, net, callback=lambda p: seen.append(p.losses),
+                     extra_loss=lambda x: 1e4 * temporal.temporal_loss(
+                         x, target, torch.ones(1, 1, 32, 32)))
+    plain = engine.run(content, [style], opts, net)
+    assert "extra" in seen[-1] and seen[-1]["extra"] < seen[0]["extra"]
+    assert float((out - target).abs().mean()) < 0.5 * float((plain - target).abs().mean())
