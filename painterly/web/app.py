@@ -111,6 +111,12 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
 
     @app.post("/api/uploads", status_code=201)
     async def upload(file: UploadFile = File(...)) -> dict[str, Any]:
+        if file.size is not None and file.size > limits.max_bytes:
+            raise fail(413, f"the file is larger than {uploads.human_size(limits.max_bytes)}")
+        try:  # the header first: a large file that is no image is never read into memory
+            await asyncio.to_thread(uploads.check_header, file.file)
+        except PainterlyError as e:
+            raise fail(400, str(e)) from None
         data = await file.read(limits.max_bytes + 1)
         try:
             item = await asyncio.to_thread(uploads.store, data, studio.uploads, limits)

@@ -42,6 +42,22 @@ def human_size(n: int) -> str:
     return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
 
 
+# the first bytes of every accepted format (WebP: RIFF....WEBP, checked apart)
+MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"GIF87a",
+         b"GIF89a")
+
+
+def check_header(fh) -> None:
+    """Refuse what is not an image of an accepted format from its first 16 bytes, before
+    the upload is read whole (the file position is left at the start)."""
+    head = fh.read(16)
+    fh.seek(0)
+    if not head:
+        raise ImageError("the file is empty")
+    if not (head.startswith(MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")):
+        raise ImageError("not an image in an accepted format (PNG, JPEG, WebP, BMP, TIFF or GIF)")
+
+
 def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
     """(extension, width, height) of an acceptable image; ImageError with one line if not."""
     if not data:

@@ -55,9 +55,11 @@ def test_upload_validation(make_client, tmp_path: Path):
 
     refused(b"", 400, "empty")
     refused(b"just some text, not an image", 400, "not an image")
+    refused(b"%PDF-1.7" + b"\0" * 150_000, 400, "not an image")  # refused by its header
+    refused(b"RIFF\0\0\0\0WAVEfmt " + b"\0" * 64, 400, "not an image")
     refused(png_bytes(48, 40, 1)[:200], 400, "damaged")
     refused(png_bytes(200, 200, 3), 400, "too many pixels")
-    refused(png_bytes(48, 40, 1, fmt="PPM"), 400, "not accepted")
+    refused(png_bytes(48, 40, 1, fmt="PPM"), 400, "accepted format")
     refused(bytes(210_000), 413, "larger than 195 KB")
     refused(bytes(300_000), 413, "larger than 195 KB")
     assert c.post("/api/uploads").status_code == 422
