@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class PainterlyError(Exception):
     """Base class of errors caused by input, options or the environment (exit status 2)."""
@@ -39,3 +41,14 @@ def is_out_of_memory(e: BaseException) -> bool:
     msg = str(e).lower()
     return isinstance(e, RuntimeError) and ("out of memory" in msg
                                             or "can't allocate memory" in msg)
+
+
+def report_written(status: int, path: object, quiet: bool,
+                   partial: str = "the current image") -> int:
+    """The closing line of a run on stderr: what an interrupted run wrote (``partial``), or
+    where the result is (unless ``quiet``).  Returns ``status``."""
+    if status:
+        print(f"painterly: interrupted; wrote {partial} to {path}", file=sys.stderr)
+    elif not quiet:
+        print(f"wrote {path}", file=sys.stderr)
+    return status

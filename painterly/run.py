@@ -13,7 +13,7 @@ from pathlib import Path
 from .api import Stylizer
 from .config import MaskPaths, Options, Runtime, validate
 from .engine import Progress
-from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError
+from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
 from .images import check_writable, load_image, save_bytes, save_image, save_result
 from .paths import check_output, check_output_folder, same_file, temp_prefix
 from .signals import deferred
@@ -227,9 +227,5 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options,
             plot_losses(rec.rows, Path(plot))
         if anim is not None:
             rec.write_animation(anim)
-        if status:
-            print(f"painterly: interrupted; wrote the current image to {output}",
-                  file=sys.stderr)
-        elif not quiet:
-            print(f"wrote {output}", file=sys.stderr)
+        report_written(status, output, quiet)
     return status

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import ImageError, Interrupted
+from .errors import ImageError, Interrupted, report_written
 
 # extension -> (container format, video codec, pixel format)
 OUTPUT_FORMATS = {
@@ -490,9 +490,4 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
               file=sys.stderr)
         return status
     writer.finish(complete=not status)
-    if status:
-        print(f"painterly: interrupted; wrote the {writer.frames} frames done to {dst}",
-              file=sys.stderr)
-    elif not quiet:
-        print(f"wrote {dst}", file=sys.stderr)
-    return status
+    return report_written(status, dst, quiet, f"the {writer.frames} frames done")

@@ -47,12 +47,14 @@ def _apply(args: argparse.Namespace) -> int:
     return cmd_apply(args)
 
 
+TRAIN_DESCRIPTION = ("Train a feed-forward network that repaints any photo in the style of "
+                     "STYLE, with the objective of 'painterly stylize'.  Data-parallel under "
+                     "'torchrun --nproc_per_node=N -m painterly train ...'.")
+
+
 def add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a style network for STYLE on a folder of photos",
-                       description="Train a feed-forward network that repaints any photo in "
-                                   "the style of STYLE, with the objective of 'painterly "
-                                   "stylize'.  Data-parallel under 'torchrun "
-                                   "--nproc_per_node=N -m painterly train ...'.")
+                       description=TRAIN_DESCRIPTION)
     p.add_argument("style", metavar="STYLE", help="style image (the artwork)")
     p.add_argument("--photos", required=True, metavar="DIR",
                    help="folder of photos to train on (any photos; e.g. COCO)")
