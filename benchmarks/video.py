@@ -10,15 +10,18 @@ clip is stylized
 * frame by frame and then steadied by flow-guided temporal blending (painterly.temporal;
   what wraps a style network's per-frame output);
 
-and scored by the temporal warping error (Lai et al. 2018, painterly.temporal.warping_error)
-next to the style and content distances of benchmarks/score.py (mean over frames).  The flow
-method is chosen first by its end-point error against the true motion.
+With ``--model MODEL`` the clips are stylized instead by that style network (``painterly
+apply``), frame by frame and with its flow-guided blending at a few strengths.
+
+All are scored by the temporal warping error (Lai et al. 2018, painterly.temporal.warping_error)
+next to the style, texture and content distances of benchmarks/score.py (mean over frames).
+The flow method is chosen first by its end-point error against the true motion.
 
 Writes benchmarks/results/video.md, video_strip.png (consecutive frames of one clip per
-method) and video_error.png (error per frame).
+method) and video_error.png (error per frame); video_net.* with ``--model``.
 
 Usage: python benchmarks/video.py [--size 256] [--frames 10] [--images DIR] [--photos DIR]
-       [--device auto] [--sweep]
+       [--device auto] [--sweep] [--model MODEL [--precision auto]]
 """
 
 from __future__ import annotations
@@ -188,19 +191,27 @@ def replay(outs: list[torch.Tensor]):
     return lambda _frame: next(it)
 
 
-def distances(outs, frames, style: torch.Tensor) -> tuple[float, float]:
+def distances(outs, frames, style: torch.Tensor, every: int = 1
+              ) -> tuple[float, float, float]:
+    """Mean style, texture and content distances (benchmarks/score.py) of frames ``every``,
+    ``2 * every``, ... (counting from 1: every frame when 1)."""
     import score
 
-    st, ct = [], []
-    for o, c in zip(outs, frames):
-        fo = score.features(o)
-        hw = tuple(o.shape[-2:])
-        s = F.interpolate(style, size=fit_longest(style.shape[-1], style.shape[-2],
-                                                  max(hw))[::-1], mode="bilinear",
-                          antialias=True, align_corners=False)
-        st.append(score.style_distance(fo, score.features(s)))
-        ct.append(score.content_distance(fo, score.features(c)))
-    return float(np.mean(st)), float(np.mean(ct))
+    scorer = score.default_scorer("cpu", None)
+    st, tx, ct = [], [], []
+    fs = None
+    for o, c in list(zip(outs, frames))[every - 1::every]:
+        fo = scorer.features(o)
+        if fs is None:
+            hw = tuple(o.shape[-2:])
+            s = F.interpolate(style, size=fit_longest(style.shape[-1], style.shape[-2],
+                                                      max(hw))[::-1], mode="bilinear",
+                              antialias=True, align_corners=False)
+            fs = scorer.features(s)
+        st.append(score.style_distance(fo, fs))
+        tx.append(score.texture_distance(fo, fs))
+        ct.append(score.content_distance(fo, scorer.features(c)))
+    return float(np.mean(st)), float(np.mean(tx)), float(np.mean(ct))
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -219,6 +230,12 @@ def main() -> None:
     p.add_argument("--sweep", action="store_true",
                    help="also try other frame steps and temporal weights on the first clip")
     p.add_argument("--clips", default="pan,zoom,cut-out", help="which clips, comma-separated")
+    p.add_argument("--model", help="a style network: score it instead of optimisation")
+    p.add_argument("--precision", default="auto", help="the network's arithmetic (--model)")
+    p.add_argument("--blends", default="0.3,0.5,0.7,0.9",
+                   help="blend strengths tried with --model, comma-separated")
+    p.add_argument("--score-every", type=int, default=1, metavar="N",
+                   help="style and content distances of every N-th frame (they are slow)")
     p.add_argument("--out", type=Path, default=HERE / "results")
     a = p.parse_args()
     sys.path.insert(0, str(HERE))
@@ -235,16 +252,31 @@ def main() -> None:
              f"{a.device}.", "", "## Optical flow against the true motion", ""]
     lines += flow_table(clips)
 
-    opts = Options(size=a.size, device=a.device)
+    opts = Options(size=a.size)
     styles = style_tensors([a.images / a.style], opts)
     stylizer = Stylizer(None, a.device)
     rows = ["| clip | method | warping error | vs frame by frame | style distance | "
-            "content distance | s per frame (first, later) |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+            "texture distance | content distance | s per frame (first, later) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     curves: dict[str, dict[str, list[float]]] = {}
     strips = {}
+    net = None
+    if a.model:
+        from painterly.nets.apply import frame_fn
+        from painterly.nets.network import Network
+
+        net = Network.load(a.model, a.device, a.precision)
+        net.run(clips[0].frames[0])  # warm up
     for ci, clip in enumerate(clips):
         methods = {}
+        if net is not None:
+            methods["network, frame by frame"] = stylize(frame_fn(net), clip.frames)
+            for s in (float(b) for b in a.blends.split(",")):
+                methods[f"network + temporal blend {s:g}"] = stylize(frame_fn(net, blend=s),
+                                                                     clip.frames)
+            score_methods(methods, clip, styles[0], rows, curves, a.score_every)
+            strips[clip.name] = {"input": clip.frames, **{k: v[0] for k, v in methods.items()}}
+            continue
         base, bsec = stylize(OptimisedFrames(stylizer, styles, opts,
                                              ClipOptions(temporal=False)), clip.frames)
         methods["frame by frame"] = (base, bsec)
@@ -259,38 +291,45 @@ def main() -> None:
                     OptimisedFrames(stylizer, styles, opts,
                                     ClipOptions(frame_steps=steps, temporal_weight=wt)),
                     clip.frames)
-        e0 = None
-        curves[clip.name] = {}
-        for name, (outs, secs) in methods.items():
-            err, per = temporal.warping_error(outs, clip.frames)
-            e0 = err if e0 is None else e0
-            sd, cd = distances(outs, clip.frames, styles[0])
-            later = np.mean(secs[1:]) if len(secs) > 1 else secs[0]
-            rel = "" if name == "frame by frame" else f"{100 * (err / e0 - 1):+.0f}%"
-            if "blend" in name:
-                later = np.mean(secs[1:])
-                timing = f"+{later:.2f} (blend only)"
-            else:
-                timing = f"{secs[0]:.1f}, {later:.1f}"
-            rows.append(f"| {clip.name} | {name} | {err:.5f} | {rel} | {sd:.4f} | {cd:.3f} | "
-                        f"{timing} |")
-            curves[clip.name][name] = per
-            print(rows[-1], flush=True)
+        score_methods(methods, clip, styles[0], rows, curves, a.score_every)
         strips[clip.name] = {"input": clip.frames, **{k: v[0] for k, v in methods.items()}}
 
     lines += ["", "## Flicker, style and content", "",
               "Warping error: Lai et al. 2018, mean over frames of the masked squared RGB "
               "difference (0..1) between each output frame and the previous output frame "
-              "warped by the input's flow.  Style and content distances: benchmarks/score.py, "
-              "mean over frames.  Time: seconds per frame, the first frame and the mean of "
+              "warped by the input's flow.  Style, texture and content distances: "
+              f"benchmarks/score.py, mean over every {a.score_every}-th frame (counting from 1).  "
+              "Time: seconds per frame, the first frame and the mean of "
               "the later ones.", ""] + rows
+    stem = "video_net" if a.model else "video"
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "video.md").write_text("\n".join(lines) + "\n")
-    figures(strips, curves, a.out)
-    print(f"wrote {a.out / 'video.md'}, video_strip.png, video_error.png")
+    (a.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    figures(strips, curves, a.out, stem)
+    print(f"wrote {a.out / stem}.md, {stem}_strip.png, {stem}_error.png")
 
 
-def figures(strips, curves, out: Path) -> None:
+def score_methods(methods: dict, clip: Clip, style: torch.Tensor, rows: list[str],
+                  curves: dict, every: int = 1) -> None:
+    """A table row and an error curve per method; the first method is the reference."""
+    e0 = None
+    curves[clip.name] = {}
+    for name, (outs, secs) in methods.items():
+        err, per = temporal.warping_error(outs, clip.frames)
+        rel = "" if e0 is None else f"{100 * (err / e0 - 1):+.0f}%"
+        e0 = err if e0 is None else e0
+        sd, td, cd = distances(outs, clip.frames, style, every)
+        later = np.mean(secs[1:]) if len(secs) > 1 else secs[0]
+        if "blend" in name and "network" not in name:
+            timing = f"+{later:.2f} (blend only)"
+        else:
+            timing = f"{secs[0]:.2f}, {later:.2f}"
+        rows.append(f"| {clip.name} | {name} | {err:.5f} | {rel} | {sd:.4f} | {td:.4f} | "
+                    f"{cd:.3f} | {timing} |")
+        curves[clip.name][name] = per
+        print(rows[-1], flush=True)
+
+
+def figures(strips, curves, out: Path, stem: str = "video") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -300,7 +339,7 @@ def figures(strips, curves, out: Path) -> None:
     clip = "cut-out" if "cut-out" in strips else next(iter(strips))
     rows = strips[clip]
     blend = [k for k in rows if "blend" in k]
-    keys = [k for k in rows if k == "input" or "default" in k or k == "frame by frame"]
+    keys = [k for k in rows if k == "input" or "default" in k or k.endswith("frame by frame")]
     keys = (keys + blend[-1:])[:4]
     k0 = len(next(iter(rows.values()))) // 2 - 2
     tiles = [[to_uint8(rows[k][t]) for t in range(k0, k0 + 4)] for k in keys]
@@ -312,7 +351,7 @@ def figures(strips, curves, out: Path) -> None:
         d.text((4, r * (h + 4) + h // 2 - 6), k[:24], fill="black")
         for c, tile in enumerate(row):
             sheet.paste(Image.fromarray(tile), (label + c * (w + 4), r * (h + 4)))
-    sheet.save(out / "video_strip.png")
+    sheet.save(out / f"{stem}_strip.png")
 
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
     for ax, (name, per) in zip(axes[0], curves.items()):
@@ -324,7 +363,7 @@ def figures(strips, curves, out: Path) -> None:
         ax.set_yscale("log")
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(out / "video_error.png", dpi=110)
+    fig.savefig(out / f"{stem}_error.png", dpi=110)
 
 
 if __name__ == "__main__":

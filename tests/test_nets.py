@@ -310,3 +310,48 @@ def test_torchrun_two_processes_hold_the_same_weights_as_one(tmp_path, photos, s
         torch.testing.assert_close(r0[k], v, atol=2e-4, rtol=1e-3)  # same as one process
         moved = max(moved, float((v - start.state_dict()[k]).abs().max()))
     assert moved > 1e-3  # training did change the weights
+
+
+# --- apply on a clip -------------------------------------------------------------------------
+
+def test_apply_on_a_clip_keeps_frames_rate_audio_and_blending_steadies_it(tmp_path, cli_env):
+    from painterly import temporal, video
+
+    from .video_clips import make_clip
+
+    model = tiny_model(tmp_path / "m.safetensors")
+    src = make_clip(tmp_path / "in.mp4", n=8, rate=8)
+    runs = {"blend": [], "no blend": ["--blend", "0", "--no-audio"]}
+    errs = {}
+    for name, extra in runs.items():
+        out = tmp_path / f"{name.replace(' ', '_')}.mp4"
+        r = run_cli(["apply", model, src, "-o", out, "--size", "32", "--precision", "fp32",
+                     "-q", *extra], cli_env)
+        assert r.returncode == 0, r.stderr
+        got = video.probe(out)
+        audio = None if "--no-audio" in extra else "aac"
+        assert (got.frames, got.rate, got.audio, got.upright_size) == (8, 8, audio, (32, 24))
+        frames = [f.tensor() for f in video.read_frames(got)]
+        inputs = [f.tensor() for f in video.read_frames(video.probe(src), (32, 24))]
+        errs[name] = temporal.warping_error(frames, inputs)[0]
+    assert errs["blend"] < errs["no blend"], errs
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_apply_refuses_clips_mixed_with_images_or_a_folder_output(tmp_path, cli_env):
+    from .video_clips import make_clip
+
+    model = tiny_model(tmp_path / "m.safetensors")
+    src = make_clip(tmp_path / "in.mp4", n=3, audio=False)
+    photo = save_png(gradient_image(), tmp_path / "photo.png")
+    folder = tmp_path / "out"
+    bad = {"clip and image": [src, photo, "-o", tmp_path / "o.mp4"],
+           "clip to a folder": [src, "-o", folder],
+           "clip to an image": [src, "-o", tmp_path / "o.png"],
+           "image to a clip": [photo, "-o", tmp_path / "o.mp4"],
+           "blend out of range": [src, "-o", tmp_path / "o.mp4", "--blend", "1.5"]}
+    for name, args in bad.items():
+        r = run_cli(["apply", model, *args], cli_env)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (name, r.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "m.safetensors",
+                                                          "photo.png"]

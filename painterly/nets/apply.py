@@ -5,6 +5,10 @@ with an image extension writes that file; otherwise OUT is a folder (created if 
 that receives ``NAME.png`` (``--format``) for every input.  Images of the same size after
 ``--size`` run as one batch.  Under ``torchrun --nproc_per_node=N`` each process takes every
 N-th file.  Every file is written atomically.
+
+A clip (``painterly apply MODEL clip.mp4 -o out.mp4``) is stylized frame by frame through
+:func:`painterly.video.process_clip` (rate, timestamps and audio kept), steadied by
+flow-guided temporal blending (:func:`painterly.temporal.temporal_blend`, ``--blend``).
 """
 
 from __future__ import annotations
@@ -94,9 +98,48 @@ def apply_files(net: Network, files: list[Path], outs: list[Path], size: int | N
     return len(mine)
 
 
+def frame_fn(net: Network, preserve_color: str = "none", strength: float = 1.0,
+             blend: float = 0.0):
+    """A per-frame stylizer (:data:`painterly.temporal.FrameFn`) for the frames of one clip,
+    in order; ``blend`` > 0 steadies it with flow-guided temporal blending."""
+    from .. import temporal
+
+    def fn(x):
+        return net.finish(net.run(x), x, preserve_color, strength)
+
+    return temporal.temporal_blend(fn, blend) if blend > 0 else fn
+
+
+def apply_clip(args) -> int:
+    """``apply`` on one clip into a video output (checked before the model is loaded)."""
+    from .. import video
+
+    if len(args.inputs) != 1 or not video.sniff_video(args.inputs[0]):
+        raise UsageError("a clip is applied on its own: one clip as INPUT and a video file as "
+                         "-o (images go to an image or a folder output)")
+    if not video.is_video_output(args.output):
+        raise UsageError(f"-o {args.output}: a clip needs a video output file "
+                         f"({', '.join(sorted(video.OUTPUT_FORMATS))}), not a folder or image")
+    if not 0.0 <= args.blend <= 1.0:
+        raise UsageError(f"--blend: {args.blend} is not between 0 and 1")
+    w = world()
+    if w.size > 1:
+        raise UsageError("a clip runs in one process; start it without torchrun")
+    video.check_output(args.output)
+    info = video.probe(args.inputs[0])
+    net = Network.load(args.model, str(device_for(args.device, w)), args.precision)
+    fn = frame_fn(net, args.preserve_color, args.strength, args.blend)
+    return video.process_clip(args.inputs[0], args.output, fn, args.size, quiet=args.quiet,
+                              audio=not args.no_audio, info=info)
+
+
 def cmd_apply(args) -> int:
     """The ``apply`` subcommand (flags: :mod:`painterly.nets.cli`)."""
+    from ..video import is_video_output, sniff_video
+
     check_apply_options(args.size, args.preserve_color, args.strength)
+    if is_video_output(args.output) or any(sniff_video(s) for s in args.inputs):
+        return apply_clip(args)
     if not 1 <= args.batch <= 256:
         raise UsageError(f"--batch: {args.batch} is not between 1 and 256")
     files = collect(args.inputs)
