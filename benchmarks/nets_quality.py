@@ -25,7 +25,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TEXTURE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
 PEER = r"""
 import sys
@@ -61,12 +60,6 @@ def cmd_peer(a) -> None:
                    check=True)
 
 
-def texture(res_out, res_style) -> float:
-    from benchmarks.score import _gram, _rel
-
-    return sum(_rel(_gram(res_out[k]), _gram(res_style[k])) for k in TEXTURE)
-
-
 def cmd_score(a) -> None:
     from benchmarks import score as S
 
@@ -79,10 +72,7 @@ def cmd_score(a) -> None:
         for m, d in methods.items():
             o = Path(d) / f"{f.stem}.png"
             res = S.score(o, f, a.style)
-            x = S.read(o, longest=max(S.load_image(str(o)).size))
-            hw = (x.shape[-2], x.shape[-1])
-            row[m] = (texture(S.features(x), S.features(S.read(a.style, longest=max(hw)))),
-                      res["content"], res.get("recog", float("nan")))
+            row[m] = (res["texture"], res["content"], res.get("recog", float("nan")))
         rows.append(row)
     head = " | ".join(f"{m} texture | {m} recog" for m in methods)
     print(f"| photo | {head} | network / stylize texture |")
