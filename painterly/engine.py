@@ -181,16 +181,16 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
                 x = resize_tensor(x.detach(), hw)
             x = x.detach().contiguous().requires_grad_(True)
             opt = make_optimizer(optimizer, lr, x, sc.steps)
-            closure, last = make_closure(obj, x, opt)
+            best = Best()
+            closure, last = make_closure(obj, x, opt, best)
 
-            best = opt.best if isinstance(opt, LBFGS) else Best()
             ts = time.perf_counter()
             for k in range(sc.steps):
                 move = k < sc.steps - 1  # the last evaluation only checks the final point
                 if isinstance(opt, LBFGS):
                     opt.step(closure, move=move)
                 else:
-                    best.update(float(closure().detach()), x)
+                    closure()
                     if move:
                         opt.step()
                         with torch.no_grad():
@@ -216,15 +216,17 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
     return x.detach().float().clamp(0, 1).cpu()
 
 
-def make_closure(obj: Objective, x: torch.Tensor, opt: LBFGS | torch.optim.Optimizer
-                 ) -> tuple[Callable[[], torch.Tensor], list[Loss]]:
-    """The objective as an optimizer closure, and a list holding its last value."""
+def make_closure(obj: Objective, x: torch.Tensor, opt: LBFGS | torch.optim.Optimizer,
+                 best: Best) -> tuple[Callable[[], torch.Tensor], list[Loss]]:
+    """The objective as an optimizer closure, and a list holding its last value; every
+    evaluated point is offered to ``best``."""
     last: list[Loss] = []
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
         out = obj(x)
         out.total.backward()
+        best.update(float(out.total.detach()), x)
         last[:] = [out]
         return out.total
 

@@ -18,7 +18,8 @@ back to the accepted point (whose gradient it still holds) and retries the same 
 ``BACKTRACK`` (4) times shorter; the largest pixel change of a step then stays within that
 trust radius, which doubles with every accepted step until it no longer binds.  A rejection
 costs the one evaluation that found it; no pair is ever taken from a rejected point.
-``best`` keeps the point with the lowest loss seen, which the engine returns at the end of
+:class:`Best`, updated by the objective's closure at every evaluation (whatever the
+optimiser), keeps the point with the lowest loss seen; the engine returns it at the end of
 each scale.
 """
 
@@ -66,7 +67,6 @@ class LBFGS:
         self.reject = reject
         self.pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1/ys)
         self.gamma = 1.0  # scale of the initial inverse Hessian, s.y / y.y of the newest pair
-        self.best = Best()
         self.rejected = 0  # how many points the guard rejected
         self.radius = float("inf")  # largest pixel change a step may make (after a rejection)
         self._prev_grad: torch.Tensor | None = None  # gradient at the last accepted point
@@ -101,7 +101,6 @@ class LBFGS:
         with torch.enable_grad():
             loss = closure()
         f = float(loss)
-        self.best.update(f, self.x)
         g = self.x.grad.detach().reshape(-1).clone()
         bad = not (f == f and abs(f) != float("inf")) or (
             self.reject is not None and self._prev_grad is not None

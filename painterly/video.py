@@ -22,7 +22,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import paths
 from .errors import ImageError, Interrupted, report_written
+from .paths import TEMP_SUFFIX, temp_prefix
 
 # extension -> (container format, video codec, pixel format)
 OUTPUT_FORMATS = {
@@ -242,15 +244,16 @@ def read_frames(info: ClipInfo, size: tuple[int, int] | None = None) -> Iterator
 
 # --- writing ----------------------------------------------------------------------------
 
-def check_output(path: str | os.PathLike) -> tuple[str, str, str]:
-    """Fail early if no clip can be written at ``path``; its (format, codec, pixel format)."""
-    from .images import check_folder
-
+def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()
+                 ) -> tuple[str, str, str]:
+    """Fail early if no clip can be written at ``path`` (as any output:
+    :func:`painterly.paths.check_output`, never one of ``inputs``); its (format, codec,
+    pixel format)."""
     ext = Path(path).suffix.lower()
     if ext not in OUTPUT_FORMATS:
         raise VideoError(f"{path}: unknown video output type '{ext or '(none)'}'; use one of "
                          f"{', '.join(sorted(OUTPUT_FORMATS))}")
-    check_folder(path)
+    paths.check_output(path, "-o", inputs=inputs)
     return OUTPUT_FORMATS[ext]
 
 
@@ -292,7 +295,7 @@ class ClipWriter:
         self.size = size  # upright (w, h)
         self.rotation = info.rotation if self.fmt != "gif" else 0
         w, h = size if self.rotation in (0, 180) else (size[1], size[0])
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(self.path.name), suffix=TEMP_SUFFIX,
                                    dir=self.path.parent or ".")
         os.close(fd)
         self.tmp = Path(tmp)

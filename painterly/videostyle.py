@@ -108,7 +108,7 @@ def run_clip_cli(content: str, styles: list[str], output: str, opts: Options,
     from . import video
     from .api import Stylizer
 
-    video.check_output(output)
+    video.check_output(output, [content, *styles])
     validate(opts, len(styles))
     if paths.mask or paths.style_masks:
         raise UsageError("--mask and --style-masks apply to images, not to clips")

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from painterly.optim import LBFGS
+from painterly.optim import LBFGS, Best
 
 
 def rosenbrock(x: torch.Tensor) -> torch.Tensor:
@@ -70,31 +70,33 @@ def _flat_then_steep(x: torch.Tensor) -> torch.Tensor:
 def _descend(reject, steps=30):
     x = torch.zeros(4, dtype=torch.float64, requires_grad=True)
     opt = LBFGS(x, lr=1.0, history=10, reject=reject)
+    best = Best()
     seen = []
 
     def closure():
         opt.zero_grad()
         loss = _flat_then_steep(x)
         loss.backward()
+        best.update(float(loss.detach()), x)
         return loss
 
     for _ in range(steps):
         seen.append(float(opt.step(closure).detach()))
-    return seen, opt, x
+    return seen, opt, x, best
 
 
 def test_plain_lbfgs_overshoots_here():
-    seen, _, _ = _descend(None)
+    seen, _, _, _ = _descend(None)
     assert max(seen) > 5 * seen[0]
 
 
 def test_guard_rejects_overshoots_and_keeps_the_best_point():
-    seen, opt, x = _descend(1.5)
+    seen, opt, x, best = _descend(1.5)
     assert opt.rejected >= 1
     assert all(math.isfinite(v) for v in seen)
-    assert opt.best.loss == min(seen) and opt.best.loss < 4 + 1e-6  # the minimum is 4
-    opt.best.restore(x)
-    assert float(_flat_then_steep(x.detach())) == opt.best.loss
+    assert best.loss == min(seen) and best.loss < 4 + 1e-6  # the minimum is 4
+    best.restore(x)
+    assert float(_flat_then_steep(x.detach())) == best.loss
     assert torch.allclose(x.detach(), torch.full((4,), 3.0, dtype=torch.float64), atol=1e-3)
     # accepted points never rise by half: every rise that large was rejected and undone
     accepted = [v for v in seen if v <= 1.5 * seen[0]]

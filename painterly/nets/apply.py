@@ -125,7 +125,7 @@ def apply_clip(args) -> int:
     w = world()
     if w.size > 1:
         raise UsageError("a clip runs in one process; start it without torchrun")
-    video.check_output(args.output)
+    video.check_output(args.output, [*args.inputs, args.model])
     info = video.probe(args.inputs[0])
     net = Network.load(args.model, str(device_for(args.device, w)), args.precision)
     fn = frame_fn(net, args.preserve_color, args.strength, args.blend)

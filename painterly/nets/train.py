@@ -49,7 +49,7 @@ from ..images import (
     to_pil,
     to_tensor,
 )
-from ..objective import PerceptualLoss
+from ..objective import PerceptualLoss, style_load_side
 from ..vgg import build
 from ..weights import resolve
 from . import dist
@@ -232,8 +232,8 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         raise UsageError(f"--photos {photos}: {len(train_files)} photos to train on, fewer "
                          f"than --batch {topts.batch}")
     style_img = load_image(style)
-    style_t = image_tensor(style_img, min(max(style_img.size), round(
-        topts.photo_size * topts.style_scale * 1.25) + 16))
+    style_t = image_tensor(style_img, style_load_side(style_img.size, topts.photo_size,
+                                                     topts.style_scale))
     if previews and w.main:
         Path(previews).mkdir(parents=True, exist_ok=True)
 
