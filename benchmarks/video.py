@@ -11,7 +11,8 @@ clip is stylized
   what wraps a style network's per-frame output);
 
 With ``--model MODEL`` the clips are stylized instead by that style network (``painterly
-apply``), frame by frame and with its flow-guided blending at a few strengths.
+apply``): frame by frame, grid-locked to the camera (painterly.nets.apply.GridLocked), and
+with flow-guided blending at a few strengths, with and without the grid lock.
 
 All are scored by the temporal warping error (Lai et al. 2018, painterly.temporal.warping_error)
 next to the style, texture and content distances of benchmarks/score.py (mean over frames).
@@ -45,6 +46,7 @@ from painterly import temporal  # noqa: E402
 from painterly.api import Stylizer  # noqa: E402
 from painterly.config import Options  # noqa: E402
 from painterly.images import fit_longest, load_image, to_tensor  # noqa: E402
+from painterly.nets.cli import CLIP_BLEND  # noqa: E402
 from painterly.videostyle import ClipOptions, OptimisedFrames, style_tensors  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -232,7 +234,7 @@ def main() -> None:
     p.add_argument("--clips", default="pan,zoom,cut-out", help="which clips, comma-separated")
     p.add_argument("--model", help="a style network: score it instead of optimisation")
     p.add_argument("--precision", default="auto", help="the network's arithmetic (--model)")
-    p.add_argument("--blends", default="0.3,0.5,0.7,0.9",
+    p.add_argument("--blends", default=f"0.3,{CLIP_BLEND:g}",
                    help="blend strengths tried with --model, comma-separated")
     p.add_argument("--score-every", type=int, default=1, metavar="N",
                    help="style and content distances of every N-th frame (they are slow)")
@@ -270,10 +272,15 @@ def main() -> None:
     for ci, clip in enumerate(clips):
         methods = {}
         if net is not None:
-            methods["network, frame by frame"] = stylize(frame_fn(net), clip.frames)
-            for s in (float(b) for b in a.blends.split(",")):
-                methods[f"network + temporal blend {s:g}"] = stylize(frame_fn(net, blend=s),
-                                                                     clip.frames)
+            methods["network, frame by frame"] = stylize(frame_fn(net, lock=False),
+                                                         clip.frames)
+            methods["network, grid-locked"] = stylize(frame_fn(net), clip.frames)
+            for s in (float(b) for b in a.blends.split(",") if b):
+                methods[f"network + temporal blend {s:g} (no grid lock)"] = stylize(
+                    frame_fn(net, blend=s, lock=False), clip.frames)
+                default = " (default)" if s == CLIP_BLEND else ""
+                methods[f"network, grid-locked + temporal blend {s:g}{default}"] = stylize(
+                    frame_fn(net, blend=s), clip.frames)
             score_methods(methods, clip, styles[0], rows, curves, a.score_every)
             strips[clip.name] = {"input": clip.frames, **{k: v[0] for k, v in methods.items()}}
             continue

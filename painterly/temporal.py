@@ -32,7 +32,10 @@ Anti-flicker:
   by the flow (the current frame where the flow sees nothing), and add the temporal loss
   ``temporal_loss(x, warped, mask) = sum_p M(p) |x(p) - warped(p)|^2 / (3 H W)``;
 * any per-frame stylizer (networks): :func:`temporal_blend` mixes the current output with the
-  warped previous output where the flow is reliable and the input pixels agree.
+  warped previous output where the flow is reliable and the input pixels agree;
+* strided networks also follow the camera (:func:`global_shift`, the median of the flow) so
+  that their texture stays on the scene as it pans (:class:`painterly.nets.apply.GridLocked`),
+  and then need blending only where things move apart from the camera.
 
 The optical flow is OpenCV's DIS (Kroeger et al. 2016) at its "medium" preset, chosen over
 Farneback by measurement on clips with known motion (``benchmarks/video.py``).
@@ -80,6 +83,30 @@ def optical_flow(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray,
     raise ValueError(f"unknown flow method {method!r}; one of {FLOW_METHODS}")
 
 
+GLOBAL_SIDE = 480  # frames are shrunk to this longest side to find the camera's motion
+
+
+def global_shift(current: torch.Tensor | np.ndarray,
+                 previous: torch.Tensor | np.ndarray) -> tuple[float, float]:
+    """The camera's translation between two frames, (dx, dy) in pixels: what sat at p in
+    ``previous`` sits at p + (dx, dy) in ``current``.  The median of the optical flow over
+    the frame (shrunk to ``GLOBAL_SIDE``): objects moving over less than half the picture do
+    not move it, and a still background gives (0, 0) however textured the objects are."""
+    import cv2
+
+    a, b = _grey(current), _grey(previous)
+    h, w = a.shape
+    k = max(1.0, max(h, w) / GLOBAL_SIDE)
+    if k > 1.0:
+        size = (max(round(w / k), 1), max(round(h / k), 1))
+        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+        b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    flow = dis.calc(a, b, None)  # backward: current(p) ~ previous(p + f(p))
+    return (-float(np.median(flow[..., 0])) * w / a.shape[1],
+            -float(np.median(flow[..., 1])) * h / a.shape[0])
+
+
 def _grid(flow: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Sampling grid (1 x H x W x 2, in -1..1) for grid_sample at p + f(p)."""
     f = torch.as_tensor(flow, dtype=torch.float32)
@@ -91,10 +118,12 @@ def _grid(flow: np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.stack([gx, gy], dim=-1)[None]
 
 
-def warp(img: torch.Tensor, flow: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """``img`` (1 x C x H x W) sampled at p + flow(p), bilinear, edges repeated."""
+def warp(img: torch.Tensor, flow: np.ndarray | torch.Tensor,
+         mode: str = "bilinear") -> torch.Tensor:
+    """``img`` (1 x C x H x W) sampled at p + flow(p), edges repeated; ``mode`` bilinear or
+    bicubic (sharper, for pictures carried over many frames)."""
     grid = _grid(flow).to(img.device)
-    return F.grid_sample(img.float(), grid, mode="bilinear", padding_mode="border",
+    return F.grid_sample(img.float(), grid, mode=mode, padding_mode="border",
                          align_corners=True).to(img.dtype)
 
 
@@ -124,6 +153,7 @@ class Motion:
 
 
 PHOTO_TOL = 0.02  # squared RGB distance (0..1 scale, summed over channels)
+LOCK_TOL = 1.0  # px of motion apart from the camera's at which a locked pixel is fully blended
 
 
 def motion(current: torch.Tensor, previous: torch.Tensor, method: str = "dis") -> Motion:
@@ -189,12 +219,21 @@ class TemporalBlend:
     non-occlusion mask times ``exp(-|frame_t - warp(frame_{t-1})|^2 / sigma^2)`` (pixels
     whose input changed are not blended, so moving things do not leave ghosts).
 
+    ``locked``: ``fn`` already keeps its texture on the scene as the camera translates (a
+    grid-locked network, :class:`painterly.nets.apply.GridLocked`), so pixels that move with
+    the camera are steady as they are and blending them would only smooth the texture;
+    the confidence is scaled by ``min(1, |f(p) - median f| / LOCK_TOL)``, the pixel's motion
+    apart from the camera's.  ``warp_mode`` bicubic carries the previous output with less
+    blur than bilinear (it adds up over the frames).
+
     Called with the frames of one clip in order; :meth:`reset` before another clip."""
 
     fn: FrameFn
     strength: float = 0.7
     sigma: float = 0.1
     flow_method: str = "dis"
+    warp_mode: str = "bilinear"
+    locked: bool = False
     _prev_in: torch.Tensor | None = field(default=None, repr=False)
     _prev_out: torch.Tensor | None = field(default=None, repr=False)
 
@@ -210,13 +249,18 @@ class TemporalBlend:
             seen = warp(self._prev_in, m.flow)
             photo = (frame - seen).pow(2).sum(1, keepdim=True)
             conf = conf * torch.exp(-photo.to(out.device) / self.sigma ** 2)
-            carried = warp(self._prev_out, m.flow)
+            if self.locked:
+                f = torch.from_numpy(m.flow)
+                off = (f - f.reshape(-1, 2).median(0).values).norm(dim=-1)
+                conf = conf * (off / LOCK_TOL).clamp(max=1.0)[None, None].to(out.device)
+            carried = warp(self._prev_out, m.flow, self.warp_mode).clamp_(0, 1)
             out = out + self.strength * conf * (carried - out)
         self._prev_in, self._prev_out = frame, out
         return out
 
 
 def temporal_blend(fn: FrameFn, strength: float = 0.7, sigma: float = 0.1,
-                   flow_method: str = "dis") -> TemporalBlend:
+                   flow_method: str = "dis", *, locked: bool = False,
+                   warp_mode: str = "bilinear") -> TemporalBlend:
     """Wrap any per-frame stylizer with flow-guided temporal blending (:class:`TemporalBlend`)."""
-    return TemporalBlend(fn, strength, sigma, flow_method)
+    return TemporalBlend(fn, strength, sigma, flow_method, warp_mode, locked)

@@ -338,6 +338,29 @@ def test_apply_on_a_clip_keeps_frames_rate_audio_and_blending_steadies_it(tmp_pa
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_grid_lock_keeps_the_texture_on_a_panning_scene(tmp_path):
+    from painterly.nets.apply import frame_fn
+
+    from .video_clips import translated_frames
+
+    net = Network.load(tiny_model(tmp_path / "m.safetensors", seed=3), "cpu", "fp32")
+    assert net.stride == 4
+    dx = 3  # the content moves 3 px left a frame: a new phase on the grid every frame
+    frames = [torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1)[None]
+              for f in translated_frames(4, 80, 112, dx=dx, dy=0, freq=(0.2, 0.6))]
+
+    def drift(fn) -> float:  # how much the picture changes where the scene is the same
+        outs = [fn(f) for f in frames]
+        return max(float((b[..., 16:-16, 16:-16 - dx] - a[..., 16:-16, 16 + dx:-16]).abs().mean())
+                   for a, b in zip(outs, outs[1:]))
+
+    plain, locked = drift(frame_fn(net, lock=False)), drift(frame_fn(net))
+    assert locked < 0.2 * plain, (locked, plain)
+    x = frames[0]
+    shifted = net.run_at(x, 1, 2)
+    assert shifted.shape == x.shape and not torch.equal(shifted, net.run(x))
+
+
 def test_apply_refuses_clips_mixed_with_images_or_a_folder_output(tmp_path, cli_env):
     from .video_clips import make_clip
 

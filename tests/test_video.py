@@ -217,6 +217,55 @@ def test_temporal_blend_steadies_a_flickering_stylizer():
     assert max(float((o - colour(f)).abs().mean()) for o, f in zip(outs, frames)) < 0.01
 
 
+def _square_over_still_background(n: int, v: int = 4) -> list[torch.Tensor]:
+    bg = texture(64, 96, seed=3)
+    fg = texture(20, 20, seed=7, freq=(0.3, 0.7))
+    frames = []
+    for t in range(n):
+        f = bg.copy()
+        f[20:40, 20 + v * t:40 + v * t] = fg
+        frames.append(_t(f))
+    return frames
+
+
+def test_global_shift_follows_the_camera_not_a_moving_object():
+    pan = [_t(f) for f in translated_frames(2, 64, 96, dx=3, dy=2, freq=(0.1, 0.4))]
+    dx, dy = temporal.global_shift(pan[1], pan[0])
+    assert (dx, dy) == (pytest.approx(-3, abs=0.2), pytest.approx(-2, abs=0.2))
+    still = _square_over_still_background(2)
+    assert temporal.global_shift(still[1], still[0]) == (pytest.approx(0, abs=0.1),
+                                                         pytest.approx(0, abs=0.1))
+    big = [torch.nn.functional.interpolate(f, scale_factor=6, mode="bilinear") for f in pan]
+    dx, dy = temporal.global_shift(big[1], big[0])  # found on a shrunk copy, in full pixels
+    assert (dx, dy) == (pytest.approx(-18, abs=1.0), pytest.approx(-12, abs=1.0))
+
+
+def test_locked_blend_leaves_what_moves_with_the_camera_and_steadies_the_rest():
+    rng = np.random.default_rng(2)
+
+    def flickering(x):
+        return (x * 0.8 + float(rng.uniform(-0.08, 0.08))).clamp(0, 1)
+
+    seen = []
+
+    def recorded(x):
+        seen.append(flickering(x))
+        return seen[-1]
+
+    pan = [_t(f) for f in translated_frames(5, 64, 96, dx=3, dy=2, freq=(0.1, 0.4))]
+    locked = temporal.temporal_blend(recorded, 0.7, locked=True)
+    outs = [locked(f) for f in pan]
+    for o, raw in zip(outs, seen):  # a pure pan: nothing moves apart from the camera
+        assert float((o - raw).abs()[..., 8:-8, 8:-8].mean()) < 0.005
+    seen.clear()
+    frames = _square_over_still_background(5)
+    outs = [locked(f) for f in frames]
+    moved = [float((o - raw)[..., 24:36, 30:40].abs().mean()) for o, raw in zip(outs, seen)]
+    still = [float((o - raw)[..., 48:, :].abs().mean()) for o, raw in zip(outs, seen)]
+    assert max(still) < 0.005  # the background stays as the stylizer made it
+    assert max(moved[1:]) > 0.02  # the moving square is blended with its past
+
+
 def test_temporal_loss_counts_only_visible_pixels():
     x = torch.zeros(1, 3, 8, 8)
     warped = torch.ones(1, 3, 8, 8)

@@ -7,14 +7,19 @@ that receives ``NAME.png`` (``--format``) for every input.  Images of the same s
 N-th file.  Every file is written atomically.
 
 A clip (``painterly apply MODEL clip.mp4 -o out.mp4``) is stylized frame by frame through
-:func:`painterly.video.process_clip` (rate, timestamps and audio kept), steadied by
-flow-guided temporal blending (:func:`painterly.temporal.temporal_blend`, ``--blend``).
+:func:`painterly.video.process_clip` (rate, timestamps and audio kept), kept on the
+camera's grid as it pans (:class:`GridLocked`) and steadied by flow-guided temporal blending
+where things move apart from the camera (:func:`painterly.temporal.temporal_blend`,
+``--blend``).
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from ..errors import ImageError, UsageError
 from ..images import WRITE_FORMATS, check_folder, load_image, save_image, to_pil
@@ -98,16 +103,48 @@ def apply_files(net: Network, files: list[Path], outs: list[Path], size: int | N
     return len(mine)
 
 
+@dataclass
+class GridLocked:
+    """A network run on the frames of one clip, in order, with the picture kept at the same
+    place on the network's grid as the camera moves.
+
+    A strided network paints the same texture for inputs shifted by a multiple of its stride
+    and a different one for other shifts, so a camera pan of a few pixels a frame makes the
+    whole texture shimmer.  Each frame's camera translation (:func:`painterly.temporal.
+    global_shift`) is added up, and the frame is padded so that the scene keeps its place
+    modulo the stride: the texture moves with the scene."""
+
+    net: Network
+    pos: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    prev: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        from ..temporal import global_shift
+
+        if self.prev is not None:
+            dx, dy = global_shift(x, self.prev)
+            self.pos[0] += dx
+            self.pos[1] += dy
+        self.prev = x
+        s = self.net.stride
+        return self.net.run_at(x, round(-self.pos[0]) % s, round(-self.pos[1]) % s)
+
+
 def frame_fn(net: Network, preserve_color: str = "none", strength: float = 1.0,
-             blend: float = 0.0):
+             blend: float = 0.0, lock: bool = True):
     """A per-frame stylizer (:data:`painterly.temporal.FrameFn`) for the frames of one clip,
-    in order; ``blend`` > 0 steadies it with flow-guided temporal blending."""
+    in order: the network kept on the camera's grid (``lock``, :class:`GridLocked`) and,
+    with ``blend`` > 0, steadied by flow-guided temporal blending."""
     from .. import temporal
 
-    def fn(x):
-        return net.finish(net.run(x), x, preserve_color, strength)
+    run = GridLocked(net) if lock else net.run
 
-    return temporal.temporal_blend(fn, blend) if blend > 0 else fn
+    def fn(x):
+        return net.finish(run(x), x, preserve_color, strength)
+
+    if blend <= 0:
+        return fn
+    return temporal.temporal_blend(fn, blend, locked=lock, warp_mode="bicubic")
 
 
 def apply_clip(args) -> int:

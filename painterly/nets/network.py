@@ -74,6 +74,23 @@ class Network:
         x = x.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
         return self.net(x).float().clamp_(0, 1).contiguous()
 
+    @property
+    def stride(self) -> int:
+        """The network's total downsampling: its output is the same for inputs shifted by a
+        multiple of this, and differs for other shifts (the texture's phase on the grid)."""
+        return 2 ** self.net.arch.downs
+
+    def run_at(self, x: torch.Tensor, ox: int, oy: int) -> torch.Tensor:
+        """:meth:`run` with the picture placed ``ox``, ``oy`` pixels (0 .. stride-1) right
+        and down on the network's grid: the input is padded by reflection on the left and
+        top, the output cropped back to ``x``'s size."""
+        if not (ox or oy):
+            return self.run(x)
+        h, w = x.shape[-2:]
+        mode = "reflect" if ox < w and oy < h else "replicate"
+        y = self.run(torch.nn.functional.pad(x.float(), (ox, 0, oy, 0), mode=mode))
+        return y[..., oy:oy + h, ox:ox + w]
+
     def finish(self, y: torch.Tensor, photo: torch.Tensor, preserve_color: str = "none",
                strength: float = 1.0) -> torch.Tensor:
         """Colour preservation and blending with the photo (both B x 3 x H x W, 0..1)."""
