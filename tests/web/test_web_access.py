@@ -66,7 +66,7 @@ def test_upload_without_length_is_stopped_as_it_arrives(make_client, tmp_path: P
     """Driven at the ASGI level: the test client would read the whole body first."""
     import asyncio
 
-    c = make_client(tmp_path, limits=Limits(max_bytes=100_000))
+    c = make_client(tmp_path, limits=Limits(max_bytes=100_000, max_clip_bytes=100_000))
     head = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
     chunks = [head] + [bytes(100_000)] * 3000  # 300 MB if it were all read
     sent: list[dict] = []
