@@ -32,6 +32,11 @@ def test_rebinding_host_refused_before_any_work(client):
     r = client.post("/api/jobs", headers=evil,
                     json={"content": content, "styles": [style], "options": {"size": 48}})
     assert r.status_code == 421
+    for method, url in [("get", "/api/models"), ("get", "/api/models/0123456789abcdef/thumb.png"),
+                        ("post", "/api/apply"), ("post", "/api/train"),
+                        ("get", "/api/jobs/20260101-000000-00000000/result.mp4")]:
+        r = getattr(client, method)(url, headers=evil)
+        assert r.status_code == 421 and "host name" in r.json()["error"], (url, r.text)
     assert client.get("/api/jobs").json()["jobs"] == []  # nothing was queued
     for host in ("localhost:8000", "[::1]:8000", "127.0.0.1"):
         assert client.get("/api/schema", headers={"Host": host}).status_code == 200
@@ -52,6 +57,12 @@ def test_token_required_on_every_request(make_client, tmp_path: Path):
     assert c.get("/api/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert c.get("/api/jobs", headers={"Authorization": "Bearer s3cret-token"}
                  ).status_code == 200
+    for method, url in [("get", "/api/models"), ("get", "/api/models/0123456789abcdef/thumb.png"),
+                        ("post", "/api/apply"), ("post", "/api/train"),
+                        ("get", "/api/jobs/20260101-000000-00000000/result.mp4")]:
+        assert getattr(c, method)(url).status_code == 401, url
+    assert c.get("/api/models", headers={"Authorization": "Bearer s3cret-token"}
+                 ).json() == {"models": []}
     r = c.get("/?token=s3cret-token", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert "httponly" in r.headers["set-cookie"].lower()
