@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the web extras are not installed: pip install .[web]")
 pytest.importorskip("av", reason="video needs PyAV")
 
-from web_helpers import png_bytes, tiny_model, upload, wait_for
+from web_helpers import png_bytes, tiny_model, upload, wait_for, wait_progress
 
 from painterly import video
 from painterly.web import uploads as uploads_module
@@ -170,10 +169,7 @@ def test_cancelled_clip_leaves_nothing(client, tmp_path: Path):
     r = client.post("/api/jobs", json={"content": clip["id"], "styles": [style], "options": {
         "size": 32, "steps": 2, "scales": 1, "frame_steps": 1000}})
     job = r.json()
-    end = time.monotonic() + 60
-    while client.get(f"/api/jobs/{job['id']}").json()["progress"].get("frame", 0) < 1:
-        assert time.monotonic() < end, "the clip did not start"
-        time.sleep(0.05)
+    wait_progress(client, job["id"], "frame", 1)
     client.post(f"/api/jobs/{job['id']}/cancel")
     job = wait_for(client, job["id"], ("cancelled",))
     assert job["result"] is None and job["thumb"] is None

@@ -22,6 +22,7 @@ from web_helpers import (
     tiny_model,
     upload,
     wait_for,
+    wait_progress,
 )
 
 LONG = {"size": 48, "steps": 100000, "scales": 1}  # an optimisation that runs until cancelled
@@ -217,10 +218,7 @@ def test_cancelled_training_leaves_a_usable_model(client):
     r = client.post("/api/train", json={"style": style, "photos": photo_ids(client, 3),
                                         "options": {**TINY_TRAIN, "steps": 100000}})
     job = r.json()
-    end = time.monotonic() + 60
-    while client.get(f"/api/jobs/{job['id']}").json()["progress"].get("step", 0) < 3:
-        assert time.monotonic() < end, "training did not start"
-        time.sleep(0.05)
+    wait_progress(client, job["id"], "step", 3)
     client.post(f"/api/jobs/{job['id']}/cancel")
     job = wait_for(client, job["id"], ("cancelled", "failed"))
     assert job["status"] == "cancelled" and "saved" in job["note"], job
@@ -271,10 +269,7 @@ def test_training_goes_on_from_its_checkpoint_after_a_restart(make_client, tmp_p
     r = first.post("/api/train", json={"style": style, "photos": photo_ids(first, 3),
                                        "options": {**TINY_TRAIN, "steps": 100000}})
     job = r.json()
-    end = time.monotonic() + 60
-    while first.get(f"/api/jobs/{job['id']}").json()["progress"].get("step", 0) < 2:
-        assert time.monotonic() < end, "training did not start"
-        time.sleep(0.05)
+    wait_progress(first, job["id"], "step", 2)
     first.__exit__(None, None, None)  # an orderly stop: queued again, with its checkpoint
     folder = tmp_path / "jobs" / job["id"]
     assert json.loads((folder / "job.json").read_text())["status"] == "queued"

@@ -77,3 +77,16 @@ def tiny_model(path, seed: int = 0, style_name: str = "s.png", steps: int = 7,
 
 def photo_ids(client: TestClient, n: int, first_seed: int = 100) -> list[str]:
     return [upload(client, png_bytes(48, 40, first_seed + i))["id"] for i in range(n)]
+
+
+def wait_progress(client: TestClient, job_id: str, key: str, at_least: int,
+                  timeout: float = 60.0) -> dict:
+    """Wait until the job's progress[key] (step, frame) reaches ``at_least``."""
+    end = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["progress"].get(key, 0) >= at_least:
+            return job
+        if time.monotonic() > end:
+            raise AssertionError(f"job {job_id} did not reach {key} {at_least}: {job}")
+        time.sleep(0.05)
