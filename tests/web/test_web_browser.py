@@ -1,4 +1,5 @@
-"""End to end in headless Chromium: upload, start, watch the preview, download the PNG.
+"""End to end in headless Chromium: upload, start, watch the preview, download the PNG; repaint
+with a network, train one from the page, and a clip through a network in the player.
 
 Needs the ``playwright`` Python package and Debian's ``chromium`` (``tests/setup_browser.sh``
 installs it); Playwright's own browser downloads are not used.
