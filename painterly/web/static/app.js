@@ -197,7 +197,7 @@ const DROPS = {
 
 function thumb(item, remove) {
   const media = kindOf(item.id) === "clip"
-    ? el("video", { src: item.url, muted: "", preload: "metadata",
+    ? el("video", { src: `${item.url}#t=0.01`, muted: "", preload: "metadata",
                     title: item.frames ? `${item.frames} frames, ${num(item.duration)} s` : "" })
     : el("img", { src: item.url, alt: "", title: item.width ? `${item.width}×${item.height}` : "" });
   return el("div", { class: "thumb" }, media,
@@ -282,11 +282,12 @@ function setStatus(text, fraction) {
   if (fraction !== undefined) $("bar").style.width = `${Math.round(fraction * 100)}%`;
 }
 
-// What the stage shows: an image, a clip, or nothing.
-function stage(kind, src) {
+// What the stage shows: an image, a clip (with a still of it), or nothing.
+function stage(kind, src, still) {
   const img = $("preview");
   const video = $("video");
   if (kind === "video") {
+    if (still) video.poster = still; else video.removeAttribute("poster");
     if (video.getAttribute("src") !== src) video.src = src;
     video.hidden = false;
     img.removeAttribute("src");
@@ -338,7 +339,7 @@ function show(job) {
     } else {
       setStatus(`Done in ${took}`, 1);
       const ext = job.kind === "clip" ? "mp4" : "png";
-      stage(ext === "mp4" ? "video" : "image", `${job.result}?v=${job.finished}`);
+      stage(ext === "mp4" ? "video" : "image", `${job.result}?v=${job.finished}`, job.thumb);
       const a = $("download");
       a.href = `${job.result}?download=true`;
       a.setAttribute("download", `painterly-${job.id}.${ext}`);
