@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; "
        "style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
+UPLOADS = "/api/uploads"
 BODY_OVERHEAD = 65536  # multipart headers around an upload of the largest accepted size
 BODY_TOO_LARGE = "request body too large"  # BodyLimit's, answered with the limit
 MAX_PHOTOS = 5000  # training photos one request may name
@@ -149,13 +150,12 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         return {**settings.schema(limits.max_size), "version": __version__,
                 "limits": limits.to_json(), "photo_folder": studio.photo_folder is not None}
 
-    @app.post("/api/uploads", status_code=201)
+    @app.post(UPLOADS, status_code=201)
     async def upload(file: UploadFile = File(...)) -> dict[str, Any]:
         size = file.size if file.size is not None else 0
         too_big = f"the file is larger than {uploads.human_size(limits.max_bytes)}"
         if size > limits.max_body:
-            raise fail(413, too_big if limits.max_body == limits.max_bytes else
-                       f"the file is larger than {uploads.human_size(limits.max_body)}")
+            raise fail(413, f"the file is larger than {uploads.human_size(limits.max_body)}")
         # the header first: a large file that is no image or clip is never read whole
         head = await asyncio.to_thread(uploads.read_head, file.file)
         if uploads.sniff(head) is None and size > limits.max_bytes:
@@ -169,7 +169,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
                 item = await asyncio.to_thread(uploads.store_clip, file.file, studio.uploads,
                                                limits)
             except PainterlyError as e:
-                raise fail(413 if "larger than" in str(e) else 400, str(e)) from None
+                raise fail(413 if isinstance(e, uploads.TooLarge) else 400, str(e)) from None
             return item.to_json()
         if size > limits.max_bytes:
             raise fail(413, too_big)
@@ -199,7 +199,8 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         return public(job)
 
     def job_plan(req: JobRequest) -> tuple[str, dict[str, Any]]:
-        clip = uploads.path_of(studio.uploads, req.content).suffix[1:] in uploads.CLIP_TYPES
+        uploads.path_of(studio.uploads, req.content)
+        clip = uploads.kind_of(req.content) == "clip"
         if req.model:
             if not clip:
                 raise UsageError("model: an image is stylized by a network at once "
@@ -225,7 +226,8 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
     def apply(req: ApplyRequest) -> dict[str, Any]:
         """A style network on an image, at once (not queued); kept like a job's result."""
         def check() -> dict[str, Any]:
-            if uploads.path_of(studio.uploads, req.content).suffix[1:] in uploads.CLIP_TYPES:
+            uploads.path_of(studio.uploads, req.content)
+            if uploads.kind_of(req.content) == "clip":
                 raise UsageError("content: a clip is stylized by a job (POST /api/jobs with "
                                  "the model)")
             studio.models.get(req.model)
@@ -382,12 +384,21 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
 def _install_guards(app: FastAPI, limits: Limits, access: Access) -> None:
     """One-line JSON errors, security headers, Host, token, request size and cross-site
     checks."""
-    too_large = f"the upload is larger than {uploads.human_size(limits.max_body)}"
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body + BODY_OVERHEAD)
+    def body_limit(path: str) -> int:
+        """An upload may be as large as a clip; any other request as an image upload."""
+        return (limits.max_body if path == UPLOADS else limits.max_bytes) + BODY_OVERHEAD
+
+    def too_large(path: str) -> str:
+        if path == UPLOADS:
+            return f"the upload is larger than {uploads.human_size(limits.max_body)}"
+        return f"the request is larger than {uploads.human_size(limits.max_bytes)}"
+
+    app.add_middleware(BodyLimit, limit=body_limit)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        detail = too_large if exc.detail == BODY_TOO_LARGE else str(exc.detail)
+        detail = too_large(request.url.path) if exc.detail == BODY_TOO_LARGE \
+            else str(exc.detail)
         return JSONResponse({"error": detail}, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -433,8 +444,8 @@ def _install_guards(app: FastAPI, limits: Limits, access: Access) -> None:
             if origin and urlsplit(origin).netloc != request.headers.get("host"):
                 return JSONResponse({"error": "cross-site request refused"}, status_code=403)
             size = request.headers.get("content-length", "")
-            if size.isdigit() and int(size) > limits.max_body + BODY_OVERHEAD:
-                return JSONResponse({"error": too_large}, status_code=413)
+            if size.isdigit() and int(size) > body_limit(request.url.path):
+                return JSONResponse({"error": too_large(request.url.path)}, status_code=413)
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -443,25 +454,26 @@ def _install_guards(app: FastAPI, limits: Limits, access: Access) -> None:
 
 
 class BodyLimit:
-    """Counts a request's body as it arrives and stops it at ``max_bytes`` with 413, also
-    when no Content-Length was sent (a chunked upload is never read whole)."""
+    """Counts a request's body as it arrives and stops it at ``limit(path)`` bytes with 413,
+    also when no Content-Length was sent (a chunked upload is never read whole)."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, limit: Callable[[str], int]):
         self.app = app
-        self.max_bytes = max_bytes
+        self.limit = limit
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         seen = 0
+        most = self.limit(scope["path"])
 
         async def counted():
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > most:
                     raise HTTPException(status_code=413, detail=BODY_TOO_LARGE)
             return message
 

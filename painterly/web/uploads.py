@@ -25,6 +25,10 @@ ACCEPTED = "PNG, JPEG, WebP, BMP, TIFF or GIF images; MP4, MOV, WebM or MKV clip
 CHUNK = 1 << 20
 
 
+class TooLarge(ImageError):
+    """An upload over its size limit (answered 413)."""
+
+
 @dataclass
 class Limits:
     max_bytes: int = 20 * 1024 * 1024
@@ -151,7 +155,7 @@ def store_clip(fh, folder: Path, limits: Limits) -> Upload:
             while chunk := fh.read(CHUNK):
                 size += len(chunk)
                 if size > limits.max_clip_bytes:
-                    raise ImageError(f"the clip is larger than "
+                    raise TooLarge(f"the clip is larger than "
                                      f"{human_size(limits.max_clip_bytes)}")
                 digest.update(chunk)
                 out.write(chunk)

@@ -147,3 +147,12 @@ def test_serve_on_a_network_address_makes_a_token(monkeypatch, tmp_path: Path, t
     assert c.get("/api/schema", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert TestClient(app, base_url="http://evil.example").get("/").status_code == 421
     assert cli.main(["serve", "--token", "short"]) == 2
+
+
+def test_only_uploads_may_be_as_large_as_a_clip(make_client, tmp_path: Path):
+    c = make_client(tmp_path, limits=Limits(max_bytes=100_000, max_clip_bytes=1_000_000))
+    body = b'{"model": "' + b"x" * 300_000 + b'"}'
+    r = c.post("/api/apply", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "request is larger than 98 KB" in r.json()["error"]
+    r = c.post("/api/uploads", files={"file": ("a.bin", bytes(1_200_000))})
+    assert r.status_code == 413 and "upload is larger than 977 KB" in r.json()["error"]
