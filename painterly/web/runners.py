@@ -174,8 +174,8 @@ def run_train(job: Job, ctx: Context) -> None:
                  style_name=job.model_name, callback=callback)
     if done.interrupted and not job.cancel.is_set():
         raise Interrupted()  # the server stops: go on from the checkpoint after the restart
-    if shown:
-        save_thumb(shown[0], ctx.folder)
+    with Image.open(style) as im:  # the last preview, or else the style itself
+        save_thumb(shown[0] if shown else im, ctx.folder)
     os.replace(out, ctx.models.path_for(job.model))
     checkpoint_path(out).unlink(missing_ok=True)
     if not job.photo_folder:
