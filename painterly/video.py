@@ -454,9 +454,16 @@ def output_size(info: ClipInfo, longest: int | None, fmt: str) -> tuple[int, int
 
 def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[torch.Tensor],
                  torch.Tensor], longest: int | None = None, quiet: bool = False,
-                 audio: bool = True, info: ClipInfo | None = None) -> int:
+                 audio: bool = True, info: ClipInfo | None = None,
+                 progress: Callable[[int, int, np.ndarray], None] | None = None,
+                 partial: bool = True) -> int:
     """Stylize ``src`` frame by frame with ``fn`` (1 x 3 x H x W in 0..1 -> same) into
-    ``dst``; returns 0, or 130 when interrupted (the frames done are kept as a clip)."""
+    ``dst``; returns 0, or 130 when interrupted (the frames done are kept as a clip, or with
+    ``partial=False`` nothing is written).
+
+    ``progress(done, total, rgb)`` is called after every frame written (``rgb``: that frame,
+    H x W x 3 uint8); it, or ``fn``, may raise :class:`~painterly.errors.Interrupted` to stop
+    as Ctrl-C does."""
     fmt = check_output(dst)[0]
     info = info or probe(src)
     size = output_size(info, longest, fmt)
@@ -479,6 +486,8 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
             writer.write(rgb, fr.pts, fr.duration)
             if bar is not None:
                 bar.update(1)
+            if progress is not None:
+                progress(writer.frames, info.frames, rgb)
     except (KeyboardInterrupt, Interrupted):
         status = EXIT_INTERRUPTED
     except BaseException:
@@ -487,10 +496,11 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
     finally:
         if bar is not None:
             bar.close()
-    if status and writer.frames == 0:
+    if status and (writer.frames == 0 or not partial):
         writer.discard()
-        print("painterly: interrupted before the first frame was done; nothing written",
-              file=sys.stderr)
+        if partial:
+            print("painterly: interrupted before the first frame was done; nothing written",
+                  file=sys.stderr)
         return status
     writer.finish(complete=not status)
     return report_written(status, dst, quiet, f"the {writer.frames} frames done")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the heavy modules load only when a clip is stylized
     import torch
 
     from .api import Stylizer
+    from .engine import Callback
 
 # Chosen by measurement (benchmarks/video.py, benchmarks/results/video.md).
 FRAME_STEPS = 10  # L-BFGS steps per frame after the first, at the output size only
@@ -50,6 +51,7 @@ class OptimisedFrames:
     styles: list[torch.Tensor]
     opts: Options
     clip: ClipOptions = field(default_factory=ClipOptions)
+    callback: Callback | None = None  # the optimiser's progress within a frame (engine.run)
     _prev_in: torch.Tensor | None = field(default=None, repr=False)
     _prev_raw: torch.Tensor | None = field(default=None, repr=False)
 
@@ -60,7 +62,8 @@ class OptimisedFrames:
         net = self.stylizer.network(self.opts)
         cache = self.stylizer.cache
         if self._prev_in is None or not self.clip.temporal:
-            raw = engine.run(prep.content, prep.styles, self.opts, net, cache=cache)
+            raw = engine.run(prep.content, prep.styles, self.opts, net, self.callback,
+                             cache=cache)
         else:
             m = temporal.motion(frame, self._prev_in, self.clip.flow)
             init, warped = temporal.init_from_previous(prep.content, self._prev_raw, m)
@@ -70,8 +73,8 @@ class OptimisedFrames:
                 return w * temporal.temporal_loss(x, warped, m.mask)
 
             opts = dataclasses.replace(self.opts, scales=1, steps=self.clip.frame_steps)
-            raw = engine.run(prep.content, prep.styles, opts, net, init=init, cache=cache,
-                             extra_loss=extra if w > 0 else None)
+            raw = engine.run(prep.content, prep.styles, opts, net, self.callback, init=init,
+                             cache=cache, extra_loss=extra if w > 0 else None)
         self._prev_in, self._prev_raw = frame, raw
         return prep.finish(raw)
 

@@ -378,3 +378,27 @@ def test_apply_refuses_clips_mixed_with_images_or_a_folder_output(tmp_path, cli_
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (name, r.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "m.safetensors",
                                                           "photo.png"]
+
+
+def test_train_callback_sees_every_step_and_can_stop_it(tmp_path, photos, style, tiny):
+    from painterly.errors import Interrupted
+
+    out = tmp_path / "m.safetensors"
+    rt = Runtime(weights=tiny, device="cpu")
+    seen = []
+
+    def callback(p):
+        seen.append(p)
+        if p.step == 3:
+            raise Interrupted()
+
+    topts = make(TrainOptions, steps=50, batch=2, **{**TINY, "preview_every": 2})
+    done = train(str(style), str(photos), str(out), topts, rt, quiet=True,
+                 style_name="starry", callback=callback)
+    assert done.interrupted and done.steps == 3
+    assert [p.step for p in seen] == [1, 2, 3] and all(p.total == 50 for p in seen)
+    assert set(seen[0].losses) >= {"style", "content", "total"} and seen[0].eta > 0
+    assert seen[0].preview is None and seen[1].preview.size == (2 * 40, 33)  # photo | result
+    meta = load_model(out).meta
+    assert meta["steps"] == 3 and meta["style"]["name"] == "starry"
+    assert load_model(checkpoint_path(out)).meta["steps"] == 3

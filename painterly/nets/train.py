@@ -29,16 +29,17 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .. import __version__
 from .. import device as dev
 from ..config import Runtime, make
-from ..errors import UsageError
+from ..errors import Interrupted, UsageError
 from ..images import (
     check_folder,
     fit_longest,
@@ -198,6 +199,18 @@ def preview(net: TransformNet, photos: list[torch.Tensor], device: torch.device,
 
 
 @dataclasses.dataclass
+class TrainProgress:
+    """What a ``callback`` of :func:`train` is given after every step (rank 0 only)."""
+
+    step: int  # steps done in all (with those before --resume)
+    total: int  # the steps to reach
+    losses: dict[str, float]  # this step's loss terms and "total", over the global batch
+    elapsed: float  # seconds since this run's first step
+    eta: float  # seconds left, at this run's pace
+    preview: Image.Image | None = None  # held-out photos | results, at the preview steps
+
+
+@dataclasses.dataclass
 class Trained:
     """What :func:`train` returns (on every process under torchrun)."""
 
@@ -208,9 +221,16 @@ class Trained:
 
 def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runtime, *,
           resume: bool = False, previews: str | None = None, workers: int = 0,
-          quiet: bool = False) -> Trained:
+          quiet: bool = False, style_name: str | None = None,
+          callback: Callable[[TrainProgress], None] | None = None) -> Trained:
     """Train (or resume) and write the model file (rank 0).  Ctrl-C or SIGTERM stops after
-    the current step, writing the model and a checkpoint."""
+    the current step, writing the model and a checkpoint.
+
+    ``style_name`` is the style's name recorded in the model file (default: the file's
+    name).  ``callback`` (rank 0) gets a :class:`TrainProgress` after every step, with the
+    preview image at the steps ``--preview-every`` names; it may raise
+    :class:`~painterly.errors.Interrupted` to stop as Ctrl-C does (the model and the
+    checkpoint are written, and the result says ``interrupted``)."""
     w = dist.world()
     device = dist.device_for(runtime.device, w)
     check_folder(out)
@@ -271,7 +291,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         local = topts.batch // w.size
         steps_per_epoch = len(ds) // topts.batch
         held_t = [image_tensor(load_image(f), topts.photo_size) for f in held]
-        meta = {"style": {"name": Path(style).name, "sha256": _sha256(style),
+        meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
                           "thumbnail_png": thumbnail_png(style_t)},
                 "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
                 "processes": w.size, "painterly_version": __version__}
@@ -308,21 +328,31 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
                     bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
                                         refresh=False)
                     bar.update(1)
-                if previews and held_t and w.main and (
+                shown = None
+                if (previews or callback) and held_t and w.main and (
                         (topts.preview_every and step % topts.preview_every == 0)
                         or step == topts.steps):
-                    save_image(to_pil(preview(net, held_t, device, precision)),
-                               Path(previews) / f"step_{step:06d}.png")
+                    shown = to_pil(preview(net, held_t, device, precision))
+                    if previews:
+                        save_image(shown, Path(previews) / f"step_{step:06d}.png")
+                asked = False
+                if callback is not None and w.main:
+                    spent = time.perf_counter() - t0
+                    try:
+                        callback(TrainProgress(step, topts.steps, vals, spent, spent / (
+                            step - start) * (topts.steps - step), shown))
+                    except Interrupted:
+                        asked = True
                 if topts.checkpoint_every and step % topts.checkpoint_every == 0 \
                         and step < topts.steps:
                     save(step, ckpt, True)
-                if dist.any_true(stop.set, w, device):
+                if dist.any_true(stop.set or asked, w, device):
                     save(step, ckpt, True)
                     save(step, Path(out), False)
                     dist.barrier(w)
                     if bar is not None:
                         bar.close()
-                    if w.main:
+                    if w.main and stop.set:
                         print(f"painterly: interrupted at step {step}; wrote {out} and the "
                               f"checkpoint {ckpt} (--resume continues)", file=sys.stderr)
                     return Trained(net, step, True)

@@ -7,10 +7,11 @@ server path or carries a traceback.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,13 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..errors import PainterlyError
+from ..errors import PainterlyError, UsageError
+from ..nets.options import TrainOptions
 from . import settings, uploads
 from .access import COOKIE, Access
 from .jobs import FINAL, JOB_ID, Job, Studio
+from .models import UnknownModel, new_model_id
+from .settings import ApplyOptions
 from .uploads import Limits
 
 log = logging.getLogger("painterly.web")
@@ -42,7 +46,10 @@ CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; "
        "style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
+UPLOADS = "/api/uploads"
 BODY_OVERHEAD = 65536  # multipart headers around an upload of the largest accepted size
+BODY_TOO_LARGE = "request body too large"  # BodyLimit's, answered with the limit
+MAX_PHOTOS = 5000  # training photos one request may name
 
 
 def default_data_dir() -> Path:
@@ -52,9 +59,24 @@ def default_data_dir() -> Path:
 
 class JobRequest(BaseModel):
     content: str = Field(max_length=64)
-    styles: list[str] = Field(min_length=1, max_length=8)
+    styles: list[str] = Field(default_factory=list, max_length=8)
+    model: str = Field(default="", max_length=64)  # a clip by a style network
     options: dict[str, Any] = Field(default_factory=dict)
     preset: str = Field(default="", max_length=40)
+
+
+class ApplyRequest(BaseModel):
+    model: str = Field(max_length=64)
+    content: str = Field(max_length=64)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainRequest(BaseModel):
+    style: str = Field(max_length=64)
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
+    photo_folder: bool = False  # train on the server's --photos folder
+    name: str = Field(default="", max_length=80)
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 def fail(status: int, message: str) -> HTTPException:
@@ -63,14 +85,19 @@ def fail(status: int, message: str) -> HTTPException:
 
 def create_app(data_dir: str | Path | None = None, weights: str | None = None,
                device: str = "auto", *, limits: Limits | None = None,
-               preview_interval: float = 0.5, access: Access | None = None) -> FastAPI:
+               preview_interval: float = 0.5, access: Access | None = None,
+               model_folders: list[str | Path] = (), photo_folder: str | Path | None = None
+               ) -> FastAPI:
     """The studio app; jobs and uploads live under ``data_dir`` (default: XDG data home).
 
     ``access`` says which Host names it answers to and which token it asks for (default:
-    the loopback names, no token; see :mod:`painterly.web.access`)."""
+    the loopback names, no token; see :mod:`painterly.web.access`).  ``model_folders``
+    offer their style networks (read only); ``photo_folder`` is a folder of photos that
+    training jobs may use without uploading them."""
     limits = limits or Limits()
     access = access or Access()
-    studio = Studio(data_dir or default_data_dir(), weights, device, preview_interval)
+    studio = Studio(data_dir or default_data_dir(), weights, device, preview_interval,
+                    model_folders, photo_folder)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,8 +122,24 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         out = job.record()
         out["position"] = studio.position(job.id)
         out["preview_version"] = job.preview_version
-        out["result"] = f"/api/jobs/{job.id}/result.png" if job.status == "done" else None
+        path = studio.result_path(job)
+        out["result"] = f"/api/jobs/{job.id}/{path.name}" \
+            if job.status == "done" and path is not None else None
+        thumb = studio.job_dir(job.id) / "thumb.jpg"
+        out["thumb"] = f"/api/jobs/{job.id}/thumb.jpg" \
+            if job.status in FINAL and thumb.is_file() else None
         return out
+
+    def checked(fn, *args: Any) -> Any:
+        """``fn(*args)``, its PainterlyError answered 400 with one line."""
+        try:
+            return fn(*args)
+        except PainterlyError as e:
+            raise fail(400, studio.scrub(str(e))) from None
+
+    def queue_room() -> None:
+        if len(studio.queue) >= limits.max_queue:
+            raise fail(429, f"the queue is full ({limits.max_queue} jobs); try again later")
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:
@@ -104,19 +147,32 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
 
     @app.get("/api/schema")
     def schema() -> dict[str, Any]:
-        return {"options": settings.web_schema(limits.max_size), "presets": settings.PRESETS,
-                "default_preset": settings.DEFAULT_PRESET, "version": __version__,
-                "limits": {"max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels,
-                           "max_size": limits.max_size}}
+        return {**settings.schema(limits.max_size), "version": __version__,
+                "limits": limits.to_json(), "photo_folder": studio.photo_folder is not None}
 
-    @app.post("/api/uploads", status_code=201)
+    @app.post(UPLOADS, status_code=201)
     async def upload(file: UploadFile = File(...)) -> dict[str, Any]:
-        if file.size is not None and file.size > limits.max_bytes:
-            raise fail(413, f"the file is larger than {uploads.human_size(limits.max_bytes)}")
-        try:  # the header first: a large file that is no image is never read into memory
-            await asyncio.to_thread(uploads.check_header, file.file)
-        except PainterlyError as e:
-            raise fail(400, str(e)) from None
+        size = file.size if file.size is not None else 0
+        too_big = f"the file is larger than {uploads.human_size(limits.max_bytes)}"
+        if size > limits.max_body:
+            raise fail(413, f"the file is larger than {uploads.human_size(limits.max_body)}")
+        # the header first: a large file that is no image or clip is never read whole
+        head = await asyncio.to_thread(uploads.read_head, file.file)
+        if uploads.sniff(head) is None and size > limits.max_bytes:
+            raise fail(413, too_big)
+        kind = checked(uploads.check_header, head)
+        if kind == "clip":
+            if size > limits.max_clip_bytes:
+                raise fail(413, "the clip is larger than "
+                                f"{uploads.human_size(limits.max_clip_bytes)}")
+            try:
+                item = await asyncio.to_thread(uploads.store_clip, file.file, studio.uploads,
+                                               limits)
+            except PainterlyError as e:
+                raise fail(413 if isinstance(e, uploads.TooLarge) else 400, str(e)) from None
+            return item.to_json()
+        if size > limits.max_bytes:
+            raise fail(413, too_big)
         data = await file.read(limits.max_bytes + 1)
         try:
             item = await asyncio.to_thread(uploads.store, data, studio.uploads, limits)
@@ -134,17 +190,111 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
 
     @app.post("/api/jobs", status_code=201)
     def submit(req: JobRequest) -> dict[str, Any]:
-        try:
-            for uid in [req.content, *req.styles]:
-                uploads.path_of(studio.uploads, uid)
-            opts = settings.web_options(req.options, limits.max_size)
-        except PainterlyError as e:
-            raise fail(400, str(e)) from None
-        if len(studio.queue) >= limits.max_queue:
-            raise fail(429, f"the queue is full ({limits.max_queue} jobs); try again later")
-        preset = req.preset if req.preset in settings.PRESETS else ""
-        job = studio.submit(req.content, req.styles, settings.public_options(opts), preset)
+        """A stylization by optimisation of an image or a clip, or a clip by a network."""
+        kind, fields = checked(job_plan, req)
+        queue_room()
+        preset = req.preset if req.preset in settings.PRESETS and not req.model else ""
+        job = studio.submit(req.content, req.styles, fields.pop("options"), preset,
+                            kind=kind, **fields)
         return public(job)
+
+    def job_plan(req: JobRequest) -> tuple[str, dict[str, Any]]:
+        uploads.path_of(studio.uploads, req.content)
+        clip = uploads.kind_of(req.content) == "clip"
+        if req.model:
+            if not clip:
+                raise UsageError("model: an image is stylized by a network at once "
+                                 "(POST /api/apply); jobs take clips")
+            if req.styles:
+                raise UsageError("styles: a clip by a network takes no style images")
+            entry = studio.models.get(req.model)
+            opts = settings.parse_form(req.options, ApplyOptions, limits.max_size)
+            return "clip", {"options": dataclasses.asdict(opts), "model": entry.id,
+                            "model_name": entry.name}
+        if not req.styles:
+            raise UsageError("styles: pick at least one style image")
+        for uid in req.styles:
+            uploads.path_of(studio.uploads, uid, "image")
+        if clip:
+            opts, more = settings.clip_options(req.options, limits.max_size)
+            return "clip", {"options": {**dataclasses.asdict(opts),
+                                        **dataclasses.asdict(more)}}
+        opts = settings.web_options(req.options, limits.max_size)
+        return "stylize", {"options": settings.public_options(opts)}
+
+    @app.post("/api/apply", status_code=201)
+    def apply(req: ApplyRequest) -> dict[str, Any]:
+        """A style network on an image, at once (not queued); kept like a job's result."""
+        def check() -> dict[str, Any]:
+            uploads.path_of(studio.uploads, req.content)
+            if uploads.kind_of(req.content) == "clip":
+                raise UsageError("content: a clip is stylized by a job (POST /api/jobs with "
+                                 "the model)")
+            studio.models.get(req.model)
+            return dataclasses.asdict(settings.parse_form(req.options, ApplyOptions,
+                                                          limits.max_size))
+
+        options = checked(check)
+        return public(checked(studio.apply, req.content, req.model, options))
+
+    @app.post("/api/train", status_code=201)
+    def train(req: TrainRequest) -> dict[str, Any]:
+        """Queue the training of a style network on uploaded photos or the server's."""
+        topts, photos, name = checked(train_plan, req)
+        queue_room()
+        job = studio.submit("", [req.style], dataclasses.asdict(topts), kind="train",
+                            model=new_model_id(), model_name=name, photos=photos,
+                            photo_folder=req.photo_folder)
+        return public(job)
+
+    def train_plan(req: TrainRequest) -> tuple[TrainOptions, list[str], str]:
+        from ..nets.apply import collect
+
+        uploads.path_of(studio.uploads, req.style, "image")
+        name = " ".join(req.name.split())
+        if not name.isprintable():
+            raise UsageError("name: use printable characters")
+        photos = list(dict.fromkeys(req.photos))
+        if req.photo_folder:
+            if photos:
+                raise UsageError("photos: give uploaded photos or the server's photo folder, "
+                                 "not both")
+            if studio.photo_folder is None:
+                raise UsageError("photo_folder: this server has no photo folder; upload "
+                                 "photos to train on")
+            count = len(collect([str(studio.photo_folder)]))
+        else:
+            if not photos:
+                raise UsageError("photos: upload photos to train on"
+                                 + (", or use the server's photo folder"
+                                    if studio.photo_folder else ""))
+            for uid in photos:
+                uploads.path_of(studio.uploads, uid, "image")
+            count = len(photos)
+        topts = settings.parse_form(req.options, TrainOptions, limits.max_size)
+        if topts.holdout >= count:
+            raise UsageError(f"holdout: {topts.holdout} of {count} photos held out leaves "
+                             "none to train on")
+        if count - topts.holdout < topts.batch:
+            raise UsageError(f"photos: {count - topts.holdout} to train on (after "
+                             f"{topts.holdout} held out), fewer than batch {topts.batch}; "
+                             "add photos or lower batch")
+        return topts, photos, name or "network"
+
+    @app.get("/api/models")
+    def list_models() -> dict[str, Any]:
+        return {"models": [e.to_json() for e in studio.models.listing()]}
+
+    @app.get("/api/models/{model_id}/thumb.png")
+    def model_thumb(model_id: str) -> Response:
+        try:
+            entry = studio.models.get(model_id)
+        except UnknownModel as e:
+            raise fail(404, str(e)) from None
+        if not entry.thumb:
+            raise fail(404, "this model has no picture of its style")
+        return Response(entry.thumb, media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get("/api/jobs")
     def list_jobs() -> dict[str, Any]:
@@ -175,23 +325,32 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         return Response(job.preview, media_type="image/jpeg",
                         headers={"Cache-Control": "no-store"})
 
-    @app.get("/api/jobs/{job_id}/result.png")
-    def result(job_id: str, download: bool = False) -> FileResponse:
+    def result(job_id: str, ext: str, download: bool) -> FileResponse:
         job = get_job(job_id)
-        path = studio.result_path(job.id)
-        if job.status != "done" or not path.is_file():
+        path = studio.result_path(job)
+        if job.status != "done" or path is None or path.suffix != f".{ext}" \
+                or not path.is_file():
             raise fail(404, "this job has no result")
-        name = f"painterly-{job.id}.png"
-        return FileResponse(path, media_type="image/png",
+        name = f"painterly-{job.id}.{ext}"
+        return FileResponse(path, media_type=uploads.MEDIA_TYPES[ext],
                             filename=name if download else None,
                             content_disposition_type="attachment" if download else "inline")
+
+    @app.get("/api/jobs/{job_id}/result.png")
+    def result_png(job_id: str, download: bool = False) -> FileResponse:
+        return result(job_id, "png", download)
+
+    @app.get("/api/jobs/{job_id}/result.mp4")
+    def result_mp4(job_id: str, download: bool = False) -> FileResponse:
+        """A clip, with range requests (seeking in the page's player)."""
+        return result(job_id, "mp4", download)
 
     @app.get("/api/jobs/{job_id}/thumb.jpg")
     def thumb(job_id: str) -> FileResponse:
         job = get_job(job_id)
         path = studio.job_dir(job.id) / "thumb.jpg"
-        if job.status != "done" or not path.is_file():
-            raise fail(404, "this job has no result")
+        if job.status not in FINAL or not path.is_file():
+            raise fail(404, "this job has no picture")
         return FileResponse(path, media_type="image/jpeg")
 
     @app.get("/api/jobs/{job_id}/events")
@@ -225,12 +384,21 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
 def _install_guards(app: FastAPI, limits: Limits, access: Access) -> None:
     """One-line JSON errors, security headers, Host, token, request size and cross-site
     checks."""
-    too_large = f"the upload is larger than {uploads.human_size(limits.max_bytes)}"
-    app.add_middleware(BodyLimit, max_bytes=limits.max_bytes + BODY_OVERHEAD)
+    def body_limit(path: str) -> int:
+        """An upload may be as large as a clip; any other request as an image upload."""
+        return (limits.max_body if path == UPLOADS else limits.max_bytes) + BODY_OVERHEAD
+
+    def too_large(path: str) -> str:
+        if path == UPLOADS:
+            return f"the upload is larger than {uploads.human_size(limits.max_body)}"
+        return f"the request is larger than {uploads.human_size(limits.max_bytes)}"
+
+    app.add_middleware(BodyLimit, limit=body_limit)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        detail = too_large if exc.status_code == 413 else str(exc.detail)
+        detail = too_large(request.url.path) if exc.detail == BODY_TOO_LARGE \
+            else str(exc.detail)
         return JSONResponse({"error": detail}, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -276,8 +444,8 @@ def _install_guards(app: FastAPI, limits: Limits, access: Access) -> None:
             if origin and urlsplit(origin).netloc != request.headers.get("host"):
                 return JSONResponse({"error": "cross-site request refused"}, status_code=403)
             size = request.headers.get("content-length", "")
-            if size.isdigit() and int(size) > limits.max_bytes + BODY_OVERHEAD:
-                return JSONResponse({"error": too_large}, status_code=413)
+            if size.isdigit() and int(size) > body_limit(request.url.path):
+                return JSONResponse({"error": too_large(request.url.path)}, status_code=413)
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -286,26 +454,27 @@ def _install_guards(app: FastAPI, limits: Limits, access: Access) -> None:
 
 
 class BodyLimit:
-    """Counts a request's body as it arrives and stops it at ``max_bytes`` with 413, also
-    when no Content-Length was sent (a chunked upload is never read whole)."""
+    """Counts a request's body as it arrives and stops it at ``limit(path)`` bytes with 413,
+    also when no Content-Length was sent (a chunked upload is never read whole)."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, limit: Callable[[str], int]):
         self.app = app
-        self.max_bytes = max_bytes
+        self.limit = limit
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         seen = 0
+        most = self.limit(scope["path"])
 
         async def counted():
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise HTTPException(status_code=413, detail="request body too large")
+                if seen > most:
+                    raise HTTPException(status_code=413, detail=BODY_TOO_LARGE)
             return message
 
         await self.app(scope, counted, send)

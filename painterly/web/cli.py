@@ -6,6 +6,7 @@ import argparse
 import errno
 import socket
 import sys
+from pathlib import Path
 
 from ..config import check_range
 from ..errors import UsageError
@@ -15,8 +16,9 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="start the web studio in your browser",
-                       description="Start the web studio: a local page to stylize images, "
-                                   "with a job queue and a gallery of results.")
+                       description="Start the web studio: a local page to stylize images "
+                                   "and clips, apply and train style networks, with a job "
+                                   "queue and a gallery of results.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on [default: 127.0.0.1, this machine only]")
     p.add_argument("--port", type=int, default=8000, help="port [default: 8000]")
@@ -30,6 +32,19 @@ def add_parser(sub) -> None:
                    help="largest accepted upload [default: 20]")
     p.add_argument("--max-size", type=int, default=2048, metavar="PX",
                    help="largest output side a page may ask for [default: 2048]")
+    p.add_argument("--max-clip-mb", type=int, default=200, metavar="MB",
+                   help="largest accepted video clip [default: 200]")
+    p.add_argument("--max-clip-seconds", type=float, default=60.0, metavar="S",
+                   help="longest accepted video clip [default: 60]")
+    p.add_argument("--max-clip-frames", type=int, default=3600, metavar="N",
+                   help="most frames of an accepted video clip [default: 3600]")
+    p.add_argument("--models", action="append", default=[], metavar="DIR",
+                   help="a folder of style networks (.safetensors) to offer, read only; "
+                        "repeatable (networks trained from the page are kept in the data "
+                        "folder)")
+    p.add_argument("--photos", metavar="DIR",
+                   help="a folder of photos that training jobs may use without uploading "
+                        "them (the page never sees its path)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="another host name the studio answers to (e.g. a name in your "
                         "network for --host 0.0.0.0); repeatable")
@@ -57,6 +72,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port}: not a port number")
     check_range("--max-upload-mb", args.max_upload_mb, 1, 4096)
     check_range("--max-size", args.max_size, 16, 8192)
+    check_range("--max-clip-mb", args.max_clip_mb, 1, 65536)
+    check_range("--max-clip-seconds", args.max_clip_seconds, 0.1, 86400)
+    check_range("--max-clip-frames", args.max_clip_frames, 1, 10_000_000)
+    for flag, folder in [*(("--models", m) for m in args.models), ("--photos", args.photos)]:
+        if folder is not None and not Path(folder).is_dir():
+            raise UsageError(f"{flag} {folder}: no such folder")
     if args.token is not None and (len(args.token) < 8 or not args.token.isprintable()
                                    or " " in args.token):
         raise UsageError("--token: use at least 8 printable characters without spaces")
@@ -66,10 +87,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                                         else new_token()))
     access = Access.for_server(args.host, args.allow_host, token)
     data_dir = args.data_dir or default_data_dir()
-    limits = Limits(max_bytes=args.max_upload_mb * 1024 * 1024, max_size=args.max_size)
+    limits = Limits(max_bytes=args.max_upload_mb * 1024 * 1024, max_size=args.max_size,
+                    max_clip_bytes=args.max_clip_mb * 1024 * 1024,
+                    max_clip_seconds=args.max_clip_seconds,
+                    max_clip_frames=args.max_clip_frames)
     try:
         app = create_app(data_dir, args.weights or None, args.device, limits=limits,
-                         access=access)
+                         access=access, model_folders=args.models,
+                         photo_folder=args.photos)
     except OSError as e:
         raise UsageError(f"--data-dir {data_dir}: cannot use it ({e.strerror or e})") from None
     if not is_local(args.host) and token is None:

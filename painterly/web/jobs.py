@@ -2,97 +2,58 @@
 
 Layout of the data folder::
 
-    uploads/<sha256>.<ext>       uploaded images, named by the server
+    uploads/<sha256>.<ext>       uploaded images and clips, named by the server
+    models/<id>.safetensors      style networks trained from the page
     jobs/<job id>/job.json       settings and status, rewritten atomically on every change
-    jobs/<job id>/result.png     the finished image, written atomically
+    jobs/<job id>/result.png     the finished image (result.mp4: a clip), written atomically
     jobs/<job id>/thumb.jpg      a small copy for the gallery
 
-On start, jobs that were queued are queued again; a job that was running when the server
-stopped is queued again too if the stop was orderly, and marked failed if it was not.
+A job has a ``kind`` (:data:`~painterly.web.records.KINDS`): ``stylize`` (an image by
+optimisation, the default of old records), ``apply`` (an image by a style network: done at
+once, outside the queue), ``train`` and ``clip``; :mod:`painterly.web.runners` does the work
+of each.  On start, jobs that were queued are queued again; a job that was running when the
+server stopped is queued again too if the stop was orderly (a training job goes on from its
+checkpoint), and marked failed if it was not.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import re
-import secrets
+import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..api import Stylizer
-from ..config import make_options
-from ..engine import Progress
-from ..errors import OUT_OF_MEMORY, Interrupted, PainterlyError, is_out_of_memory
-from ..images import save_bytes, save_image
-from .uploads import path_of
+from ..config import Runtime
+from ..errors import Interrupted, PainterlyError, is_out_of_memory
+from ..images import save_bytes
+from .models import Models
+from .records import FINAL, JOB_ID, Job, error_message, new_id
+from .runners import RESULTS, RUNNERS, Context, run_apply
 
 log = logging.getLogger("painterly.web")
 
-JOB_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
-FINAL = ("done", "failed", "cancelled")
-THUMB_SIDE = 360  # gallery pictures
-
-
-@dataclass
-class Job:
-    id: str
-    content: str
-    styles: list[str]
-    options: dict[str, Any]
-    preset: str = ""
-    status: str = "queued"  # queued, running, done, failed, cancelled
-    error: str = ""
-    created: float = field(default_factory=time.time)
-    started: float = 0.0
-    finished: float = 0.0
-    progress: dict[str, Any] = field(default_factory=dict)
-    # in memory only
-    preview: bytes = field(default=b"", repr=False)
-    preview_version: int = 0
-    version: int = 0
-    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
-
-    SAVED = ("id", "content", "styles", "options", "preset", "status", "error", "created",
-             "started", "finished", "progress")
-
-    def record(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.SAVED}
-
-    @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> Job:
-        return cls(**{k: rec[k] for k in cls.SAVED if k in rec})
-
-
-def new_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(4)
-
-
-def error_message(e: BaseException) -> str:
-    """One line for the page; never a traceback."""
-    if isinstance(e, PainterlyError):
-        return str(e).removeprefix("--")
-    if is_out_of_memory(e):
-        return OUT_OF_MEMORY
-    return f"internal error ({type(e).__name__}); see the server log"
+__all__ = ["FINAL", "JOB_ID", "Job", "Studio", "Stylizer"]
 
 
 class Studio:
     """The job store, the queue and its worker."""
 
     def __init__(self, data_dir: str | Path, weights: str | None = None, device: str = "auto",
-                 preview_interval: float = 0.5):
+                 preview_interval: float = 0.5, model_folders: list[str | Path] = (),
+                 photo_folder: str | Path | None = None):
         self.root = Path(data_dir).expanduser()
         self.uploads = self.root / "uploads"
         self.jobs_dir = self.root / "jobs"
         for d in (self.uploads, self.jobs_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self.models = Models(self.root / "models", model_folders, device)
+        self.photo_folder = Path(photo_folder) if photo_folder else None
         self.weights = weights
         self.device = device
         self.preview_interval = preview_interval
@@ -104,6 +65,7 @@ class Studio:
         self.closing = False  # set when the server is shutting down
         self._thread: threading.Thread | None = None
         self._stylizer: Stylizer | None = None
+        self._applying = threading.Semaphore(2)  # networks run at once from requests
         self._load()
 
     # ---- persistence ------------------------------------------------------------------
@@ -111,11 +73,13 @@ class Studio:
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
 
-    def result_path(self, job_id: str) -> Path:
-        return self.job_dir(job_id) / "result.png"
+    def result_path(self, job: Job) -> Path | None:
+        """The job's result file (None for kinds without one, e.g. training)."""
+        name = RESULTS.get(job.kind)
+        return self.job_dir(job.id) / name if name else None
 
     def _save(self, job: Job) -> None:
-        job.version += 1
+        job.changed()
         d = self.job_dir(job.id)
         d.mkdir(parents=True, exist_ok=True)
         save_bytes(json.dumps(job.record(), indent=1).encode(), d / "job.json")
@@ -137,18 +101,55 @@ class Studio:
         queued = [j for j in self.jobs.values() if j.status == "queued"]
         self.queue = [j.id for j in sorted(queued, key=lambda j: j.created)]
 
+    def scrub(self, message: str) -> str:
+        """A message for the page without the server's paths in it."""
+        places = [(str(self.photo_folder), "the server's photo folder")] \
+            if self.photo_folder else []
+        places += [(str(self.uploads) + "/", ""), (str(self.jobs_dir) + "/", "job "),
+                   (str(self.root), "the studio's folder")]
+        places += [(str(f), "a models folder") for f in self.models.folders]
+        for path, word in sorted(places, key=lambda p: -len(p[0])):
+            message = message.replace(path, word)
+        return message
+
     # ---- queue --------------------------------------------------------------------------
 
-    def submit(self, content: str, styles: list[str], options: dict[str, Any],
-               preset: str = "") -> Job:
-        job = Job(new_id(), content, list(styles), dict(options), preset)
-        while job.id in self.jobs:
+    def _new(self, **fields: Any) -> Job:
+        job = Job(new_id(), **fields)
+        while job.id in self.jobs or self.job_dir(job.id).exists():
             job.id = new_id()
+        return job
+
+    def submit(self, content: str, styles: list[str], options: dict[str, Any],
+               preset: str = "", **fields: Any) -> Job:
+        """Queue a job (``fields``: kind, model, model_name, photos, photo_folder)."""
+        job = self._new(content=content, styles=list(styles), options=dict(options),
+                        preset=preset, **fields)
         self._save(job)
         with self._cond:
             self.jobs[job.id] = job
             self.queue.append(job.id)
             self._cond.notify_all()
+        return job
+
+    def apply(self, content: str, model: str, options: dict[str, Any]) -> Job:
+        """A style network on an image, at once in the caller's thread (not queued); the
+        result is kept like a job's.  Errors are raised (nothing is kept)."""
+        job = self._new(content=content, styles=[], options=dict(options), kind="apply",
+                        model=model, status="running", started=time.time())
+        folder = self.job_dir(job.id)
+        folder.mkdir(parents=True)
+        try:
+            with self._applying:
+                run_apply(job, self._context(job))
+            job.status, job.finished = "done", time.time()
+            job.progress = {"elapsed": round(job.finished - job.started, 3)}
+            self._save(job)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        with self._cond:
+            self.jobs[job.id] = job
         return job
 
     def position(self, job_id: str) -> int | None:
@@ -168,13 +169,11 @@ class Studio:
         return job
 
     def delete(self, job_id: str) -> None:
+        """Remove a finished job and its files (a model it trained stays)."""
         job = self.jobs[job_id]
         if job.status not in FINAL:
             raise PainterlyError("cancel the job before deleting it")
-        d = self.job_dir(job_id)
-        for p in d.glob("*"):
-            p.unlink(missing_ok=True)
-        d.rmdir()
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         self.jobs.pop(job_id, None)
 
     def listing(self) -> list[Job]:
@@ -217,40 +216,24 @@ class Studio:
             except Exception as e:  # e.g. the disk is full: report it, keep the worker
                 log.exception("job %s: cannot record its outcome", job.id)
                 job.status, job.error = "failed", error_message(e)
-                job.version += 1
+                job.changed()
             finally:
                 self.current = None
 
+    def stylizer(self) -> Stylizer:
+        if self._stylizer is None:
+            self._stylizer = Stylizer(self.weights, self.device)
+        return self._stylizer
+
+    def _context(self, job: Job) -> Context:
+        return Context(self.uploads, self.job_dir(job.id), self.models,
+                       Runtime(weights=self.weights, device=self.device), self.stylizer,
+                       lambda: job.cancel.is_set() or self._stopping, self.preview_interval,
+                       self.photo_folder)
+
     def _run(self, job: Job) -> None:
-        last = [0.0]
-
-        def callback(p: Progress) -> None:
-            if job.cancel.is_set() or self._stopping:
-                raise Interrupted()
-            job.progress = {"step": p.step, "total": p.total, "scale": p.scale + 1,
-                            "scales": p.n_scales, "width": p.width, "height": p.height,
-                            "elapsed": round(p.elapsed, 2), "eta": round(p.eta, 2),
-                            "loss": round(p.losses.get("total", 0.0), 6)}
-            now = time.monotonic()
-            if now - last[0] >= self.preview_interval or p.step == p.total:
-                last[0] = now
-                buf = io.BytesIO()
-                p.image().save(buf, format="JPEG", quality=85)
-                job.preview = buf.getvalue()
-                job.preview_version += 1
-            job.version += 1
-
         try:
-            opts = make_options(**job.options)
-            content = str(path_of(self.uploads, job.content))
-            styles = [str(path_of(self.uploads, s)) for s in job.styles]
-            if self._stylizer is None:
-                self._stylizer = Stylizer(self.weights, self.device)
-            image = self._stylizer.run(content, styles, opts, callback)
-            save_image(image, self.result_path(job.id))
-            thumb = image.convert("RGB")
-            thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
-            save_image(thumb, self.job_dir(job.id) / "thumb.jpg")
+            RUNNERS[job.kind](job, self._context(job))
             job.status = "done"
         except Interrupted:
             if self._stopping and not job.cancel.is_set():
@@ -261,8 +244,7 @@ class Studio:
         except Exception as e:  # the server keeps serving whatever one job does
             if not isinstance(e, PainterlyError):
                 log.exception("job %s failed", job.id)
-            msg = error_message(e).replace(str(self.uploads) + "/", "")
-            job.status, job.error = "failed", msg
+            job.status, job.error = "failed", self.scrub(error_message(e))
             if is_out_of_memory(e) and torch.cuda.is_available():
                 torch.cuda.empty_cache()
         job.finished = time.time() if job.status != "queued" else 0.0

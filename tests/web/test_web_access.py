@@ -32,6 +32,11 @@ def test_rebinding_host_refused_before_any_work(client):
     r = client.post("/api/jobs", headers=evil,
                     json={"content": content, "styles": [style], "options": {"size": 48}})
     assert r.status_code == 421
+    for method, url in [("get", "/api/models"), ("get", "/api/models/0123456789abcdef/thumb.png"),
+                        ("post", "/api/apply"), ("post", "/api/train"),
+                        ("get", "/api/jobs/20260101-000000-00000000/result.mp4")]:
+        r = getattr(client, method)(url, headers=evil)
+        assert r.status_code == 421 and "host name" in r.json()["error"], (url, r.text)
     assert client.get("/api/jobs").json()["jobs"] == []  # nothing was queued
     for host in ("localhost:8000", "[::1]:8000", "127.0.0.1"):
         assert client.get("/api/schema", headers={"Host": host}).status_code == 200
@@ -52,6 +57,12 @@ def test_token_required_on_every_request(make_client, tmp_path: Path):
     assert c.get("/api/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert c.get("/api/jobs", headers={"Authorization": "Bearer s3cret-token"}
                  ).status_code == 200
+    for method, url in [("get", "/api/models"), ("get", "/api/models/0123456789abcdef/thumb.png"),
+                        ("post", "/api/apply"), ("post", "/api/train"),
+                        ("get", "/api/jobs/20260101-000000-00000000/result.mp4")]:
+        assert getattr(c, method)(url).status_code == 401, url
+    assert c.get("/api/models", headers={"Authorization": "Bearer s3cret-token"}
+                 ).json() == {"models": []}
     r = c.get("/?token=s3cret-token", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert "httponly" in r.headers["set-cookie"].lower()
@@ -66,7 +77,7 @@ def test_upload_without_length_is_stopped_as_it_arrives(make_client, tmp_path: P
     """Driven at the ASGI level: the test client would read the whole body first."""
     import asyncio
 
-    c = make_client(tmp_path, limits=Limits(max_bytes=100_000))
+    c = make_client(tmp_path, limits=Limits(max_bytes=100_000, max_clip_bytes=100_000))
     head = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
     chunks = [head] + [bytes(100_000)] * 3000  # 300 MB if it were all read
     sent: list[dict] = []
@@ -136,3 +147,12 @@ def test_serve_on_a_network_address_makes_a_token(monkeypatch, tmp_path: Path, t
     assert c.get("/api/schema", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert TestClient(app, base_url="http://evil.example").get("/").status_code == 421
     assert cli.main(["serve", "--token", "short"]) == 2
+
+
+def test_only_uploads_may_be_as_large_as_a_clip(make_client, tmp_path: Path):
+    c = make_client(tmp_path, limits=Limits(max_bytes=100_000, max_clip_bytes=1_000_000))
+    body = b'{"model": "' + b"x" * 300_000 + b'"}'
+    r = c.post("/api/apply", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "request is larger than 98 KB" in r.json()["error"]
+    r = c.post("/api/uploads", files={"file": ("a.bin", bytes(1_200_000))})
+    assert r.status_code == 413 and "upload is larger than 977 KB" in r.json()["error"]

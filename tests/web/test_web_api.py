@@ -256,3 +256,18 @@ def test_results_and_queue_survive_a_restart(make_client, tmp_path: Path):
     pixels = [np.asarray(Image.open(io.BytesIO(second.get(j["result"]).content)))
               for j in (old, again)]
     assert np.array_equal(*pixels)
+
+
+def test_records_from_before_job_kinds_still_load(make_client, tmp_path: Path):
+    """A job.json written before jobs had a kind is a stylize job; its result is served."""
+    folder = tmp_path / "jobs" / "20250101-000000-0000beef"
+    folder.mkdir(parents=True)
+    old = {"id": folder.name, "content": "0" * 32 + ".png", "styles": ["1" * 32 + ".png"],
+           "options": {"size": 48}, "preset": "", "status": "done", "error": "",
+           "created": 1.0, "started": 1.0, "finished": 2.0, "progress": {}}
+    (folder / "job.json").write_text(json.dumps(old))
+    Image.new("RGB", (48, 40)).save(folder / "result.png")
+    c = make_client(tmp_path)
+    job = c.get(f"/api/jobs/{folder.name}").json()
+    assert job["kind"] == "stylize" and job["model"] == "" and job["result"]
+    assert c.get(job["result"]).status_code == 200

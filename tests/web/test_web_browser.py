@@ -1,4 +1,5 @@
-"""End to end in headless Chromium: upload, start, watch the preview, download the PNG.
+"""End to end in headless Chromium: upload, start, watch the preview, download the PNG; repaint
+with a network, train one from the page, and a clip through a network in the player.
 
 Needs the ``playwright`` Python package and Debian's ``chromium`` (``tests/setup_browser.sh``
 installs it); Playwright's own browser downloads are not used.
@@ -20,7 +21,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi", reason="the web extras are not installed: pip install .[web]")
 
-from web_helpers import png_bytes
+from web_helpers import TINY_TRAIN, png_bytes, tiny_model
 
 from painterly.web import jobs
 from painterly.web.app import create_app
@@ -53,7 +54,11 @@ def server(tiny_weights: str, tmp_path: Path, monkeypatch) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(tmp_path / "studio", tiny_weights, "cpu", preview_interval=0.0)
+    nets = tmp_path / "nets"
+    nets.mkdir()
+    tiny_model(nets / "starry.safetensors")
+    app = create_app(tmp_path / "studio", tiny_weights, "cpu", preview_interval=0.0,
+                     model_folders=[nets])
     srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
                                         timeout_graceful_shutdown=5))
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -144,4 +149,65 @@ def test_stylize_in_the_browser(page, server: str, tmp_path: Path):
     assert "relu9_9" in page.inner_text("#message")
     assert page.inner_text("#status") == "Failed"
     page.wait_for_selector(".card[data-status='failed']")
+    assert not page.errors, page.errors
+
+
+def test_networks_in_the_browser(page, server: str, tmp_path: Path):
+    """Click a network: the content is repainted at once; train one from the page."""
+    content, style = tmp_path / "photo.png", tmp_path / "stripes.png"
+    content.write_bytes(png_bytes(64, 48, 11))
+    style.write_bytes(png_bytes(56, 56, 12))
+    photos = []
+    for i in range(3):
+        photos.append(tmp_path / f"p{i}.png")
+        photos[-1].write_bytes(png_bytes(48, 40, 20 + i))
+
+    page.goto(server)
+    page.wait_for_selector(".network[data-model]")
+    assert page.locator(".network").count() == 1 and "starry" in page.inner_text("#networks")
+    page.set_input_files("#content-input", str(content))
+    page.wait_for_selector("#content-thumbs img")
+    page.fill("#apply-size", "40")
+    page.click(".network")
+    page.wait_for_selector("#download:not([hidden])")
+    assert page.evaluate("() => document.querySelector('#preview').naturalWidth") == 40
+    page.wait_for_selector(".card[data-kind='apply'][data-status='done'] img")
+    assert "network: starry" in page.inner_text(".card[data-kind='apply']")
+
+    # train a network from the page: style, photos, a few tiny options
+    page.click("#train summary")
+    page.set_input_files("#train-style-input", str(style))
+    page.set_input_files("#train-photos-input", [str(p) for p in photos])
+    page.wait_for_function("() => document.querySelectorAll('#train-photos-thumbs img')"
+                           ".length === 3")
+    assert page.input_value("#train-name") == "stripes"  # the style file's name
+    page.click("#train-advanced summary")
+    for name, value in {**TINY_TRAIN, "steps": 4}.items():
+        page.fill(f"#train-{name}", str(value)) if name != "precision" else \
+            page.select_option(f"#train-{name}", value)
+    page.click("#train-start")
+    page.wait_for_function("() => document.querySelector('#status').textContent"
+                           ".includes('Trained')", timeout=60_000)
+    page.wait_for_selector(".network[data-model] >> text=stripes")
+    page.click(".network:has-text('stripes')")
+    page.wait_for_selector(".card[data-kind='apply'] >> text=network: stripes")
+
+    # a clip as the content: a network click becomes a clip job, shown in a player
+    from tests.video_clips import make_clip
+
+    page.set_input_files("#content-input", str(make_clip(tmp_path / "clip.mp4", n=4, rate=8)))
+    page.wait_for_selector("#content-thumbs video")
+    assert page.inner_text("#start") == "Start clip"
+    assert page.is_visible("#opt-frame_steps") is False  # under Advanced, shown for clips
+    page.click(".network:has-text('starry')")
+    page.wait_for_selector("#video:not([hidden])", timeout=60_000)
+    assert page.get_attribute("#video", "src").split("?")[0].endswith("/result.mp4")
+    assert page.inner_text("#download") == "Download MP4"
+    page.wait_for_selector(".card[data-kind='clip'][data-status='done'] img")
+    playable = page.evaluate("() => document.querySelector('#video')"
+                             ".canPlayType('video/mp4; codecs=\"avc1.42E01E\"')")
+    if playable:  # a Chromium built without H.264 cannot decode the clip; the rest holds
+        page.wait_for_function("() => document.querySelector('#video').videoWidth === 40")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-studio-networks.png"), full_page=True)
     assert not page.errors, page.errors

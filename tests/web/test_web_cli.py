@@ -54,3 +54,35 @@ def test_serve_bad_arguments(capsys):
     assert "not a port number" in capsys.readouterr().err
     assert cli.main(["serve", "--device", "cuda:7"]) == 2
     assert "cuda:7" in capsys.readouterr().err
+
+
+def test_serve_models_photos_and_clip_limits(monkeypatch, tmp_path: Path, tiny_weights: str,
+                                             capsys):
+    pytest.importorskip("fastapi", reason="the web extras are not installed")
+    uvicorn = pytest.importorskip("uvicorn", reason="the web extras are not installed")
+    seen = {}
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: seen.update(server=self))
+    for d in ("a", "b", "photos"):
+        (tmp_path / d).mkdir()
+    code = cli.main(["serve", "--port", "8766", "--data-dir", str(tmp_path / "d"),
+                     "--weights", tiny_weights, "--device", "cpu", "--models",
+                     str(tmp_path / "a"), "--models", str(tmp_path / "b"), "--photos",
+                     str(tmp_path / "photos"), "--max-clip-mb", "5", "--max-clip-seconds",
+                     "12.5", "--max-clip-frames", "300"])
+    assert code == 0
+    app = seen["server"].config.app
+    studio = app.state.studio
+    assert studio.models.folders == [tmp_path / "a", tmp_path / "b"]
+    assert studio.photo_folder == tmp_path / "photos"
+    from fastapi.testclient import TestClient
+
+    limits = TestClient(app, base_url="http://127.0.0.1").get("/api/schema").json()["limits"]
+    assert (limits["max_clip_bytes"], limits["max_clip_seconds"], limits["max_clip_frames"]) \
+        == (5 * 2**20, 12.5, 300)
+    capsys.readouterr()
+    for args, words in [(["--models", str(tmp_path / "none")], "--models"),
+                        (["--photos", str(tmp_path / "none")], "--photos"),
+                        (["--max-clip-seconds", "0"], "--max-clip-seconds")]:
+        assert cli.main(["serve", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and len(err.splitlines()) == 1, err
