@@ -144,7 +144,8 @@ def frame_fn(net: Network, preserve_color: str = "none", strength: float = 1.0,
 
     if blend <= 0:
         return fn
-    return temporal.temporal_blend(fn, blend, locked=lock, warp_mode="bicubic")
+    return temporal.temporal_blend(fn, blend, locked=lock, warp_mode="bicubic",
+                                   flow_side=temporal.FLOW_SIDE)
 
 
 def apply_clip(args) -> int:

@@ -128,7 +128,8 @@ def test_stylize_in_the_browser(page, server: str, tmp_path: Path):
     page.wait_for_selector("#download:not([hidden])", timeout=60_000)
     assert len(set(previews)) >= 2, f"the preview did not update: {previews}"
     assert "Done" in page.inner_text("#status")
-    assert page.evaluate("() => document.querySelector('#preview').naturalWidth") == 48
+    page.wait_for_function("() => document.querySelector('#preview').complete && "
+                           "document.querySelector('#preview').naturalWidth === 48")
 
     with page.expect_download() as info:
         page.click("#download")
@@ -170,7 +171,8 @@ def test_networks_in_the_browser(page, server: str, tmp_path: Path):
     page.fill("#apply-size", "40")
     page.click(".network")
     page.wait_for_selector("#download:not([hidden])")
-    assert page.evaluate("() => document.querySelector('#preview').naturalWidth") == 40
+    page.wait_for_function("() => document.querySelector('#preview').complete && "
+                           "document.querySelector('#preview').naturalWidth === 40")
     page.wait_for_selector(".card[data-kind='apply'][data-status='done'] img")
     assert "network: starry" in page.inner_text(".card[data-kind='apply']")
 

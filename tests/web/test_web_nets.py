@@ -25,6 +25,8 @@ from web_helpers import (
     wait_progress,
 )
 
+from painterly.nets.cli import CLIP_BLEND
+
 LONG = {"size": 48, "steps": 100000, "scales": 1}  # an optimisation that runs until cancelled
 
 
@@ -134,7 +136,7 @@ def test_apply_is_instant_kept_in_the_gallery_and_not_queued(make_client, tmp_pa
     assert job["kind"] == "apply" and job["status"] == "done" and job["position"] is None
     assert job["model"] == starry["id"] and job["model_name"] == "starry"
     assert job["options"] == {"size": 40, "preserve_color": "luminance", "strength": 1.0,
-                              "blend": 0.3}
+                              "blend": CLIP_BLEND}
     png = c.get(job["result"])
     im = Image.open(io.BytesIO(png.content))
     assert png.headers["content-type"] == "image/png" and im.size == (40, 30)
