@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Options, Runtime, options_schema
 from .errors import ImageError, Interrupted, PainterlyError, UsageError, WeightsError
-
-__version__ = "0.1.0"
+from .version import __version__
 
 _LAZY = {"stylize": "api", "Stylizer": "api", "Progress": "engine",
          "PerceptualLoss": "objective", "Network": "nets.network"}

@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
 from .config import ALL, MaskPaths, Options, Runtime, add_flags, from_args
 from .errors import (
     EXIT_INTERRUPTED,
@@ -25,6 +24,7 @@ from .errors import (
     is_out_of_memory,
 )
 from .nets import cli as nets_cli
+from .version import __version__
 from .web import cli as web_cli
 
 

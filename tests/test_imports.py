@@ -69,6 +69,10 @@ def test_lower_modules_never_import_the_entry_points():
     for m in low:
         up = graph[f"painterly.{m}"] & set(TOP)
         assert not up, f"painterly.{m} imports {up}"
+    # the package's face hands names on from below; nothing under it imports it back
+    face = [m for m, deps in graph.items() if "painterly" in deps and m != "painterly.cli"
+            and m != "painterly.__main__"]
+    assert not face, f"{face} import the package painterly itself"
 
 
 def test_help_does_not_import_torch():
@@ -90,3 +94,12 @@ def test_plot_leaves_matplotlib_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=PKG.parent, env=env, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_the_version_is_the_one_in_pyproject():
+    import tomllib
+
+    from painterly import __version__
+
+    meta = tomllib.loads((PKG.parent / "pyproject.toml").read_text())
+    assert meta["project"]["version"] == __version__

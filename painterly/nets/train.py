@@ -36,7 +36,6 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .. import __version__
 from .. import device as dev
 from ..config import Runtime, make
 from ..errors import Interrupted, UsageError
@@ -51,6 +50,7 @@ from ..images import (
     to_tensor,
 )
 from ..objective import PerceptualLoss, style_load_side
+from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
 from . import dist

@@ -30,9 +30,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from .. import __version__
 from ..errors import PainterlyError, UsageError
 from ..nets.options import TrainOptions
+from ..version import __version__
 from . import settings, uploads
 from .access import COOKIE, Access
 from .jobs import FINAL, JOB_ID, Job, Studio
