@@ -33,9 +33,10 @@ Anti-flicker:
   ``temporal_loss(x, warped, mask) = sum_p M(p) |x(p) - warped(p)|^2 / (3 H W)``;
 * any per-frame stylizer (networks): :func:`temporal_blend` mixes the current output with the
   warped previous output where the flow is reliable and the input pixels agree;
-* strided networks also follow the camera (:func:`global_shift`, the median of the flow) so
-  that their texture stays on the scene as it pans (:class:`painterly.nets.apply.GridLocked`),
-  and then need blending only where things move apart from the camera.
+* strided networks also follow the camera (:func:`camera_motion`, a similarity fitted to the
+  flow) so that their texture stays on the scene as it pans and zooms
+  (:class:`painterly.nets.apply.GridLocked`), and then need blending only where things move
+  apart from the camera.
 
 The optical flow is OpenCV's DIS (Kroeger et al. 2016) at its "medium" preset, chosen over
 Farneback by measurement on clips with known motion (``benchmarks/video.py``).
@@ -86,12 +87,46 @@ def optical_flow(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray,
 FLOW_SIDE = 480  # longest side of the copies on which networks find the motion (speed)
 
 
-def global_shift(current: torch.Tensor | np.ndarray,
-                 previous: torch.Tensor | np.ndarray) -> tuple[float, float]:
-    """The camera's translation between two frames, (dx, dy) in pixels: what sat at p in
-    ``previous`` sits at p + (dx, dy) in ``current``.  The median of the optical flow over
-    the frame (shrunk to ``FLOW_SIDE``): objects moving over less than half the picture do
-    not move it, and a still background gives (0, 0) however textured the objects are."""
+@dataclass(frozen=True)
+class Camera:
+    """The camera's motion between two frames as a similarity: the pixel p of the current
+    frame was at ``q = scale * p + shift`` in the previous one (a pan: scale 1; zooming in:
+    scale < 1)."""
+
+    scale: float = 1.0
+    shift: tuple[float, float] = (0.0, 0.0)
+
+
+def fit_camera(flow: np.ndarray, step: int = 1) -> Camera:
+    """The similarity (scale and shift) that best explains a backward flow: from the median
+    flow (a pan), refitted by least squares four times on every ``step``-th pixel that the
+    last fit explains within half a pixel (or the better half): things that move on their own
+    do not pull it."""
+    f = np.asarray(flow, dtype=np.float64)[::step, ::step]
+    h, w = f.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64) * step
+    px, py = xs.ravel(), ys.ravel()
+    qx, qy = px + f[..., 0].ravel(), py + f[..., 1].ravel()
+    scale, tx, ty = 1.0, float(np.median(qx - px)), float(np.median(qy - py))  # a pan first
+    for _ in range(4):
+        miss = np.hypot(scale * px + tx - qx, scale * py + ty - qy)
+        keep = miss < max(0.5, float(np.median(miss)))
+        if keep.sum() < 8:
+            break
+        mx, my = px[keep].mean(), py[keep].mean()
+        dx, dy = px[keep] - mx, py[keep] - my
+        spread = (dx * dx + dy * dy).sum()
+        scale = float((dx * (qx[keep] - qx[keep].mean()) + dy * (qy[keep] - qy[keep].mean())
+                       ).sum() / spread) if spread > 0 else 1.0
+        tx, ty = qx[keep].mean() - scale * mx, qy[keep].mean() - scale * my
+    return Camera(scale, (float(tx), float(ty)))
+
+
+def camera_motion(current: torch.Tensor | np.ndarray,
+                  previous: torch.Tensor | np.ndarray) -> Camera:
+    """The camera's motion from ``previous`` to ``current`` (:class:`Camera`, in full-size
+    pixels), fitted to the optical flow of copies shrunk to ``FLOW_SIDE`` (a few ms): a
+    still background gives no motion however textured the objects moving over it."""
     import cv2
 
     a, b = _grey(current), _grey(previous)
@@ -102,9 +137,12 @@ def global_shift(current: torch.Tensor | np.ndarray,
         a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
         b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    flow = dis.calc(a, b, None)  # backward: current(p) ~ previous(p + f(p))
-    return (-float(np.median(flow[..., 0])) * w / a.shape[1],
-            -float(np.median(flow[..., 1])) * h / a.shape[0])
+    cam = fit_camera(dis.calc(a, b, None), step=2)  # backward: current(p) ~ previous(p + f(p))
+    # a copy's pixel centre p_c is the full frame's (p_c + 0.5) k - 0.5
+    ky, kx = h / a.shape[0], w / a.shape[1]
+    s = cam.scale
+    return Camera(s, (cam.shift[0] * kx + 0.5 * (s - 1) * (1 - kx),
+                      cam.shift[1] * ky + 0.5 * (s - 1) * (1 - ky)))
 
 
 def _grid(flow: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -232,6 +270,19 @@ def init_from_previous(content: torch.Tensor, prev_out: torch.Tensor,
 
 # --- networks: flow-guided blending at inference ----------------------------------------
 
+def apart_from_camera(flow: np.ndarray) -> torch.Tensor:
+    """1 x 1 x H x W: how far (pixels) each pixel's flow is from the camera's motion
+    (:func:`fit_camera`, fitted on every 4th pixel)."""
+    cam = fit_camera(flow, step=4)
+    f = torch.as_tensor(flow, dtype=torch.float32)
+    h, w = f.shape[:2]
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    ex = (cam.scale - 1) * xs + cam.shift[0]  # the camera's flow: q - p
+    ey = (cam.scale - 1) * ys + cam.shift[1]
+    return torch.hypot(f[..., 0] - ex, f[..., 1] - ey)[None, None]
+
+
 @dataclass
 class TemporalBlend:
     """A per-frame stylizer made steady: ``out_t = s_t + a * c_t * (warp(out_{t-1}) - s_t)``
@@ -239,12 +290,12 @@ class TemporalBlend:
     non-occlusion mask times ``exp(-|frame_t - warp(frame_{t-1})|^2 / sigma^2)`` (pixels
     whose input changed are not blended, so moving things do not leave ghosts).
 
-    ``locked``: ``fn`` already keeps its texture on the scene as the camera translates (a
+    ``locked``: ``fn`` already keeps its texture on the scene as the camera pans and zooms (a
     grid-locked network, :class:`painterly.nets.apply.GridLocked`), so pixels that move with
     the camera are steady as they are and blending them would only smooth the texture;
-    the confidence is scaled by ``min(1, |f(p) - median f| / LOCK_TOL)``, the pixel's motion
-    apart from the camera's.  ``warp_mode`` bicubic carries the previous output with less
-    blur than bilinear (it adds up over the frames).
+    the confidence is scaled by ``min(1, d(p) / LOCK_TOL)``, the pixel's motion apart from
+    the camera's (:func:`apart_from_camera`).  ``warp_mode`` bicubic carries the previous
+    output with less blur than bilinear (it adds up over the frames).
 
     Called with the frames of one clip in order; :meth:`reset` before another clip."""
 
@@ -269,9 +320,8 @@ class TemporalBlend:
             conf = m.mask.to(out.device)
             conf = conf * torch.exp(-m.photo.to(out.device) / self.sigma ** 2)
             if self.locked:
-                f = torch.from_numpy(m.flow)
-                off = (f - f.reshape(-1, 2).median(0).values).norm(dim=-1)
-                conf = conf * (off / LOCK_TOL).clamp(max=1.0)[None, None].to(out.device)
+                conf = conf * (apart_from_camera(m.flow) / LOCK_TOL).clamp(max=1.0).to(
+                    out.device)
             carried = warp(self._prev_out, m.flow, self.warp_mode).clamp_(0, 1)
             out = out + self.strength * conf * (carried - out)
         self._prev_in, self._prev_out = frame, out

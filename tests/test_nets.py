@@ -356,6 +356,14 @@ def test_grid_lock_keeps_the_texture_on_a_panning_scene(tmp_path):
 
     plain, locked = drift(frame_fn(net, lock=False)), drift(frame_fn(net))
     assert locked < 0.2 * plain, (locked, plain)
+
+    from painterly import temporal
+
+    from .test_video import zoomed_frames  # a zoom: the strokes grow with the scene
+    zoom = zoomed_frames(4, 80, 112)  # within one anchor (a zoom below REANCHOR)
+    errs = [temporal.warping_error([fn(f) for f in zoom], zoom)[0]
+            for fn in (frame_fn(net, lock=False), frame_fn(net))]
+    assert errs[1] < 0.5 * errs[0], errs
     x = frames[0]
     shifted = net.run_at(x, 1, 2)
     assert shifted.shape == x.shape and not torch.equal(shifted, net.run(x))

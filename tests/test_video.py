@@ -228,16 +228,40 @@ def _square_over_still_background(n: int, v: int = 4) -> list[torch.Tensor]:
     return frames
 
 
-def test_global_shift_follows_the_camera_not_a_moving_object():
+def zoomed_frames(n: int, h: int = 64, w: int = 96, rate: float = 0.97) -> list[torch.Tensor]:
+    """A camera zooming in on a texture by 1/rate a frame, about the frame's centre."""
+    big = _t(texture(2 * h, 2 * w, seed=5, freq=(0.1, 0.4)))
+    out = []
+    for t in range(n):
+        s = rate ** t
+        xs = (torch.arange(w) - (w - 1) / 2) * s + (2 * w - 1) / 2
+        ys = (torch.arange(h) - (h - 1) / 2) * s + (2 * h - 1) / 2
+        gy, gx = torch.meshgrid(ys / (2 * h - 1) * 2 - 1, xs / (2 * w - 1) * 2 - 1,
+                                indexing="ij")
+        grid = torch.stack([gx, gy], -1)[None].float()
+        out.append(torch.nn.functional.grid_sample(big, grid, align_corners=True))
+    return out
+
+
+def test_camera_motion_follows_pans_and_zooms_not_a_moving_object():
     pan = [_t(f) for f in translated_frames(2, 64, 96, dx=3, dy=2, freq=(0.1, 0.4))]
-    dx, dy = temporal.global_shift(pan[1], pan[0])
-    assert (dx, dy) == (pytest.approx(-3, abs=0.2), pytest.approx(-2, abs=0.2))
+    cam = temporal.camera_motion(pan[1], pan[0])  # content moves by (-3, -2)
+    assert cam.scale == pytest.approx(1, abs=0.005)
+    assert cam.shift == (pytest.approx(3, abs=0.2), pytest.approx(2, abs=0.2))
     still = _square_over_still_background(2)
-    assert temporal.global_shift(still[1], still[0]) == (pytest.approx(0, abs=0.1),
-                                                         pytest.approx(0, abs=0.1))
+    cam = temporal.camera_motion(still[1], still[0])
+    assert cam.scale == pytest.approx(1, abs=0.002)
+    for x, y in ((0, 0), (95, 0), (0, 63), (95, 63)):  # the camera's motion: below 0.2 px
+        assert abs((cam.scale - 1) * x + cam.shift[0]) < 0.2
+        assert abs((cam.scale - 1) * y + cam.shift[1]) < 0.2
     big = [torch.nn.functional.interpolate(f, scale_factor=6, mode="bilinear") for f in pan]
-    dx, dy = temporal.global_shift(big[1], big[0])  # found on a shrunk copy, in full pixels
-    assert (dx, dy) == (pytest.approx(-18, abs=1.0), pytest.approx(-12, abs=1.0))
+    cam = temporal.camera_motion(big[1], big[0])  # found on a shrunk copy, in full pixels
+    assert cam.shift == (pytest.approx(18, abs=1.0), pytest.approx(12, abs=1.0))
+    zoom = zoomed_frames(2)
+    cam = temporal.camera_motion(zoom[1], zoom[0])
+    assert cam.scale == pytest.approx(0.97, abs=0.006)
+    centre = cam.scale * 47.5 + cam.shift[0], cam.scale * 31.5 + cam.shift[1]
+    assert centre == (pytest.approx(47.5, abs=0.5), pytest.approx(31.5, abs=0.5))
 
 
 def test_locked_blend_leaves_what_moves_with_the_camera_and_steadies_the_rest():

@@ -16,7 +16,7 @@ where things move apart from the camera (:func:`painterly.temporal.temporal_blen
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -103,31 +103,72 @@ def apply_files(net: Network, files: list[Path], outs: list[Path], size: int | N
     return len(mine)
 
 
+REANCHOR = 1.1  # zoom (either way) after which the network's view starts afresh
+SNAP = 3e-3  # a frame's scale change below this is taken as none (a pan stays exact)
+
+
+def _resample(img: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor,
+              mode: str = "bilinear") -> torch.Tensor:
+    """``img`` sampled on the grid of pixel coordinates ``ys`` x ``xs`` (1-D), edges
+    repeated."""
+    h, w = img.shape[-2:]
+    gy, gx = torch.meshgrid(ys / max(h - 1, 1) * 2 - 1, xs / max(w - 1, 1) * 2 - 1,
+                            indexing="ij")
+    grid = torch.stack([gx, gy], -1)[None].to(img.device, torch.float32)
+    return torch.nn.functional.grid_sample(img.float(), grid, mode=mode,
+                                           padding_mode="border", align_corners=True)
+
+
 @dataclass
 class GridLocked:
-    """A network run on the frames of one clip, in order, with the picture kept at the same
-    place on the network's grid as the camera moves.
+    """A network run on the frames of one clip, in order, with the scene kept at the same
+    place and size on the network's grid as the camera pans and zooms.
 
     A strided network paints the same texture for inputs shifted by a multiple of its stride
-    and a different one for other shifts, so a camera pan of a few pixels a frame makes the
-    whole texture shimmer.  Each frame's camera translation (:func:`painterly.temporal.
-    global_shift`) is added up, and the frame is padded so that the scene keeps its place
-    modulo the stride: the texture moves with the scene."""
+    and a different one for other shifts or sizes, so a camera that moves a few pixels a
+    frame makes the whole texture shimmer.  The camera's motion of each frame
+    (:func:`painterly.temporal.camera_motion`, a similarity) is chained into where the
+    frame sits in the view of the first frame, the *anchor*: ``a = scale * p + shift``.
+
+    * a pan (scale 1): the frame is padded so that the scene keeps its place modulo the
+      stride, and the network runs on it as it is (no resampling);
+    * a zoom: the frame is resampled onto the anchor's pixel grid, the network runs there
+      and its output is resampled back (bicubic), so the strokes grow and shrink with the
+      scene.  Past a zoom of ``REANCHOR`` either way (the strokes would get too coarse or
+      fine) the anchor starts afresh at the current frame.
+    """
 
     net: Network
-    pos: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    scale: float = 1.0
+    shift: tuple[float, float] = (0.0, 0.0)
     prev: torch.Tensor | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from ..temporal import global_shift
+        import math
+
+        from ..temporal import camera_motion
 
         if self.prev is not None:
-            dx, dy = global_shift(x, self.prev)
-            self.pos[0] += dx
-            self.pos[1] += dy
+            cam = camera_motion(x, self.prev)
+            k = 1.0 if abs(cam.scale - 1.0) < SNAP else cam.scale
+            self.shift = (self.scale * cam.shift[0] + self.shift[0],
+                          self.scale * cam.shift[1] + self.shift[1])
+            self.scale *= k
+            if abs(math.log(self.scale)) > math.log(REANCHOR):
+                self.scale, self.shift = 1.0, (0.0, 0.0)
         self.prev = x
-        s = self.net.stride
-        return self.net.run_at(x, round(-self.pos[0]) % s, round(-self.pos[1]) % s)
+        st, (tx, ty), s = self.net.stride, self.shift, self.scale
+        if s == 1.0:
+            return self.net.run_at(x, round(tx) % st, round(ty) % st)
+        h, w = x.shape[-2:]
+        x0, y0 = math.floor(tx), math.floor(ty)  # the anchor's pixels that cover the frame
+        xs = torch.arange(x0, math.ceil(s * (w - 1) + tx) + 1, dtype=torch.float64)
+        ys = torch.arange(y0, math.ceil(s * (h - 1) + ty) + 1, dtype=torch.float64)
+        view = _resample(x, (xs - tx) / s, (ys - ty) / s)
+        y = self.net.run_at(view, x0 % st, y0 % st)
+        back_x = s * torch.arange(w, dtype=torch.float64) + tx - x0
+        back_y = s * torch.arange(h, dtype=torch.float64) + ty - y0
+        return _resample(y, back_x, back_y, "bicubic").clamp_(0, 1)
 
 
 def frame_fn(net: Network, preserve_color: str = "none", strength: float = 1.0,
