@@ -176,6 +176,29 @@ def test_network_api_batch_equals_single_and_strength_blends(tmp_path):
     torch.testing.assert_close(pair[:1], net.run(x), atol=1e-5, rtol=1e-5)
 
 
+def test_bfloat16_inference_follows_float32(tmp_path):
+    """The bfloat16 path (weights converted once, channels-last) on any CPU: emulated where
+    the CPU has no bfloat16 instructions, so both arithmetics are tested everywhere."""
+    model = tiny_model(tmp_path / "m.safetensors")
+    x = torch.from_numpy(gradient_image(56, 40)).permute(2, 0, 1)[None]
+    nets = {p: Network.load(model, "cpu", p) for p in ("fp32", "bf16")}
+    assert nets["bf16"].dtype == torch.bfloat16 and nets["fp32"].dtype == torch.float32
+    a, b = nets["fp32"].run(x), nets["bf16"].run(x)
+    assert b.dtype == torch.float32 and b.shape == a.shape
+    assert float((a - b).abs().mean()) < 0.02 and float((a - b).abs().max()) < 0.2
+
+
+def test_bfloat16_training_lowers_the_loss(tmp_path, photos, style, tiny):
+    out = tmp_path / "m.safetensors"
+    tiny_model(out, seed=0)
+    before = _style_loss_of(out, photos, style, tiny)
+    topts = make(TrainOptions, steps=12, batch=2, lr=0.02, **{**TINY, "precision": "bf16"})
+    train(str(style), str(photos), str(out), topts, Runtime(weights=tiny, device="cpu"),
+          quiet=True)
+    assert load_model(out).meta["training"]["precision"] == "bf16"
+    assert _style_loss_of(out, photos, style, tiny) < 0.8 * before
+
+
 def test_apply_refuses_bad_options(tmp_path, cli_env):
     model = tiny_model(tmp_path / "m.safetensors")
     photo = save_png(gradient_image(), tmp_path / "photo.png")
@@ -338,12 +361,12 @@ def test_apply_on_a_clip_keeps_frames_rate_audio_and_blending_steadies_it(tmp_pa
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_grid_lock_keeps_the_texture_on_a_panning_scene(tmp_path):
+def test_grid_lock_keeps_the_texture_on_a_panning_scene(tmp_path, precision):
     from painterly.nets.apply import frame_fn
 
     from .video_clips import translated_frames
 
-    net = Network.load(tiny_model(tmp_path / "m.safetensors", seed=3), "cpu", "fp32")
+    net = Network.load(tiny_model(tmp_path / "m.safetensors", seed=3), "cpu", precision)
     assert net.stride == 4
     dx = 3  # the content moves 3 px left a frame: a new phase on the grid every frame
     frames = [torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1)[None]
