@@ -122,25 +122,27 @@ def fit_camera(flow: np.ndarray, step: int = 1) -> Camera:
     return Camera(scale, (float(tx), float(ty)))
 
 
-def camera_motion(current: torch.Tensor | np.ndarray,
-                  previous: torch.Tensor | np.ndarray) -> Camera:
+def _shrink(x: torch.Tensor, side: int | None) -> torch.Tensor:
+    """``x`` (1 x 3 x H x W) shrunk to the longest side ``side`` (as it is when smaller or
+    ``side`` is None); a pixel centre p of the copy is the frame's (p + 0.5) k - 0.5."""
+    h, w = x.shape[-2:]
+    if not side or max(h, w) <= side:
+        return x
+    k = side / max(h, w)
+    hw = (max(round(h * k), 16), max(round(w * k), 16))
+    return F.interpolate(x, size=hw, mode="bilinear", antialias=True, align_corners=False)
+
+
+def camera_motion(current: torch.Tensor, previous: torch.Tensor) -> Camera:
     """The camera's motion from ``previous`` to ``current`` (:class:`Camera`, in full-size
     pixels), fitted to the optical flow of copies shrunk to ``FLOW_SIDE`` (a few ms): a
     still background gives no motion however textured the objects moving over it."""
-    import cv2
-
-    a, b = _grey(current), _grey(previous)
-    h, w = a.shape
-    k = max(1.0, max(h, w) / FLOW_SIDE)
-    if k > 1.0:
-        size = (max(round(w / k), 1), max(round(h / k), 1))
-        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-        b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    cam = fit_camera(dis.calc(a, b, None), step=2)  # backward: current(p) ~ previous(p + f(p))
-    # a copy's pixel centre p_c is the full frame's (p_c + 0.5) k - 0.5
-    ky, kx = h / a.shape[0], w / a.shape[1]
-    s = cam.scale
+    current = current.detach().float().cpu()
+    small = _shrink(current, FLOW_SIDE)
+    flow = optical_flow(small, _shrink(previous.detach().float().cpu(), FLOW_SIDE))
+    cam = fit_camera(flow, step=2)  # backward: current(p) ~ previous(p + f(p))
+    (h, w), (sh, sw) = current.shape[-2:], small.shape[-2:]
+    ky, kx, s = h / sh, w / sw, cam.scale
     return Camera(s, (cam.shift[0] * kx + 0.5 * (s - 1) * (1 - kx),
                       cam.shift[1] * ky + 0.5 * (s - 1) * (1 - ky)))
 
@@ -208,12 +210,7 @@ def motion(current: torch.Tensor, previous: torch.Tensor, method: str = "dis",
     current = current.detach().float().cpu()
     previous = previous.detach().float().cpu()
     h, w = current.shape[-2:]
-    small_c, small_p = current, previous
-    if side and max(h, w) > side:
-        k = side / max(h, w)
-        hw = (max(round(h * k), 16), max(round(w * k), 16))
-        small_c, small_p = (F.interpolate(x, size=hw, mode="bilinear", antialias=True,
-                                          align_corners=False) for x in (current, previous))
+    small_c, small_p = _shrink(current, side), _shrink(previous, side)
     fb = optical_flow(small_c, small_p, method)
     ff = optical_flow(small_p, small_c, method)
     mask = torch.from_numpy(occlusion_mask(fb, ff))[None, None]
@@ -270,10 +267,8 @@ def init_from_previous(content: torch.Tensor, prev_out: torch.Tensor,
 
 # --- networks: flow-guided blending at inference ----------------------------------------
 
-def apart_from_camera(flow: np.ndarray) -> torch.Tensor:
-    """1 x 1 x H x W: how far (pixels) each pixel's flow is from the camera's motion
-    (:func:`fit_camera`, fitted on every 4th pixel)."""
-    cam = fit_camera(flow, step=4)
+def apart_from_camera(flow: np.ndarray, cam: Camera) -> torch.Tensor:
+    """1 x 1 x H x W: how far (pixels) each pixel's backward flow is from the camera's."""
     f = torch.as_tensor(flow, dtype=torch.float32)
     h, w = f.shape[:2]
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
@@ -290,11 +285,12 @@ class TemporalBlend:
     non-occlusion mask times ``exp(-|frame_t - warp(frame_{t-1})|^2 / sigma^2)`` (pixels
     whose input changed are not blended, so moving things do not leave ghosts).
 
-    ``locked``: ``fn`` already keeps its texture on the scene as the camera pans and zooms (a
-    grid-locked network, :class:`painterly.nets.apply.GridLocked`), so pixels that move with
-    the camera are steady as they are and blending them would only smooth the texture;
-    the confidence is scaled by ``min(1, d(p) / LOCK_TOL)``, the pixel's motion apart from
-    the camera's (:func:`apart_from_camera`).  ``warp_mode`` bicubic carries the previous
+    ``camera``: ``fn`` already keeps its texture on the scene as the camera pans and zooms (a
+    grid-locked network, :class:`painterly.nets.apply.GridLocked`), and ``camera()`` is the
+    camera motion it followed for the frame just stylized; pixels that move with the camera
+    are steady as they are and blending them would only smooth the texture, so the
+    confidence is scaled by ``min(1, d(p) / LOCK_TOL)``, the pixel's motion apart from the
+    camera's (:func:`apart_from_camera`).  ``warp_mode`` bicubic carries the previous
     output with less blur than bilinear (it adds up over the frames).
 
     Called with the frames of one clip in order; :meth:`reset` before another clip."""
@@ -304,7 +300,7 @@ class TemporalBlend:
     sigma: float = 0.1
     flow_method: str = "dis"
     warp_mode: str = "bilinear"
-    locked: bool = False
+    camera: Callable[[], Camera] | None = None
     flow_side: int | None = None
     _prev_in: torch.Tensor | None = field(default=None, repr=False)
     _prev_out: torch.Tensor | None = field(default=None, repr=False)
@@ -319,9 +315,9 @@ class TemporalBlend:
             m = motion(frame, self._prev_in, self.flow_method, self.flow_side)
             conf = m.mask.to(out.device)
             conf = conf * torch.exp(-m.photo.to(out.device) / self.sigma ** 2)
-            if self.locked:
-                conf = conf * (apart_from_camera(m.flow) / LOCK_TOL).clamp(max=1.0).to(
-                    out.device)
+            if self.camera is not None:
+                apart = apart_from_camera(m.flow, self.camera())
+                conf = conf * (apart / LOCK_TOL).clamp(max=1.0).to(out.device)
             carried = warp(self._prev_out, m.flow, self.warp_mode).clamp_(0, 1)
             out = out + self.strength * conf * (carried - out)
         self._prev_in, self._prev_out = frame, out
@@ -329,8 +325,8 @@ class TemporalBlend:
 
 
 def temporal_blend(fn: FrameFn, strength: float = 0.7, sigma: float = 0.1,
-                   flow_method: str = "dis", *, locked: bool = False,
+                   flow_method: str = "dis", *, camera: Callable[[], Camera] | None = None,
                    warp_mode: str = "bilinear", flow_side: int | None = None
                    ) -> TemporalBlend:
     """Wrap any per-frame stylizer with flow-guided temporal blending (:class:`TemporalBlend`)."""
-    return TemporalBlend(fn, strength, sigma, flow_method, warp_mode, locked, flow_side)
+    return TemporalBlend(fn, strength, sigma, flow_method, warp_mode, camera, flow_side)

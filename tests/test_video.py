@@ -271,13 +271,17 @@ def test_locked_blend_leaves_what_moves_with_the_camera_and_steadies_the_rest():
         return (x * 0.8 + float(rng.uniform(-0.08, 0.08))).clamp(0, 1)
 
     seen = []
+    follow = {"prev": None, "camera": temporal.Camera()}
 
-    def recorded(x):
+    def recorded(x):  # a stylizer that follows the camera, as a grid-locked network does
+        if follow["prev"] is not None:
+            follow["camera"] = temporal.camera_motion(x, follow["prev"])
+        follow["prev"] = x
         seen.append(flickering(x))
         return seen[-1]
 
     pan = [_t(f) for f in translated_frames(5, 64, 96, dx=3, dy=2, freq=(0.1, 0.4))]
-    locked = temporal.temporal_blend(recorded, 0.7, locked=True)
+    locked = temporal.temporal_blend(recorded, 0.7, camera=lambda: follow["camera"])
     outs = [locked(f) for f in pan]
     for o, raw in zip(outs, seen):  # a pure pan: nothing moves apart from the camera
         assert float((o - raw).abs()[..., 8:-8, 8:-8].mean()) < 0.005

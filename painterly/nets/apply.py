@@ -23,6 +23,7 @@ import torch
 
 from ..errors import ImageError, UsageError
 from ..images import WRITE_FORMATS, check_folder, load_image, save_image, to_pil
+from ..temporal import Camera
 from .dist import device_for, world
 from .network import Network, check_apply_options, photo_tensor
 
@@ -142,6 +143,7 @@ class GridLocked:
     scale: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)
     prev: torch.Tensor | None = None
+    camera: Camera = Camera()  # the last frame's motion, as found (before snapping)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         import math
@@ -149,7 +151,7 @@ class GridLocked:
         from ..temporal import camera_motion
 
         if self.prev is not None:
-            cam = camera_motion(x, self.prev)
+            cam = self.camera = camera_motion(x, self.prev)
             k = 1.0 if abs(cam.scale - 1.0) < SNAP else cam.scale
             self.shift = (self.scale * cam.shift[0] + self.shift[0],
                           self.scale * cam.shift[1] + self.shift[1])
@@ -178,14 +180,16 @@ def frame_fn(net: Network, preserve_color: str = "none", strength: float = 1.0,
     with ``blend`` > 0, steadied by flow-guided temporal blending."""
     from .. import temporal
 
-    run = GridLocked(net) if lock else net.run
+    locked = GridLocked(net) if lock else None
+    run = locked or net.run
 
     def fn(x):
         return net.finish(run(x), x, preserve_color, strength)
 
     if blend <= 0:
         return fn
-    return temporal.temporal_blend(fn, blend, locked=lock, warp_mode="bicubic",
+    camera = (lambda: locked.camera) if locked else None
+    return temporal.temporal_blend(fn, blend, camera=camera, warp_mode="bicubic",
                                    flow_side=temporal.FLOW_SIDE)
 
 
