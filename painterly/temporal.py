@@ -194,7 +194,8 @@ class Motion:
 
 
 PHOTO_TOL = 0.02  # squared RGB distance (0..1 scale, summed over channels)
-LOCK_TOL = 1.0  # px of motion apart from the camera's at which a locked pixel is fully blended
+LOCK_FREE = 0.5  # px of motion apart from the camera's taken as the flow's own error
+LOCK_TOL = 1.0  # px more at which a locked pixel is fully blended
 
 
 def motion(current: torch.Tensor, previous: torch.Tensor, method: str = "dis",
@@ -289,8 +290,9 @@ class TemporalBlend:
     grid-locked network, :class:`painterly.nets.apply.GridLocked`), and ``camera()`` is the
     camera motion it followed for the frame just stylized; pixels that move with the camera
     are steady as they are and blending them would only smooth the texture, so the
-    confidence is scaled by ``min(1, d(p) / LOCK_TOL)``, the pixel's motion apart from the
-    camera's (:func:`apart_from_camera`).  ``warp_mode`` bicubic carries the previous
+    confidence is scaled by ``clamp((d(p) - LOCK_FREE) / LOCK_TOL, 0, 1)`` with ``d(p)`` the
+    pixel's motion apart from the camera's (:func:`apart_from_camera`): the flow's own error
+    of a fraction of a pixel on a zoom blends nothing.  ``warp_mode`` bicubic carries the previous
     output with less blur than bilinear (it adds up over the frames).
 
     Called with the frames of one clip in order; :meth:`reset` before another clip."""
@@ -317,7 +319,8 @@ class TemporalBlend:
             conf = conf * torch.exp(-m.photo.to(out.device) / self.sigma ** 2)
             if self.camera is not None:
                 apart = apart_from_camera(m.flow, self.camera())
-                conf = conf * (apart / LOCK_TOL).clamp(max=1.0).to(out.device)
+                lift = ((apart - LOCK_FREE) / LOCK_TOL).clamp(0.0, 1.0)
+                conf = conf * lift.to(out.device)
             carried = warp(self._prev_out, m.flow, self.warp_mode).clamp_(0, 1)
             out = out + self.strength * conf * (carried - out)
         self._prev_in, self._prev_out = frame, out
