@@ -6,6 +6,7 @@ fraction of a second.
 * :mod:`.network`   -- :class:`~.network.Network`, the in-process API (``painterly.Network``);
 * :mod:`.apply`     -- ``painterly apply``;
 * :mod:`.train`     -- ``painterly train``;
+* :mod:`.export`    -- ``painterly export``: the network as an ONNX graph;
 * :mod:`.dist`      -- torchrun ranks and the process group;
-* :mod:`.cli`       -- the two subcommands' flags (no torch needed to build them).
+* :mod:`.cli`       -- the subcommands' flags (no torch needed to build them).
 """

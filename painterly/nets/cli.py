@@ -1,5 +1,5 @@
-"""Flags of ``painterly apply`` and ``painterly train`` (built without importing torch; the
-work is imported when a command runs)."""
+"""Flags of ``painterly apply``, ``painterly train`` and ``painterly export`` (built without
+importing torch; the work is imported when a command runs)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ CLIP_BLEND = 0.5
 def add_parsers(sub) -> None:
     add_apply_parser(sub)
     add_train_parser(sub)
+    add_export_parser(sub)
 
 
 def add_apply_parser(sub) -> None:
@@ -93,3 +94,28 @@ def _train(args: argparse.Namespace) -> int:
                  from_args(Runtime, args), resume=args.resume, previews=args.previews,
                  workers=args.workers, quiet=args.quiet)
     return EXIT_INTERRUPTED if done.interrupted else 0
+
+
+def add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="write a trained style network as an ONNX graph",
+                       description="Write the network of MODEL as an ONNX graph (needs the "
+                                   "onnx package: pip install 'painterly[onnx]').  Input "
+                                   "'image' and output 'stylized': float32 N x 3 x H x W, "
+                                   "RGB in 0..1, any N, H, W; the model's description goes "
+                                   "into the graph's metadata.")
+    p.add_argument("model", metavar="MODEL", help="model file (.safetensors)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="ONNX file to write (.onnx)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no closing line")
+    p.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import sys
+
+    from .export import export_onnx
+
+    path = export_onnx(args.model, args.output)
+    if not args.quiet:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -76,10 +76,11 @@ class InstanceNorm(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(c))
         self.bias = nn.Parameter(torch.zeros(c))
+        self.channels = c  # a constant, not read off x (an exported graph needs it fixed)
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.group_norm(x, x.shape[1], self.weight.to(x.dtype), self.bias.to(x.dtype),
+        return F.group_norm(x, self.channels, self.weight.to(x.dtype), self.bias.to(x.dtype),
                             self.eps)
 
 
@@ -125,16 +126,26 @@ class TransformNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        ph, pw = _pad_to(h, self.arch.downs) - h, _pad_to(w, self.arch.downs) - w
+        ph, pw = pad_to(h, self.arch.downs) - h, pad_to(w, self.arch.downs) - w
         if ph or pw:  # reflection needs the pad smaller than the side; replicate otherwise
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        return self.layers(x)[..., :h, :w]
+
+    def layers(self, x: torch.Tensor) -> torch.Tensor:
+        """The layers on an input already padded (sides from :func:`pad_to`)."""
         y = self.tail(self.up(self.res(self.down(self.head((x - 0.5) * 2)))))
-        return y[..., :h, :w] * 0.5 + 0.5
+        return y * 0.5 + 0.5
 
 
-def _pad_to(side: int, downs: int) -> int:
-    """The side the input is padded to: a multiple of 2^downs, and large enough that every
-    reflection pad fits (at least 2 at the lowest resolution, 8 at the top)."""
+def min_side(downs: int) -> int:
+    """The smallest side the layers take: every reflection pad must fit (at least 2 at the
+    lowest resolution, 8 at the top)."""
     m = 2 ** downs
-    return max(-(-side // m) * m, 2 * m, -(-8 // m) * m)
+    return max(2 * m, -(-8 // m) * m)
+
+
+def pad_to(side: int, downs: int) -> int:
+    """The side the input is padded to: a multiple of 2^downs, at least :func:`min_side`."""
+    m = 2 ** downs
+    return max(-(-side // m) * m, min_side(downs))
