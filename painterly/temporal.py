@@ -95,6 +95,9 @@ class Camera:
 
     scale: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)
+    # the backward flow it was fitted to, on the copies shrunk to FLOW_SIDE (reused by the
+    # temporal blend instead of finding it again)
+    flow: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def fit_camera(flow: np.ndarray, step: int = 1) -> Camera:
@@ -144,7 +147,7 @@ def camera_motion(current: torch.Tensor, previous: torch.Tensor) -> Camera:
     (h, w), (sh, sw) = current.shape[-2:], small.shape[-2:]
     ky, kx, s = h / sh, w / sw, cam.scale
     return Camera(s, (cam.shift[0] * kx + 0.5 * (s - 1) * (1 - kx),
-                      cam.shift[1] * ky + 0.5 * (s - 1) * (1 - ky)))
+                      cam.shift[1] * ky + 0.5 * (s - 1) * (1 - ky)), flow)
 
 
 def _grid(flow: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -199,7 +202,7 @@ LOCK_TOL = 1.0  # px more at which a locked pixel is fully blended
 
 
 def motion(current: torch.Tensor, previous: torch.Tensor, method: str = "dis",
-           side: int | None = None) -> Motion:
+           side: int | None = None, backward: np.ndarray | None = None) -> Motion:
     """Backward flow and reliability mask between two input frames (same size).
 
     The mask is the forward-backward :func:`occlusion_mask`, less the pixels where the warped
@@ -207,12 +210,16 @@ def motion(current: torch.Tensor, previous: torch.Tensor, method: str = "dis",
     smooth flow fields can pass the consistency check on a strip just uncovered by a moving
     object, and the colours catch it.  With ``side``, the flows and the consistency check
     are computed on copies shrunk to that longest side (about 3x faster at 854x480) and
-    brought back to full size; the colour check stays at full size."""
+    brought back to full size; the colour check stays at full size.  ``backward``: the
+    backward flow of the shrunk copies when already found (:attr:`Camera.flow`)."""
     current = current.detach().float().cpu()
     previous = previous.detach().float().cpu()
     h, w = current.shape[-2:]
     small_c, small_p = _shrink(current, side), _shrink(previous, side)
-    fb = optical_flow(small_c, small_p, method)
+    if backward is not None and backward.shape[:2] == small_c.shape[-2:]:
+        fb = backward
+    else:
+        fb = optical_flow(small_c, small_p, method)
     ff = optical_flow(small_p, small_c, method)
     mask = torch.from_numpy(occlusion_mask(fb, ff))[None, None]
     if fb.shape[:2] != (h, w):
@@ -314,11 +321,13 @@ class TemporalBlend:
         out = self.fn(frame).detach().float()
         frame = frame.detach().float()
         if self._prev_in is not None and self.strength > 0:
-            m = motion(frame, self._prev_in, self.flow_method, self.flow_side)
+            cam = self.camera() if self.camera is not None else None
+            shared = cam.flow if cam is not None and self.flow_method == "dis" else None
+            m = motion(frame, self._prev_in, self.flow_method, self.flow_side, shared)
             conf = m.mask.to(out.device)
             conf = conf * torch.exp(-m.photo.to(out.device) / self.sigma ** 2)
-            if self.camera is not None:
-                apart = apart_from_camera(m.flow, self.camera())
+            if cam is not None:
+                apart = apart_from_camera(m.flow, cam)
                 lift = ((apart - LOCK_FREE) / LOCK_TOL).clamp(0.0, 1.0)
                 conf = conf * lift.to(out.device)
             carried = warp(self._prev_out, m.flow, self.warp_mode).clamp_(0, 1)

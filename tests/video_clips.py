@@ -32,13 +32,27 @@ def translated_frames(n: int = 10, h: int = 48, w: int = 64, dx: int = 2, dy: in
     return [big[t * dy:t * dy + h, t * dx:t * dx + w] for t in range(n)]
 
 
+def moving_square(n: int = 10, h: int = 48, w: int = 64, v: int = 3) -> list[np.ndarray]:
+    """Frames of a textured square sliding ``v`` px right a frame over a still background."""
+    bg = texture(h, w, seed=3)
+    fg = texture(h // 2, h // 2, seed=7, freq=(0.3, 0.7))
+    frames = []
+    for t in range(n):
+        f = bg.copy()
+        f[h // 4:h // 4 + h // 2, 4 + v * t:4 + v * t + h // 2] = fg
+        frames.append(f)
+    return frames
+
+
 def make_clip(path: Path, n: int = 10, rate: int = 10, size: tuple[int, int] = (64, 48),
-              audio: bool = True, rotation: int = 0, faststart: bool = False) -> Path:
-    """A clip of ``n`` frames of a moving texture, with a 440 Hz tone when ``audio``."""
+              audio: bool = True, rotation: int = 0, faststart: bool = False,
+              scene: str = "pan") -> Path:
+    """A clip of ``n`` frames, with a 440 Hz tone when ``audio``: a camera panning over a
+    texture (``scene`` "pan") or a square sliding over a still background ("object")."""
     import av
 
     w, h = size
-    frames = translated_frames(n, h, w)
+    frames = translated_frames(n, h, w) if scene == "pan" else moving_square(n, h, w)
     opts = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), "w", format="mp4", options=opts) as out:
         vs = out.add_stream("libx264", rate=rate)
