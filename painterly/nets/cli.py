@@ -35,6 +35,10 @@ def add_apply_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [default: auto]")
     p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
                    help="arithmetic: auto (bfloat16 where fast), bf16 or fp32 [default: auto]")
+    p.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnxruntime"),
+                   help="what runs the network: auto (onnxruntime for float32 on the CPU "
+                        "where it is installed, torch otherwise), torch, or onnxruntime "
+                        "(float32 on the CPU; pip install 'painterly[onnx]') [default: auto]")
     p.add_argument("--preserve-color", default="none", choices=("none", "luminance"),
                    help="luminance: keep the photo's colours [default: none]")
     p.add_argument("--strength", type=float, default=1.0, metavar="S",

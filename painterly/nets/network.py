@@ -5,7 +5,9 @@
 
 Inference path (chosen by measurement, ``benchmarks/nets_speed.py``): on bfloat16 hardware
 (``--precision auto``) the weights are converted to bfloat16 once and the activations kept
-channels-last, which oneDNN and cuDNN run fastest; otherwise float32, channels-last.
+channels-last, which oneDNN and cuDNN run fastest.  In float32 on the CPU, onnxruntime runs
+the network's ONNX graph (:func:`~.export.to_onnx`, built in memory at load) where it is
+installed (``--runtime auto``); otherwise torch, float32, channels-last.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from ..images import (
     to_pil,
     to_tensor,
 )
+from .export import INPUT, INSTALL, to_onnx
 from .modelfile import ModelFile, load_model
 from .transform import TransformNet
 
 PRESERVE = ("none", "luminance")
+RUNTIMES = ("auto", "torch", "onnxruntime")
 
 
 def check_apply_options(size: int | None, preserve_color: str, strength: float) -> None:
@@ -46,21 +50,32 @@ def check_apply_options(size: int | None, preserve_color: str, strength: float) 
 class Network:
     """A trained style network held on a device, ready to stylize."""
 
-    def __init__(self, model: ModelFile, device: str = "auto", precision: str = "auto"):
+    def __init__(self, model: ModelFile, device: str = "auto", precision: str = "auto",
+                 runtime: str = "auto"):
         if precision not in ("auto", "bf16", "fp32"):
             raise UsageError(f"--precision: '{precision}' is not one of auto, bf16, fp32")
+        if runtime not in RUNTIMES:
+            raise UsageError(f"--runtime: '{runtime}' is not one of {', '.join(RUNTIMES)}")
         self.model = model
         self.device = pick_device(device)
+        if runtime == "onnxruntime":
+            check_onnxruntime(self.device, precision)
+            precision = "fp32"
         self.precision = resolve_precision(precision, self.device)
+        if runtime == "auto":
+            ort = self.precision == "fp32" and self.device.type == "cpu" and has_onnxruntime()
+            runtime = "onnxruntime" if ort else "torch"
+        self.runtime = runtime  # "torch" or "onnxruntime": what runs the network
         self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         net = model.network().to(self.device, self.dtype)
         self.net: TransformNet = net.to(memory_format=torch.channels_last)
+        self._session = ort_session(model) if runtime == "onnxruntime" else None
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "auto",
-             precision: str = "auto") -> Network:
+    def load(cls, path: str | os.PathLike, device: str = "auto", precision: str = "auto",
+             runtime: str = "auto") -> Network:
         """Read a model file (checked; see :mod:`painterly.nets.modelfile`)."""
-        return cls(load_model(path), device, precision)
+        return cls(load_model(path), device, precision, runtime)
 
     @property
     def meta(self) -> dict:
@@ -71,6 +86,9 @@ class Network:
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a batch B x 3 x H x W in 0..1 -> B x 3 x H x W in 0..1 (float32,
         on the network's device)."""
+        if self._session is not None:
+            a = x.detach().to("cpu", torch.float32).contiguous().numpy()
+            return torch.from_numpy(self._session.run(None, {INPUT: a})[0])
         x = x.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
         return self.net(x).float().clamp_(0, 1).contiguous()
 
@@ -111,6 +129,40 @@ class Network:
         x = photo_tensor(img, size)
         y = self.finish(self.run(x), x, preserve_color, strength)
         return to_pil(y.cpu(), img.alpha)
+
+
+def has_onnxruntime() -> bool:
+    """Whether onnxruntime and onnx (the ``onnx`` extra) can be imported."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_onnxruntime(device: torch.device, precision: str) -> None:
+    """``--runtime onnxruntime`` runs float32 on the CPU, with the ``onnx`` extra."""
+    if precision == "bf16":
+        raise UsageError("--runtime onnxruntime runs float32 only: leave out --precision bf16 "
+                         "or use --runtime torch")
+    if device.type != "cpu":
+        raise UsageError(f"--runtime onnxruntime runs on the CPU, not {device}: add --device "
+                         f"cpu or use --runtime torch")
+    if not has_onnxruntime():
+        raise UsageError(f"--runtime onnxruntime needs onnxruntime and onnx: {INSTALL}")
+
+
+def ort_session(model: ModelFile):
+    """An onnxruntime session (CPU) of the model's graph, built in memory, on as many threads
+    as torch uses; idle threads sleep at once rather than spin."""
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(to_onnx(model).SerializeToString(), opts,
+                                        providers=["CPUExecutionProvider"])
 
 
 def photo_tensor(img: LoadedImage, size: int | None) -> torch.Tensor:
