@@ -15,6 +15,7 @@ where things move apart from the camera (:func:`painterly.temporal.temporal_blen
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 
 from ..errors import ImageError, UsageError
 from ..images import WRITE_FORMATS, check_folder, load_image, save_image, to_pil
-from ..temporal import Camera
+from ..temporal import Camera, camera_motion
 from .dist import device_for, world
 from .network import Network, check_apply_options, photo_tensor
 
@@ -106,8 +107,6 @@ def apply_files(net: Network, files: list[Path], outs: list[Path], size: int | N
 
 REANCHOR = 1.1  # zoom (either way) after which the network's view starts afresh
 SNAP = 3e-3  # a frame's scale change below this is taken as none (a pan stays exact)
-
-
 LANCZOS = 3  # taps either side of the Lanczos kernel that carries the strokes back
 
 
@@ -166,10 +165,6 @@ class GridLocked:
     camera: Camera = Camera()  # the last frame's motion, as found (before snapping)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        import math
-
-        from ..temporal import camera_motion
-
         if self.prev is not None:
             cam = self.camera = camera_motion(x, self.prev)
             k = 1.0 if abs(cam.scale - 1.0) < SNAP else cam.scale
