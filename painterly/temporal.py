@@ -58,7 +58,9 @@ FLOW_METHODS = ("dis", "farneback")
 
 
 def _grey(x: torch.Tensor | np.ndarray) -> np.ndarray:
-    """A frame as 8-bit grey H x W (what OpenCV's flow wants)."""
+    """A frame as 8-bit grey H x W (what OpenCV's flow wants); one already so is kept."""
+    if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype == np.uint8:
+        return x
     if isinstance(x, torch.Tensor):
         a = x.detach().float().cpu()[0].permute(1, 2, 0).numpy()
     else:
@@ -71,7 +73,8 @@ def _grey(x: torch.Tensor | np.ndarray) -> np.ndarray:
 
 def optical_flow(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray,
                  method: str = "dis") -> np.ndarray:
-    """Flow from frame ``a`` to frame ``b`` (H x W x 2, pixels): b(p + f(p)) ~ a(p)."""
+    """Flow from frame ``a`` to frame ``b`` (H x W x 2, pixels): b(p + f(p)) ~ a(p).  The
+    frames are RGB (tensors or arrays) or already 8-bit grey H x W arrays."""
     import cv2
 
     ga, gb = _grey(a), _grey(b)
@@ -95,9 +98,11 @@ class Camera:
 
     scale: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)
-    # the backward flow it was fitted to, on the copies shrunk to FLOW_SIDE (reused by the
-    # temporal blend instead of finding it again)
+    # the backward flow it was fitted to, on the copies shrunk to FLOW_SIDE, and those copies
+    # in grey (current, previous): the temporal blend reuses them instead of making them again
     flow: np.ndarray | None = field(default=None, compare=False, repr=False)
+    greys: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False,
+                                                       repr=False)
 
 
 def fit_camera(flow: np.ndarray, step: int = 1) -> Camera:
@@ -136,18 +141,25 @@ def _shrink(x: torch.Tensor, side: int | None) -> torch.Tensor:
     return F.interpolate(x, size=hw, mode="bilinear", antialias=True, align_corners=False)
 
 
-def camera_motion(current: torch.Tensor, previous: torch.Tensor) -> Camera:
+def small_grey(x: torch.Tensor) -> np.ndarray:
+    """A frame (1 x 3 x H x W) shrunk to ``FLOW_SIDE`` in 8-bit grey: what the motion of a
+    network's clip is found on."""
+    return _grey(_shrink(x.detach().float().cpu(), FLOW_SIDE))
+
+
+def camera_motion(current: torch.Tensor, previous: torch.Tensor | np.ndarray) -> Camera:
     """The camera's motion from ``previous`` to ``current`` (:class:`Camera`, in full-size
     pixels), fitted to the optical flow of copies shrunk to ``FLOW_SIDE`` (a few ms): a
-    still background gives no motion however textured the objects moving over it."""
-    current = current.detach().float().cpu()
-    small = _shrink(current, FLOW_SIDE)
-    flow = optical_flow(small, _shrink(previous.detach().float().cpu(), FLOW_SIDE))
+    still background gives no motion however textured the objects moving over it.
+    ``previous``: the previous frame, or its :func:`small_grey` kept from the last call."""
+    small = small_grey(current)
+    before = previous if isinstance(previous, np.ndarray) else small_grey(previous)
+    flow = optical_flow(small, before)
     cam = fit_camera(flow, step=2)  # backward: current(p) ~ previous(p + f(p))
-    (h, w), (sh, sw) = current.shape[-2:], small.shape[-2:]
+    (h, w), (sh, sw) = current.shape[-2:], small.shape
     ky, kx, s = h / sh, w / sw, cam.scale
     return Camera(s, (cam.shift[0] * kx + 0.5 * (s - 1) * (1 - kx),
-                      cam.shift[1] * ky + 0.5 * (s - 1) * (1 - ky)), flow)
+                      cam.shift[1] * ky + 0.5 * (s - 1) * (1 - ky)), flow, (small, before))
 
 
 def _grid(flow: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -168,6 +180,17 @@ def warp(img: torch.Tensor, flow: np.ndarray | torch.Tensor,
     grid = _grid(flow).to(img.device)
     return F.grid_sample(img.float(), grid, mode=mode, padding_mode="border",
                          align_corners=True).to(img.dtype)
+
+
+def _sample(img: torch.Tensor, px: torch.Tensor, py: torch.Tensor,
+            mode: str = "bilinear") -> torch.Tensor:
+    """``img`` (1 x C x H x W) at the K points (px, py) (pixels), as C x K: the values
+    :func:`warp` gives there."""
+    h, w = img.shape[-2:]
+    grid = torch.stack([px * (2.0 / max(w - 1, 1)) - 1.0, py * (2.0 / max(h - 1, 1)) - 1.0],
+                       dim=-1)[None, None]
+    return F.grid_sample(img.float(), grid.to(img.device), mode=mode, padding_mode="border",
+                         align_corners=True)[0, :, 0]
 
 
 def occlusion_mask(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
@@ -221,17 +244,28 @@ def motion(current: torch.Tensor, previous: torch.Tensor, method: str = "dis",
     else:
         fb = optical_flow(small_c, small_p, method)
     ff = optical_flow(small_p, small_c, method)
-    mask = torch.from_numpy(occlusion_mask(fb, ff))[None, None]
-    if fb.shape[:2] != (h, w):
-        f = torch.from_numpy(fb).permute(2, 0, 1)[None]
-        f = F.interpolate(f, size=(h, w), mode="bilinear", align_corners=False)
-        f[:, 0] *= w / fb.shape[1]
-        f[:, 1] *= h / fb.shape[0]
-        fb = f[0].permute(1, 2, 0).contiguous().numpy()
-        mask = (F.interpolate(mask, size=(h, w), mode="bilinear", align_corners=False)
-                > 0.99).float()
+    fb, mask = _flow_to_size(fb, h, w), _mask_to_size(occlusion_mask(fb, ff), h, w)
     photo = (current - warp(previous, fb)).pow(2).sum(1, keepdim=True)
     return Motion(fb, mask * (photo <= PHOTO_TOL).float(), photo)
+
+
+def _flow_to_size(flow: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A flow found on a shrunk copy, brought to h x w (bilinear, offsets rescaled)."""
+    if flow.shape[:2] == (h, w):
+        return flow
+    f = torch.from_numpy(flow).permute(2, 0, 1)[None]
+    f = F.interpolate(f, size=(h, w), mode="bilinear", align_corners=False)
+    f[:, 0] *= w / flow.shape[1]
+    f[:, 1] *= h / flow.shape[0]
+    return f[0].permute(1, 2, 0).contiguous().numpy()
+
+
+def _mask_to_size(mask: np.ndarray, h: int, w: int) -> torch.Tensor:
+    """An occlusion mask (H x W) as 1 x 1 x h x w, 1 only where the shrunk copy is sure."""
+    m = torch.from_numpy(mask)[None, None]
+    if m.shape[-2:] == (h, w):
+        return m
+    return (F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False) > 0.99).float()
 
 
 def warping_error(outputs: Iterable[torch.Tensor], inputs: Iterable[torch.Tensor],
@@ -322,17 +356,53 @@ class TemporalBlend:
         frame = frame.detach().float()
         if self._prev_in is not None and self.strength > 0:
             cam = self.camera() if self.camera is not None else None
-            shared = cam.flow if cam is not None and self.flow_method == "dis" else None
-            m = motion(frame, self._prev_in, self.flow_method, self.flow_side, shared)
-            conf = m.mask.to(out.device)
-            conf = conf * torch.exp(-m.photo.to(out.device) / self.sigma ** 2)
-            if cam is not None:
-                apart = apart_from_camera(m.flow, cam)
-                lift = ((apart - LOCK_FREE) / LOCK_TOL).clamp(0.0, 1.0)
-                conf = conf * lift.to(out.device)
-            carried = warp(self._prev_out, m.flow, self.warp_mode).clamp_(0, 1)
-            out = out + self.strength * conf * (carried - out)
+            if cam is not None and cam.greys is not None and self.flow_method == "dis":
+                out = self._blend_apart(frame, out, cam)
+            else:
+                out = self._blend(frame, out, cam)
         self._prev_in, self._prev_out = frame, out
+        return out
+
+    def _blend(self, frame: torch.Tensor, out: torch.Tensor, cam: Camera | None
+               ) -> torch.Tensor:
+        """The blend over the whole frame."""
+        shared = cam.flow if cam is not None and self.flow_method == "dis" else None
+        m = motion(frame, self._prev_in, self.flow_method, self.flow_side, shared)
+        conf = m.mask.to(out.device)
+        conf = conf * torch.exp(-m.photo.to(out.device) / self.sigma ** 2)
+        if cam is not None:
+            lift = ((apart_from_camera(m.flow, cam) - LOCK_FREE) / LOCK_TOL).clamp(0.0, 1.0)
+            conf = conf * lift.to(out.device)
+        carried = warp(self._prev_out, m.flow, self.warp_mode).clamp_(0, 1)
+        return out + self.strength * conf * (carried - out)
+
+    def _blend_apart(self, frame: torch.Tensor, out: torch.Tensor, cam: Camera
+                     ) -> torch.Tensor:
+        """The blend behind a grid-locked network, computed only where it changes anything:
+        the pixels that move apart from the camera and that the previous frame sees (on a
+        pan or zoom, a few percent of the frame).  The same numbers as :meth:`_blend`, from
+        the flow and the grey copies the camera was fitted to; no forward flow at all when
+        everything moves with the camera."""
+        h, w = frame.shape[-2:]
+        fb = torch.from_numpy(_flow_to_size(cam.flow, h, w))
+        lift = ((apart_from_camera(fb, cam)[0, 0] - LOCK_FREE) / LOCK_TOL).clamp(0.0, 1.0)
+        if not bool((lift > 0).any()):
+            return out
+        now, before = cam.greys
+        mask = _mask_to_size(occlusion_mask(cam.flow, optical_flow(before, now)), h, w)
+        ys, xs = ((lift > 0) & (mask[0, 0] > 0)).nonzero(as_tuple=True)
+        if not len(ys):
+            return out
+        f = fb[ys, xs]
+        px, py = xs.float() + f[:, 0], ys.float() + f[:, 1]
+        photo = (frame[0, :, ys, xs].cpu() - _sample(self._prev_in.cpu(), px, py)
+                 ).pow(2).sum(0)
+        conf = lift[ys, xs] * (photo <= PHOTO_TOL).float() * torch.exp(-photo / self.sigma ** 2)
+        carried = _sample(self._prev_out.cpu(), px, py, self.warp_mode).clamp_(0, 1)
+        out = out.clone()
+        here = out[0, :, ys, xs]
+        out[0, :, ys, xs] = here + self.strength * conf.to(out.device) * (
+            carried.to(out.device) - here)
         return out
 
 

@@ -301,6 +301,27 @@ def test_locked_blend_leaves_what_moves_with_the_camera_and_steadies_the_rest():
     assert max(moved[1:]) > 0.02  # the moving square is blended with its past
 
 
+def test_locked_blend_touches_only_what_moves_apart_and_matches_the_whole_frame_blend():
+    rng = np.random.default_rng(3)
+    square = _square_over_still_background(3)
+    big = [torch.nn.functional.interpolate(f, scale_factor=6, mode="bilinear")  # shrunk for
+           for f in square]                                                   # the flow
+    pan = [_t(f) for f in translated_frames(3, 64, 96, dx=3, dy=2, freq=(0.1, 0.4))]
+    for clip in (square, big, pan, zoomed_frames(3)):
+        blend = temporal.temporal_blend(lambda x: x, 0.7, camera=lambda: None, warp_mode="bicubic",
+                                        flow_side=temporal.FLOW_SIDE)
+        for before, now in zip(clip, clip[1:]):
+            cam = temporal.camera_motion(now, before)
+            out = (now * 0.8 + float(rng.uniform(-0.1, 0.1))).clamp(0, 1)
+            blend._prev_in = before
+            blend._prev_out = (before * 0.8 + float(rng.uniform(-0.1, 0.1))).clamp(0, 1)
+            whole = blend._blend(now, out, cam)
+            sparse = blend._blend_apart(now, out, cam)
+            assert torch.allclose(sparse, whole, atol=1e-5)
+            if clip is square:
+                assert float((sparse - out).abs().amax()) > 0.02  # the square was blended
+
+
 def test_temporal_loss_counts_only_visible_pixels():
     x = torch.zeros(1, 3, 8, 8)
     warped = torch.ones(1, 3, 8, 8)

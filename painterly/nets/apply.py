@@ -20,11 +20,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import ImageError, UsageError
 from ..images import WRITE_FORMATS, check_folder, load_image, save_image, to_pil
-from ..temporal import Camera, camera_motion
+from ..temporal import Camera, camera_motion, small_grey
 from .dist import device_for, world
 from .network import Network, check_apply_options, photo_tensor
 
@@ -161,19 +162,21 @@ class GridLocked:
     net: Network
     scale: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)
-    prev: torch.Tensor | None = None
+    prev: np.ndarray | None = None  # the last frame, as the camera's motion sees it
     camera: Camera = Camera()  # the last frame's motion, as found (before snapping)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.prev is not None:
+        if self.prev is None:
+            self.prev = small_grey(x)
+        else:
             cam = self.camera = camera_motion(x, self.prev)
+            self.prev = cam.greys[0]
             k = 1.0 if abs(cam.scale - 1.0) < SNAP else cam.scale
             self.shift = (self.scale * cam.shift[0] + self.shift[0],
                           self.scale * cam.shift[1] + self.shift[1])
             self.scale *= k
             if abs(math.log(self.scale)) > math.log(REANCHOR):
                 self.scale, self.shift = 1.0, (0.0, 0.0)
-        self.prev = x
         st, (tx, ty), s = self.net.stride, self.shift, self.scale
         if s == 1.0:
             return self.net.run_at(x, round(tx) % st, round(ty) % st)
