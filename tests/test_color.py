@@ -29,6 +29,30 @@ def test_match_histogram_moves_style_statistics_to_content():
     assert (mu_s - mu_c).abs().max() > 0.1  # it really moved
 
 
+def test_match_colors_gives_the_photo_the_palette_of_the_styles_mixed_by_weight():
+    content = to_tensor(_image(0, 40, 48, (0.9, 0.5, 0.2)))
+    a = to_tensor(_image(1, 32, 32, (0.3, 0.4, 0.6)))  # palettes that need no clipping
+    b = to_tensor(_image(2, 32, 32, (0.6, 0.5, 0.2)))
+    one = color.match_colors(content, [a])
+    mu_a, cov_a = color.stats(a)
+    mu_o, cov_o = color.stats(one)
+    assert torch.allclose(mu_o, mu_a, atol=0.02) and torch.allclose(cov_o, cov_a, atol=2e-3)
+    # weights 1:3 are the pixels of a once and of b three times, taken together
+    pooled = torch.cat([a, b, b, b], dim=-1)
+    mixed = color.match_colors(content, [a, b], [1.0, 3.0])
+    mu_p, cov_p = color.stats(pooled)
+    mu_m, cov_m = color.stats(mixed)
+    assert torch.allclose(mu_m, mu_p, atol=0.02) and torch.allclose(cov_m, cov_p, atol=3e-3)
+    assert (color.stats(content)[0] - mu_p).abs().max() > 0.1  # it really moved
+    # the photo's own structure stays: one affine map of its colours (where nothing clips)
+    ones = torch.ones(1, 40 * 48, dtype=torch.float64)
+    src = torch.cat([content.reshape(3, -1).double(), ones]).T
+    dst = one.reshape(3, -1).double().T
+    inside = ((dst > 0) & (dst < 1)).all(1)
+    fit = torch.linalg.lstsq(src[inside], dst[inside]).solution
+    assert float((src[inside] @ fit - dst[inside]).abs().max()) < 1e-4
+
+
 def test_match_luminance_matches_mean_and_std():
     cy = color.luminance(to_tensor(_image(0, 30, 30, (0.9, 0.9, 0.9))))
     sy = color.luminance(to_tensor(_image(2, 30, 30, (0.2, 0.2, 0.3))))

@@ -73,10 +73,22 @@ def test_several_styles_and_blend_weights(tiny_weights):
                           weights=str(tiny_weights), style_blend_weights=[1, 2, 3], size=32)
 
 
-@pytest.mark.parametrize("init", ["content", "noise", "style"])
+@pytest.mark.parametrize("init", ["palette", "content", "noise", "style"])
 def test_init_modes(tiny_weights, init):
     img, seen = _run(tiny_weights, init=init, steps=2, scales=1)
     assert img.size == (40, 32) and len(seen) == 2
+
+
+def test_palette_init_is_the_photo_in_the_styles_colours():
+    from painterly import color
+    from painterly.images import resize_tensor, to_tensor
+
+    content, style = to_tensor(gradient_image()), to_tensor(stripes_image())
+    gen = torch.Generator().manual_seed(0)
+    x = engine.initial_image("palette", None, content, [style], (16, 20), gen)
+    assert torch.equal(x, color.match_colors(resize_tensor(content, (16, 20)), [style]))
+    assert float((x - resize_tensor(content, (16, 20))).abs().mean()) > 0.05
+    assert Options().init == "palette"
 
 
 def test_callback_can_cancel_with_current_image(tiny_weights):

@@ -30,7 +30,8 @@ def test_page_and_schema(client):
     schema = client.get("/api/schema").json()
     names = {o["name"]: o for o in schema["options"]}
     assert "weights" not in names and "device" not in names
-    assert names["init"]["choices"] == ["content", "noise", "style"]
+    assert names["init"]["choices"] == ["palette", "content", "noise", "style"]
+    assert names["init"]["default"] == "palette"
     assert {"size", "style_weight", "preserve_color", "steps"} <= {
         n for n, o in names.items() if o["group"] == "basic"}
     assert {"quick preview", "balanced", "high quality"} <= set(schema["presets"])
@@ -79,7 +80,7 @@ def test_options_refused(client):
 
     refused({"weights": "/etc/passwd"}, "cannot be set from the web")
     refused({"device": "cuda"}, "cannot be set from the web")
-    refused({"init": "/etc/hosts"}, "not one of content, noise, style")
+    refused({"init": "/etc/hosts"}, "not one of palette, content, noise, style")
     refused({"no_such": 1}, "unknown option")
     refused({"size": 999999}, "above")
     refused({"size": 4000}, "limit of 2048")
