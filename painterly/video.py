@@ -43,6 +43,13 @@ OUTPUT_FORMATS = {
     ".webm": ("webm", "libvpx-vp9", "yuv420p"),
     ".gif": ("gif", "gif", "pal8"),
 }
+# encoder settings, chosen for speed: on a network's 854x480 frames x264 "medium" at CRF 18
+# took 21 ms a frame (PSNR 35.0 dB), "veryfast" at CRF 15 10 ms (34.0 dB, a file 23% larger);
+# VP9 at cpu-used 4 took 17 ms instead of 38 (0.3 dB less)
+ENCODER_OPTIONS = {
+    "libx264": {"crf": "15", "preset": "veryfast"},
+    "libvpx-vp9": {"crf": "30", "b": "0", "row-mt": "1", "cpu-used": "4"},
+}
 INPUT_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif"}
 EXIT_INTERRUPTED = 130
 
@@ -309,10 +316,8 @@ class ClipWriter:
             vs.width, vs.height, vs.pix_fmt = w, h, pix
             vs.codec_context.time_base = Fraction(1, 100) if self.fmt == "gif" else \
                 info.time_base
-            if codec == "libx264":
-                vs.options = {"crf": "18", "preset": "medium"}
-            elif codec == "libvpx-vp9":
-                vs.options = {"crf": "30", "b": "0", "row-mt": "1"}
+            if codec in ENCODER_OPTIONS:
+                vs.options = dict(ENCODER_OPTIONS[codec])
             if self.rotation:
                 vs.set_display_rotation(self.rotation)
             self.vs = vs
