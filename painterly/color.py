@@ -34,6 +34,7 @@ The palette start (``--init palette``, the default)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ import torch
 from .images import resize_tensor, rgb_to_yiq, yiq_to_rgb
 
 EPS = 1e-5
+STATS_PIXELS = 1 << 20  # a style image's colour statistics are taken on about this many pixels
 MODES = ("none", "luminance", "histogram")
 
 
@@ -109,7 +111,8 @@ def match_colors(x: torch.Tensor, styles: list[torch.Tensor],
     mu = torch.zeros(3, dtype=torch.float64)
     second = torch.zeros(3, 3, dtype=torch.float64)
     for wi, st in zip(w, styles):
-        m, c = stats(st[:1].detach().float().cpu())
+        step = max(1, math.isqrt(st.shape[-2] * st.shape[-1] // STATS_PIXELS))
+        m, c = stats(st[:1, :, ::step, ::step].detach().float().cpu())
         mu += wi * m[0]
         second += wi * (c[0] + m[0][:, None] * m[0][None, :])
     cov = second - mu[:, None] * mu[None, :]
