@@ -7,9 +7,11 @@ prints the median of ``--runs`` runs and each path's largest difference from tor
 
     python benchmarks/nets_onnx.py starry.safetensors --size 1024x768
 
-Paths: onnxruntime float32 (CPU execution provider, threads not spinning when idle), torch float32
-channels-last and torch bfloat16 channels-last (``Network.run`` with ``--precision fp32`` and
-``bf16``: on a CPU without bfloat16 instructions bf16 is emulated and slow).
+Paths: onnxruntime float32 (the network's ONNX graph in the session ``Network`` itself runs
+with ``--runtime onnxruntime``: CPU execution provider, torch's thread count, threads not
+spinning when idle), torch float32 channels-last and torch bfloat16 channels-last
+(``Network.run`` with ``--precision fp32`` and ``bf16``: on a CPU without bfloat16
+instructions bf16 is emulated and slow).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,8 +29,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from painterly.nets.export import INPUT, export_onnx  # noqa: E402
-from painterly.nets.network import Network  # noqa: E402
+from painterly.nets.export import INPUT  # noqa: E402
+from painterly.nets.modelfile import load_model  # noqa: E402
+from painterly.nets.network import Network, ort_session  # noqa: E402
 
 
 def main() -> None:
@@ -38,21 +40,14 @@ def main() -> None:
     ap.add_argument("--size", default="1024x768", help="WIDTHxHEIGHT")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0,
-                    help="threads of both torch and onnxruntime [default: their own choice]")
+                    help="threads of both torch and onnxruntime [default: torch's choice]")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     w, h = (int(v) for v in a.size.split("x"))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(a.model, Path(tmp) / "net.onnx")
-        opts = ort.SessionOptions()
-        # idle threads sleep at once (by default they spin a while, taking the CPU from the
-        # torch run that follows)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.intra_op_num_threads = a.threads
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    session = ort_session(load_model(a.model))
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
-    nets = {p: Network.load(a.model, "cpu", p) for p in ("fp32", "bf16")}
+    nets = {p: Network.load(a.model, "cpu", p, "torch") for p in ("fp32", "bf16")}
     paths = {
         "onnxruntime fp32": lambda: torch.from_numpy(session.run(None, {INPUT: x.numpy()})[0]),
         "torch fp32 channels-last": lambda: nets["fp32"].run(x),
@@ -68,7 +63,7 @@ def main() -> None:
             times[k].append(time.perf_counter() - t0)
     print(f"{w}x{h}, batch 1, median of {a.runs} warm runs, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), onnxruntime {ort.__version__} "
-          f"({a.threads or 'default'} threads), numpy {np.__version__}\n")
+          f"(as many threads), numpy {np.__version__}\n")
     print("| path | seconds | max difference from torch fp32 |")
     print("| --- | --- | --- |")
     for k in paths:

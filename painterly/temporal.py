@@ -45,7 +45,7 @@ Farneback by measurement on clips with known motion (``benchmarks/video.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -162,15 +162,20 @@ def camera_motion(current: torch.Tensor, previous: torch.Tensor | np.ndarray) ->
                       cam.shift[1] * ky + 0.5 * (s - 1) * (1 - ky)), flow, (small, before))
 
 
+def _to_grid(px: torch.Tensor, py: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Pixel coordinates of an h x w image as grid_sample's -1..1 (align_corners), stacked
+    on a last axis of 2."""
+    return torch.stack([px * (2.0 / max(w - 1, 1)) - 1.0, py * (2.0 / max(h - 1, 1)) - 1.0],
+                       dim=-1)
+
+
 def _grid(flow: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Sampling grid (1 x H x W x 2, in -1..1) for grid_sample at p + f(p)."""
     f = torch.as_tensor(flow, dtype=torch.float32)
     h, w = f.shape[:2]
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
                             torch.arange(w, dtype=torch.float32), indexing="ij")
-    gx = (xs + f[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
-    gy = (ys + f[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    return torch.stack([gx, gy], dim=-1)[None]
+    return _to_grid(xs + f[..., 0], ys + f[..., 1], h, w)[None]
 
 
 def warp(img: torch.Tensor, flow: np.ndarray | torch.Tensor,
@@ -186,10 +191,8 @@ def _sample(img: torch.Tensor, px: torch.Tensor, py: torch.Tensor,
             mode: str = "bilinear") -> torch.Tensor:
     """``img`` (1 x C x H x W) at the K points (px, py) (pixels), as C x K: the values
     :func:`warp` gives there."""
-    h, w = img.shape[-2:]
-    grid = torch.stack([px * (2.0 / max(w - 1, 1)) - 1.0, py * (2.0 / max(h - 1, 1)) - 1.0],
-                       dim=-1)[None, None]
-    return F.grid_sample(img.float(), grid.to(img.device), mode=mode, padding_mode="border",
+    grid = _to_grid(px, py, *img.shape[-2:])[None, None].to(img.device)
+    return F.grid_sample(img.float(), grid, mode=mode, padding_mode="border",
                          align_corners=True)[0, :, 0]
 
 
@@ -225,7 +228,7 @@ LOCK_TOL = 1.0  # px more at which a locked pixel is fully blended
 
 
 def motion(current: torch.Tensor, previous: torch.Tensor, method: str = "dis",
-           side: int | None = None, backward: np.ndarray | None = None) -> Motion:
+           side: int | None = None) -> Motion:
     """Backward flow and reliability mask between two input frames (same size).
 
     The mask is the forward-backward :func:`occlusion_mask`, less the pixels where the warped
@@ -233,16 +236,12 @@ def motion(current: torch.Tensor, previous: torch.Tensor, method: str = "dis",
     smooth flow fields can pass the consistency check on a strip just uncovered by a moving
     object, and the colours catch it.  With ``side``, the flows and the consistency check
     are computed on copies shrunk to that longest side (about 3x faster at 854x480) and
-    brought back to full size; the colour check stays at full size.  ``backward``: the
-    backward flow of the shrunk copies when already found (:attr:`Camera.flow`)."""
+    brought back to full size; the colour check stays at full size."""
     current = current.detach().float().cpu()
     previous = previous.detach().float().cpu()
     h, w = current.shape[-2:]
     small_c, small_p = _shrink(current, side), _shrink(previous, side)
-    if backward is not None and backward.shape[:2] == small_c.shape[-2:]:
-        fb = backward
-    else:
-        fb = optical_flow(small_c, small_p, method)
+    fb = optical_flow(small_c, small_p, method)
     ff = optical_flow(small_p, small_c, method)
     fb, mask = _flow_to_size(fb, h, w), _mask_to_size(occlusion_mask(fb, ff), h, w)
     photo = (current - warp(previous, fb)).pow(2).sum(1, keepdim=True)
@@ -333,8 +332,10 @@ class TemporalBlend:
     are steady as they are and blending them would only smooth the texture, so the
     confidence is scaled by ``clamp((d(p) - LOCK_FREE) / LOCK_TOL, 0, 1)`` with ``d(p)`` the
     pixel's motion apart from the camera's (:func:`apart_from_camera`): the flow's own error
-    of a fraction of a pixel on a zoom blends nothing.  ``warp_mode`` bicubic carries the previous
-    output with less blur than bilinear (it adds up over the frames).
+    of a fraction of a pixel on a zoom blends nothing.  With a camera the flows are DIS on
+    copies shrunk to ``FLOW_SIDE`` (those the camera was fitted to; ``flow_method`` and
+    ``flow_side`` apply without one).  ``warp_mode`` bicubic carries the previous output
+    with less blur than bilinear (it adds up over the frames).
 
     Called with the frames of one clip in order; :meth:`reset` before another clip."""
 
@@ -355,24 +356,18 @@ class TemporalBlend:
         out = self.fn(frame).detach().float()
         frame = frame.detach().float()
         if self._prev_in is not None and self.strength > 0:
-            cam = self.camera() if self.camera is not None else None
-            if cam is not None and cam.greys is not None and self.flow_method == "dis":
-                out = self._blend_apart(frame, out, cam)
+            if self.camera is not None:
+                out = self._blend_apart(frame, out, self.camera())
             else:
-                out = self._blend(frame, out, cam)
+                out = self._blend(frame, out)
         self._prev_in, self._prev_out = frame, out
         return out
 
-    def _blend(self, frame: torch.Tensor, out: torch.Tensor, cam: Camera | None
-               ) -> torch.Tensor:
+    def _blend(self, frame: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """The blend over the whole frame."""
-        shared = cam.flow if cam is not None and self.flow_method == "dis" else None
-        m = motion(frame, self._prev_in, self.flow_method, self.flow_side, shared)
+        m = motion(frame, self._prev_in, self.flow_method, self.flow_side)
         conf = m.mask.to(out.device)
         conf = conf * torch.exp(-m.photo.to(out.device) / self.sigma ** 2)
-        if cam is not None:
-            lift = ((apart_from_camera(m.flow, cam) - LOCK_FREE) / LOCK_TOL).clamp(0.0, 1.0)
-            conf = conf * lift.to(out.device)
         carried = warp(self._prev_out, m.flow, self.warp_mode).clamp_(0, 1)
         return out + self.strength * conf * (carried - out)
 
@@ -380,9 +375,13 @@ class TemporalBlend:
                      ) -> torch.Tensor:
         """The blend behind a grid-locked network, computed only where it changes anything:
         the pixels that move apart from the camera and that the previous frame sees (on a
-        pan or zoom, a few percent of the frame).  The same numbers as :meth:`_blend`, from
-        the flow and the grey copies the camera was fitted to; no forward flow at all when
-        everything moves with the camera."""
+        pan or zoom, a few percent of the frame).  It works from the DIS flow and the grey
+        copies (``FLOW_SIDE``) the camera was fitted to, and the per-pixel rule is the
+        whole-frame blend's times the lift; no forward flow at all when everything moves
+        with the camera."""
+        if cam.flow is None or cam.greys is None:  # a camera given without them
+            now, before = small_grey(frame), small_grey(self._prev_in)
+            cam = replace(cam, flow=optical_flow(now, before), greys=(now, before))
         h, w = frame.shape[-2:]
         fb = torch.from_numpy(_flow_to_size(cam.flow, h, w))
         lift = ((apart_from_camera(fb, cam)[0, 0] - LOCK_FREE) / LOCK_TOL).clamp(0.0, 1.0)

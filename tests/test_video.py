@@ -10,7 +10,7 @@ from painterly import engine, temporal, video
 from painterly.config import Options
 
 from .conftest import run_cli, save_png, stripes_image
-from .video_clips import make_clip, texture, translated_frames
+from .video_clips import make_clip, moving_square, texture, translated_frames
 
 av = pytest.importorskip("av")
 pytest.importorskip("cv2")
@@ -162,14 +162,8 @@ def test_flow_of_a_known_translation_is_recovered(method):
 
 
 def test_occlusion_mask_marks_disoccluded_pixels():
-    h, w, v = 64, 80, 4
-    bg = texture(h, w, seed=3)
-    fg = texture(24, 24, seed=7, freq=(0.3, 0.7))  # finer: the flow can lock onto it
-    frames = []
-    for t in range(2):
-        f = bg.copy()
-        f[20:44, 20 + v * t:44 + v * t] = fg
-        frames.append(_t(f))
+    v = 4  # a square of a finer texture (the flow can lock onto it) at rows and columns 20..43
+    frames = [_t(f) for f in moving_square(2, 64, 80, v, side=24, top=20, left=20)]
     m = temporal.motion(frames[1], frames[0])
     mask = m.mask[0, 0].numpy()
     assert np.median(m.flow[24:40, 30:40, 0]) == pytest.approx(-v, abs=0.5)
@@ -218,14 +212,7 @@ def test_temporal_blend_steadies_a_flickering_stylizer():
 
 
 def _square_over_still_background(n: int, v: int = 4) -> list[torch.Tensor]:
-    bg = texture(64, 96, seed=3)
-    fg = texture(20, 20, seed=7, freq=(0.3, 0.7))
-    frames = []
-    for t in range(n):
-        f = bg.copy()
-        f[20:40, 20 + v * t:40 + v * t] = fg
-        frames.append(_t(f))
-    return frames
+    return [_t(f) for f in moving_square(n, 64, 96, v, side=20, top=20, left=20)]
 
 
 def zoomed_frames(n: int, h: int = 64, w: int = 96, rate: float = 0.97) -> list[torch.Tensor]:
@@ -301,6 +288,16 @@ def test_locked_blend_leaves_what_moves_with_the_camera_and_steadies_the_rest():
     assert max(moved[1:]) > 0.02  # the moving square is blended with its past
 
 
+def _whole_frame_locked_blend(now, before, out, prev_out, cam, strength, sigma=0.1):
+    """The locked blend's rule computed at every pixel (the reference of the sparse one)."""
+    m = temporal.motion(now, before, "dis", temporal.FLOW_SIDE)
+    apart = temporal.apart_from_camera(m.flow, cam)
+    lift = ((apart - temporal.LOCK_FREE) / temporal.LOCK_TOL).clamp(0.0, 1.0)
+    conf = m.mask * torch.exp(-m.photo / sigma ** 2) * lift
+    carried = temporal.warp(prev_out, m.flow, "bicubic").clamp_(0, 1)
+    return out + strength * conf * (carried - out)
+
+
 def test_locked_blend_touches_only_what_moves_apart_and_matches_the_whole_frame_blend():
     rng = np.random.default_rng(3)
     square = _square_over_still_background(3)
@@ -315,9 +312,11 @@ def test_locked_blend_touches_only_what_moves_apart_and_matches_the_whole_frame_
             out = (now * 0.8 + float(rng.uniform(-0.1, 0.1))).clamp(0, 1)
             blend._prev_in = before
             blend._prev_out = (before * 0.8 + float(rng.uniform(-0.1, 0.1))).clamp(0, 1)
-            whole = blend._blend(now, out, cam)
+            whole = _whole_frame_locked_blend(now, before, out, blend._prev_out, cam, 0.7)
             sparse = blend._blend_apart(now, out, cam)
             assert torch.allclose(sparse, whole, atol=1e-5)
+            bare = temporal.Camera(cam.scale, cam.shift)  # given without its flow: found again
+            assert torch.equal(blend._blend_apart(now, out, bare), sparse)
             if clip is square:
                 assert float((sparse - out).abs().amax()) > 0.02  # the square was blended
 

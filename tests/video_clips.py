@@ -32,14 +32,18 @@ def translated_frames(n: int = 10, h: int = 48, w: int = 64, dx: int = 2, dy: in
     return [big[t * dy:t * dy + h, t * dx:t * dx + w] for t in range(n)]
 
 
-def moving_square(n: int = 10, h: int = 48, w: int = 64, v: int = 3) -> list[np.ndarray]:
-    """Frames of a textured square sliding ``v`` px right a frame over a still background."""
+def moving_square(n: int = 10, h: int = 48, w: int = 64, v: int = 3, side: int | None = None,
+                  top: int | None = None, left: int = 4) -> list[np.ndarray]:
+    """Frames of a textured square (``side``, default h/2; at row ``top``, default h/4, and
+    column ``left``) sliding ``v`` px right a frame over a still background."""
+    side = h // 2 if side is None else side
+    top = h // 4 if top is None else top
     bg = texture(h, w, seed=3)
-    fg = texture(h // 2, h // 2, seed=7, freq=(0.3, 0.7))
+    fg = texture(side, side, seed=7, freq=(0.3, 0.7))
     frames = []
     for t in range(n):
         f = bg.copy()
-        f[h // 4:h // 4 + h // 2, 4 + v * t:4 + v * t + h // 2] = fg
+        f[top:top + side, left + v * t:left + v * t + side] = fg
         frames.append(f)
     return frames
 
