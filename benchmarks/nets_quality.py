@@ -92,17 +92,16 @@ def cmd_score(a) -> None:
         for m, d in methods.items():
             o = Path(d) / f"{f.stem}.png"
             res = S.score(o, f, a.style)
-            row[m] = (res["texture"], res["content"], res.get("recog", float("nan")),
-                      grid_strength(o))
+            row[m] = (res["texture"], res.get("recog", float("nan")), grid_strength(o))
         rows.append(row)
     head = " | ".join(f"{m} texture | {m} recog | {m} grid" for m in methods)
     print(f"| photo | {head} | network / stylize texture |")
     print("|---" * (3 * len(methods) + 2) + "|")
     for r in rows:
-        cells = " | ".join(f"{r[m][0]:.3f} | {r[m][2]:.2f} | {r[m][3]:.2f}" for m in methods)
+        cells = " | ".join(f"{r[m][0]:.3f} | {r[m][1]:.2f} | {r[m][2]:.2f}" for m in methods)
         print(f"| {r['photo']} | {cells} | {r['network'][0] / r['stylize'][0]:.2f} |")
-    med = {m: [statistics.median(r[m][i] for r in rows) for i in range(4)] for m in methods}
-    cells = " | ".join(f"{med[m][0]:.3f} | {med[m][2]:.2f} | {med[m][3]:.2f}" for m in methods)
+    med = {m: [statistics.median(r[m][i] for r in rows) for i in range(3)] for m in methods}
+    cells = " | ".join(f"{med[m][0]:.3f} | {med[m][1]:.2f} | {med[m][2]:.2f}" for m in methods)
     ratio = statistics.median(r["network"][0] / r["stylize"][0] for r in rows)
     print(f"| **median** | {cells} | {ratio:.2f} |")
     if a.figure:
