@@ -1,23 +1,39 @@
-"""The README's options table is generated from the Options dataclass and kept in sync."""
+"""The options tables of README.md and docs/ are generated from the options dataclasses and
+kept in sync (tools/update_readme.py writes them)."""
 
-from painterly.config import options_markdown
+import importlib.util
+
+import pytest
 
 from .conftest import ROOT
 
 
-def test_readme_options_table_is_current():
-    text = (ROOT / "README.md").read_text()
-    start = text.index("<!-- OPTIONS:BEGIN -->") + len("<!-- OPTIONS:BEGIN -->\n")
-    end = text.index("<!-- OPTIONS:END -->")
-    assert text[start:end] == options_markdown(), \
-        "README options table is stale: run 'python tools/update_readme.py'"
+def _tool():
+    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "tools/update_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def test_readme_training_options_table_is_current():
-    from painterly.nets.options import TrainOptions
+TOOL = _tool()
 
-    text = (ROOT / "README.md").read_text()
-    start = text.index("<!-- TRAIN-OPTIONS:BEGIN -->") + len("<!-- TRAIN-OPTIONS:BEGIN -->\n")
-    end = text.index("<!-- TRAIN-OPTIONS:END -->")
-    assert text[start:end] == options_markdown([TrainOptions]), \
-        "README training options table is stale: run 'python tools/update_readme.py'"
+
+@pytest.mark.parametrize("name", sorted(TOOL.TABLES))
+def test_options_tables_are_current(name):
+    rel, table = TOOL.TABLES[name]
+    text = (ROOT / rel).read_text()
+    a, b = TOOL.table_span(text, name)
+    assert text[a:b] == table(), f"{rel}: the {name} table is stale: run " \
+                                 "'python tools/update_readme.py'"
+
+
+def test_readme_links_point_at_files():
+    import re
+
+    for rel in ["README.md", *(p.relative_to(ROOT).as_posix()
+                               for p in (ROOT / "docs").glob("*.md"))]:
+        text = (ROOT / rel).read_text()
+        for link in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text):
+            if link.startswith(("http://", "https://", "mailto:")):
+                continue
+            assert ((ROOT / rel).parent / link).exists(), f"{rel}: broken link {link}"

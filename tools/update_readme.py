@@ -1,18 +1,30 @@
-"""Regenerate the options tables of README.md from painterly's options dataclasses."""
+"""Regenerate the options tables of README.md and docs/ from painterly's options dataclasses."""
 
 from pathlib import Path
 
 from painterly.config import options_markdown
 from painterly.nets.options import TrainOptions
 
-TABLES = {"OPTIONS": lambda: options_markdown(),
-          "TRAIN-OPTIONS": lambda: options_markdown([TrainOptions])}
+ROOT = Path(__file__).resolve().parents[1]
+# marker name -> (file that holds the table, the table)
+TABLES = {"OPTIONS": ("README.md", lambda: options_markdown()),
+          "TRAIN-OPTIONS": ("docs/networks.md", lambda: options_markdown([TrainOptions]))}
 
-readme = Path(__file__).resolve().parents[1] / "README.md"
-text = readme.read_text()
-for name, table in TABLES.items():
+
+def table_span(text: str, name: str) -> tuple[int, int]:
+    """Where the generated table of marker ``name`` starts and ends in ``text``."""
     begin, end = f"<!-- {name}:BEGIN -->\n", f"<!-- {name}:END -->"
-    a, b = text.index(begin) + len(begin), text.index(end)
-    text = text[:a] + table() + text[b:]
-readme.write_text(text)
-print(f"updated {readme}")
+    return text.index(begin) + len(begin), text.index(end)
+
+
+def main() -> None:
+    for name, (rel, table) in TABLES.items():
+        path = ROOT / rel
+        text = path.read_text()
+        a, b = table_span(text, name)
+        path.write_text(text[:a] + table() + text[b:])
+        print(f"updated {name} in {path}")
+
+
+if __name__ == "__main__":
+    main()
