@@ -14,11 +14,19 @@ from typing import Any
 from PIL import Image
 
 from . import color, engine, masks, vgg
-from .config import Options, Runtime, make, make_options, split, validate
+from .config import KEYWORDS, Options, Runtime, make, make_options, split, validate
 from .device import memory_format, pick_device
 from .engine import Callback
 from .errors import Interrupted, UsageError
-from .images import ImageLike, LoadedImage, image_tensor, load_image, to_pil
+from .images import (
+    ImageLike,
+    LoadedImage,
+    check_content,
+    check_style,
+    image_tensor,
+    load_image,
+    to_pil,
+)
 from .objective import TargetCache, layer_setup, style_load_side
 from .weights import VGGWeights, load_weights, resolve
 
@@ -72,9 +80,11 @@ class Stylizer:
         (given here when it is already loaded; otherwise ``opts.init`` is read).  Colour
         preservation (``opts.preserve_color``, :mod:`painterly.color`) is applied around the
         engine."""
-        validate(opts, len(styles))
-        c_img = content if isinstance(content, LoadedImage) else load_image(content)
-        s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
+        validate(opts, len(styles), spelling=KEYWORDS)
+        c_img = check_content(content if isinstance(content, LoadedImage)
+                              else load_image(content))
+        s_imgs = [check_style(s if isinstance(s, LoadedImage) else load_image(s))
+                  for s in styles]
         init_t = None
         if opts.init_is_path:
             i_img = init if init is not None else opts.init
@@ -122,11 +132,11 @@ def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
     """
     given = {k.replace("-", "_"): v for k, v in kwargs.items()}
     guide = {k: given.pop(k) for k in ("mask", "style_masks") if k in given}
-    look, where = split(given, (Options, Runtime))
-    opts = make_options(options, **look)
-    rt = make(Runtime, **where)
+    look, where = split(given, (Options, Runtime), KEYWORDS)
+    opts = make_options(options, spelling=KEYWORDS, **look)
+    rt = make(Runtime, spelling=KEYWORDS, **where)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    validate(opts, len(styles))
+    validate(opts, len(styles), spelling=KEYWORDS)
     return Stylizer(rt.weights or None, rt.device).run(content, styles, opts, callback,
                                                        mask=guide.get("mask"),
                                                        style_masks=guide.get("style_masks"))

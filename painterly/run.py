@@ -14,8 +14,24 @@ from .api import Stylizer
 from .config import MaskPaths, Options, Runtime, validate
 from .engine import Progress
 from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
-from .images import check_writable, load_image, save_bytes, save_image, save_result
-from .paths import check_output, check_output_folder, same_file, temp_prefix
+from .images import (
+    check_content,
+    check_style,
+    check_writable,
+    enlarge_note,
+    load_image,
+    save_bytes,
+    save_image,
+    save_result,
+)
+from .paths import (
+    check_output,
+    check_output_folder,
+    kept_note,
+    partial_target,
+    same_file,
+    temp_prefix,
+)
 from .signals import deferred
 
 
@@ -199,9 +215,13 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options,
     if plot:
         from . import plot as _plot  # noqa: F401  (fails early if plotting is unavailable)
 
-    c_img = load_image(content)
-    s_imgs = [load_image(s) for s in styles]
+    c_img = check_content(load_image(content))
+    s_imgs = [check_style(load_image(s)) for s in styles]
     init = load_image(opts.init) if opts.init_is_path else None
+    note = enlarge_note(c_img, opts.size)
+    if note and not quiet:
+        print(f"painterly: note: {note}", file=sys.stderr)
+    existed = {path: os.path.lexists(path) for _, path in outputs}  # kept if interrupted
 
     from .images import fit_longest
 
@@ -217,15 +237,18 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options,
         status = EXIT_INTERRUPTED
     finally:
         rec.close()
+    def target(path: str) -> Path:  # an interrupted run never replaces an earlier result
+        return partial_target(path, existed[path]) if status else Path(path)
+
     with deferred():  # a second Ctrl-C or a SIGTERM waits until the result is written
-        save_result(result, output)
+        written = save_result(result, target(output))
         if log:
-            rec.write_log(Path(log))
+            rec.write_log(target(log))
         if plot:
             from .plot import plot_losses
 
-            plot_losses(rec.rows, Path(plot))
+            plot_losses(rec.rows, target(plot))
         if anim is not None:
-            rec.write_animation(anim)
-        report_written(status, output, quiet)
+            rec.write_animation(target(animate))
+        report_written(status, f"{written}{kept_note(output, written)}", quiet)
     return status

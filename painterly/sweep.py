@@ -26,8 +26,16 @@ from PIL import Image, ImageDraw, ImageFont
 from .api import Stylizer
 from .config import MaskPaths, Options, Runtime, coerce, make_options, validate
 from .errors import Interrupted, UsageError
-from .images import fit_longest, load_image, save_bytes, save_image, save_result
-from .paths import check_output, check_output_folder
+from .images import (
+    check_content,
+    check_style,
+    fit_longest,
+    load_image,
+    save_bytes,
+    save_image,
+    save_result,
+)
+from .paths import check_output, check_output_folder, partial_target
 from .signals import deferred
 
 MAX_RUNS = 64
@@ -211,8 +219,8 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
         if rows:
             changes[rows.name] = rows.values[r]
         plans[(r, c)] = make_options(base, **changes)
-    c_img = load_image(content)
-    s_imgs = [load_image(s) for s in styles]
+    c_img = check_content(load_image(content))
+    s_imgs = [check_style(load_image(s)) for s in styles]
     lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
     runtime, paths = runtime or Runtime(), paths or MaskPaths()
     st = stylizer or Stylizer(runtime.weights or None, runtime.device)
@@ -223,6 +231,10 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
     inputs = [content, *styles, *([runtime.weights] if runtime.weights else [])]
     for name in [*names.values(), "sheet.png", "sweep.csv"]:
         check_output(out / name, inputs=inputs)
+    existed = {n for n in [*names.values(), "sheet.png", "sweep.csv"] if (out / n).exists()}
+
+    def target(name: str) -> Path:  # an interrupted sweep never replaces an earlier result
+        return partial_target(out / name, interrupted and name in existed)
     images: dict[tuple[int, int], Image.Image] = {}
     files: dict[tuple[int, int], Path] = {}
     seconds: dict[tuple[int, int], float] = {}
@@ -241,7 +253,7 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
             im, interrupted = e.image, True
         seconds[(r, c)] = time.perf_counter() - t0
         with deferred():
-            images[(r, c)], files[(r, c)] = im, save_result(im, path)
+            images[(r, c)], files[(r, c)] = im, save_result(im, target(names[(r, c)]))
         log_rows.append({"file": path.name, cols.flag: cols.labels[c],
                          **({rows.flag: rows.labels[r]} if rows else {}),
                          "seconds": round(seconds[(r, c)], 3),
@@ -254,10 +266,10 @@ def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Option
         if interrupted:
             break
     with deferred():
-        sheet = save_image(draw_sheet(lay, images), out / "sheet.png")
+        sheet = save_image(draw_sheet(lay, images), target("sheet.png"))
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(log_rows[0]))
         w.writeheader()
         w.writerows(log_rows)
-        save_bytes(buf.getvalue().encode(), out / "sweep.csv")
+        save_bytes(buf.getvalue().encode(), target("sweep.csv"))
     return SweepResult(lay, sheet, files, seconds, interrupted)

@@ -81,12 +81,12 @@ class OptimisedFrames:
 
 def style_tensors(paths: Sequence, opts: Options) -> list[torch.Tensor]:
     """Style images at the size the API uses for one image of ``opts.size``."""
-    from .images import image_tensor, load_image
+    from .images import check_style, image_tensor, load_image
     from .objective import style_load_side
 
     out = []
     for s in paths:
-        im = load_image(s)
+        im = check_style(load_image(s))
         out.append(image_tensor(im, style_load_side(im.size, opts.size, opts.style_scale)))
     return out
 

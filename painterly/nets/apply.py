@@ -15,7 +15,9 @@ where things move apart from the camera (:func:`painterly.temporal.temporal_blen
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,37 +26,39 @@ import numpy as np
 import torch
 
 from ..errors import ImageError, UsageError
-from ..images import WRITE_FORMATS, check_folder, load_image, save_image, to_pil
+from ..images import WRITE_FORMATS, check_writable, load_image, save_image, to_pil
+from ..inputs import IMAGE_EXTS, scan, warn
+from ..paths import check_output, check_output_folder, same_file
 from ..temporal import Camera, camera_motion, small_grey
 from .dist import device_for, world
 from .network import Network, check_apply_options, photo_tensor
 
-READ_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+READ_EXTS = IMAGE_EXTS
 
 
-def collect(inputs: list[str]) -> list[Path]:
-    """The image files named or found (one level) in the given folders, in order."""
-    files: list[Path] = []
-    for s in inputs:
-        p = Path(s)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in READ_EXTS
-                           and f.is_file() and not f.name.startswith("."))
-            if not found:
-                raise ImageError(f"{s}: no images in this folder")
-            files += found
-        elif p.exists():
-            files.append(p)
-        else:
-            raise ImageError(f"{s}: no such file or folder")
-    return files
+def collect(inputs: list[str], quiet: bool = False) -> list[Path]:
+    """The image files named or found (one level) in the given folders, in order, checked
+    before any work (:func:`painterly.inputs.scan`: damaged files in a folder are skipped
+    with a warning line each)."""
+    return scan(inputs, quiet=quiet).files
 
 
-def plan_outputs(files: list[Path], out: str, fmt: str) -> list[Path]:
-    """Where each result goes; refuses two inputs that would write the same file."""
+def plan_outputs(files: list[Path], out: str, fmt: str, inputs: list[str] = ()) -> list[Path]:
+    """Where each result goes, checked (never an input, nor in an input folder); refuses two
+    inputs that would write the same file.  Creates the output folder when needed."""
     o = Path(out)
+    read = [*files, *inputs]
+    folders = [s for s in inputs if Path(s).is_dir()]
+    for src in read:
+        if same_file(o, src) and not o.is_dir():
+            raise UsageError(f"-o {out}: is the input {src}; write to another file")
+    if not o.exists() and re.fullmatch(r"\.[A-Za-z0-9]{1,5}", o.suffix) \
+            and o.suffix.lower() not in WRITE_FORMATS:
+        raise UsageError(f"-o {out}: unknown output type '{o.suffix}'; end the name with one "
+                         f"of {', '.join(sorted(WRITE_FORMATS))}, or give a folder")
     if len(files) == 1 and o.suffix.lower() in WRITE_FORMATS and not o.is_dir():
-        check_folder(o)
+        check_writable(o, "-o", inputs=read)
+        check_output(o, "-o", folders=folders)
         return [o]
     if (o.exists() and not o.is_dir()) or (not o.exists() and o.suffix.lower() in WRITE_FORMATS):
         raise UsageError(f"-o {out}: {len(files)} inputs need an output folder, not an image "
@@ -66,12 +70,30 @@ def plan_outputs(files: list[Path], out: str, fmt: str) -> list[Path]:
             raise UsageError(f"{seen[t]} and {f} would both be written to {t}; apply them "
                              f"separately")
         seen[t] = f
+    for src in read:
+        if same_file(o, src):
+            raise UsageError(f"-o {out}: is the input folder {src}; give another output "
+                             f"folder")
+    made = not o.exists()
+    check_output_folder(o, "-o")
+    try:
+        for t in targets:
+            check_output(t, "-o", inputs=read, folders=folders)
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):
+                o.rmdir()
+        raise
     return targets
 
 
 def apply_files(net: Network, files: list[Path], outs: list[Path], size: int | None,
-                preserve_color: str, strength: float, batch: int, quiet: bool) -> int:
-    """Stylize ``files`` into ``outs`` (this process's share under torchrun)."""
+                preserve_color: str, strength: float, batch: int, quiet: bool,
+                skipped: list[Path] | None = None) -> int:
+    """Stylize ``files`` into ``outs`` (this process's share under torchrun); returns the
+    number written.  A file that cannot be decoded is skipped with a warning (and added to
+    ``skipped``)."""
+    skipped = [] if skipped is None else skipped
     w = world()
     mine = list(zip(files, outs))[w.rank::w.size]
     bar = None
@@ -94,7 +116,14 @@ def apply_files(net: Network, files: list[Path], outs: list[Path], size: int | N
         pending.clear()
 
     for f, out in mine:
-        img = load_image(f)
+        try:
+            img = load_image(f)
+        except ImageError as e:  # damaged data behind a good header: skipped, as in a folder
+            warn(f"{e}; skipped")
+            skipped.append(f)
+            if bar is not None:
+                bar.update(1)
+            continue
         x = photo_tensor(img, size)
         if pending and (pending[0][1].shape != x.shape or len(pending) >= batch):
             flush()
@@ -103,7 +132,7 @@ def apply_files(net: Network, files: list[Path], outs: list[Path], size: int | N
         flush()
     if bar is not None:
         bar.close()
-    return len(mine)
+    return len(mine) - len(skipped)
 
 
 REANCHOR = 1.1  # zoom (either way) after which the network's view starts afresh
@@ -244,17 +273,23 @@ def cmd_apply(args) -> int:
         return apply_clip(args)
     if not 1 <= args.batch <= 256:
         raise UsageError(f"--batch: {args.batch} is not between 1 and 256")
-    files = collect(args.inputs)
-    outs = plan_outputs(files, args.output, args.ext)
-    if len(outs) > 1 or outs[0] != Path(args.output):
-        Path(args.output).mkdir(parents=True, exist_ok=True)
+    found = scan(args.inputs)
+    files = found.files
     w = world()
     net = Network.load(args.model, str(device_for(args.device, w)), args.precision,
                        args.runtime)
+    outs = plan_outputs(files, args.output, args.ext, [*args.inputs, args.model])
+    skipped: list[Path] = []
     n = apply_files(net, files, outs, args.size, args.preserve_color, args.strength,
-                    args.batch, args.quiet)
-    if not args.quiet and w.size == 1:
+                    args.batch, args.quiet, skipped)
+    if n == 0 and w.size == 1:
+        raise ImageError(f"{files[0] if len(files) == 1 else args.inputs[0]}: no image could "
+                         f"be read; nothing written")
+    if w.size == 1:
         where = outs[0] if len(outs) == 1 else Path(args.output)
-        print(f"{n} image{'s' if n != 1 else ''} written to {where} ({net.runtime}, "
-              f"{net.precision})", file=sys.stderr)
+        bad = len(found.skipped) + len(skipped)
+        note = f"; skipped {bad} damaged file{'s' if bad != 1 else ''}" if bad else ""
+        if not args.quiet or bad:
+            print(f"{n} image{'s' if n != 1 else ''} written to {where} ({net.runtime}, "
+                  f"{net.precision}){note}", file=sys.stderr)
     return 0

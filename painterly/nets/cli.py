@@ -77,7 +77,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write (.safetensors); checkpoints go to MODEL.ckpt")
     p.add_argument("--resume", action="store_true",
-                   help="continue from MODEL.ckpt (its options; --steps may extend the run)")
+                   help="continue from MODEL.ckpt with its options, to the --steps given "
+                        "(more or fewer than its plan) or to its own plan")
     p.add_argument("--previews", metavar="DIR",
                    help="folder for preview images of the held-out photos")
     p.add_argument("--workers", type=int, default=0, metavar="N",
@@ -96,7 +97,8 @@ def _train(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers: {args.workers} is not between 0 and 64")
     done = train(args.style, args.photos, args.output, from_args(TrainOptions, args),
                  from_args(Runtime, args), resume=args.resume, previews=args.previews,
-                 workers=args.workers, quiet=args.quiet)
+                 workers=args.workers, quiet=args.quiet,
+                 steps_given=args.steps is not None)
     return EXIT_INTERRUPTED if done.interrupted else 0
 
 

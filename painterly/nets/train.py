@@ -37,10 +37,17 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .. import device as dev
-from ..config import Runtime, make
-from ..errors import Interrupted, UsageError
+from ..config import Runtime
+from ..errors import (
+    OUT_OF_MEMORY,
+    ImageError,
+    Interrupted,
+    PainterlyError,
+    UsageError,
+    is_out_of_memory,
+)
 from ..images import (
-    check_folder,
+    check_style,
     fit_longest,
     image_tensor,
     load_image,
@@ -49,13 +56,17 @@ from ..images import (
     to_pil,
     to_tensor,
 )
+from ..inputs import warn
 from ..objective import PerceptualLoss, style_load_side
+from ..paths import interrupted_path, kept_note
+from ..signals import deferred
 from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
 from . import dist
 from .apply import collect
-from .modelfile import ModelFile, load_model, save_model, thumbnail_png
+from .guard import check_outputs, keeps_earlier, make_previews, resume_from
+from .modelfile import ModelFile, save_model, thumbnail_png
 from .options import TrainOptions
 from .transform import Arch, TransformNet
 
@@ -87,6 +98,7 @@ class Crops(Dataset):
         self.epoch = 0
         self._cache: dict[int, torch.Tensor] = {}
         self._bytes = 0
+        self.bad: set[int] = set()  # photos found damaged when decoded
 
     def __len__(self) -> int:
         return len(self.files)
@@ -107,8 +119,22 @@ class Crops(Dataset):
             self._bytes += q.numel()
         return q
 
+    def usable(self, i: int) -> torch.Tensor:
+        """Photo ``i``, or the next one that can be read: a photo damaged behind a good
+        header is skipped with one warning line (and not tried again)."""
+        n = len(self.files)
+        for j in ((i + k) % n for k in range(n)):
+            if j in self.bad:
+                continue
+            try:
+                return self.photo(j)
+            except ImageError as e:
+                self.bad.add(j)
+                warn(f"{e}; skipped")
+        raise ImageError(f"{self.files[i].parent}: none of the photos can be read")
+
     def __getitem__(self, i: int) -> torch.Tensor:
-        x = self.photo(i)
+        x = self.usable(i)
         g = torch.Generator().manual_seed(_mix(self.seed, self.epoch, i))
         top = int(torch.randint(0, x.shape[1] - self.crop + 1, (1,), generator=g))
         left = int(torch.randint(0, x.shape[2] - self.crop + 1, (1,), generator=g))
@@ -222,7 +248,8 @@ class Trained:
 def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runtime, *,
           resume: bool = False, previews: str | None = None, workers: int = 0,
           quiet: bool = False, style_name: str | None = None,
-          callback: Callable[[TrainProgress], None] | None = None) -> Trained:
+          callback: Callable[[TrainProgress], None] | None = None,
+          steps_given: bool = True) -> Trained:
     """Train (or resume) and write the model file (rank 0).  Ctrl-C or SIGTERM stops after
     the current step, writing the model and a checkpoint.
 
@@ -230,32 +257,32 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     name).  ``callback`` (rank 0) gets a :class:`TrainProgress` after every step, with the
     preview image at the steps ``--preview-every`` names; it may raise
     :class:`~painterly.errors.Interrupted` to stop as Ctrl-C does (the model and the
-    checkpoint are written, and the result says ``interrupted``)."""
+    checkpoint are written, and the result says ``interrupted``).  With ``resume``, training
+    goes on to ``topts.steps`` (``steps_given``) or to the checkpoint's own plan; any stop
+    (an error, Ctrl-C, SIGTERM) after a step writes the model and the checkpoint of the
+    finished steps, beside an earlier model (``NAME.interrupted.safetensors``) rather than
+    over it."""
     w = dist.world()
     device = dist.device_for(runtime.device, w)
-    check_folder(out)
     ckpt = checkpoint_path(out)
+    check_outputs(style, photos, out, ckpt, previews, resume, runtime.weights)
     start, state, adam = 0, None, {}
-    if resume:
-        if not ckpt.exists():
-            raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
-        mf = load_model(ckpt)
-        saved = mf.meta.get("training", {})
-        # the checkpoint's options; --steps may extend the run
-        topts = make(TrainOptions, **{**saved, "steps": max(topts.steps, saved.get("steps", 1))})
-        start, state, adam = int(mf.meta.get("steps", 0)), mf.state, mf.extra
+    if resume:  # the checkpoint's options, to the --steps given (or the checkpoint's plan)
+        topts, mf, start = resume_from(ckpt, topts, steps_given)
+        state, adam = mf.state, mf.extra
+    keep = keeps_earlier(out, resume, start)  # a stopped run then writes beside it
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
-    files = collect([photos])
+    files = collect([photos], quiet=not w.main)
     train_files, held = split_photos(files, topts.holdout, topts.seed)
     if len(train_files) < topts.batch:
         raise UsageError(f"--photos {photos}: {len(train_files)} photos to train on, fewer "
                          f"than --batch {topts.batch}")
-    style_img = load_image(style)
+    style_img = check_style(load_image(style))
     style_t = image_tensor(style_img, style_load_side(style_img.size, topts.photo_size,
                                                      topts.style_scale))
-    if previews and w.main:
-        Path(previews).mkdir(parents=True, exist_ok=True)
+    if w.main:
+        make_previews(previews)
 
     dist.init(w, device)
     if device.type == "cuda":  # fixed shapes: let cuDNN pick its fastest kernels
@@ -290,7 +317,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
                                      seed=topts.seed, drop_last=True)
         local = topts.batch // w.size
         steps_per_epoch = len(ds) // topts.batch
-        held_t = [image_tensor(load_image(f), topts.photo_size) for f in held]
+        held_t = _held_out(held, topts.photo_size)
         meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
                           "thumbnail_png": thumbnail_png(style_t)},
                 "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
@@ -301,6 +328,19 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
                 save_model(path, net, arch, {**meta, "steps": step},
                            adam_state(opt, params) if with_opt else None)
 
+        def stop_here(step: int) -> Path:
+            """Write the model and the checkpoint of the finished steps; the model's path."""
+            target = interrupted_path(out) if keep else Path(out)
+            with deferred():
+                save(step, ckpt, True)
+                save(step, target, False)
+            return target
+
+        def stopped(step: int) -> str:
+            target = stop_here(step)
+            return (f"wrote {target} and the checkpoint {ckpt} of the {step} steps done "
+                    f"(--resume continues){kept_note(out, target)}")
+
         bar = None
         if w.main and not quiet:
             from tqdm import tqdm
@@ -310,20 +350,21 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         step = start
         t0 = time.perf_counter()
         data = batches(ds, sampler, local, steps_per_epoch, start, workers)
-        with StopFlag() as stop:
+        ended: list[int] = []  # a second Ctrl-C stopped the run (the steps were written)
+        with StopFlag() as stop, _on_stop(lambda: step, start, stopped, ended):
             while step < topts.steps:
                 x = next(data).to(device).contiguous(memory_format=torch.channels_last)
                 with dev.autocast(device, precision):
                     y = model(x)
                 loss = loss_fn(y, content=x)
-                opt.zero_grad(set_to_none=True)
-                loss.total.backward()
-                opt.step()
-                step += 1
                 vals = _mean_over_ranks(loss, w, device)
                 if not all(v == v and abs(v) != float("inf") for v in vals.values()):
                     raise UsageError("the loss is not finite; lower --lr or use --precision "
                                      "fp32")
+                opt.zero_grad(set_to_none=True)
+                loss.total.backward()
+                opt.step()
+                step += 1
                 if bar is not None:
                     bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
                                         refresh=False)
@@ -347,17 +388,17 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
                         and step < topts.steps:
                     save(step, ckpt, True)
                 if dist.any_true(stop.set or asked, w, device):
-                    save(step, ckpt, True)
-                    save(step, Path(out), False)
+                    said = stopped(step)
                     dist.barrier(w)
                     if bar is not None:
                         bar.close()
                     if w.main and stop.set:
-                        print(f"painterly: interrupted at step {step}; wrote {out} and the "
-                              f"checkpoint {ckpt} (--resume continues)", file=sys.stderr)
+                        print(f"painterly: interrupted at step {step}; {said}", file=sys.stderr)
                     return Trained(net, step, True)
         if bar is not None:
             bar.close()
+        if ended:
+            return Trained(net, step, True)
         save(step, Path(out), False)
         dist.barrier(w)
         if w.main and not quiet:
@@ -366,6 +407,41 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         return Trained(net, step, False)
     finally:
         dist.done(w)
+
+
+@contextlib.contextmanager
+def _on_stop(steps: Callable[[], int], start: int, stopped: Callable[[int], str],
+             ended: list[int]):
+    """Any stop inside the block (an error, out of memory, a second Ctrl-C) after steps were
+    done writes the model and the checkpoint of the finished steps (``stopped``), and the
+    error's line says so; a Ctrl-C is then taken as done (``ended`` gets the step)."""
+    try:
+        yield
+    except BaseException as e:
+        step = steps()
+        if step <= start or not isinstance(e, (PainterlyError, KeyboardInterrupt,
+                                                 MemoryError, RuntimeError)):
+            raise
+        if isinstance(e, RuntimeError) and not is_out_of_memory(e):
+            raise
+        said = stopped(step)
+        if isinstance(e, KeyboardInterrupt):
+            print(f"painterly: interrupted at step {step}; {said}", file=sys.stderr)
+            ended.append(step)
+            return
+        why = str(e) if isinstance(e, PainterlyError) else f"{OUT_OF_MEMORY} (or --batch)"
+        raise PainterlyError(f"{why}; {said}") from None
+
+
+def _held_out(held: list[Path], side: int) -> list[torch.Tensor]:
+    """The held-out photos as tensors; a damaged one is skipped with a warning."""
+    out = []
+    for f in held:
+        try:
+            out.append(image_tensor(load_image(f), side))
+        except ImageError as e:
+            warn(f"{e}; skipped")
+    return out
 
 
 def _layers(opts, arch: str) -> list[str]:
