@@ -492,3 +492,78 @@ def test_save_model_round_trip_still_reads(tmp_path):
     a = Arch(4, 1, 2)
     p = save_model(tmp_path / "m.safetensors", TransformNet(a), a, {"steps": 1})
     assert load_model(p).arch == a
+
+
+def test_interrupted_clip_keeps_the_earlier_clip(tmp_path, capsys):
+    pytest.importorskip("av")
+    from painterly import video
+    from painterly.errors import Interrupted
+
+    from .video_clips import make_clip
+
+    src = make_clip(tmp_path / "in.mp4", n=6, audio=False)
+    out = tmp_path / "out.mp4"
+    assert video.process_clip(src, out, lambda x: x, quiet=True) == 0
+    before = out.read_bytes()
+    seen = []
+
+    def stop_at_three(x):
+        seen.append(1)
+        if len(seen) == 3:
+            raise Interrupted()
+        return 1 - x
+
+    assert video.process_clip(src, out, stop_at_three, quiet=True) == 130
+    assert out.read_bytes() == before
+    assert video.probe(tmp_path / "out.interrupted.mp4").frames == 2
+    assert "out.interrupted.mp4" in capsys.readouterr().err
+
+
+def test_interrupted_sweep_keeps_the_earlier_sheet(w, tmp_path, capsys, monkeypatch):
+    from painterly import sweep
+    from painterly.errors import Interrupted
+
+    runs = []
+
+    class Fake:
+        def __init__(self, *a, **k):
+            self.cache = None
+
+        def _weights_for(self, opts):
+            from painterly.weights import load_weights
+
+            return load_weights(os.environ["PAINTERLY_WEIGHTS"])
+
+        def run(self, *a, **k):
+            runs.append(1)
+            if len(runs) == 4:
+                raise Interrupted(Image.new("RGB", (40, 32), "blue"))
+            return Image.new("RGB", (40, 32), "red")
+
+    monkeypatch.setattr(sweep, "Stylizer", Fake)
+    args = ["sweep", str(w["content"]), str(w["style"]), "-o", str(tmp_path / "sw"), "-q",
+            "--vary", "size=32,48,64"]
+    assert cli.main(args) == 0
+    sheet = (tmp_path / "sw" / "sheet.png").read_bytes()
+    first = sorted((tmp_path / "sw").glob("01_*"))[0]
+    before = first.read_bytes()
+    assert cli.main(args) == 130
+    assert (tmp_path / "sw" / "sheet.png").read_bytes() == sheet
+    assert (tmp_path / "sw" / "sheet.interrupted.png").exists()
+    assert first.read_bytes() == before  # the run that was cut short went beside it
+    assert first.with_name(first.stem + ".interrupted.png").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_inputs_are_one_line(w, tmp_path, capsys):
+    locked = tmp_path / "locked.png"
+    locked.write_bytes(w["content"].read_bytes())
+    locked.chmod(0)
+    try:
+        for args in (["stylize", str(locked), str(w["style"]), "-o", "o.png"],
+                     ["apply", str(w[M]), str(locked), "-o", "o.png"]):
+            assert cli.main(args) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and "permission" in err[0], err
+    finally:
+        locked.chmod(0o644)

@@ -12,12 +12,14 @@ installed (``--runtime auto``); otherwise torch, float32, channels-last.
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import torch
 from PIL import Image
 
 from .. import color
+from ..config import FLAGS, KEYWORDS, Spelling
 from ..device import pick_device, resolve_precision
 from ..errors import UsageError
 from ..images import (
@@ -37,14 +39,19 @@ PRESERVE = ("none", "luminance")
 RUNTIMES = ("auto", "torch", "onnxruntime")
 
 
-def check_apply_options(size: int | None, preserve_color: str, strength: float) -> None:
-    if size is not None and not 16 <= size <= 8192:
-        raise UsageError(f"--size: {size} is not between 16 and 8192")
+def check_apply_options(size: int | None, preserve_color: str, strength: float,
+                        spelling: Spelling = FLAGS) -> None:
+    """Checks of apply's options, named as ``spelling`` says (flags or keywords)."""
+    s = spelling.name
+    if size is not None and (isinstance(size, bool) or not isinstance(size, numbers.Integral)
+                             or not 16 <= size <= 8192):
+        raise UsageError(f"{s('size')}: {size!r} is not a whole number between 16 and 8192")
     if preserve_color not in PRESERVE:
-        raise UsageError(f"--preserve-color: '{preserve_color}' is not one of "
+        raise UsageError(f"{s('preserve_color')}: '{preserve_color}' is not one of "
                          f"{', '.join(PRESERVE)}")
-    if not 0.0 <= strength <= 1.0:
-        raise UsageError(f"--strength: {strength} is not between 0 and 1")
+    if isinstance(strength, bool) or not isinstance(strength, numbers.Real) \
+            or not 0.0 <= strength <= 1.0:
+        raise UsageError(f"{s('strength')}: {strength!r} is not between 0 and 1")
 
 
 class Network:
@@ -124,7 +131,7 @@ class Network:
                 preserve_color: str = "none", strength: float = 1.0) -> Image.Image:
         """Stylize one image (path, bytes, PIL, array or tensor); ``size`` is the output's
         longest side (default: the image's own).  Returns a PIL image (RGBA if it had alpha)."""
-        check_apply_options(size, preserve_color, strength)
+        check_apply_options(size, preserve_color, strength, KEYWORDS)
         img = image if isinstance(image, LoadedImage) else load_image(image)
         x = photo_tensor(img, size)
         y = self.finish(self.run(x), x, preserve_color, strength)

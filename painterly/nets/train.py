@@ -56,7 +56,7 @@ from ..images import (
     to_pil,
     to_tensor,
 )
-from ..inputs import warn
+from ..inputs import scan, warn
 from ..objective import PerceptualLoss, style_load_side
 from ..paths import interrupted_path, kept_note
 from ..signals import deferred
@@ -64,7 +64,6 @@ from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
 from . import dist
-from .apply import collect
 from .guard import check_outputs, keeps_earlier, make_previews, resume_from
 from .modelfile import ModelFile, save_model, thumbnail_png
 from .options import TrainOptions
@@ -273,7 +272,10 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     keep = keeps_earlier(out, resume, start)  # a stopped run then writes beside it
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
-    files = collect([photos], quiet=not w.main)
+    found = scan([photos], quiet=not w.main)
+    files = found.files
+    if found.skipped and w.main:
+        warn(f"{photos}: {found.summary()}; training on the other {len(files)}")
     train_files, held = split_photos(files, topts.holdout, topts.seed)
     if len(train_files) < topts.batch:
         raise UsageError(f"--photos {photos}: {len(train_files)} photos to train on, fewer "
