@@ -261,6 +261,9 @@ def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = 
     :func:`painterly.paths.check_output`, never one of ``inputs``); its (format, codec,
     pixel format)."""
     ext = Path(path).suffix.lower()
+    if os.path.isdir(path):
+        raise VideoError(f"-o {path}: is a folder; give a video file name such as "
+                         f"{Path(path) / 'out.mp4'}")
     if ext not in OUTPUT_FORMATS:
         raise VideoError(f"{path}: unknown video output type '{ext or '(none)'}'; use one of "
                          f"{', '.join(sorted(OUTPUT_FORMATS))}")

@@ -567,3 +567,10 @@ def test_unreadable_inputs_are_one_line(w, tmp_path, capsys):
             assert len(err) == 1 and "permission" in err[0], err
     finally:
         locked.chmod(0o644)
+
+
+def test_train_refuses_a_model_name_of_another_kind(w, tmp_path, capsys):
+    code = cli.main(["train", str(w["style"]), "--photos", str(w["photos"]), "-o",
+                     str(tmp_path / "model.png")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and ".safetensors" in err[0]

@@ -26,6 +26,9 @@ from .modelfile import ModelError, ModelFile, load_model
 from .options import TrainOptions
 from .transform import Arch, TransformNet
 
+NOT_MODELS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".onnx",
+              ".mp4", ".mov", ".mkv", ".webm", ".avi", ".ckpt", ".txt", ".json"}
+
 
 def check_outputs(style: str, photos: str, out: str, ckpt: Path, previews: str | None,
                   resume: bool, weights: str = "") -> None:
@@ -33,6 +36,9 @@ def check_outputs(style: str, photos: str, out: str, ckpt: Path, previews: str |
     check_input_folder(photos, f"--photos {photos}")
     inputs = [style, photos, *([weights] if weights else [])]
     check_output(out, "-o", inputs=inputs, folders=[photos])
+    if Path(out).suffix.lower() in NOT_MODELS:
+        raise UsageError(f"-o {out}: a model file is not {Path(out).suffix}; give a name "
+                         f"ending in .safetensors")
     check_output(ckpt, "-o", inputs=inputs, others=[("-o", out)], folders=[photos])
     if not resume and ckpt.exists():
         raise UsageError(f"{ckpt}: a checkpoint of an earlier run is there; add --resume to "

@@ -122,7 +122,7 @@ def _header(data: bytes, name: str) -> dict[str, Any]:
         raise ModelError(f"{name}: the file is truncated; copy or train it again")
     try:
         head = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ModelError(f"{name}: the file's header is damaged") from None
     if not isinstance(head, dict):
         raise ModelError(f"{name}: the file's header is damaged")
@@ -156,7 +156,7 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
         raise ModelError(f"{name}: a safetensors file, but not a painterly style network")
     try:
         meta = json.loads(info["painterly"])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise ModelError(f"{name}: the description in the file is damaged") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelError(f"{name}: not a painterly style network")
