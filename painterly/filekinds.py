@@ -18,6 +18,8 @@ from .errors import ImageError
 from .paths import check_input_file, check_input_size
 
 HEAD = 512  # bytes looked at to recognise a file
+ONNX_FIELDS = (0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42)  # ModelProto's fields 2..8, length-
+# delimited: what follows ir_version (field 1) in an ONNX file
 
 
 def read_limited(path: str | os.PathLike, limit: int, what: str = "") -> bytes:
@@ -52,12 +54,11 @@ def _is_text(head: bytes) -> bool:
 
 
 def _is_onnx(head: bytes, suffix: str) -> bool:
-    """An ONNX ModelProto: field 1 (ir_version, a varint) first, then the producer's name
-    or the graph; painterly's and torch's exporters write ``pytorch`` near the start."""
+    """An ONNX ModelProto: field 1 (ir_version, a small varint) first, then one of its
+    length-delimited fields (the producer's name, its version, the domain, the graph)."""
     if suffix == ".onnx":
         return True
-    return head[:1] == b"\x08" and head[2:3] == b"\x12" and (
-        b"pytorch" in head[:64] or b"onnx" in head[:64].lower())
+    return len(head) > 2 and head[0] == 0x08 and 1 <= head[1] <= 15 and head[2] in ONNX_FIELDS
 
 
 KINDS = (  # (first bytes, what the file is)

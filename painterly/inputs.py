@@ -3,8 +3,8 @@ work.
 
 One rule for every command that reads many images:
 
-* a file named on the command line must be a good image: any problem is an error (exit 2,
-  one line) before any work;
+* a file named on the command line must be a good image: any problem found from its header
+  is an error (exit 2, one line) before any work (a single image is decoded whole);
 * a file found in a folder is checked from its header (a regular, readable, non-empty image
   file of a sane size; nothing decoded): a damaged one is skipped with one warning line,
   and a summary line counts them; a folder with no usable image is an error before any work.
@@ -86,8 +86,10 @@ def scan(sources: Iterable[str | os.PathLike], *, quiet: bool = False,
         else:
             if not p.exists() and not p.is_symlink():
                 raise ImageError(f"{src}: no such file or folder")
-            load_image(p)  # a file named by the user is decoded whole: any damage is an error
+            check_image_file(p)  # a file named by the user: any problem is an error
             found.files.append(p)
+    if len(found.files) == 1 and not found.skipped:
+        load_image(found.files[0])  # one image: decoded whole now, so damage is an error
     return found
 
 

@@ -574,3 +574,21 @@ def test_train_refuses_a_model_name_of_another_kind(w, tmp_path, capsys):
                      str(tmp_path / "model.png")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and ".safetensors" in err[0]
+
+
+@pytest.mark.parametrize("head,words", [
+    (b"\x08\x08\x12\x07pytorch", "ONNX"), (b"\x08\x07\x3a\x10graph", "ONNX"),
+    (b"\x89PNG\r\n\x1a\n....", "PNG"), (b"\xff\xd8\xff\xe0", "JPEG"),
+    (b"PK\x03\x04rest", "zip"), (b"\x80\x04\x95\x10", "pickle"), (b"a note\n", "text"),
+    (b"\x00\x00\x00\x18ftypmp42", "video"),
+])
+def test_foreign_files_are_named(head, words):
+    from painterly.filekinds import what_is
+
+    assert words in what_is(head)
+
+
+def test_unknown_bytes_are_not_named():
+    from painterly.filekinds import what_is
+
+    assert what_is(bytes(range(1, 40)) + b"\x00\xff") is None

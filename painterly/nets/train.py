@@ -283,8 +283,6 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     style_img = check_style(load_image(style))
     style_t = image_tensor(style_img, style_load_side(style_img.size, topts.photo_size,
                                                      topts.style_scale))
-    if w.main:
-        make_previews(previews)
 
     dist.init(w, device)
     if device.type == "cuda":  # fixed shapes: let cuDNN pick its fastest kernels
@@ -320,6 +318,8 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         local = topts.batch // w.size
         steps_per_epoch = len(ds) // topts.batch
         held_t = _held_out(held, topts.photo_size)
+        if w.main:  # created once everything else is checked
+            make_previews(previews)
         meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
                           "thumbnail_png": thumbnail_png(style_t)},
                 "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
@@ -419,14 +419,13 @@ def _on_stop(steps: Callable[[], int], start: int, stopped: Callable[[int], str]
     error's line says so; a Ctrl-C is then taken as done (``ended`` gets the step)."""
     try:
         yield
-    except BaseException as e:
+    except (Exception, KeyboardInterrupt) as e:
         step = steps()
-        if step <= start or not isinstance(e, (PainterlyError, KeyboardInterrupt,
-                                                 MemoryError, RuntimeError)):
-            raise
-        if isinstance(e, RuntimeError) and not is_out_of_memory(e):
+        if step <= start:
             raise
         said = stopped(step)
+        if not isinstance(e, (PainterlyError, KeyboardInterrupt)) and not is_out_of_memory(e):
+            raise  # not the user's doing: the finished steps are kept all the same
         if isinstance(e, KeyboardInterrupt):
             print(f"painterly: interrupted at step {step}; {said}", file=sys.stderr)
             ended.append(step)
