@@ -37,6 +37,8 @@ MAX_PIXELS = 64_000_000  # 8000 x 8000
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                  ".tif": "TIFF", ".tiff": "TIFF"}
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+NOT_IMAGE = "not an image file (or a format Pillow cannot read); give a PNG, JPEG, WebP or TIFF"
+DAMAGED = "use another copy of it"
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor | bytes
 
@@ -79,7 +81,7 @@ def load_image(src: ImageLike) -> LoadedImage:
     path = Path(src)
     st = check_input_file(path, name)
     if st.st_size == 0:
-        raise ImageError(f"{name}: the file is empty")
+        raise ImageError(f"{name}: the file is empty; check that it was copied whole")
     try:
         with open(path, "rb") as fh:
             return _from_pil(decode_file(fh, name), name)
@@ -109,13 +111,13 @@ def open_header(fh, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(fh)
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+        raise ImageError(f"{name}: {NOT_IMAGE}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{name}: refused as a possible decompression bomb (over "
                          f"{max_pixels:,} pixels); downscale it first") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
-        raise ImageError(f"{name}: the image is damaged ({str(e) or type(e).__name__})"
-                         ) from None
+        raise ImageError(f"{name}: the image is damaged ({str(e) or type(e).__name__}); "
+                         f"{DAMAGED}") from None
     if im.width * im.height > max_pixels:
         im.close()
         raise _too_many(name, im.width, im.height, max_pixels)
@@ -132,7 +134,7 @@ def check_image_file(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> t
     name = str(path)
     st = check_input_file(path, name)
     if st.st_size == 0:
-        raise ImageError(f"{name}: the file is empty")
+        raise ImageError(f"{name}: the file is empty; check that it was copied whole")
     try:
         with open(path, "rb") as fh, open_header(fh, name, max_pixels) as im:
             return im.size
@@ -155,12 +157,12 @@ def decode(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise ImageError(f"{name}: refused as a possible decompression bomb (over "
                          f"{max_pixels:,} pixels); downscale it first") from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+        raise ImageError(f"{name}: {NOT_IMAGE}") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as e:
         msg = str(e) or type(e).__name__
         if "truncated" in msg:
             msg = "the image data is truncated"
-        raise ImageError(f"{name}: the image is damaged ({msg})") from None
+        raise ImageError(f"{name}: the image is damaged ({msg}); {DAMAGED}") from None
     return im
 
 

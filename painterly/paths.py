@@ -54,14 +54,26 @@ def check_input_file(path: str | os.PathLike, what: str | None = None) -> os.sta
     what = what or str(path)
     st = _stat(path, what)
     if st is None:
-        raise ImageError(f"{what}: no such file")
+        raise ImageError(f"{what}: no such file; check the name")
     if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{what}: is a directory, not a file")
+        raise ImageError(f"{what}: is a directory, not a file; give a file")
     if not stat.S_ISREG(st.st_mode):
-        raise ImageError(f"{what}: not a regular file")
+        raise ImageError(f"{what}: not a regular file ({special_kind(st.st_mode)}); give a "
+                         f"file")
     if not os.access(path, os.R_OK):
-        raise ImageError(f"{what}: cannot read it (permission denied)")
+        raise ImageError(f"{what}: cannot read it (permission denied); check its permissions")
     return st
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 def is_regular_file(path: str | os.PathLike) -> bool:
@@ -78,7 +90,7 @@ def check_input_size(path: str | os.PathLike, st: os.stat_result, limit: int,
     """ImageError if the file is empty or larger than ``limit`` bytes (before reading it)."""
     what = what or str(path)
     if st.st_size == 0:
-        raise ImageError(f"{what}: the file is empty")
+        raise ImageError(f"{what}: the file is empty; check that it was copied whole")
     if st.st_size > limit:
         raise ImageError(f"{what}: {st.st_size:,} bytes is larger than any file of this kind "
                          f"(limit {limit:,}); check the file name")

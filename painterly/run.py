@@ -177,6 +177,26 @@ def input_files(content: str, styles: list[str], opts: Options,
     return files
 
 
+def write_results(rec: Recorder, result, status: int, existed: dict[str, bool], output: str,
+                  log: str | None, plot: str | None, animate: str | None) -> Path:
+    """Write the image and the other outputs; an interrupted run (``status``) writes each
+    beside a file that was there before (``existed``) rather than over it.  The image's
+    path."""
+    def target(path: str) -> Path:
+        return partial_target(path, existed[path]) if status else Path(path)
+
+    written = save_result(result, target(output))
+    if log:
+        rec.write_log(target(log))
+    if plot:
+        from .plot import plot_losses
+
+        plot_losses(rec.rows, target(plot))
+    if animate:
+        rec.write_animation(target(animate))
+    return written
+
+
 def run_cli(content: str, styles: list[str], output: str, opts: Options,
             runtime: Runtime | None = None, paths: MaskPaths | None = None, *,
             quiet: bool = False, save_every: int = 0, snapshots: str | None = None,
@@ -241,18 +261,7 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options,
         status = EXIT_INTERRUPTED
     finally:
         rec.close()
-    def target(path: str) -> Path:  # an interrupted run never replaces an earlier result
-        return partial_target(path, existed[path]) if status else Path(path)
-
     with deferred():  # a second Ctrl-C or a SIGTERM waits until the result is written
-        written = save_result(result, target(output))
-        if log:
-            rec.write_log(target(log))
-        if plot:
-            from .plot import plot_losses
-
-            plot_losses(rec.rows, target(plot))
-        if anim is not None:
-            rec.write_animation(target(animate))
+        written = write_results(rec, result, status, existed, output, log, plot, animate)
         report_written(status, f"{written}{kept_note(output, written)}", quiet)
     return status
