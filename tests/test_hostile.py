@@ -592,3 +592,12 @@ def test_unknown_bytes_are_not_named():
     from painterly.filekinds import what_is
 
     assert what_is(bytes(range(1, 40)) + b"\x00\xff") is None
+
+
+def test_a_finished_run_can_be_run_again(w, tmp_path):
+    from painterly.nets.modelfile import load_model
+
+    out = tmp_path / "m.safetensors"
+    _train(w, out, opts={"steps": 4, "checkpoint_every": 2})  # leaves the step-2 checkpoint
+    done = _train(w, out, opts={"steps": 4, "checkpoint_every": 2})
+    assert done.steps == 4 and load_model(out).meta["steps"] == 4

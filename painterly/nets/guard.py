@@ -3,8 +3,8 @@ checkpoint, the previews folder) against its inputs, and a checkpoint to resume 
 
 * The model file and ``MODEL.ckpt`` are never an input (the style image, the weights) nor
   inside the photo folder, and the previews folder is neither the photo folder nor a file.
-* A fresh run does not replace the checkpoint of an earlier run: it says to add
-  ``--resume`` or to remove it.
+* A fresh run does not replace the checkpoint of an earlier run that stopped before its
+  plan: it says to add ``--resume`` or to remove it.
 * ``--resume`` follows the ``--steps`` given (more or fewer than the checkpoint's plan, as
   long as more than the steps done); without ``--steps`` it trains to the checkpoint's plan.
   The checkpoint's options, network shape and optimizer state are checked against each
@@ -21,7 +21,13 @@ import torch
 
 from ..config import make
 from ..errors import PainterlyError, UsageError
-from ..paths import check_input_folder, check_output, check_output_folder, same_file
+from ..paths import (
+    check_input_folder,
+    check_output,
+    check_output_folder,
+    interrupted_path,
+    same_file,
+)
 from .modelfile import ModelError, ModelFile, load_model
 from .options import TrainOptions
 from .transform import Arch, TransformNet
@@ -40,9 +46,9 @@ def check_outputs(style: str, photos: str, out: str, ckpt: Path, previews: str |
         raise UsageError(f"-o {out}: a model file is not {Path(out).suffix}; give a name "
                          f"ending in .safetensors")
     check_output(ckpt, "-o", inputs=inputs, others=[("-o", out)], folders=[photos])
-    if not resume and ckpt.exists():
-        raise UsageError(f"{ckpt}: a checkpoint of an earlier run is there; add --resume to "
-                         f"continue it, or remove it to start afresh")
+    if not resume and ckpt.exists() and unfinished(ckpt, out):
+        raise UsageError(f"{ckpt}: the checkpoint of an unfinished earlier run is there; add "
+                         f"--resume to continue it, or remove it to start afresh")
     if previews:
         if same_file(previews, photos):
             raise UsageError(f"--previews {previews}: is the photo folder; previews would "
@@ -50,6 +56,30 @@ def check_outputs(style: str, photos: str, out: str, ckpt: Path, previews: str |
         if Path(previews).exists() and not Path(previews).is_dir():
             raise UsageError(f"--previews {previews}: is a file; give a folder (created if "
                              f"needed)")
+
+
+def _steps_of(path: str | os.PathLike) -> tuple[int | None, int | None]:
+    """(steps done, steps planned) recorded in a model file; None for what is not there."""
+    try:
+        meta = load_model(path).meta
+    except PainterlyError:
+        return None, None
+    done, training = meta.get("steps"), meta.get("training")
+    plan = training.get("steps") if isinstance(training, dict) else None
+    return (done if isinstance(done, int) else None, plan if isinstance(plan, int) else None)
+
+
+def unfinished(ckpt: Path, out: str) -> bool:
+    """True if ``ckpt`` is the resume point of a run that stopped before its plan (a fresh
+    run must not replace it); False for a checkpoint left behind by a run that then finished
+    (``out`` holds its plan's steps) or one that cannot be read."""
+    done, plan = _steps_of(ckpt)
+    if done is None or plan is None or done >= plan:
+        return False
+    for model in (out, interrupted_path(out)):
+        if os.path.lexists(model) and (_steps_of(model)[0] or 0) >= plan:
+            return False
+    return True
 
 
 def resume_from(ckpt: Path, topts: TrainOptions,
