@@ -54,7 +54,7 @@ def check_input_file(path: str | os.PathLike, what: str | None = None) -> os.sta
     what = what or str(path)
     st = _stat(path, what)
     if st is None:
-        raise ImageError(f"{what}: no such file; check the name")
+        raise ImageError(f"{what}: no such file")
     if stat.S_ISDIR(st.st_mode):
         raise ImageError(f"{what}: is a directory, not a file; give a file")
     if not stat.S_ISREG(st.st_mode):
