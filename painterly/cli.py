@@ -23,7 +23,7 @@ from .errors import (
     UsageError,
     is_out_of_memory,
 )
-from .nets import cli as nets_cli
+from .network import cli as nets_cli
 from .version import __version__
 from .web import cli as web_cli
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log", metavar="FILE", help="CSV of the losses at every step")
     s.add_argument("--plot", metavar="FILE", help="PNG plot of the losses per step")
     add_option_flags(s)
-    from .videostyle import add_clip_flags
+    from .optimise.clips import add_clip_flags
 
     add_clip_flags(s)
     s.set_defaults(func=cmd_stylize)
@@ -144,13 +144,13 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from .run import run_cli
+    from .render import run_cli
 
     opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
     from .video import is_video_output, sniff_video
 
     if sniff_video(args.content) or is_video_output(args.output):  # a clip: frame by frame
-        from .videostyle import run_clip_cli
+        from .optimise.clips import run_clip_cli
 
         return run_clip_cli(args.content, args.styles, args.output, opts, runtime, paths, args)
     return run_cli(args.content, args.styles, args.output, opts, runtime, paths,

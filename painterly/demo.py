@@ -64,7 +64,7 @@ def demo_photo() -> Path:
 
 def main(out_dir: str = "out/demo", size: int = 384) -> Path:
     from .config import Options
-    from .run import run_cli
+    from .render import run_cli
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

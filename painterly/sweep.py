@@ -23,10 +23,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .api import Stylizer
 from .config import MaskPaths, Options, Runtime, coerce, make_options, validate
 from .errors import Interrupted, UsageError
 from .images import fit_longest, load_image, save_bytes, save_image, save_result
+from .optimise.stylizer import Stylizer
 from .paths import check_output, check_output_folder
 from .signals import deferred
 

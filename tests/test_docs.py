@@ -14,7 +14,7 @@ def test_readme_options_table_is_current():
 
 
 def test_readme_training_options_table_is_current():
-    from painterly.nets.options import TrainOptions
+    from painterly.network.options import TrainOptions
 
     text = (ROOT / "README.md").read_text()
     start = text.index("<!-- TRAIN-OPTIONS:BEGIN -->") + len("<!-- TRAIN-OPTIONS:BEGIN -->\n")

@@ -85,7 +85,7 @@ def test_output_paths_checked_before_work(images, tmp_path, capsys, monkeypatch)
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and words in err[0], err
 
-    from painterly import run
+    from painterly import render as run
 
     def no_work(*a, **k):
         raise AssertionError("work started before the paths were checked")

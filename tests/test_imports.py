@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "painterly"
-TOP = ("painterly.cli", "painterly.run", "painterly.api", "painterly.sweep", "painterly.demo")
+TOP = ("painterly.cli", "painterly.render", "painterly.sweep", "painterly.demo")
 
 
 def _module(path: Path) -> str:

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from painterly.errors import PainterlyError, UsageError
-from painterly.nets.export import INPUT, OUTPUT, PaddedGraph, export_onnx
-from painterly.nets.modelfile import load_model
-from painterly.nets.network import Network, check_onnxruntime
-from painterly.nets.transform import Arch, TransformNet
+from painterly.network.export import INPUT, OUTPUT, PaddedGraph, export_onnx
+from painterly.network.modelfile import load_model
+from painterly.network.network import Network, check_onnxruntime
+from painterly.network.transform import Arch, TransformNet
 from painterly.version import __version__
 
 from .conftest import ROOT, run_cli

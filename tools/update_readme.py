@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from painterly.config import options_markdown
-from painterly.nets.options import TrainOptions
+from painterly.network.options import TrainOptions
 
 TABLES = {"OPTIONS": lambda: options_markdown(),
           "TRAIN-OPTIONS": lambda: options_markdown([TrainOptions])}

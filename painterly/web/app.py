@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from ..errors import PainterlyError, UsageError
-from ..nets.options import TrainOptions
+from ..network.options import TrainOptions
 from ..version import __version__
 from . import settings, uploads
 from .access import COOKIE, Access
@@ -248,7 +248,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         return public(job)
 
     def train_plan(req: TrainRequest) -> tuple[TrainOptions, list[str], str]:
-        from ..nets.apply import collect
+        from ..network.steady import collect
 
         uploads.path_of(studio.uploads, req.style, "image")
         name = " ".join(req.name.split())

@@ -28,10 +28,10 @@ from typing import Any
 
 import torch
 
-from ..api import Stylizer
 from ..config import Runtime
 from ..errors import Interrupted, PainterlyError, is_out_of_memory
 from ..images import save_bytes
+from ..optimise.stylizer import Stylizer
 from .models import Models
 from .records import FINAL, JOB_ID, Job, error_message, new_id
 from .runners import RESULTS, RUNNERS, Context, run_apply

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PainterlyError
 
 if TYPE_CHECKING:
-    from ..nets.network import Network
+    from ..network.network import Network
 
 log = logging.getLogger("painterly.web")
 
@@ -106,7 +106,7 @@ class Models:
 
     def _read(self, path: Path, model_id: str, stamp: tuple[int, int], own: bool
               ) -> Entry | None:
-        from ..nets.modelfile import load_model
+        from ..network.modelfile import load_model
 
         try:
             mf = load_model(path)
@@ -157,7 +157,7 @@ class Models:
     def network(self, model_id: str) -> tuple[Entry, Network]:
         """The model and its network, loaded once and kept while it is among the last few
         used (and its file has not changed)."""
-        from ..nets.network import Network
+        from ..network.network import Network
 
         entry = self.get(model_id)
         key = (entry.id, entry.stamp)

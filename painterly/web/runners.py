@@ -32,7 +32,7 @@ from .uploads import path_of
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..api import Stylizer
+    from ..optimise.stylizer import Stylizer
 
 THUMB_SIDE = 360  # gallery pictures
 RESULTS = {"stylize": "result.png", "apply": "result.png", "clip": "result.mp4"}
@@ -148,8 +148,8 @@ def run_train(job: Job, ctx: Context) -> None:
     """Train into the job's folder, then move the model into the models folder.  A cancel
     stops like Ctrl-C: the network trained so far becomes the model.  A server stop leaves
     the checkpoint, from which the job goes on after the restart."""
-    from ..nets.options import TrainOptions
-    from ..nets.train import checkpoint_path, train
+    from ..network.options import TrainOptions
+    from ..network.train import checkpoint_path, train
 
     topts = make(TrainOptions, **job.options)
     style = path_of(ctx.uploads, job.styles[0], "image")
@@ -191,13 +191,13 @@ def run_train(job: Job, ctx: Context) -> None:
 def clip_frames(job: Job, ctx: Context, frame: dict) -> tuple[Callable, int]:
     """The per-frame stylizer of a clip job and its output size."""
     if job.model:
-        from ..nets.apply import frame_fn
+        from ..network.steady import frame_fn
 
         a = make(ApplyOptions, **job.options)
         entry, net = ctx.models.network(job.model)
         job.model_name = entry.name
         return frame_fn(net, a.preserve_color, a.strength, a.blend), a.size
-    from .. import videostyle
+    from ..optimise import clips as videostyle
 
     names = set(ClipSettings.__dataclass_fields__)
     opts = make(Options, **{k: v for k, v in job.options.items() if k not in names})

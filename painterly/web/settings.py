@@ -1,7 +1,7 @@
 """Which options the page may set, the presets, and turning a form into options.
 
 Everything comes from :func:`painterly.config.options_schema` of the options dataclasses:
-:class:`~painterly.config.Options` (stylize), :class:`~painterly.nets.options.TrainOptions`
+:class:`~painterly.config.Options` (stylize), :class:`~painterly.network.options.TrainOptions`
 (training a network), and the page's own :class:`ApplyOptions` (a network on an image or a
 clip) and :class:`ClipSettings` (a clip by optimisation).  Where it runs
 (:class:`~painterly.config.Runtime`) and mask files are neither shown nor accepted, and
@@ -17,9 +17,9 @@ from typing import Any
 
 from ..config import INIT_CHOICES, MaskPaths, Options, Runtime, make, option, options_schema
 from ..errors import UsageError
-from ..nets.cli import CLIP_BLEND
-from ..nets.options import TrainOptions
-from ..videostyle import FRAME_STEPS, TEMPORAL_WEIGHT
+from ..network.cli import CLIP_BLEND
+from ..network.options import TrainOptions
+from ..optimise.clips import FRAME_STEPS, TEMPORAL_WEIGHT
 
 NOT_WEB = {f.name for cls in (Runtime, MaskPaths) for f in dataclasses.fields(cls)}
 SIZES = {"size", "photo_size", "crop"}  # pixel sides, capped by the server's --max-size

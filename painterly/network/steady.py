@@ -236,7 +236,7 @@ def apply_clip(args) -> int:
 
 
 def cmd_apply(args) -> int:
-    """The ``apply`` subcommand (flags: :mod:`painterly.nets.cli`)."""
+    """The ``apply`` subcommand (flags: :mod:`painterly.network.cli`)."""
     from ..video import is_video_output, sniff_video
 
     check_apply_options(args.size, args.preserve_color, args.strength)

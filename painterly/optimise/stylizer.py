@@ -13,14 +13,14 @@ from typing import Any
 
 from PIL import Image
 
-from . import color, engine, masks, vgg
-from .config import Options, Runtime, make, make_options, split, validate
-from .device import memory_format, pick_device
-from .engine import Callback
-from .errors import Interrupted, UsageError
-from .images import ImageLike, LoadedImage, image_tensor, load_image, to_pil
-from .objective import TargetCache, layer_setup, style_load_side
-from .weights import VGGWeights, load_weights, resolve
+from .. import color, engine, masks, vgg
+from ..config import Options, Runtime, make, make_options, split, validate
+from ..device import memory_format, pick_device
+from ..engine import Callback
+from ..errors import Interrupted, UsageError
+from ..images import ImageLike, LoadedImage, image_tensor, load_image, to_pil
+from ..objective import TargetCache, layer_setup, style_load_side
+from ..weights import VGGWeights, load_weights, resolve
 
 
 class Stylizer:

@@ -10,11 +10,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from .api import Stylizer
 from .config import MaskPaths, Options, Runtime, validate
 from .engine import Progress
 from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
 from .images import check_writable, load_image, save_bytes, save_image, save_result
+from .optimise.stylizer import Stylizer
 from .paths import check_output, check_output_folder, same_file, temp_prefix
 from .signals import deferred
 

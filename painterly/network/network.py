@@ -74,7 +74,7 @@ class Network:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto", precision: str = "auto",
              runtime: str = "auto") -> Network:
-        """Read a model file (checked; see :mod:`painterly.nets.modelfile`)."""
+        """Read a model file (checked; see :mod:`painterly.network.modelfile`)."""
         return cls(load_model(path), device, precision, runtime)
 
     @property

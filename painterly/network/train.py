@@ -54,9 +54,9 @@ from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
 from . import dist
-from .apply import collect
 from .modelfile import ModelFile, load_model, save_model, thumbnail_png
 from .options import TrainOptions
+from .steady import collect
 from .transform import Arch, TransformNet
 
 CACHE_BYTES = 2 * 2 ** 30  # photos kept decoded in memory up to this much

@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .config import MaskPaths, Options, Runtime, validate
-from .errors import UsageError
+from ..config import MaskPaths, Options, Runtime, validate
+from ..errors import UsageError
 
 if TYPE_CHECKING:  # the heavy modules load only when a clip is stylized
     import torch
 
-    from .api import Stylizer
-    from .engine import Callback
+    from ..engine import Callback
+    from ..optimise.stylizer import Stylizer
 
 # Chosen by measurement (benchmarks/video.py, benchmarks/results/video.md).
 FRAME_STEPS = 10  # L-BFGS steps per frame after the first, at the output size only
@@ -56,7 +56,7 @@ class OptimisedFrames:
     _prev_raw: torch.Tensor | None = field(default=None, repr=False)
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
-        from . import color, engine, temporal
+        from .. import color, engine, temporal
 
         prep = color.prepare(self.opts.preserve_color, frame, self.styles)
         net = self.stylizer.network(self.opts)
@@ -81,8 +81,8 @@ class OptimisedFrames:
 
 def style_tensors(paths: Sequence, opts: Options) -> list[torch.Tensor]:
     """Style images at the size the API uses for one image of ``opts.size``."""
-    from .images import image_tensor, load_image
-    from .objective import style_load_side
+    from ..images import image_tensor, load_image
+    from ..objective import style_load_side
 
     out = []
     for s in paths:
@@ -108,8 +108,8 @@ def add_clip_flags(p: argparse.ArgumentParser) -> None:
 def run_clip_cli(content: str, styles: list[str], output: str, opts: Options,
                  runtime: Runtime, paths: MaskPaths, args: argparse.Namespace) -> int:
     """The command line's clip path: checks, then frames through :func:`video.process_clip`."""
-    from . import video
-    from .api import Stylizer
+    from .. import video
+    from ..optimise.stylizer import Stylizer
 
     video.check_output(output, [content, *styles])
     validate(opts, len(styles))

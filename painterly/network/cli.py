@@ -58,7 +58,7 @@ def add_apply_parser(sub) -> None:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from .apply import cmd_apply
+    from .steady import cmd_apply
 
     return cmd_apply(args)
 
