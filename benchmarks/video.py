@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from painterly import temporal  # noqa: E402
 from painterly.config import Options  # noqa: E402
 from painterly.images import fit_longest, load_image, to_tensor  # noqa: E402
-from painterly.network.cli import CLIP_BLEND  # noqa: E402
+from painterly.network.options import CLIP_BLEND  # noqa: E402
 from painterly.optimise.clips import ClipOptions, OptimisedFrames, style_tensors  # noqa: E402
 from painterly.optimise.stylizer import Stylizer  # noqa: E402
 

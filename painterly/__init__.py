@@ -13,7 +13,7 @@ from .config import Options, Runtime, options_schema
 from .errors import ImageError, Interrupted, PainterlyError, UsageError, WeightsError
 from .version import __version__
 
-_LAZY = {"stylize": "optimise.stylizer", "Stylizer": "optimise.stylizer", "Progress": "engine",
+_LAZY = {"stylize": "pyapi", "Stylizer": "optimise.stylizer", "Progress": "engine",
          "PerceptualLoss": "objective", "Network": "network.network"}
 
 __all__ = ["stylize", "Stylizer", "Options", "Runtime", "options_schema", "Progress",
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .engine import Progress
     from .network.network import Network
     from .objective import PerceptualLoss
-    from .optimise.stylizer import Stylizer, stylize
+    from .optimise.stylizer import Stylizer
+    from .pyapi import stylize
 
 
 def __getattr__(name: str) -> Any:

@@ -189,7 +189,7 @@ def test_apply_with_the_onnxruntime_runtime(tmp_path, exported, cli_env):
     assert outs["torch"].shape == (36, 44, 3)
     assert np.abs(outs["onnxruntime"] - outs["torch"]).max() <= 1
     for extra, words in [(["--precision", "bf16"], "float32 only"),
-                         (["--runtime", "tensorrt"], "invalid choice")]:
+                         (["--runtime", "tensorrt"], "is not one of")]:
         r = run_cli(["apply", model, photo, "-o", tmp_path / "bad.png", "--runtime",
                      "onnxruntime", *extra], cli_env)
         lines = r.stderr.strip().splitlines()

@@ -41,6 +41,7 @@ from ..config import Runtime, make
 from ..errors import Interrupted, UsageError
 from ..images import (
     check_folder,
+    collect,
     fit_longest,
     image_tensor,
     load_image,
@@ -56,7 +57,6 @@ from ..weights import resolve
 from . import dist
 from .modelfile import ModelFile, load_model, save_model, thumbnail_png
 from .options import TrainOptions
-from .steady import collect
 from .transform import Arch, TransformNet
 
 CACHE_BYTES = 2 * 2 ** 30  # photos kept decoded in memory up to this much

@@ -31,13 +31,12 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from ..errors import PainterlyError, UsageError
-from ..network.options import TrainOptions
+from ..network.options import ApplyOptions, TrainOptions
 from ..version import __version__
 from . import settings, uploads
 from .access import COOKIE, Access
 from .jobs import FINAL, JOB_ID, Job, Studio
 from .models import UnknownModel, new_model_id
-from .settings import ApplyOptions
 from .uploads import Limits
 
 log = logging.getLogger("painterly.web")
@@ -209,7 +208,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
                 raise UsageError("styles: a clip by a network takes no style images")
             entry = studio.models.get(req.model)
             opts = settings.parse_form(req.options, ApplyOptions, limits.max_size)
-            return "clip", {"options": dataclasses.asdict(opts), "model": entry.id,
+            return "clip", {"options": settings.public_options(opts), "model": entry.id,
                             "model_name": entry.name}
         if not req.styles:
             raise UsageError("styles: pick at least one style image")
@@ -217,8 +216,8 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
             uploads.path_of(studio.uploads, uid, "image")
         if clip:
             opts, more = settings.clip_options(req.options, limits.max_size)
-            return "clip", {"options": {**dataclasses.asdict(opts),
-                                        **dataclasses.asdict(more)}}
+            return "clip", {"options": {**settings.public_options(opts),
+                                        **settings.public_options(more)}}
         opts = settings.web_options(req.options, limits.max_size)
         return "stylize", {"options": settings.public_options(opts)}
 
@@ -231,8 +230,8 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
                 raise UsageError("content: a clip is stylized by a job (POST /api/jobs with "
                                  "the model)")
             studio.models.get(req.model)
-            return dataclasses.asdict(settings.parse_form(req.options, ApplyOptions,
-                                                          limits.max_size))
+            return settings.public_options(settings.parse_form(req.options, ApplyOptions,
+                                                               limits.max_size))
 
         options = checked(check)
         return public(checked(studio.apply, req.content, req.model, options))
@@ -248,7 +247,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         return public(job)
 
     def train_plan(req: TrainRequest) -> tuple[TrainOptions, list[str], str]:
-        from ..network.steady import collect
+        from ..images import collect
 
         uploads.path_of(studio.uploads, req.style, "image")
         name = " ".join(req.name.split())

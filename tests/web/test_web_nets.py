@@ -25,7 +25,7 @@ from web_helpers import (
     wait_progress,
 )
 
-from painterly.network.cli import CLIP_BLEND
+from painterly.network.options import CLIP_BLEND
 
 LONG = {"size": 48, "steps": 100000, "scales": 1}  # an optimisation that runs until cancelled
 
