@@ -128,6 +128,18 @@ class TrainOptions:
                              f"{self.photo_size}")
         self.loss_options()  # the loss options' own checks
 
+    def check_photos(self, count: int, dashes: str = "--") -> None:
+        """Enough photos for the held-out ones and a batch (training, and the studio before
+        it queues a training job; ``dashes`` before the option names)."""
+        d = dashes
+        if self.holdout >= count:
+            raise UsageError(f"{d}holdout: {self.holdout} of {count} photos held out leaves "
+                             "none to train on")
+        if count - self.holdout < self.batch:
+            raise UsageError(f"{d}photos: {count - self.holdout} to train on (after "
+                             f"{self.holdout} held out), fewer than {d}batch {self.batch}; "
+                             f"add photos or lower {d}batch")
+
     def loss_options(self) -> Options:
         """The :class:`Options` of the perceptual objective."""
         return make(Options, **{k: getattr(self, k) for k in (
