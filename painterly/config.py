@@ -506,6 +506,7 @@ def options_markdown(classes: Sequence[type] = ALL) -> str:
         for f in fields_info(cls):
             d = getattr(defaults, f.name)
             shown = " ".join(map(str, d)) if isinstance(d, list) else str(d)
+            shown = "off" if isinstance(d, bool) else shown  # a switch: not given
             choices = f" One of: {', '.join(f.metadata['choices'])}." \
                 if f.metadata["choices"] else ""
             rows.append(f"| `{flag_name(f, defaults)}` | `{shown or '-'}` | "

@@ -34,7 +34,7 @@ from ..errors import Interrupted, PainterlyError, is_out_of_memory
 from ..images import save_bytes
 from .models import Models
 from .records import FINAL, JOB_ID, Job, error_message, new_id
-from .runners import RESULTS, RUNNERS, Context, run_apply
+from .runners import RESULTS, RUNNERS, Context, apply_job
 
 if TYPE_CHECKING:
     from ..method import Method
@@ -144,7 +144,7 @@ class Studio:
         folder.mkdir(parents=True)
         try:
             with self._applying:
-                run_apply(job, self._context(job))
+                apply_job(job, self._context(job))
             job.status, job.finished = "done", time.time()
             job.progress = {"elapsed": round(job.finished - job.started, 3)}
             self._save(job)

@@ -104,7 +104,7 @@ def step_callback(job: Job, ctx: Context, frame: dict | None = None):
 
 # --- stylize: an image by optimisation ------------------------------------------------------
 
-def run_stylize(job: Job, ctx: Context) -> None:
+def stylize_job(job: Job, ctx: Context) -> None:
     opts = make_options(**job.options)
     content = str(path_of(ctx.uploads, job.content, "image"))
     styles = [str(path_of(ctx.uploads, s, "image")) for s in job.styles]
@@ -115,7 +115,7 @@ def run_stylize(job: Job, ctx: Context) -> None:
 
 # --- apply: an image by a style network, at once -------------------------------------------
 
-def run_apply(job: Job, ctx: Context) -> None:
+def apply_job(job: Job, ctx: Context) -> None:
     a = make(ApplyOptions, **job.options)
     entry, method = ctx.models.method(job.model)
     job.model_name = entry.name
@@ -145,7 +145,7 @@ def training_photos(job: Job, ctx: Context) -> Path:
     return folder
 
 
-def run_train(job: Job, ctx: Context) -> None:
+def train_job(job: Job, ctx: Context) -> None:
     """Train into the job's folder, then move the model into the models folder.  A cancel
     stops like Ctrl-C: the network trained so far becomes the model.  A server stop leaves
     the checkpoint, from which the job goes on after the restart."""
@@ -208,7 +208,7 @@ def clip_frames(job: Job, ctx: Context, frame: dict) -> tuple[Callable, int]:
     return method.frames(styles, opts), opts.size
 
 
-def run_clip(job: Job, ctx: Context) -> None:
+def clip_job(job: Job, ctx: Context) -> None:
     """Frames through :func:`painterly.video.process_clip` into ``result.mp4``; a cancel
     keeps nothing (the clip is written to a temporary name and only renamed when complete)."""
     from .. import video
@@ -243,4 +243,4 @@ def run_clip(job: Job, ctx: Context) -> None:
 
 
 RUNNERS: dict[str, Callable[[Job, Context], None]] = {
-    "stylize": run_stylize, "train": run_train, "clip": run_clip}
+    "stylize": stylize_job, "train": train_job, "clip": clip_job}
