@@ -17,7 +17,7 @@ class ServeOptions:
     host: str = option("127.0.0.1", "Address to listen on (127.0.0.1: this machine only).",
                        metavar="HOST", web=False)
     port: int = option(8000, "Port.", minimum=1, maximum=65535, metavar="PORT", web=False)
-    data_dir: str = option("", "Where uploads, jobs and results are kept (default: "
+    data_dir: str = option("", "Where uploads, jobs and results are kept (none: "
                                "$XDG_DATA_HOME/painterly/studio or "
                                "~/.local/share/painterly/studio).", metavar="DIR", web=False)
     max_upload_mb: int = option(20, "Largest accepted upload.", minimum=1, maximum=4096,
@@ -37,8 +37,8 @@ class ServeOptions:
     allow_host: list[str] = option([], "Another host name the studio answers to (e.g. a name "
                                        "in your network for --host 0.0.0.0); repeatable.",
                                    metavar="NAME", repeat=True, web=False)
-    token: str = option("", "Access token every request must carry (default: a new one for a "
-                            "--host other than this machine, none for 127.0.0.1).",
+    token: str = option("", "Access token every request must carry (none: a new one for a "
+                            "--host other than this machine, no token for 127.0.0.1).",
                         metavar="TOKEN", web=False)
     no_token: bool = option(False, "No access token, even on a network address.", web=False)
 
