@@ -16,7 +16,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import ClipOutput, FolderFormat, Runtime, add_flags, add_output_flag, from_args
+from .config import (
+    ClipOutput,
+    FolderFormat,
+    Runtime,
+    add_flags,
+    add_output_flag,
+    add_quiet_flag,
+    from_args,
+)
 from .errors import UsageError
 from .network.options import ApplyOptions
 
@@ -35,7 +43,7 @@ def add_apply_parser(sub) -> None:
                    help="images and folders of images, or one clip")
     add_output_flag(p, "output image (one input) or folder (created if needed); a video file "
                        "for a clip")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet_flag(p)
     add_flags(p, ApplyOptions)
     add_flags(p, Runtime, skip=("weights",))
     add_flags(p, FolderFormat)

@@ -26,6 +26,7 @@ from .config import (
     SweepOptions,
     add_flags,
     add_output_flag,
+    add_quiet_flag,
     from_args,
 )
 from .errors import (
@@ -76,7 +77,7 @@ def add_stylize_parser(sub) -> None:
     s.add_argument("content", metavar="CONTENT", help="content image (photo)")
     s.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s)")
     add_output_flag(s, "output image (.png .jpg .webp .tif)")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet_flag(s)
     add_flags(s, Extras, title="what else is written (images)")
     add_option_flags(s)
     add_flags(s, ClipOptions, title="video (when CONTENT is a clip)")
@@ -106,7 +107,7 @@ def add_sweep_parser(sub) -> None:
     p.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s)")
     add_output_flag(p, "folder for the images and sheet.png (created if needed)", "DIR",
                     "--output-dir")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_quiet_flag(p, "no progress lines")
     add_flags(p, SweepOptions, title="the sweep")
     add_flags(p, FolderFormat, title="the sweep")
     add_option_flags(p)

@@ -230,6 +230,11 @@ class SweepOptions:
 ALL = (Options, Runtime, MaskPaths)  # every option of an image the command line takes
 
 
+def add_quiet_flag(p: argparse.ArgumentParser, help: str = "no progress bar") -> None:
+    """``-q``: no progress on stderr (how a command reports, not an option of the result)."""
+    p.add_argument("-q", "--quiet", action="store_true", help=help)
+
+
 def add_output_flag(p: argparse.ArgumentParser, help: str, metavar: str = "OUT",
                     long: str = "--output") -> None:
     """``-o``: where a command writes (a path, not an option of the result)."""

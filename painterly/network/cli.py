@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import Runtime, add_flags, add_output_flag, from_args
+from ..config import Runtime, add_flags, add_output_flag, add_quiet_flag, from_args
 from .options import TrainFiles, TrainOptions
 
 
@@ -25,7 +25,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("style", metavar="STYLE", help="style image (the artwork)")
     add_output_flag(p, "model file to write (.safetensors); checkpoints go to MODEL.ckpt",
                     "MODEL")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet_flag(p)
     add_flags(p, TrainFiles, title="files")
     add_flags(p, TrainOptions)
     add_flags(p, Runtime)
@@ -54,7 +54,7 @@ def add_export_parser(sub) -> None:
                                    "into the graph's metadata.")
     p.add_argument("model", metavar="MODEL", help="model file (.safetensors)")
     add_output_flag(p, "ONNX file to write (.onnx)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no closing line")
+    add_quiet_flag(p, "no closing line")
     p.set_defaults(func=_export)
 
 
