@@ -132,13 +132,13 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
     :class:`Interrupted` to stop early; Ctrl-C does the same.  Either way the current image
     is attached to the raised :class:`Interrupted`.  ``guides`` (spatial control, see
     :mod:`painterly.masks`) make the style loss mask-guided; ``cache`` keeps content features
-    and style Grams between runs (see :class:`~painterly.objective.TargetCache`).
+    and style targets between runs (see :class:`~painterly.objective.TargetCache`).
     ``extra_loss(x)`` (x: the image at the current scale, 1 x 3 x h x w) returns a weighted
     scalar added to the objective at every scale as its term ``extra``; video uses it for
     the temporal loss (:func:`painterly.temporal.temporal_loss`).
     """
     out_hw = tuple(content.shape[-2:])
-    at = objective.for_image(net, opts, content, styles, guides, cache)
+    at = objective.build(net, opts, content, styles, guides, cache)
     gen = torch.Generator().manual_seed(opts.seed)
 
     def objective_at(hw: tuple[int, int]) -> objective.PerceptualLoss:

@@ -81,14 +81,10 @@ class OptimisedFrames:
 
 def style_tensors(paths: Sequence, opts: Options) -> list[torch.Tensor]:
     """Style images at the size the API uses for one image of ``opts.size``."""
-    from .images import image_tensor, load_image
-    from .objective import style_load_side
+    from .images import load_image
+    from .objective import load_styles
 
-    out = []
-    for s in paths:
-        im = load_image(s)
-        out.append(image_tensor(im, style_load_side(im.size, opts.size, opts.style_scale)))
-    return out
+    return load_styles([load_image(s) for s in paths], opts.size, opts.style_scale)
 
 
 def add_clip_flags(p: argparse.ArgumentParser) -> None:

@@ -49,7 +49,7 @@ from ..images import (
     to_pil,
     to_tensor,
 )
-from ..objective import PerceptualLoss, style_load_side
+from ..objective import for_training, load_styles, network_layers
 from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
@@ -252,8 +252,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         raise UsageError(f"--photos {photos}: {len(train_files)} photos to train on, fewer "
                          f"than --batch {topts.batch}")
     style_img = load_image(style)
-    style_t = image_tensor(style_img, style_load_side(style_img.size, topts.photo_size,
-                                                     topts.style_scale))
+    style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
     if previews and w.main:
         Path(previews).mkdir(parents=True, exist_ok=True)
 
@@ -265,13 +264,11 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         lopts = topts.loss_options()
         lopts = dataclasses.replace(lopts, precision=precision)
         weights = resolve(runtime.weights)
-        vgg = build(weights, _layers(lopts, weights.arch), "max").to(device)
+        vgg = build(weights, network_layers(lopts, weights.arch), "max").to(device)
         vgg = vgg.to(memory_format=dev.memory_format(device))
-        loss_fn = PerceptualLoss.from_options(vgg, lopts)
-        loss_fn.set_style([style_t], side=topts.photo_size, style_scale=topts.style_scale)
         ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
         calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
-        loss_fn.calibrate_content(calib.to(device))
+        loss_fn = for_training(vgg, lopts, style_t, topts.photo_size, calib)
 
         arch = Arch(topts.width, topts.blocks, topts.downs).check()
         torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
@@ -366,13 +363,6 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         return Trained(net, step, False)
     finally:
         dist.done(w)
-
-
-def _layers(opts, arch: str) -> list[str]:
-    from ..objective import layer_setup
-
-    c, s = layer_setup(opts, arch)
-    return sorted(set(c) | set(s))
 
 
 def _mean_over_ranks(loss, w: dist.World, device: torch.device) -> dict[str, float]:
