@@ -199,9 +199,7 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
                             x.clamp_(0, 1)
                 step += 1
                 now = time.perf_counter()
-                per_px = (now - ts) / (k + 1) / (sc.height * sc.width)
-                rest = sum(s.steps * s.height * s.width for s in scales[si + 1:])
-                eta = per_px * ((sc.steps - k - 1) * sc.height * sc.width + rest)
+                eta = time_left(now - ts, k + 1, scales, si)
                 if not math.isfinite(best.loss):  # not one finite point yet: give up
                     raise UsageError("the loss is not finite; lower the learning rate "
                                      "or the style weight")
@@ -216,6 +214,15 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
         img = x.detach().clamp(0, 1) if x is not None else start(out_hw)
         raise Interrupted(resize_tensor(img.float().cpu(), out_hw)) from None
     return x.detach().float().clamp(0, 1).cpu()
+
+
+def time_left(spent: float, done: int, scales: list[Scale], si: int) -> float:
+    """Seconds left after ``done`` steps of scale ``si`` took ``spent`` seconds, at the same
+    time per pixel for the rest of this scale and the later ones."""
+    sc = scales[si]
+    per_px = spent / done / (sc.height * sc.width)
+    rest = sum(s.steps * s.height * s.width for s in scales[si + 1:])
+    return per_px * ((sc.steps - done) * sc.height * sc.width + rest)
 
 
 def make_closure(obj: Objective, x: torch.Tensor, opt: LBFGS | torch.optim.Optimizer,

@@ -64,13 +64,6 @@ if TYPE_CHECKING:
     from .config import Options
     from .masks import Guides
 
-# The style image is loaded at most this much larger than the output (times --style-scale)
-# and resized per scale from there (STYLE_LOAD_MARGIN keeps resampling headroom).
-STYLE_LOAD_FACTOR = 1.25
-STYLE_LOAD_MARGIN = 16
-MAX_STYLE_SIDE = 4096
-
-
 @dataclass
 class Loss:
     """The value of the objective for one batch."""
@@ -395,6 +388,13 @@ def structure_layers(content_w: dict[str, float], style_w: dict[str, float], str
     if structure < 1 and with_content and STRUCTURE_LAYER not in content_w and content_w:
         content_w[STRUCTURE_LAYER] = 1.0 - structure
     return content_w, style_w
+
+
+# The style image is loaded at most this much larger than the output (times --style-scale)
+# and resized per scale from there (STYLE_LOAD_MARGIN keeps resampling headroom).
+STYLE_LOAD_FACTOR = 1.25
+STYLE_LOAD_MARGIN = 16
+MAX_STYLE_SIDE = 4096
 
 
 def style_size(style_hw: tuple[int, int], side: int | None,

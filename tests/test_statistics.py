@@ -11,6 +11,8 @@ from painterly.config import Options
 from painterly.statistics import STATISTICS, Gram, MeanStd, gram, guided_gram, mean_std
 from painterly.weights import random_weights
 
+from .test_imports import imports
+
 LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
 
 
@@ -82,6 +84,13 @@ IDS = [s.name for s in STATS]
 
 def test_the_statistics_are_named_for_the_cache():
     assert {k: type(v()) for k, v in STATISTICS.items()} == {"gram": Gram, "meanstd": MeanStd}
+
+
+def test_statistics_stand_on_torch_alone():
+    """The bottom of the objective: a new statistic needs no other module of painterly."""
+    graph = imports()
+    assert graph["painterly.statistics"] == set()
+    assert "painterly.statistics" in graph["painterly.objective"]
 
 
 @pytest.mark.parametrize("stat", STATS, ids=IDS)
