@@ -51,7 +51,7 @@ from ..images import (
     to_pil,
     to_tensor,
 )
-from ..objective import PerceptualLoss, style_load_side
+from ..objective import PerceptualLoss, for_training, load_styles, network_layers
 from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
@@ -271,8 +271,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     topts.check_photos(len(files))
     train_files, held = split_photos(files, topts.holdout, topts.seed)
     style_img = load_image(style)
-    style_t = image_tensor(style_img, style_load_side(style_img.size, topts.photo_size,
-                                                     topts.style_scale))
+    style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
     if previews and w.main:
         Path(previews).mkdir(parents=True, exist_ok=True)
     meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
@@ -318,13 +317,11 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     lopts = topts.loss_options()
     lopts = dataclasses.replace(lopts, precision=precision)
     weights = resolve(runtime.weights)
-    vgg = build(weights, _layers(lopts, weights.arch), "max").to(device)
+    vgg = build(weights, network_layers(lopts, weights.arch), "max").to(device)
     vgg = vgg.to(memory_format=dev.memory_format(device))
-    loss_fn = PerceptualLoss.from_options(vgg, lopts)
-    loss_fn.set_style([style_t], side=topts.photo_size, style_scale=topts.style_scale)
     ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
     calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
-    loss_fn.calibrate_content(calib.to(device))
+    loss_fn = for_training(vgg, lopts, style_t, topts.photo_size, calib)
 
     arch = Arch(topts.width, topts.blocks, topts.downs).check()
     torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
@@ -430,13 +427,6 @@ def _stopped(r: Run, step: int, bar, by_signal: bool) -> Trained:
         print(f"painterly: interrupted at step {step}; wrote {r.out} and the "
               f"checkpoint {r.ckpt} (--resume continues)", file=sys.stderr)
     return Trained(r.net, step, True)
-
-
-def _layers(opts, arch: str) -> list[str]:
-    from ..objective import layer_setup
-
-    c, s = layer_setup(opts, arch)
-    return sorted(set(c) | set(s))
 
 
 def _mean_over_ranks(loss, w: dist.World, device: torch.device) -> dict[str, float]:
