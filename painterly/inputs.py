@@ -93,6 +93,12 @@ def scan(sources: Iterable[str | os.PathLike], *, quiet: bool = False,
     return found
 
 
+def collect(sources: Iterable[str | os.PathLike], quiet: bool = False) -> list[Path]:
+    """The usable image files named or found (one level) in the folders of ``sources``, in
+    order (:func:`scan`: damaged files in a folder are skipped with a warning line each)."""
+    return scan(sources, quiet=quiet).files
+
+
 def _checked(listed: list[Path], into: ImageList, quiet: bool) -> list[Path]:
     good = []
     for f in listed:

@@ -20,8 +20,8 @@ import torch
 from PIL import Image
 
 from painterly import cli
-from painterly.nets.modelfile import FORMAT, FORMAT_VERSION, _digest, encode, save_model
-from painterly.nets.transform import Arch, TransformNet
+from painterly.network.modelfile import FORMAT, FORMAT_VERSION, _digest, encode, save_model
+from painterly.network.transform import Arch, TransformNet
 
 from .conftest import gradient_image, save_png, stripes_image
 
@@ -238,20 +238,20 @@ def test_hostile_input_is_one_line_and_changes_nothing(line, words, w, tmp_path,
 # --- targeted cases ------------------------------------------------------------------------
 
 def test_interrupted_stylize_keeps_the_earlier_result(w, tmp_path, capsys, monkeypatch):
-    from painterly import run
+    from painterly import methods
     from painterly.errors import Interrupted
 
     class Stopped:
         def __init__(self, *a, **k):
             pass
 
-        def run(self, *a, **k):
+        def picture(self, *a, **k):
             raise Interrupted(Image.new("RGB", (40, 32), "blue"))
 
     good = tmp_path / "good.png"
     Image.new("RGB", (40, 32), "red").save(good)
     before = good.read_bytes()
-    monkeypatch.setattr(run, "Stylizer", Stopped)
+    monkeypatch.setattr(methods, "for_options", Stopped)
     code = cli.main(["stylize", str(w["content"]), str(w["style"]), "-o", str(good), "-q",
                      "--log", str(tmp_path / "log.csv")])
     err = capsys.readouterr().err
@@ -267,16 +267,16 @@ def test_interrupted_stylize_keeps_the_earlier_result(w, tmp_path, capsys, monke
 
 
 def test_content_enlarged_a_lot_gets_a_note(w, tmp_path, capsys, monkeypatch):
-    from painterly import run
+    from painterly import methods
 
     class Fake:
         def __init__(self, *a, **k):
             pass
 
-        def run(self, *a, **k):
+        def picture(self, *a, **k):
             return Image.new("RGB", (64, 64))
 
-    monkeypatch.setattr(run, "Stylizer", Fake)
+    monkeypatch.setattr(methods, "for_options", Fake)
     small = save_png(gradient_image(8, 8), tmp_path / "small.png")
     assert cli.main(["stylize", str(small), str(w["style"]), "-o", str(tmp_path / "o.png"),
                      "--size", "64"]) == 0
@@ -370,8 +370,8 @@ TINY = dict(crop=32, photo_size=40, width=4, blocks=1, downs=2, holdout=1, preci
 
 def _train(w, out: Path, **kw):
     from painterly.config import Runtime, make
-    from painterly.nets.options import TrainOptions
-    from painterly.nets.train import train
+    from painterly.network.options import TrainOptions
+    from painterly.network.train import train
 
     opts = {**TINY, **kw.pop("opts", {})}
     return train(str(w["style"]), str(w["photos"]), str(out), make(TrainOptions, **opts),
@@ -379,7 +379,7 @@ def _train(w, out: Path, **kw):
 
 
 def test_training_skips_a_photo_damaged_late(w, tmp_path, capsys):
-    from painterly.nets.modelfile import load_model
+    from painterly.network.modelfile import load_model
 
     _truncated_photo(w["photos"] / "p9.png")
     done = _train(w, tmp_path / "m.safetensors", opts={"steps": 4, "holdout": 0})
@@ -390,8 +390,8 @@ def test_training_skips_a_photo_damaged_late(w, tmp_path, capsys):
 
 def test_an_error_mid_training_keeps_the_finished_steps(w, tmp_path, monkeypatch):
     from painterly.errors import PainterlyError
-    from painterly.nets import train as T
-    from painterly.nets.modelfile import load_model
+    from painterly.network import train as T
+    from painterly.network.modelfile import load_model
 
     real = T.PerceptualLoss.__call__
     calls = {"n": 0}
@@ -413,8 +413,8 @@ def test_an_error_mid_training_keeps_the_finished_steps(w, tmp_path, monkeypatch
 
 def test_a_stop_never_replaces_an_earlier_model(w, tmp_path):
     from painterly.errors import Interrupted
-    from painterly.nets.modelfile import load_model
-    from painterly.nets.train import checkpoint_path
+    from painterly.network.modelfile import load_model
+    from painterly.network.train import checkpoint_path
 
     out = tmp_path / "m.safetensors"
     out.write_bytes(w[M].read_bytes())  # a finished model of an earlier run
@@ -437,8 +437,8 @@ def test_a_stop_never_replaces_an_earlier_model(w, tmp_path):
 
 def test_resume_follows_the_steps_given(w, tmp_path, capsys):
     from painterly.errors import PainterlyError
-    from painterly.nets.modelfile import load_model
-    from painterly.nets.train import checkpoint_path
+    from painterly.network.modelfile import load_model
+    from painterly.network.train import checkpoint_path
 
     out = tmp_path / "m.safetensors"
     _train(w, out, opts={"steps": 6, "checkpoint_every": 3})
@@ -459,7 +459,7 @@ def test_resume_follows_the_steps_given(w, tmp_path, capsys):
 
 @pytest.mark.parametrize("damage", ["arch", "adam shape", "adam nan", "options"])
 def test_tampered_checkpoints_are_one_line(damage, w, tmp_path, capsys):
-    from painterly.nets.train import checkpoint_path
+    from painterly.network.train import checkpoint_path
 
     out = tmp_path / "m.safetensors"
     a = Arch(4, 1, 2)
@@ -487,7 +487,7 @@ def test_tampered_checkpoints_are_one_line(damage, w, tmp_path, capsys):
 
 
 def test_save_model_round_trip_still_reads(tmp_path):
-    from painterly.nets.modelfile import load_model
+    from painterly.network.modelfile import load_model
 
     a = Arch(4, 1, 2)
     p = save_model(tmp_path / "m.safetensors", TransformNet(a), a, {"steps": 1})
@@ -520,7 +520,7 @@ def test_interrupted_clip_keeps_the_earlier_clip(tmp_path, capsys):
 
 
 def test_interrupted_sweep_keeps_the_earlier_sheet(w, tmp_path, capsys, monkeypatch):
-    from painterly import sweep
+    from painterly import methods
     from painterly.errors import Interrupted
 
     runs = []
@@ -534,13 +534,13 @@ def test_interrupted_sweep_keeps_the_earlier_sheet(w, tmp_path, capsys, monkeypa
 
             return load_weights(os.environ["PAINTERLY_WEIGHTS"])
 
-        def run(self, *a, **k):
+        def picture(self, *a, **k):
             runs.append(1)
             if len(runs) == 4:
                 raise Interrupted(Image.new("RGB", (40, 32), "blue"))
             return Image.new("RGB", (40, 32), "red")
 
-    monkeypatch.setattr(sweep, "Stylizer", Fake)
+    monkeypatch.setattr(methods, "for_options", Fake)
     args = ["sweep", str(w["content"]), str(w["style"]), "-o", str(tmp_path / "sw"), "-q",
             "--vary", "size=32,48,64"]
     assert cli.main(args) == 0
@@ -595,7 +595,7 @@ def test_unknown_bytes_are_not_named():
 
 
 def test_a_finished_run_can_be_run_again(w, tmp_path):
-    from painterly.nets.modelfile import load_model
+    from painterly.network.modelfile import load_model
 
     out = tmp_path / "m.safetensors"
     _train(w, out, opts={"steps": 4, "checkpoint_every": 2})  # leaves the step-2 checkpoint
