@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException
 from ..errors import PainterlyError, UsageError
 from ..nets.options import TrainOptions
 from ..version import __version__
-from . import settings, uploads
+from . import instant, settings, uploads
 from .access import COOKIE, Access
 from .jobs import FINAL, JOB_ID, Job, Studio
 from .models import UnknownModel, new_model_id
@@ -63,6 +63,7 @@ class JobRequest(BaseModel):
     model: str = Field(default="", max_length=64)  # a clip by a style network
     options: dict[str, Any] = Field(default_factory=dict)
     preset: str = Field(default="", max_length=40)
+    mask: str = Field(default="", max_length=64)  # an uploaded label image (as --mask)
 
 
 class ApplyRequest(BaseModel):
@@ -216,11 +217,15 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         for uid in req.styles:
             uploads.path_of(studio.uploads, uid, "image")
         if clip:
+            if req.mask:
+                raise UsageError("mask: painted regions are for photos, not clips")
             opts, more = settings.clip_options(req.options, limits.max_size)
             return "clip", {"options": {**dataclasses.asdict(opts),
                                         **dataclasses.asdict(more)}}
         opts = settings.web_options(req.options, limits.max_size)
-        return "stylize", {"options": settings.public_options(opts)}
+        if req.mask:
+            uploads.path_of(studio.uploads, req.mask, "image")
+        return "stylize", {"options": settings.public_options(opts), "mask": req.mask}
 
     @app.post("/api/apply", status_code=201)
     def apply(req: ApplyRequest) -> dict[str, Any]:
@@ -377,6 +382,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
                                  headers={"Cache-Control": "no-store",
                                           "X-Accel-Buffering": "no"})
 
+    app.include_router(instant.router(studio, limits))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

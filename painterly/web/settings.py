@@ -38,11 +38,18 @@ class ApplyOptions:
     """A trained style network on an image or a clip (as ``painterly apply``)."""
 
     size: int = option(512, "Longest side of the output in pixels.", group="basic",
-                       minimum=16, maximum=8192)
+                       minimum=16, maximum=8192, page_label="Picture size",
+                       page_help="The longest side of the painting, in pixels.",
+                       page_slider=(32, 2048, "lin"))
     preserve_color: str = option("none", "luminance: keep the photo's colours.",
-                                 choices=("none", "luminance"), group="basic")
+                                 choices=("none", "luminance"), group="basic",
+                                 page_label="Keep the photo's colours",
+                                 page_choices={"none": "No: the painting's colours",
+                                               "luminance": "Yes: the photo's colours"})
     strength: float = option(1.0, "Blend with the photo: 1 = fully stylized, 0 = the photo.",
-                             group="basic", minimum=0.0, maximum=1.0)
+                             group="basic", minimum=0.0, maximum=1.0,
+                             page_label="More photo \u2194 more painting",
+                             page_slider=(0, 1, "lin"))
     blend: float = option(CLIP_BLEND, "Clips: anti-flicker, mix each frame with the previous "
                                       "output carried by the optical flow (0 = off).",
                           minimum=0.0, maximum=1.0)
@@ -68,7 +75,8 @@ def web_schema(max_size: int, cls: type = Options) -> list[dict[str, Any]]:
         item = dict(item)
         if item["name"] == "init":
             item["choices"] = list(INIT_CHOICES)
-            item["help"] = "Start image: the content, noise, or the first style image."
+            item["help"] = ("Start image: palette (the photo in the painting's colours), "
+                            "the content, noise, or the first style image.")
         if item["name"] in SIZES:
             item["max"] = min(item["max"] or max_size, max_size)
         out.append(item)

@@ -1,0 +1,338 @@
+"""The studio's instant side: a quick look at any photo and painting, the time a full
+picture will take, webcam frames through a network, and many results as one zip.
+
+* ``POST /api/preview``: a small picture of the content in the style of the paintings, a
+  few seconds after they are chosen.  With the any-painting fast method (``Options.method``
+  has a ``"fast"`` choice and the method registry offers it) it is that method's picture;
+  otherwise a quick optimisation at :data:`PREVIEW_SIDE` pixels, stopped after
+  :data:`PREVIEW_SECONDS` of painting, on a kept VGG with the style statistics cached per
+  upload.  A newer request from the same page makes an older one stop (answered ``204``),
+  so dragging a slider never queues work.
+* ``POST /api/estimate``: how long Start will take, from what this machine measured (the
+  last picture painted here, else the quick looks, else a short calibration).
+* ``POST /api/frame``: one webcam frame (JPEG body) through a style network (or the fast
+  method) and back as a JPEG; frames are neither stored nor logged.
+* ``GET /api/results.zip?jobs=ID,ID``: the finished pictures of those jobs in one zip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import threading
+import time
+import zipfile
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from PIL import Image
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from ..config import Options, make
+from ..engine import plan
+from ..errors import Interrupted, PainterlyError, UsageError
+from ..images import LoadedImage, decode, fit_longest, load_image
+from . import settings, uploads
+from .jobs import JOB_ID, Studio
+from .runners import jpeg
+from .settings import ApplyOptions
+from .uploads import Limits
+
+log = logging.getLogger("painterly.web")
+
+PREVIEW_SIDE = 176  # longest side of a quick look by optimisation
+PREVIEW_STEPS = 14  # at most; stopped earlier by the time budget
+PREVIEW_SECONDS = 3.0  # then it stops and shows what there is (after one step at least)
+CALIBRATION_STEPS = 3  # at 256 px, when nothing was measured yet
+MAX_ZIP_JOBS = 500
+FAST = "fast"  # the page's name for the any-painting method in /api/frame
+
+
+class PreviewRequest(BaseModel):
+    content: str = Field(max_length=64)
+    styles: list[str] = Field(default_factory=list, max_length=8)
+    options: dict[str, Any] = Field(default_factory=dict)
+    mask: str = Field(default="", max_length=64)
+    tab: str = Field(default="", max_length=40)  # the page asking: newer requests win
+
+
+class EstimateRequest(BaseModel):
+    content: str = Field(max_length=64)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def has_fast_choice() -> bool:
+    """Whether this painterly's options offer the any-painting fast method."""
+    found = [f for f in dataclasses.fields(Options) if f.name == "method"]
+    return bool(found) and FAST in (found[0].metadata.get("choices") or ())
+
+
+def load_fast_method(weights: str | None, device: str) -> Any | None:
+    """The fast method object (weights loaded), or None where this painterly has none.
+
+    The one place that knows how the method registry is reached: ``method_for(kind,
+    weights=, device=)`` of :mod:`painterly.methods`."""
+    if not has_fast_choice():
+        return None
+    try:
+        from ..methods import method_for  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        return method_for(FAST, weights=weights, device=device)
+    except (PainterlyError, OSError) as e:  # e.g. its model file is missing
+        log.warning("preview: the fast method is not available: %s", e)
+        return None
+
+
+@dataclasses.dataclass
+class Rate:
+    """Seconds per optimisation step per output pixel, as measured here."""
+
+    seconds_per_pixel_step: float
+    source: str
+
+
+class Previewer:
+    """Quick looks, one at a time, the newest request of each page winning."""
+
+    def __init__(self, studio: Studio, limits: Limits):
+        self.studio, self.limits = studio, limits
+        self.lock = threading.Lock()  # one quick look (or calibration) at a time
+        self._tickets = threading.Lock()
+        self.latest: dict[str, int] = {}
+        self.issued = 0
+        self.measured: Rate | None = None
+        self._stylizer = None
+        self._fast: Any = None
+        self._fast_checked = False
+        self._images: OrderedDict[str, LoadedImage] = OrderedDict()
+
+    # ---- what is kept --------------------------------------------------------------------
+
+    def stylizer(self):
+        if self._stylizer is None:
+            from ..api import Stylizer
+
+            self._stylizer = Stylizer(self.studio.weights, self.studio.device)
+        return self._stylizer
+
+    def fast(self) -> Any | None:
+        if not self._fast_checked:
+            self._fast = load_fast_method(self.studio.weights, self.studio.device)
+            self._fast_checked = True
+        return self._fast
+
+    def image(self, uid: str, kind: str = "image") -> LoadedImage:
+        """An uploaded image, decoded once and kept among the last few."""
+        if uid in self._images:
+            self._images.move_to_end(uid)
+            return self._images[uid]
+        img = load_image(uploads.path_of(self.studio.uploads, uid, kind))
+        self._images[uid] = img
+        while len(self._images) > 12:
+            self._images.popitem(last=False)
+        return img
+
+    def warm(self) -> None:
+        """Load the network (and the fast method) before the first quick look."""
+        with self.lock:
+            try:
+                self.fast()
+                self.stylizer().network(Options())
+            except Exception as e:  # a missing weights file says so on the first look
+                log.warning("preview: cannot warm up: %s", e)
+
+    # ---- quick looks -------------------------------------------------------------------------
+
+    def ticket(self, tab: str) -> int:
+        with self._tickets:
+            self.issued += 1
+            self.latest[tab] = self.issued
+            if len(self.latest) > 64:
+                self.latest.pop(next(iter(self.latest)))
+            return self.issued
+
+    def stale(self, tab: str, ticket: int) -> bool:
+        return self.latest.get(tab, ticket) != ticket
+
+    def look(self, req: PreviewRequest, ticket: int) -> bytes | None:
+        """The quick look as JPEG bytes; None when a newer request came first."""
+        opts = settings.web_options(req.options, self.limits.max_size)
+        with self.lock:
+            if self.stale(req.tab, ticket):
+                return None
+            content = self.image(req.content)
+            styles = [self.image(s) for s in req.styles]
+            mask = self.image(req.mask) if req.mask else None
+            fast = self.fast()
+            if fast is not None:
+                small = opts.replace(method=FAST, size=min(opts.size, 512))
+                return jpeg(fast.picture(content, styles, small, mask=mask))
+            return self._optimised(content, styles, mask, opts, req.tab, ticket)
+
+    def _optimised(self, content: LoadedImage, styles: list[LoadedImage],
+                   mask: LoadedImage | None, opts: Options, tab: str, ticket: int
+                   ) -> bytes | None:
+        small = opts.replace(size=min(PREVIEW_SIDE, opts.size), steps=PREVIEW_STEPS, scales=1,
+                             optimizer="lbfgs")
+        began = time.monotonic()
+        marks: list[tuple[float, int, int]] = []
+
+        def callback(p) -> None:
+            marks.append((time.monotonic(), p.step, p.width * p.height))
+            if self.stale(tab, ticket):
+                raise Interrupted()
+            if marks[-1][0] - began > PREVIEW_SECONDS:
+                raise Interrupted()  # enough for a look: show what there is
+
+        try:
+            image = self.stylizer().run(content, styles, small, callback, mask=mask)
+        except Interrupted as e:
+            if self.stale(tab, ticket) or e.image is None:
+                return None
+            image = e.image
+        if len(marks) > 1:
+            (t0, s0, px), (t1, s1, _) = marks[0], marks[-1]
+            self.measured = Rate((t1 - t0) / max(1, s1 - s0) / px, "quick looks")
+        return jpeg(image)
+
+    # ---- time estimates --------------------------------------------------------------------
+
+    def rate(self, content: str) -> Rate:
+        """The last picture painted here, else the quick looks, else a calibration."""
+        for job in self.studio.listing():
+            if job.kind == "stylize" and job.status == "done" and job.finished > job.started:
+                try:
+                    work = pixel_steps(self.studio, job.content, make(Options, **job.options))
+                except (PainterlyError, OSError, TypeError, ValueError):
+                    continue
+                return Rate((job.finished - job.started) / work,
+                            f"the last picture painted here ({job.options.get('size')} px)")
+        if self.measured is None:
+            self._calibrate(content)
+        assert self.measured is not None
+        return self.measured
+
+    def _calibrate(self, content: str) -> None:
+        with self.lock:
+            img = self.image(content)
+            opts = Options(size=256, steps=CALIBRATION_STEPS, scales=1, init="content")
+            marks: list[float] = []
+            self.stylizer().run(img, [img], opts, lambda p: marks.append(time.monotonic()))
+            h, w = fit_longest(img.size[0], img.size[1], 256)[::-1]
+            per_step = (marks[-1] - marks[0]) / max(1, len(marks) - 1)
+            self.measured = Rate(per_step / (h * w), "a short test run")
+
+    def estimate(self, req: EstimateRequest) -> dict[str, Any]:
+        opts = settings.web_options(req.options, self.limits.max_size)
+        uploads.path_of(self.studio.uploads, req.content, "image")
+        rate = self.rate(req.content)
+        seconds = rate.seconds_per_pixel_step * pixel_steps(self.studio, req.content, opts)
+        return {"seconds": round(seconds, 3), "measured_on": rate.source}
+
+
+def pixel_steps(studio: Studio, content: str, opts: Options) -> float:
+    """Output pixels times steps over every scale of a run on this content."""
+    with Image.open(uploads.path_of(studio.uploads, content, "image")) as im:
+        w, h = fit_longest(im.width, im.height, opts.size)
+    return float(sum(s.steps * s.height * s.width for s in plan(opts, (h, w))))
+
+
+def fail(status: int, message: str) -> HTTPException:
+    return HTTPException(status_code=status, detail=message)
+
+
+def router(studio: Studio, limits: Limits) -> APIRouter:
+    """The routes of this module, for ``app.include_router``."""
+    r = APIRouter()
+    pv = Previewer(studio, limits)
+
+    def checked(fn, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except PainterlyError as e:
+            raise fail(400, studio.scrub(str(e)).removeprefix("--")) from None
+
+    @r.get("/api/preview/info")
+    def info() -> dict[str, Any]:
+        """What the page can expect; loads the network in the background."""
+        threading.Thread(target=pv.warm, name="painterly-warm", daemon=True).start()
+        return {"fast": has_fast_choice(), "side": PREVIEW_SIDE}
+
+    @r.post("/api/preview")
+    def preview(req: PreviewRequest) -> Response:
+        ticket = pv.ticket(req.tab)
+        data = checked(pv.look, req, ticket)
+        if data is None:
+            return Response(status_code=204)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @r.post("/api/estimate")
+    def estimate(req: EstimateRequest) -> dict[str, Any]:
+        return checked(pv.estimate, req)
+
+    @r.post("/api/frame")
+    async def frame(request: Request) -> Response:
+        data = await request.body()
+        query = dict(request.query_params)
+        return await _in_thread(checked, frame_jpeg, pv, data, query)
+
+    @r.get("/api/results.zip")
+    def results_zip(jobs: str = "") -> Response:
+        return Response(checked(zip_results, studio, jobs), media_type="application/zip",
+                        headers={"Content-Disposition":
+                                 'attachment; filename="painterly-results.zip"'})
+
+    return r
+
+
+async def _in_thread(fn, *args: Any) -> Any:
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args)
+
+
+def frame_jpeg(pv: Previewer, data: bytes, query: dict[str, str]) -> Response:
+    """One webcam frame through a network (``model``: its id) or the fast method
+    (``model=fast`` with ``style``: an upload id); ``size``, ``strength``,
+    ``preserve_color`` as for a network."""
+    if not data:
+        raise UsageError("frame: send the camera picture as the request body")
+    model = query.pop("model", "")
+    style = query.pop("style", "")
+    a = settings.parse_form(query, ApplyOptions, pv.limits.max_size)
+    picture = decode(data, "frame", pv.limits.max_pixels)
+    if model == FAST:
+        fast = pv.fast()
+        if fast is None:
+            raise UsageError("model: this studio has no any-painting model; pick a network")
+        opts = Options().replace(method=FAST, size=a.size)
+        out = fast.picture(load_image(picture), [pv.image(style)], opts)
+    else:
+        _, net = pv.studio.models.network(model)
+        out = net.stylize(picture, size=a.size, preserve_color=a.preserve_color,
+                          strength=a.strength)
+    return Response(jpeg(out), media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+def zip_results(studio: Studio, ids: str) -> bytes:
+    """The result pictures of the named finished jobs, in one zip (in memory)."""
+    names = [i for i in ids.split(",") if i]
+    if not names:
+        raise UsageError("jobs: name the jobs whose pictures go in the zip")
+    if len(names) > MAX_ZIP_JOBS:
+        raise UsageError(f"jobs: at most {MAX_ZIP_JOBS} at once")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for jid in dict.fromkeys(names):
+            job = studio.jobs.get(jid) if JOB_ID.match(jid) else None
+            path = studio.result_path(job) if job is not None else None
+            if job is None or job.status != "done" or path is None or not path.is_file():
+                raise UsageError(f"jobs: {jid[:40]} has no finished picture")
+            z.write(path, f"painterly-{jid}{path.suffix}")
+    return buf.getvalue()

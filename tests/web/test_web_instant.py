@@ -1,0 +1,154 @@
+"""The studio's instant side: quick looks, time estimates, webcam frames, zips of results,
+and jobs with a painted mask."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the web extras are not installed: pip install .[web]")
+
+from web_helpers import images, png_bytes, tiny_model, upload, wait_for
+
+from painterly.config import options_schema
+from painterly.web import instant
+from painterly.web.uploads import Limits
+
+PLAIN_BANNED = ("relu", "alpha", "beta", "l-bfgs", "lbfgs", "gram", "adam", "optimizer")
+
+
+def test_the_page_words_come_from_the_options_model(client):
+    """Every option on the page's main panel has a plain label and help, without the maths;
+    the CLI help stays as it is."""
+    main = [o for o in client.get("/api/schema").json()["options"] if o["page_label"]]
+    assert {o["name"] for o in main} >= {"size", "style_weight", "style_scale", "structure",
+                                         "preserve_color"}
+    for o in main:
+        words = f"{o['page_label']} {o['page_help'] or ''} " \
+                f"{' '.join((o['page_choices'] or {}).values())}".lower()
+        assert not [w for w in PLAIN_BANNED if w in words], (o["name"], words)
+        if o["type"] in ("int", "float"):
+            low, high, scale = o["page_slider"]
+            assert low < high and scale in ("lin", "log")
+    cli = {o["name"]: o["help"] for o in options_schema()}
+    assert "beta" in cli["style_weight"]  # the command line keeps its precise words
+
+
+def test_a_quick_look_is_a_small_picture_and_uses_the_sliders(client):
+    content, style = images(client)
+    body = {"content": content, "styles": [style], "options": {"style_weight": 40, "size": 40},
+            "tab": "t1"}
+    r = client.post("/api/preview", json=body)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    first = Image.open(io.BytesIO(r.content))
+    assert max(first.size) == 40  # never larger than asked, at most PREVIEW_SIDE
+    body["options"] = {"style_weight": 900, "preserve_color": "luminance", "size": 40}
+    second = Image.open(io.BytesIO(client.post("/api/preview", json=body).content))
+    diff = np.abs(np.asarray(first, float) - np.asarray(second, float)).mean()
+    assert diff > 1.0, "moving a slider did not change the quick look"
+    bad = client.post("/api/preview", json={**body, "options": {"style_weight": -1}})
+    assert bad.status_code == 400 and "style-weight" in bad.json()["error"]
+    gone = client.post("/api/preview", json={**body, "styles": ["0" * 32 + ".png"]})
+    assert gone.status_code == 400
+
+
+def test_a_newer_quick_look_makes_an_older_one_stop(client):
+    content, style = images(client)
+    app = client.app
+    previewer = instant.Previewer(app.state.studio, Limits())
+    old = previewer.ticket("tab")
+    previewer.ticket("tab")  # a slider moved again before the first look started
+    req = instant.PreviewRequest(content=content, styles=[style], tab="tab",
+                                 options={"size": 32})
+    assert previewer.look(req, old) is None
+    other = req.model_copy(update={"tab": "other tab"})  # another page is not stopped
+    assert previewer.look(other, previewer.ticket("other tab")) is not None
+    assert previewer.look(req, previewer.ticket("tab")) is not None
+
+
+def test_the_time_estimate_is_measured_and_grows_with_the_size(client):
+    content, style = images(client)
+    small = client.post("/api/estimate", json={"content": content, "options": {"size": 64}})
+    assert small.status_code == 200, small.text
+    big = client.post("/api/estimate", json={"content": content, "options": {"size": 1024}})
+    assert 0 < small.json()["seconds"] < big.json()["seconds"]
+    assert small.json()["measured_on"] == "a short test run"
+    # after a picture was painted here, its own time is the measure
+    r = client.post("/api/jobs", json={"content": content, "styles": [style],
+                                       "options": {"size": 48, "steps": 3, "scales": 1}})
+    wait_for(client, r.json()["id"], ("done",))
+    again = client.post("/api/estimate", json={"content": content, "options": {"size": 64}})
+    assert again.json()["measured_on"].startswith("the last picture painted here")
+
+
+@pytest.fixture
+def with_network(make_client, tmp_path: Path):
+    nets = tmp_path / "nets"
+    nets.mkdir()
+    tiny_model(nets / "starry.safetensors")
+    client = make_client(tmp_path / "studio", model_folders=[nets])
+    return client, client.get("/api/models").json()["models"][0]["id"]
+
+
+def test_a_webcam_frame_goes_through_a_network_and_comes_back(with_network):
+    client, model = with_network
+    frame = png_bytes(64, 48, 5, fmt="JPEG")
+    r = client.post(f"/api/frame?model={model}&size=32", content=frame,
+                    headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(r.content)).size == (32, 24)
+    assert not list((client.app.state.studio.root / "uploads").iterdir())  # nothing kept
+    empty = client.post(f"/api/frame?model={model}", content=b"")
+    assert empty.status_code == 400 and "frame" in empty.json()["error"]
+    fast = client.post("/api/frame?model=fast", content=frame)
+    assert fast.status_code == 400 and "network" in fast.json()["error"]
+
+
+def test_several_photos_through_a_network_come_back_as_one_zip(with_network):
+    client, model = with_network
+    ids = []
+    for seed in (1, 2, 3):
+        photo = upload(client, png_bytes(40, 32, seed))["id"]
+        r = client.post("/api/apply", json={"model": model, "content": photo,
+                                            "options": {"size": 32}})
+        ids.append(r.json()["id"])
+    r = client.get(f"/api/results.zip?jobs={','.join(ids)}")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert sorted(z.namelist()) == sorted(f"painterly-{i}.png" for i in ids)
+        assert Image.open(z.open(z.namelist()[0])).size == (32, 26)
+    missing = client.get("/api/results.zip?jobs=20990101-000000-00000000")
+    assert missing.status_code == 400 and "no finished picture" in missing.json()["error"]
+
+
+def label_png(width: int, height: int) -> bytes:
+    """Left half black (stays the photo), right half grey (the style)."""
+    a = np.zeros((height, width), np.uint8)
+    a[:, width // 2:] = 128
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_painted_mask_is_used_and_kept_with_the_job(client):
+    content, style = images(client)
+    mask = upload(client, label_png(48, 40), "mask.png")["id"]
+    r = client.post("/api/jobs", json={"content": content, "styles": [style], "mask": mask,
+                                       "options": {"size": 48, "steps": 3, "scales": 1}})
+    assert r.status_code == 201, r.text
+    job = wait_for(client, r.json()["id"], ("done", "failed"))
+    assert job["status"] == "done", job["error"]
+    assert job["mask"] == mask
+    listed = client.get("/api/jobs").json()["jobs"][0]
+    assert listed["mask"] == mask  # "Use settings" gets it back
+    look = client.post("/api/preview", json={"content": content, "styles": [style],
+                                              "mask": mask, "options": {"size": 32}})
+    assert look.status_code == 200
+    bad = client.post("/api/jobs", json={"content": content, "styles": [style],
+                                         "mask": "f" * 32 + ".png"})
+    assert bad.status_code == 400
