@@ -5,9 +5,10 @@ picture will take, webcam frames through a network, and many results as one zip.
   few seconds after they are chosen.  With the any-painting fast method (``Options.method``
   has a ``"fast"`` choice and the method registry offers it) it is that method's picture;
   otherwise a quick optimisation at :data:`PREVIEW_SIDE` pixels, stopped after
-  :data:`PREVIEW_SECONDS` of painting, on a kept VGG with the style statistics cached per
-  upload.  A newer request from the same page makes an older one stop (answered ``204``),
-  so dragging a slider never queues work.
+  :data:`PREVIEW_SECONDS`, on a kept VGG with the style statistics cached per upload; the
+  page then asks again with ``refine`` (going on from its last look) until the look has had
+  :data:`REFINED_STEPS` steps (header ``X-Look: final``).  A newer request from the same
+  page makes an older one stop (answered ``204``), so dragging a slider never queues work.
 * ``POST /api/estimate``: how long Start will take, from what this machine measured (the
   last picture painted here, else the quick looks, else a short calibration).
 * ``POST /api/frame``: one webcam frame (JPEG body) through a style network (or the fast
@@ -44,9 +45,10 @@ from .uploads import Limits
 
 log = logging.getLogger("painterly.web")
 
-PREVIEW_SIDE = 176  # longest side of a quick look by optimisation
-PREVIEW_STEPS = 14  # at most; stopped earlier by the time budget
-PREVIEW_SECONDS = 3.0  # then it stops and shows what there is (after one step at least)
+PREVIEW_SIDE = 160  # longest side of a quick look by optimisation
+PREVIEW_STEPS = 12  # at most per request; stopped earlier by the time budget
+PREVIEW_SECONDS = 2.0  # then it stops and shows what there is (after one step at least)
+REFINED_STEPS = 36  # a look refined (``refine``: going on from the last) up to this many
 CALIBRATION_STEPS = 3  # at 256 px, when nothing was measured yet
 MAX_ZIP_JOBS = 500
 FAST = "fast"  # the page's name for the any-painting method in /api/frame
@@ -58,6 +60,7 @@ class PreviewRequest(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     mask: str = Field(default="", max_length=64)
     tab: str = Field(default="", max_length=40)  # the page asking: newer requests win
+    refine: bool = False  # go on from this page's last look when nothing else changed
 
 
 class EstimateRequest(BaseModel):
@@ -111,6 +114,7 @@ class Previewer:
         self._fast: Any = None
         self._fast_checked = False
         self._images: OrderedDict[str, LoadedImage] = OrderedDict()
+        self._last: OrderedDict[str, tuple[str, LoadedImage, int]] = OrderedDict()
 
     # ---- what is kept --------------------------------------------------------------------
 
@@ -160,8 +164,9 @@ class Previewer:
     def stale(self, tab: str, ticket: int) -> bool:
         return self.latest.get(tab, ticket) != ticket
 
-    def look(self, req: PreviewRequest, ticket: int) -> bytes | None:
-        """The quick look as JPEG bytes; None when a newer request came first."""
+    def look(self, req: PreviewRequest, ticket: int) -> tuple[bytes, bool] | None:
+        """The quick look as JPEG bytes and whether it is as good as it gets; None when a
+        newer request came first."""
         opts = settings.web_options(req.options, self.limits.max_size)
         with self.lock:
             if self.stale(req.tab, ticket):
@@ -172,14 +177,21 @@ class Previewer:
             fast = self.fast()
             if fast is not None:
                 small = opts.replace(method=FAST, size=min(opts.size, 512))
-                return jpeg(fast.picture(content, styles, small, mask=mask))
-            return self._optimised(content, styles, mask, opts, req.tab, ticket)
+                return jpeg(fast.picture(content, styles, small, mask=mask)), True
+            return self._optimised(content, styles, mask, opts, req, ticket)
 
     def _optimised(self, content: LoadedImage, styles: list[LoadedImage],
-                   mask: LoadedImage | None, opts: Options, tab: str, ticket: int
-                   ) -> bytes | None:
+                   mask: LoadedImage | None, opts: Options, req: PreviewRequest, ticket: int
+                   ) -> tuple[bytes, bool] | None:
+        tab = req.tab
         small = opts.replace(size=min(PREVIEW_SIDE, opts.size), steps=PREVIEW_STEPS, scales=1,
                              optimizer="lbfgs")
+        key = repr((req.content, req.styles, req.mask, small))
+        last = self._last.get(tab)
+        init, done = None, 0
+        if req.refine and last is not None and last[0] == key:
+            init, done = last[1], last[2]
+            small = small.replace(init="the last look")
         began = time.monotonic()
         marks: list[tuple[float, int, int]] = []
 
@@ -191,7 +203,7 @@ class Previewer:
                 raise Interrupted()  # enough for a look: show what there is
 
         try:
-            image = self.stylizer().run(content, styles, small, callback, mask=mask)
+            image = self.stylizer().run(content, styles, small, callback, mask=mask, init=init)
         except Interrupted as e:
             if self.stale(tab, ticket) or e.image is None:
                 return None
@@ -199,7 +211,11 @@ class Previewer:
         if len(marks) > 1:
             (t0, s0, px), (t1, s1, _) = marks[0], marks[-1]
             self.measured = Rate((t1 - t0) / max(1, s1 - s0) / px, "quick looks")
-        return jpeg(image)
+        done += len(marks)
+        self._last[tab] = (key, load_image(image.convert("RGB")), done)
+        while len(self._last) > 8:
+            self._last.popitem(last=False)
+        return jpeg(image), done >= REFINED_STEPS
 
     # ---- time estimates --------------------------------------------------------------------
 
@@ -267,10 +283,12 @@ def router(studio: Studio, limits: Limits) -> APIRouter:
     @r.post("/api/preview")
     def preview(req: PreviewRequest) -> Response:
         ticket = pv.ticket(req.tab)
-        data = checked(pv.look, req, ticket)
-        if data is None:
+        got = checked(pv.look, req, ticket)
+        if got is None:
             return Response(status_code=204)
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        return Response(got[0], media_type="image/jpeg",
+                        headers={"Cache-Control": "no-store",
+                                 "X-Look": "final" if got[1] else "more"})
 
     @r.post("/api/estimate")
     def estimate(req: EstimateRequest) -> dict[str, Any]:

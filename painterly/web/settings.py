@@ -44,11 +44,14 @@ class ApplyOptions:
     preserve_color: str = option("none", "luminance: keep the photo's colours.",
                                  choices=("none", "luminance"), group="basic",
                                  page_label="Keep the photo's colours",
+                                 page_help="Paint with the painting's colours, or keep "
+                                           "your photo's.",
                                  page_choices={"none": "No: the painting's colours",
                                                "luminance": "Yes: the photo's colours"})
     strength: float = option(1.0, "Blend with the photo: 1 = fully stylized, 0 = the photo.",
                              group="basic", minimum=0.0, maximum=1.0,
                              page_label="More photo \u2194 more painting",
+                             page_help="Left: your photo.  Right: fully painted.",
                              page_slider=(0, 1, "lin"))
     blend: float = option(CLIP_BLEND, "Clips: anti-flicker, mix each frame with the previous "
                                       "output carried by the optical flow (0 = off).",

@@ -45,6 +45,7 @@ def test_a_quick_look_is_a_small_picture_and_uses_the_sliders(client):
             "tab": "t1"}
     r = client.post("/api/preview", json=body)
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.headers["x-look"] == "more"
     first = Image.open(io.BytesIO(r.content))
     assert max(first.size) == 40  # never larger than asked, at most PREVIEW_SIDE
     body["options"] = {"style_weight": 900, "preserve_color": "luminance", "size": 40}
@@ -68,7 +69,11 @@ def test_a_newer_quick_look_makes_an_older_one_stop(client):
     assert previewer.look(req, old) is None
     other = req.model_copy(update={"tab": "other tab"})  # another page is not stopped
     assert previewer.look(other, previewer.ticket("other tab")) is not None
-    assert previewer.look(req, previewer.ticket("tab")) is not None
+    first = previewer.look(req, previewer.ticket("tab"))
+    assert first is not None and not first[1]  # there is more to paint
+    steps = previewer._last["tab"][2]
+    refined = previewer.look(req.model_copy(update={"refine": True}), previewer.ticket("tab"))
+    assert refined is not None and previewer._last["tab"][2] > steps  # it went on
 
 
 def test_the_time_estimate_is_measured_and_grows_with_the_size(client):
