@@ -419,8 +419,8 @@ async function estimate() {
   if (!state.content || isClip() || !state.styles.length) { box.textContent = ""; return null; }
   try {
     const r = await post("/api/estimate", { content: state.content.id, options: readForm() });
-    box.textContent = `About ${duration(Math.max(1, r.seconds))} on this computer ` +
-                      `(measured from ${r.measured_on}).`;
+    box.textContent = `About ${duration(Math.max(1, r.seconds))} on this computer, ` +
+                      `going by ${r.measured_on}.`;
     return r.seconds;
   } catch (e) {
     box.textContent = "";
@@ -903,6 +903,7 @@ async function cameraLoop() {
                                                   headers: { "Content-Type": "image/jpeg" } });
       if (!resp.ok) throw new Error((await resp.json()).error);
       const bmp = await createImageBitmap(await resp.blob());
+      if (!camera.on) break;
       const out = $("camera-out");
       out.width = bmp.width;
       out.height = bmp.height;
