@@ -4,11 +4,12 @@ picture will take, webcam frames through a network, and many results as one zip.
 * ``POST /api/preview``: a small picture of the content in the style of the paintings, a
   few seconds after they are chosen.  With the any-painting fast method (``Options.method``
   has a ``"fast"`` choice and the method registry offers it) it is that method's picture;
-  otherwise a quick optimisation at :data:`PREVIEW_SIDE` pixels, stopped after
+  otherwise a quick optimisation at :data:`FIRST_SIDE` pixels, stopped after
   :data:`PREVIEW_SECONDS`, on a kept VGG with the style statistics cached per upload; the
-  page then asks again with ``refine`` (going on from its last look) until the look has had
-  :data:`REFINED_STEPS` steps (header ``X-Look: final``).  A newer request from the same
-  page makes an older one stop (answered ``204``), so dragging a slider never queues work.
+  page then asks again with ``refine`` (going on from its last look, at
+  :data:`PREVIEW_SIDE` pixels) until the look has had :data:`REFINED_STEPS` steps (header
+  ``X-Look: final``).  A newer request from the same page makes an older one stop
+  (answered ``204``), so dragging a slider never queues work.
 * ``POST /api/estimate``: how long Start will take, from what this machine measured (the
   last picture painted here, else the quick looks, else a short calibration).
 * ``POST /api/frame``: one webcam frame (JPEG body) through a style network (or the fast
@@ -46,7 +47,8 @@ from .uploads import Limits
 
 log = logging.getLogger("painterly.web")
 
-PREVIEW_SIDE = 160  # longest side of a quick look by optimisation
+PREVIEW_SIDE = 160  # longest side of a quick look by optimisation (when refined)
+FIRST_SIDE = 112  # the first look of new settings: half the pixels, twice as soon
 PREVIEW_STEPS = 12  # at most per request; stopped earlier by the time budget
 PREVIEW_SECONDS = 2.0  # then it stops and shows what there is (after one step at least)
 REFINED_STEPS = 36  # a look refined (``refine``: going on from the last) up to this many
@@ -149,12 +151,14 @@ class Previewer:
         if self._stylizer is not None:
             return
         with self.lock:
+            if self._stylizer is not None:  # another page warmed it meanwhile
+                return
             try:
                 if self.fast() is not None:
                     return
                 rng = np.random.default_rng(0)
                 made = load_image((rng.random((90, 120, 3)) * 255).astype(np.uint8))
-                self.stylizer().run(made, [made], Options(size=PREVIEW_SIDE, steps=1, scales=1))
+                self.stylizer().run(made, [made], Options(size=FIRST_SIDE, steps=1, scales=1))
             except Exception as e:  # a missing weights file says so on the first look
                 log.warning("preview: cannot warm up: %s", e)
 
@@ -199,6 +203,8 @@ class Previewer:
         if req.refine and last is not None and last[0] == key:
             init, done = last[1], last[2]
             small = small.replace(init="the last look")
+        else:
+            small = small.replace(size=min(FIRST_SIDE, small.size))
         began = time.monotonic()
         marks: list[tuple[float, int, int]] = []
 
