@@ -19,6 +19,7 @@ picture will take, webcam frames through a network, and many results as one zip.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import logging
@@ -311,7 +312,7 @@ def router(studio: Studio, limits: Limits) -> APIRouter:
     async def frame(request: Request) -> Response:
         data = await request.body()
         query = dict(request.query_params)
-        return await _in_thread(checked, frame_jpeg, pv, data, query)
+        return await asyncio.to_thread(checked, frame_jpeg, pv, data, query)
 
     @r.get("/api/results.zip")
     def results_zip(jobs: str = "") -> Response:
@@ -320,12 +321,6 @@ def router(studio: Studio, limits: Limits) -> APIRouter:
                                  'attachment; filename="painterly-results.zip"'})
 
     return r
-
-
-async def _in_thread(fn, *args: Any) -> Any:
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args)
 
 
 def frame_jpeg(pv: Previewer, data: bytes, query: dict[str, str]) -> Response:
