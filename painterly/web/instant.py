@@ -27,6 +27,7 @@ import threading
 import time
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from ..config import Options, make
+from ..config import Options, Runtime, make
 from ..engine import plan
 from ..errors import Interrupted, PainterlyError, UsageError
 from ..images import LoadedImage, decode, fit_longest, load_image
@@ -79,21 +80,34 @@ def has_fast_choice() -> bool:
 
 
 def load_fast_method(weights: str | None, device: str) -> Any | None:
-    """The fast method object (weights loaded), or None where this painterly has none.
-
-    The one place that knows how the method registry is reached: ``method_for(kind,
-    weights=, device=)`` of :mod:`painterly.methods`."""
+    """The fast method object (weights loaded), or None where this painterly has none: the
+    registry of ways of stylizing (:mod:`painterly.methods`, ``for_options``) makes the
+    method that ``Options(method="fast")`` names."""
     if not has_fast_choice():
         return None
     try:
-        from ..methods import method_for  # type: ignore[import-not-found]
+        from ..methods import for_options  # type: ignore[import-not-found]
     except ImportError:
         return None
     try:
-        return method_for(FAST, weights=weights, device=device)
+        fast = Options(method=FAST)  # type: ignore[call-arg]  # the field exists: checked above
+        return for_options(fast, Runtime(weights=weights or "", device=device))
     except (PainterlyError, OSError) as e:  # e.g. its model file is missing
         log.warning("preview: the fast method is not available: %s", e)
         return None
+
+
+def make_optimiser(weights: str | None, device: str) -> Callable[..., Image.Image]:
+    """``paint(content, styles, opts, callback, mask=, init=)`` by optimisation, on its own
+    kept network and style statistics: the registry's optimise method where there is a
+    registry, else :class:`painterly.api.Stylizer`."""
+    try:
+        from ..methods import for_options  # type: ignore[import-not-found]
+    except ImportError:
+        from ..api import Stylizer
+
+        return Stylizer(weights, device).run
+    return for_options(Options(), Runtime(weights=weights or "", device=device)).picture
 
 
 @dataclasses.dataclass
@@ -114,7 +128,7 @@ class Previewer:
         self.latest: dict[str, int] = {}
         self.issued = 0
         self.measured: Rate | None = None
-        self._stylizer = None
+        self._paint: Callable[..., Image.Image] | None = None
         self._fast: Any = None
         self._fast_checked = False
         self._images: OrderedDict[str, LoadedImage] = OrderedDict()
@@ -122,12 +136,11 @@ class Previewer:
 
     # ---- what is kept --------------------------------------------------------------------
 
-    def stylizer(self):
-        if self._stylizer is None:
-            from ..api import Stylizer
-
-            self._stylizer = Stylizer(self.studio.weights, self.studio.device)
-        return self._stylizer
+    def paint(self, *args: Any, **kwargs: Any) -> Image.Image:
+        """A picture by optimisation (see :func:`make_optimiser`)."""
+        if self._paint is None:
+            self._paint = make_optimiser(self.studio.weights, self.studio.device)
+        return self._paint(*args, **kwargs)
 
     def fast(self) -> Any | None:
         if not self._fast_checked:
@@ -149,17 +162,17 @@ class Previewer:
     def warm(self) -> None:
         """Load the network (and the fast method) and paint one step of a made-up picture,
         so that the first quick look finds everything ready (about twice as fast)."""
-        if self._stylizer is not None:
+        if self._paint is not None:
             return
         with self.lock:
-            if self._stylizer is not None:  # another page warmed it meanwhile
+            if self._paint is not None:  # another page warmed it meanwhile
                 return
             try:
                 if self.fast() is not None:
                     return
                 rng = np.random.default_rng(0)
                 made = load_image((rng.random((90, 120, 3)) * 255).astype(np.uint8))
-                self.stylizer().run(made, [made], Options(size=FIRST_SIDE, steps=1, scales=1))
+                self.paint(made, [made], Options(size=FIRST_SIDE, steps=1, scales=1))
             except Exception as e:  # a missing weights file says so on the first look
                 log.warning("preview: cannot warm up: %s", e)
 
@@ -217,7 +230,7 @@ class Previewer:
                 raise Interrupted()  # enough for a look: show what there is
 
         try:
-            image = self.stylizer().run(content, styles, small, callback, mask=mask, init=init)
+            image = self.paint(content, styles, small, callback, mask=mask, init=init)
         except Interrupted as e:
             if self.stale(tab, ticket) or e.image is None:
                 return None
@@ -253,7 +266,7 @@ class Previewer:
             img = self.image(content)
             opts = Options(size=256, steps=CALIBRATION_STEPS, scales=1, init="content")
             marks: list[float] = []
-            self.stylizer().run(img, [img], opts, lambda p: marks.append(time.monotonic()))
+            self.paint(img, [img], opts, lambda p: marks.append(time.monotonic()))
             h, w = fit_longest(img.size[0], img.size[1], 256)[::-1]
             per_step = (marks[-1] - marks[0]) / max(1, len(marks) - 1)
             self.measured = Rate(per_step / (h * w), "a short test run")

@@ -55,7 +55,10 @@ class ApplyOptions:
                              page_slider=(0, 1, "lin"))
     blend: float = option(CLIP_BLEND, "Clips: anti-flicker, mix each frame with the previous "
                                       "output carried by the optical flow (0 = off).",
-                          minimum=0.0, maximum=1.0)
+                          minimum=0.0, maximum=1.0, page_label="Steadier video",
+                          page_help="Videos: less flicker, by mixing each frame with the "
+                                    "last where nothing moved (0 = off).",
+                          page_slider=(0, 1, "lin"))
 
 
 @dataclass

@@ -14,6 +14,7 @@ const CLIP_EXT = ["mp4", "mov", "webm", "mkv"];
 const TRAIN_SHOWN = ["steps", "batch", "crop", "photo_size", "width", "style_weight",
                      "holdout", "preview_every"];
 const LOOK_DELAY = 250;  // ms after the last change before a quick look is asked for
+const MAX_REFINES = 8;  // rounds of going on painting a quick look while nothing changes
 
 // ---------------------------------------------------------------- helpers
 
@@ -137,7 +138,11 @@ function buildFields(options, prefix, where, onInput, plain) {
                input, el("small", {}, (words && opt.page_help) || opt.help)];
     }
     input.dataset.type = opt.type;
-    input.addEventListener("input", () => { showValue(input); if (onInput) onInput(); });
+    input.addEventListener("input", () => {
+      input.exact = undefined;
+      showValue(input);
+      if (onInput) onInput();
+    });
     box.append(el("div", { class: `field${input.type === "range" ? " slider" : ""}`,
                            "data-option": opt.name }, ...nodes));
   }
@@ -151,15 +156,20 @@ function showValue(input) {
     ? `${v} px` : num(v);
 }
 
+// A scaled slider gives back the exact value it was set to until a hand moves it.
 function fieldValue(input) {
-  return input.dataset.scale ? input.toValue(Number(input.value)) : input.value;
+  if (!input.dataset.scale) return input.value;
+  return input.exact !== undefined ? input.exact : input.toValue(Number(input.value));
 }
 
 function setFields(prefix, values) {
   for (const [name, value] of Object.entries(values)) {
     const input = $(`${prefix}${name}`);
     if (!input) continue;
-    if (input.dataset.scale) input.value = String(input.toPos(value));
+    if (input.dataset.scale) {
+      input.value = String(input.toPos(value));
+      input.exact = Number(value);
+    }
     else input.value = Array.isArray(value) ? value.join(", ") : String(value);
     showValue(input);
   }
@@ -385,6 +395,7 @@ async function quickLook(refine) {
   const body = lookRequest();
   if (!body || busy()) return;
   body.refine = !!refine;
+  state.refines = refine ? state.refines + 1 : 0;
   if (state.look) state.look.abort();  // the server also drops the older request
   const ctl = new AbortController();
   state.look = ctl;
@@ -408,7 +419,8 @@ async function quickLook(refine) {
     if (old) URL.revokeObjectURL(old);
     $("look-badge").hidden = false;
     setStatus("Quick look: press “Paint it” for the full picture", 0);
-    if (resp.headers.get("X-Look") === "more" && state.look === ctl) quickLook(true);
+    const more = resp.headers.get("X-Look") === "more" && state.refines < MAX_REFINES;
+    if (more && state.look === ctl) quickLook(true);
   } catch (e) {
     if (e.name !== "AbortError") say(e.message, true);
   }
