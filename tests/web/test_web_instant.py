@@ -4,6 +4,8 @@ and jobs with a painted mask."""
 from __future__ import annotations
 
 import io
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -157,3 +159,48 @@ def test_a_painted_mask_is_used_and_kept_with_the_job(client):
     bad = client.post("/api/jobs", json={"content": content, "styles": [style],
                                          "mask": "f" * 32 + ".png"})
     assert bad.status_code == 400
+
+
+class SlowPainter:
+    """Paints by calling the callback every ``delay`` seconds (as the optimiser does after
+    each step) until interrupted or ``steps`` are done; counts the steps taken."""
+
+    def __init__(self, steps: int = 400, delay: float = 0.05):
+        self.steps, self.delay, self.taken = steps, delay, 0
+
+    def __call__(self, content, styles, opts, callback=None, **kw):
+        import types
+
+        from painterly.errors import Interrupted
+
+        for i in range(1, self.steps + 1):
+            time.sleep(self.delay)
+            self.taken = i
+            try:
+                callback(types.SimpleNamespace(step=i, width=8, height=8))
+            except Interrupted as e:
+                e.image = Image.new("RGB", (8, 8))
+                raise
+        return Image.new("RGB", (8, 8))
+
+
+def test_a_slider_dragged_stops_the_look_in_progress(client):
+    """A newer request makes the running look stop at its next step; a look that nobody
+    replaces stops at its time budget."""
+    content, style = images(client)
+    pv = instant.Previewer(client.app.state.studio, Limits())
+    pv._paint = painter = SlowPainter()
+    req = instant.PreviewRequest(content=content, styles=[style], tab="t")
+    got: list = []
+    running = threading.Thread(target=lambda: got.append(pv.look(req, pv.ticket("t"))))
+    started = time.monotonic()
+    running.start()
+    time.sleep(0.4)
+    pv.ticket("t")  # the slider moved
+    running.join(5)
+    assert got == [None] and time.monotonic() - started < 1.5 and painter.taken < 20
+    pv._paint = SlowPainter(delay=0.1)
+    started = time.monotonic()
+    look = pv.look(req, pv.ticket("t"))
+    assert look is not None and look[1] is False
+    assert instant.PREVIEW_SECONDS <= time.monotonic() - started < instant.PREVIEW_SECONDS + 1
