@@ -47,7 +47,7 @@ def shot(page: Page, name: str, full: bool = False) -> None:
     Image.open(png).convert("RGB").save(DOCS / f"{name}.jpg", quality=82, optimize=True)
 
 
-def look_and_picture(page: Page, photo: str, painting: str) -> None:
+def quick_look(page: Page, photo: str, painting: str) -> None:
     page.set_input_files("#content-input", photo)
     page.wait_for_selector("#content-thumbs img")
     t = time.monotonic()
@@ -55,9 +55,12 @@ def look_and_picture(page: Page, photo: str, painting: str) -> None:
     page.wait_for_selector("#look-badge:not([hidden])", timeout=120_000)
     print(f"first quick look: {time.monotonic() - t:.2f} s after the painting was chosen")
     first, t = page.get_attribute("#preview", "src"), time.monotonic()
-    page.eval_on_selector("#opt-style_weight", SLIDE, "800")
+    page.eval_on_selector("#opt-style_weight", SLIDE, "700")
     page.wait_for_function("(o) => document.querySelector('#preview').src !== o", arg=first)
     print(f"after a slider move: {time.monotonic() - t:.2f} s")
+
+
+def picture(page: Page) -> None:
     page.click("[data-preset='quick preview']")
     page.wait_for_function("() => /on this computer/.test("
                            "document.querySelector('#estimate').textContent)")
@@ -81,7 +84,7 @@ def regions(page: Page) -> None:
         page.mouse.down()
         page.mouse.move(box["x"] + box["width"] - 4, box["y"] + box["height"] * y, steps=25)
         page.mouse.up()
-    time.sleep(12)  # the quick look with the regions
+    time.sleep(8)  # the quick look with the regions
 
 
 def camera_and_batch(page: Page, photos: list[str]) -> None:
@@ -118,8 +121,9 @@ def main() -> None:
         page.goto(url)
         page.wait_for_selector("#opt-size")
         time.sleep(20)  # the page warms the network up meanwhile
-        look_and_picture(page, a.photo, a.painting)
+        quick_look(page, a.photo, a.painting)
         regions(page)
+        picture(page)
         if a.models:
             camera_and_batch(page, a.photos or [a.photo])
         page.evaluate("() => window.scrollTo(0, 0)")

@@ -5,11 +5,11 @@ picture will take, webcam frames through a network, and many results as one zip.
   few seconds after they are chosen.  With the any-painting fast method (``Options.method``
   has a ``"fast"`` choice and the method registry offers it) it is that method's picture;
   otherwise a quick optimisation at :data:`FIRST_SIDE` pixels, stopped after
-  :data:`PREVIEW_SECONDS`, on a kept VGG with the style statistics cached per upload; the
+  :data:`FIRST_SECONDS`, on a kept VGG with the style statistics cached per upload; the
   page then asks again with ``refine`` (going on from its last look, at
-  :data:`PREVIEW_SIDE` pixels) until the look has had :data:`REFINED_STEPS` steps (header
-  ``X-Look: final``).  A newer request from the same page makes an older one stop
-  (answered ``204``), so dragging a slider never queues work.
+  :data:`PREVIEW_SIDE` pixels, :data:`PREVIEW_SECONDS` a round) until the look has had
+  :data:`REFINED_STEPS` steps (header ``X-Look: final``).  A newer request from the same
+  page makes an older one stop (answered ``204``), so dragging a slider never queues work.
 * ``POST /api/estimate``: how long Start will take, from what this machine measured (the
   last picture painted here, else the quick looks, else a short calibration).
 * ``POST /api/frame``: one webcam frame (JPEG body) through a style network (or the fast
@@ -53,6 +53,7 @@ PREVIEW_SIDE = 160  # longest side of a quick look by optimisation (when refined
 FIRST_SIDE = 112  # the first look of new settings: half the pixels, twice as soon
 PREVIEW_STEPS = 12  # at most per request; stopped earlier by the time budget
 PREVIEW_SECONDS = 2.0  # then it stops and shows what there is (after one step at least)
+FIRST_SECONDS = 1.0  # the first look of new settings: shown sooner, refined after
 REFINED_STEPS = 36  # a look refined (``refine``: going on from the last) up to this many
 CALIBRATION_STEPS = 3  # at 256 px, when nothing was measured yet
 MAX_ZIP_JOBS = 500
@@ -219,6 +220,7 @@ class Previewer:
             small = small.replace(init="the last look")
         else:
             small = small.replace(size=min(FIRST_SIDE, small.size))
+        budget = PREVIEW_SECONDS if init is not None else FIRST_SECONDS
         began = time.monotonic()
         marks: list[tuple[float, int, int]] = []
 
@@ -226,7 +228,7 @@ class Previewer:
             marks.append((time.monotonic(), p.step, p.width * p.height))
             if self.stale(tab, ticket):
                 raise Interrupted()
-            if marks[-1][0] - began > PREVIEW_SECONDS:
+            if marks[-1][0] - began > budget:
                 raise Interrupted()  # enough for a look: show what there is
 
         try:

@@ -203,4 +203,8 @@ def test_a_slider_dragged_stops_the_look_in_progress(client):
     started = time.monotonic()
     look = pv.look(req, pv.ticket("t"))
     assert look is not None and look[1] is False
+    assert instant.FIRST_SECONDS <= time.monotonic() - started < instant.FIRST_SECONDS + 1
+    pv._paint = SlowPainter(delay=0.1)  # a refinement gets the longer round
+    started = time.monotonic()
+    assert pv.look(req.model_copy(update={"refine": True}), pv.ticket("t")) is not None
     assert instant.PREVIEW_SECONDS <= time.monotonic() - started < instant.PREVIEW_SECONDS + 1
