@@ -676,6 +676,7 @@ function follow(job) {
       status = j.status;
       loadGallery();
       if (j.kind === "train" && FINAL.includes(j.status)) loadModels();
+      if (j.kind === "stylize" && j.status === "done") estimate();  // now measured on it
     }
     if (FINAL.includes(j.status)) es.close();
   };
