@@ -3,18 +3,23 @@ picture will take, webcam frames through a network, and many results as one zip.
 
 * ``POST /api/preview``: a small picture of the content in the style of the paintings, a
   few seconds after they are chosen.  With the any-painting fast method (``Options.method``
-  has a ``"fast"`` choice and the method registry offers it) it is that method's picture;
-  otherwise a quick optimisation at :data:`FIRST_SIDE` pixels, stopped after
-  :data:`FIRST_SECONDS`, on a kept VGG with the style statistics cached per upload; the
-  page then asks again with ``refine`` (going on from its last look, at
-  :data:`PREVIEW_SIDE` pixels, :data:`PREVIEW_SECONDS` a round) until the look has had
-  :data:`REFINED_STEPS` steps (header ``X-Look: final``).  A newer request from the same
-  page makes an older one stop (answered ``204``), so dragging a slider never queues work.
+  has a ``"fast"`` choice and :data:`painterly.methods.ROOMS` a room for it) it is that
+  method's picture; otherwise a quick optimisation by the registry's optimise method at
+  :data:`FIRST_SIDE` pixels, stopped after :data:`FIRST_SECONDS`, on a kept VGG with the
+  style statistics cached per upload; the page then asks again with ``refine`` (going on
+  from its last look, at :data:`PREVIEW_SIDE` pixels, :data:`PREVIEW_SECONDS` a round)
+  until the look has had :data:`REFINED_STEPS` steps (header ``X-Look: final``).  A newer
+  request from the same page makes an older one stop (answered ``204``), so dragging a
+  slider never queues work.
 * ``POST /api/estimate``: how long Start will take, from what this machine measured (the
   last picture painted here, else the quick looks, else a short calibration).
 * ``POST /api/frame``: one webcam frame (JPEG body) through a style network (or the fast
   method) and back as a JPEG; frames are neither stored nor logged.
 * ``GET /api/results.zip?jobs=ID,ID``: the finished pictures of those jobs in one zip.
+
+Every method is reached through the registry (:func:`painterly.methods.for_options`,
+:meth:`painterly.web.models.Models.method`) and talks only to ``picture``.  Each app keeps
+its :class:`Previewer` as ``app.state.previewer`` (:func:`previewer`).
 """
 
 from __future__ import annotations
@@ -28,24 +33,28 @@ import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from PIL import Image
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
 
+from .. import methods
 from ..config import Options, Runtime, make
 from ..engine import plan
 from ..errors import Interrupted, PainterlyError, UsageError
 from ..images import LoadedImage, decode, fit_longest, load_image
+from ..network.options import ApplyOptions
 from . import settings, uploads
+from .common import fail
 from .jobs import JOB_ID, Studio
 from .runners import jpeg
-from .settings import ApplyOptions
 from .uploads import Limits
+
+if TYPE_CHECKING:
+    from ..method import Method
 
 log = logging.getLogger("painterly.web")
 
@@ -75,40 +84,30 @@ class EstimateRequest(BaseModel):
 
 
 def has_fast_choice() -> bool:
-    """Whether this painterly's options offer the any-painting fast method."""
+    """Whether this painterly offers the any-painting fast method: a ``"fast"`` choice of
+    ``--method`` and a room for it in the registry."""
     found = [f for f in dataclasses.fields(Options) if f.name == "method"]
-    return bool(found) and FAST in (found[0].metadata.get("choices") or ())
+    return (bool(found) and FAST in (found[0].metadata.get("choices") or ())
+            and FAST in methods.ROOMS)
 
 
-def load_fast_method(weights: str | None, device: str) -> Any | None:
-    """The fast method object (weights loaded), or None where this painterly has none: the
-    registry of ways of stylizing (:mod:`painterly.methods`, ``for_options``) makes the
-    method that ``Options(method="fast")`` names."""
+def load_fast_method(weights: str | None, device: str) -> Method | None:
+    """The fast method (weights loaded) that the registry makes for
+    ``Options(method="fast")``, or None where this painterly has none."""
     if not has_fast_choice():
         return None
     try:
-        from ..methods import for_options  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        fast = Options(method=FAST)  # type: ignore[call-arg]  # the field exists: checked above
-        return for_options(fast, Runtime(weights=weights or "", device=device))
+        return methods.for_options(Options(method=FAST),
+                                   Runtime(weights=weights or "", device=device))
     except (PainterlyError, OSError) as e:  # e.g. its model file is missing
         log.warning("preview: the fast method is not available: %s", e)
         return None
 
 
 def make_optimiser(weights: str | None, device: str) -> Callable[..., Image.Image]:
-    """``paint(content, styles, opts, callback, mask=, init=)`` by optimisation, on its own
-    kept network and style statistics: the registry's optimise method where there is a
-    registry, else :class:`painterly.api.Stylizer`."""
-    try:
-        from ..methods import for_options  # type: ignore[import-not-found]
-    except ImportError:
-        from ..api import Stylizer
-
-        return Stylizer(weights, device).run
-    return for_options(Options(), Runtime(weights=weights or "", device=device)).picture
+    """``paint(content, styles, opts, callback, mask=, init=)`` by optimisation: the
+    registry's optimise method, on its own kept network and style statistics."""
+    return methods.for_options(Options(), Runtime(weights=weights or "", device=device)).picture
 
 
 @dataclasses.dataclass
@@ -130,7 +129,7 @@ class Previewer:
         self.issued = 0
         self.measured: Rate | None = None
         self._paint: Callable[..., Image.Image] | None = None
-        self._fast: Any = None
+        self._fast: Method | None = None
         self._fast_checked = False
         self._images: OrderedDict[str, LoadedImage] = OrderedDict()
         self._last: OrderedDict[str, tuple[str, LoadedImage, int]] = OrderedDict()
@@ -143,7 +142,7 @@ class Previewer:
             self._paint = make_optimiser(self.studio.weights, self.studio.device)
         return self._paint(*args, **kwargs)
 
-    def fast(self) -> Any | None:
+    def fast(self) -> Method | None:
         if not self._fast_checked:
             self._fast = load_fast_method(self.studio.weights, self.studio.device)
             self._fast_checked = True
@@ -288,54 +287,58 @@ def pixel_steps(studio: Studio, content: str, opts: Options) -> float:
     return float(sum(s.steps * s.height * s.width for s in plan(opts, (h, w))))
 
 
-def fail(status: int, message: str) -> HTTPException:
-    return HTTPException(status_code=status, detail=message)
+router = APIRouter()
 
 
-def router(studio: Studio, limits: Limits) -> APIRouter:
-    """The routes of this module, for ``app.include_router``."""
-    r = APIRouter()
-    pv = Previewer(studio, limits)
+def previewer(request: Request) -> Previewer:
+    """The app's :class:`Previewer` (a FastAPI dependency)."""
+    return request.app.state.previewer
 
-    def checked(fn, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except PainterlyError as e:
-            raise fail(400, studio.scrub(str(e)).removeprefix("--")) from None
 
-    @r.get("/api/preview/info")
-    def info() -> dict[str, Any]:
-        """What the page can expect; loads the network in the background."""
-        threading.Thread(target=pv.warm, name="painterly-warm", daemon=True).start()
-        return {"fast": has_fast_choice(), "side": PREVIEW_SIDE}
+def checked(pv: Previewer, fn, *args: Any) -> Any:
+    """``fn(*args)``, its PainterlyError answered 400 with one line (the option named
+    without dashes, as the page names it)."""
+    try:
+        return fn(*args)
+    except PainterlyError as e:
+        raise fail(400, pv.studio.scrub(str(e)).removeprefix("--")) from None
 
-    @r.post("/api/preview")
-    def preview(req: PreviewRequest) -> Response:
-        ticket = pv.ticket(req.tab)
-        got = checked(pv.look, req, ticket)
-        if got is None:
-            return Response(status_code=204)
-        return Response(got[0], media_type="image/jpeg",
-                        headers={"Cache-Control": "no-store",
-                                 "X-Look": "final" if got[1] else "more"})
 
-    @r.post("/api/estimate")
-    def estimate(req: EstimateRequest) -> dict[str, Any]:
-        return checked(pv.estimate, req)
+@router.get("/api/preview/info")
+def info(pv: Previewer = Depends(previewer)) -> dict[str, Any]:
+    """What the page can expect; loads the network in the background."""
+    threading.Thread(target=pv.warm, name="painterly-warm", daemon=True).start()
+    return {"fast": has_fast_choice(), "side": PREVIEW_SIDE}
 
-    @r.post("/api/frame")
-    async def frame(request: Request) -> Response:
-        data = await request.body()
-        query = dict(request.query_params)
-        return await asyncio.to_thread(checked, frame_jpeg, pv, data, query)
 
-    @r.get("/api/results.zip")
-    def results_zip(jobs: str = "") -> Response:
-        return Response(checked(zip_results, studio, jobs), media_type="application/zip",
-                        headers={"Content-Disposition":
-                                 'attachment; filename="painterly-results.zip"'})
+@router.post("/api/preview")
+def preview(req: PreviewRequest, pv: Previewer = Depends(previewer)) -> Response:
+    ticket = pv.ticket(req.tab)
+    got = checked(pv, pv.look, req, ticket)
+    if got is None:
+        return Response(status_code=204)
+    return Response(got[0], media_type="image/jpeg",
+                    headers={"Cache-Control": "no-store",
+                             "X-Look": "final" if got[1] else "more"})
 
-    return r
+
+@router.post("/api/estimate")
+def estimate(req: EstimateRequest, pv: Previewer = Depends(previewer)) -> dict[str, Any]:
+    return checked(pv, pv.estimate, req)
+
+
+@router.post("/api/frame")
+async def frame(request: Request, pv: Previewer = Depends(previewer)) -> Response:
+    data = await request.body()
+    query = dict(request.query_params)
+    return await asyncio.to_thread(checked, pv, frame_jpeg, pv, data, query)
+
+
+@router.get("/api/results.zip")
+def results_zip(jobs: str = "", pv: Previewer = Depends(previewer)) -> Response:
+    return Response(checked(pv, zip_results, pv.studio, jobs), media_type="application/zip",
+                    headers={"Content-Disposition":
+                             'attachment; filename="painterly-results.zip"'})
 
 
 def frame_jpeg(pv: Previewer, data: bytes, query: dict[str, str]) -> Response:
@@ -355,9 +358,8 @@ def frame_jpeg(pv: Previewer, data: bytes, query: dict[str, str]) -> Response:
         opts = Options().replace(method=FAST, size=a.size)
         out = fast.picture(load_image(picture), [pv.image(style)], opts)
     else:
-        _, net = pv.studio.models.network(model)
-        out = net.stylize(picture, size=a.size, preserve_color=a.preserve_color,
-                          strength=a.strength)
+        _, network = pv.studio.models.method(model)
+        out = network.picture(picture, [], a)
     return Response(jpeg(out), media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 

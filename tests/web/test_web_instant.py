@@ -208,3 +208,38 @@ def test_a_slider_dragged_stops_the_look_in_progress(client):
     started = time.monotonic()
     assert pv.look(req.model_copy(update={"refine": True}), pv.ticket("t")) is not None
     assert instant.PREVIEW_SECONDS <= time.monotonic() - started < instant.PREVIEW_SECONDS + 1
+
+
+def test_the_fast_method_is_taken_from_the_registry_when_it_is_offered(client, monkeypatch):
+    """Without a "fast" kind the look is optimised; with one, the registry's ``for_options``
+    is asked for ``method="fast"`` and its picture is the look (marked final)."""
+    assert not instant.has_fast_choice()
+    assert instant.load_fast_method(None, "cpu") is None
+    asked: list[str] = []
+
+    class Fast:
+        kind = "fast"
+
+        def picture(self, content, styles, opts, callback=None, **kw):
+            asked.append(opts.method)
+            return Image.new("RGB", (24, 16), (200, 10, 10))
+
+    import dataclasses
+
+    from painterly.config import Options
+
+    method = next(f for f in dataclasses.fields(Options) if f.name == "method")
+    monkeypatch.setattr(method, "metadata",
+                        {**method.metadata, "choices": (*method.metadata["choices"], "fast")})
+    assert not instant.has_fast_choice()  # a choice without a room is not offered
+    monkeypatch.setitem(instant.methods.ROOMS, "fast", "painterly.fast")
+    assert instant.has_fast_choice()
+    monkeypatch.setattr(instant.methods, "for_options",
+                        lambda opts, runtime=None, **kw: asked.append(opts.method) or Fast())
+    content, style = images(client)
+    pv = instant.Previewer(client.app.state.studio, Limits())
+    req = instant.PreviewRequest(content=content, styles=[style], tab="t",
+                                 options={"size": 32})
+    got = pv.look(req, pv.ticket("t"))
+    assert got is not None and got[1] is True and asked == ["fast", "fast"]
+    assert Image.open(io.BytesIO(got[0])).size == (24, 16)

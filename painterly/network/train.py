@@ -36,11 +36,13 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from .. import bars
 from .. import device as dev
 from ..config import Runtime, make
 from ..errors import Interrupted, UsageError
 from ..images import (
     check_folder,
+    collect,
     fit_longest,
     image_tensor,
     load_image,
@@ -49,12 +51,11 @@ from ..images import (
     to_pil,
     to_tensor,
 )
-from ..objective import PerceptualLoss, style_load_side
+from ..objective import PerceptualLoss, for_training, load_styles, network_layers
 from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
 from . import dist
-from .apply import collect
 from .modelfile import ModelFile, load_model, save_model, thumbnail_png
 from .options import TrainOptions
 from .transform import Arch, TransformNet
@@ -68,9 +69,8 @@ def checkpoint_path(model: str | Path) -> Path:
 
 
 def split_photos(files: list[Path], holdout: int, seed: int) -> tuple[list[Path], list[Path]]:
-    """(training photos, held-out photos), the held-out ones drawn by the seed."""
-    if holdout >= len(files):
-        raise UsageError(f"--holdout {holdout}: the folder has only {len(files)} photos")
+    """(training photos, held-out photos), the held-out ones drawn by the seed (fewer than
+    the photos: :meth:`TrainOptions.check_photos`)."""
     held = set(random.Random(seed).sample(range(len(files)), holdout))
     return ([f for i, f in enumerate(files) if i not in held],
             [f for i, f in enumerate(files) if i in held])
@@ -219,6 +219,33 @@ class Trained:
     interrupted: bool  # stopped by Ctrl-C or SIGTERM (a checkpoint was written)
 
 
+@dataclasses.dataclass
+class Run:
+    """Everything a training run works with, made once by :func:`_setup`."""
+
+    w: dist.World
+    device: torch.device
+    precision: str
+    topts: TrainOptions
+    start: int
+    out: Path
+    ckpt: Path
+    net: TransformNet
+    model: torch.nn.Module  # the network, or its DistributedDataParallel wrapper
+    opt: torch.optim.Adam
+    params: list[torch.nn.Parameter]
+    loss_fn: PerceptualLoss
+    data: Iterator[torch.Tensor]
+    held_t: list[torch.Tensor]
+    meta: dict
+    arch: Arch
+
+    def save(self, step: int, path: Path, with_opt: bool) -> None:
+        if self.w.main:
+            save_model(path, self.net, self.arch, {**self.meta, "steps": step},
+                       adam_state(self.opt, self.params) if with_opt else None)
+
+
 def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runtime, *,
           resume: bool = False, previews: str | None = None, workers: int = 0,
           quiet: bool = False, style_name: str | None = None,
@@ -237,142 +264,169 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     ckpt = checkpoint_path(out)
     start, state, adam = 0, None, {}
     if resume:
-        if not ckpt.exists():
-            raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
-        mf = load_model(ckpt)
-        saved = mf.meta.get("training", {})
-        # the checkpoint's options; --steps may extend the run
-        topts = make(TrainOptions, **{**saved, "steps": max(topts.steps, saved.get("steps", 1))})
-        start, state, adam = int(mf.meta.get("steps", 0)), mf.state, mf.extra
+        topts, start, state, adam = _resumed(ckpt, topts)
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
     files = collect([photos])
+    topts.check_photos(len(files))
     train_files, held = split_photos(files, topts.holdout, topts.seed)
-    if len(train_files) < topts.batch:
-        raise UsageError(f"--photos {photos}: {len(train_files)} photos to train on, fewer "
-                         f"than --batch {topts.batch}")
     style_img = load_image(style)
-    style_t = image_tensor(style_img, style_load_side(style_img.size, topts.photo_size,
-                                                     topts.style_scale))
+    style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
     if previews and w.main:
         Path(previews).mkdir(parents=True, exist_ok=True)
-
+    meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
+                      "thumbnail_png": thumbnail_png(style_t)},
+            "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
+            "processes": w.size, "painterly_version": __version__}
     dist.init(w, device)
-    if device.type == "cuda":  # fixed shapes: let cuDNN pick its fastest kernels
-        torch.backends.cudnn.benchmark = True
     try:
-        precision = dev.resolve_precision(topts.precision, device)
-        lopts = topts.loss_options()
-        lopts = dataclasses.replace(lopts, precision=precision)
-        weights = resolve(runtime.weights)
-        vgg = build(weights, _layers(lopts, weights.arch), "max").to(device)
-        vgg = vgg.to(memory_format=dev.memory_format(device))
-        loss_fn = PerceptualLoss.from_options(vgg, lopts)
-        loss_fn.set_style([style_t], side=topts.photo_size, style_scale=topts.style_scale)
-        ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
-        calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
-        loss_fn.calibrate_content(calib.to(device))
-
-        arch = Arch(topts.width, topts.blocks, topts.downs).check()
-        torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
-        net = TransformNet(arch)
-        if state is not None:
-            net.load_state_dict(state)
-        net = net.to(device, memory_format=torch.channels_last).train()
-        params = list(net.parameters())
-        opt = torch.optim.Adam(params, lr=topts.lr)
-        load_adam_state(opt, params, adam, device)
-        model = net
-        if w.size > 1:
-            model = torch.nn.parallel.DistributedDataParallel(
-                net, device_ids=[device.index] if device.type == "cuda" else None)
-        sampler = DistributedSampler(ds, num_replicas=w.size, rank=w.rank, shuffle=True,
-                                     seed=topts.seed, drop_last=True)
-        local = topts.batch // w.size
-        steps_per_epoch = len(ds) // topts.batch
-        held_t = [image_tensor(load_image(f), topts.photo_size) for f in held]
-        meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
-                          "thumbnail_png": thumbnail_png(style_t)},
-                "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
-                "processes": w.size, "painterly_version": __version__}
-
-        def save(step: int, path: Path, with_opt: bool) -> None:
-            if w.main:
-                save_model(path, net, arch, {**meta, "steps": step},
-                           adam_state(opt, params) if with_opt else None)
-
-        bar = None
-        if w.main and not quiet:
-            from tqdm import tqdm
-
-            bar = tqdm(total=topts.steps, initial=start, unit="step", file=sys.stderr,
-                       dynamic_ncols=True, desc="train")
-        step = start
-        t0 = time.perf_counter()
-        data = batches(ds, sampler, local, steps_per_epoch, start, workers)
-        with StopFlag() as stop:
-            while step < topts.steps:
-                x = next(data).to(device).contiguous(memory_format=torch.channels_last)
-                with dev.autocast(device, precision):
-                    y = model(x)
-                loss = loss_fn(y, content=x)
-                opt.zero_grad(set_to_none=True)
-                loss.total.backward()
-                opt.step()
-                step += 1
-                vals = _mean_over_ranks(loss, w, device)
-                if not all(v == v and abs(v) != float("inf") for v in vals.values()):
-                    raise UsageError("the loss is not finite; lower --lr or use --precision "
-                                     "fp32")
-                if bar is not None:
-                    bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
-                                        refresh=False)
-                    bar.update(1)
-                shown = None
-                if (previews or callback) and held_t and w.main and (
-                        (topts.preview_every and step % topts.preview_every == 0)
-                        or step == topts.steps):
-                    shown = to_pil(preview(net, held_t, device, precision))
-                    if previews:
-                        save_image(shown, Path(previews) / f"step_{step:06d}.png")
-                asked = False
-                if callback is not None and w.main:
-                    spent = time.perf_counter() - t0
-                    try:
-                        callback(TrainProgress(step, topts.steps, vals, spent, spent / (
-                            step - start) * (topts.steps - step), shown))
-                    except Interrupted:
-                        asked = True
-                if topts.checkpoint_every and step % topts.checkpoint_every == 0 \
-                        and step < topts.steps:
-                    save(step, ckpt, True)
-                if dist.any_true(stop.set or asked, w, device):
-                    save(step, ckpt, True)
-                    save(step, Path(out), False)
-                    dist.barrier(w)
-                    if bar is not None:
-                        bar.close()
-                    if w.main and stop.set:
-                        print(f"painterly: interrupted at step {step}; wrote {out} and the "
-                              f"checkpoint {ckpt} (--resume continues)", file=sys.stderr)
-                    return Trained(net, step, True)
-        if bar is not None:
-            bar.close()
-        save(step, Path(out), False)
-        dist.barrier(w)
-        if w.main and not quiet:
-            print(f"trained {step - start} steps in {time.perf_counter() - t0:.0f} s; wrote "
-                  f"{out}", file=sys.stderr)
-        return Trained(net, step, False)
+        with _tuned(device):  # fixed shapes: cuDNN may pick its fastest kernels
+            run = _setup(w, device, topts, runtime, style_t, train_files, held, start,
+                         (state, adam, workers), meta, (Path(out), ckpt))
+            return _loop(run, previews, callback, quiet)
     finally:
         dist.done(w)
 
 
-def _layers(opts, arch: str) -> list[str]:
-    from ..objective import layer_setup
+def _resumed(ckpt: Path, topts: TrainOptions) -> tuple[TrainOptions, int, dict, dict]:
+    """The checkpoint's options (``--steps`` may extend the run), step, network and Adam."""
+    if not ckpt.exists():
+        raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
+    mf = load_model(ckpt)
+    saved = mf.meta.get("training", {})
+    # the checkpoint's options; --steps may extend the run
+    topts = make(TrainOptions, **{**saved, "steps": max(topts.steps, saved.get("steps", 1))})
+    return topts, int(mf.meta.get("steps", 0)), mf.state, mf.extra
 
-    c, s = layer_setup(opts, arch)
-    return sorted(set(c) | set(s))
+
+def _tuned(device: torch.device) -> contextlib.AbstractContextManager:
+    """cuDNN's benchmark mode for the run only (the setting is restored afterwards)."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    c = torch.backends.cudnn
+    return c.flags(enabled=c.enabled, benchmark=True, deterministic=c.deterministic,
+                   allow_tf32=c.allow_tf32)
+
+
+def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Runtime,
+           style_t: torch.Tensor, train_files: list[Path], held: list[Path], start: int,
+           saved: tuple, meta: dict, outs: tuple[Path, Path]) -> Run:
+    """The objective, the data, the network and its optimizer, on this process."""
+    state, adam, workers = saved
+    precision = dev.resolve_precision(topts.precision, device)
+    lopts = topts.loss_options()
+    lopts = dataclasses.replace(lopts, precision=precision)
+    weights = resolve(runtime.weights)
+    vgg = build(weights, network_layers(lopts, weights.arch), "max").to(device)
+    vgg = vgg.to(memory_format=dev.memory_format(device))
+    ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
+    calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
+    loss_fn = for_training(vgg, lopts, style_t, topts.photo_size, calib)
+
+    arch = Arch(topts.width, topts.blocks, topts.downs).check()
+    torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
+    net = TransformNet(arch)
+    if state is not None:
+        net.load_state_dict(state)
+    net = net.to(device, memory_format=torch.channels_last).train()
+    params = list(net.parameters())
+    opt = torch.optim.Adam(params, lr=topts.lr)
+    load_adam_state(opt, params, adam, device)
+    model = net
+    if w.size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+    sampler = DistributedSampler(ds, num_replicas=w.size, rank=w.rank, shuffle=True,
+                                 seed=topts.seed, drop_last=True)
+    data = batches(ds, sampler, topts.batch // w.size, len(ds) // topts.batch, start, workers)
+    held_t = [image_tensor(load_image(f), topts.photo_size) for f in held]
+    return Run(w, device, precision, topts, start, outs[0], outs[1], net, model, opt, params,
+               loss_fn, data, held_t, meta, arch)
+
+
+def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None] | None,
+          quiet: bool) -> Trained:
+    """Steps until the last, or until Ctrl-C, SIGTERM or the callback asks to stop."""
+    bar = bars.bar(r.topts.steps, "step", "train", r.start) if r.w.main and not quiet \
+        else None
+    step = r.start
+    t0 = time.perf_counter()
+    with StopFlag() as stop:
+        while step < r.topts.steps:
+            vals = _step(r)
+            step += 1
+            if bar is not None:
+                bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
+                                    refresh=False)
+                bar.update(1)
+            shown = _preview(r, step, previews) if previews or callback else None
+            asked = _tell(callback, r, step, vals, time.perf_counter() - t0, shown)
+            if r.topts.checkpoint_every and step % r.topts.checkpoint_every == 0 \
+                    and step < r.topts.steps:
+                r.save(step, r.ckpt, True)
+            if dist.any_true(stop.set or asked, r.w, r.device):
+                return _stopped(r, step, bar, stop.set)
+    if bar is not None:
+        bar.close()
+    r.save(step, r.out, False)
+    dist.barrier(r.w)
+    if r.w.main and not quiet:
+        print(f"trained {step - r.start} steps in {time.perf_counter() - t0:.0f} s; wrote "
+              f"{r.out}", file=sys.stderr)
+    return Trained(r.net, step, False)
+
+
+def _step(r: Run) -> dict[str, float]:
+    """One step on the next batch; the loss terms over the global batch."""
+    x = next(r.data).to(r.device).contiguous(memory_format=torch.channels_last)
+    with dev.autocast(r.device, r.precision):
+        y = r.model(x)
+    loss = r.loss_fn(y, content=x)
+    r.opt.zero_grad(set_to_none=True)
+    loss.total.backward()
+    r.opt.step()
+    vals = _mean_over_ranks(loss, r.w, r.device)
+    if not all(v == v and abs(v) != float("inf") for v in vals.values()):
+        raise UsageError("the loss is not finite; lower --lr or use --precision fp32")
+    return vals
+
+
+def _preview(r: Run, step: int, previews: str | None) -> Image.Image | None:
+    """The held-out photos and their results at the preview steps (rank 0), saved to
+    ``previews``."""
+    every = r.topts.preview_every
+    if not (r.held_t and r.w.main and ((every and step % every == 0) or step == r.topts.steps)):
+        return None
+    shown = to_pil(preview(r.net, r.held_t, r.device, r.precision))
+    if previews:
+        save_image(shown, Path(previews) / f"step_{step:06d}.png")
+    return shown
+
+
+def _tell(callback: Callable[[TrainProgress], None] | None, r: Run, step: int,
+          vals: dict[str, float], spent: float, shown: Image.Image | None) -> bool:
+    """The callback told of the step (rank 0); True when it asked to stop."""
+    if callback is None or not r.w.main:
+        return False
+    try:
+        callback(TrainProgress(step, r.topts.steps, vals, spent, spent / (step - r.start)
+                               * (r.topts.steps - step), shown))
+    except Interrupted:
+        return True
+    return False
+
+
+def _stopped(r: Run, step: int, bar, by_signal: bool) -> Trained:
+    """The model and a checkpoint written after a stop."""
+    r.save(step, r.ckpt, True)
+    r.save(step, r.out, False)
+    dist.barrier(r.w)
+    if bar is not None:
+        bar.close()
+    if r.w.main and by_signal:
+        print(f"painterly: interrupted at step {step}; wrote {r.out} and the "
+              f"checkpoint {r.ckpt} (--resume continues)", file=sys.stderr)
+    return Trained(r.net, step, True)
 
 
 def _mean_over_ranks(loss, w: dist.World, device: torch.device) -> dict[str, float]:
