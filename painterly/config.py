@@ -83,14 +83,23 @@ KEYWORDS = Spelling(keywords=True)
 
 def option(default: Any, help: str, *, choices: tuple | None = None, group: str = "advanced",
            minimum: float | None = None, maximum: float | None = None,
-           metavar: str | None = None, web: bool = True, repeat: bool = False) -> Any:
+           metavar: str | None = None, web: bool = True, repeat: bool = False,
+           page_label: str | None = None, page_help: str | None = None,
+           page_slider: tuple | None = None, page_choices: dict[str, str] | None = None
+           ) -> Any:
     """A dataclass field with what the CLI, the web form and validation need to know.
 
     A ``bool`` option is a switch: ``--NAME`` when it is off by default, ``--no-NAME`` when
     on.  ``web=False`` keeps it off the web page's forms; ``repeat`` (lists) makes the flag
-    one value a time, given again for more (``--models A --models B``)."""
+    one value a time, given again for more (``--models A --models B``).
+
+    ``page_label`` / ``page_help`` are the web page's plain words for a painter (an option
+    with a page label is on the page's main panel; the others wait under Advanced with the
+    CLI help); ``page_slider`` = (low, high, "lin" or "log") makes it a slider over that
+    range; ``page_choices`` names each choice in plain words."""
     meta = {"help": help, "choices": choices, "group": group, "min": minimum, "max": maximum,
-            "metavar": metavar, "web": web, "repeat": repeat}
+            "metavar": metavar, "web": web, "repeat": repeat, "page_label": page_label,
+            "page_help": page_help, "page_slider": page_slider, "page_choices": page_choices}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -106,7 +115,9 @@ class Options:
 
     # --- size and schedule -------------------------------------------------------------
     size: int = _opt(512, "Longest side of the output in pixels.", group="basic", minimum=16,
-                     maximum=8192)
+                     maximum=8192, page_label="Picture size",
+                     page_help="The longest side of the painting, in pixels.  Bigger takes "
+                               "longer.", page_slider=(32, 2048, "lin"))
     steps: int = _opt(0, "Optimizer steps at the output size; each coarser scale gets three "
                          "times as many, at most 120 (0 = automatic: L-BFGS 40 steps up to "
                          "256 px, 30 up to 384, 20 up to 768, 12 up to 1536, then 8; Adam 3x "
@@ -122,7 +133,11 @@ class Options:
     content_weight: float = _opt(1.0, "Weight alpha of the content loss.", group="basic",
                                  minimum=0.0)
     style_weight: float = _opt(40.0, "Weight beta of the style loss (style strength).",
-                               group="basic", minimum=0.0)
+                               group="basic", minimum=0.0,
+                               page_label="More photo \u2194 more painting",
+                               page_help="Left keeps more of the photo; right lets the "
+                                         "painting's brushwork take over.",
+                               page_slider=(2, 1000, "log"))
     tv_weight: float = _opt(1.0e-3, "Weight of the total-variation smoothness prior.",
                             minimum=0.0)
     content_layers: list[str] = _opt(list(DEFAULT_CONTENT_LAYERS),
@@ -139,14 +154,20 @@ class Options:
     style_blend_weights: list[float] = _opt([], "Blend weights of several style images "
                                                 "(default: equal).", metavar="W")
     style_scale: float = _opt(1.0, "Size of the style image relative to the output.",
-                              minimum=0.05, maximum=8.0)
+                              minimum=0.05, maximum=8.0, page_label="Brush size",
+                              page_help="How big the painting's strokes and patterns are on "
+                                        "your picture.", page_slider=(0.25, 3.0, "log"))
     structure: float = _opt(0.0, "How much of the painting's composition is carried over: "
                                  "0 = its brushwork only (its eyes, faces and objects never "
                                  "appear in the photo), 1 = its large shapes too.  It weights "
                                  "relu5_1, whose features span objects, in the style loss (s "
                                  "times an average style layer) and in the content loss "
                                  "(1 - s times relu4_2's weight).",
-                            group="basic", minimum=0.0, maximum=1.0)
+                            group="basic", minimum=0.0, maximum=1.0,
+                            page_label="The painting's own shapes",
+                            page_help="Left: only its brushwork.  Right: its large shapes "
+                                      "and composition show through too.",
+                            page_slider=(0, 1, "lin"))
 
     # --- optimisation --------------------------------------------------------------------
     init: str = _opt("palette", f"Start image: {', '.join(INIT_CHOICES)}, or a path to an "
@@ -168,7 +189,14 @@ class Options:
     # --- colour (creative controls) ---------------------------------------------------------
     preserve_color: str = _opt("none", "Keep the content's colours: luminance-only transfer, or "
                                        "match the style's colour histogram to the content.",
-                               choices=("none", "luminance", "histogram"), group="basic")
+                               choices=("none", "luminance", "histogram"), group="basic",
+                               page_label="Keep the photo's colours",
+                               page_help="Paint with the painting's colours, or keep your "
+                                         "photo's.",
+                               page_choices={"none": "No: the painting's colours",
+                                             "luminance": "Yes: the photo's colours exactly",
+                                             "histogram": "Mostly: the painting recoloured "
+                                                          "like the photo"})
 
     # --- the way of stylizing ------------------------------------------------------------
     method: str = _opt("optimise", "Way of stylizing: optimise (the picture optimised against "
@@ -318,6 +346,9 @@ def options_schema(cls: type = Options) -> list[dict[str, Any]]:
             "default": getattr(defaults, f.name),
             "help": m["help"], "choices": list(m["choices"]) if m["choices"] else None,
             "group": m["group"], "min": m["min"], "max": m["max"],
+            "page_label": m.get("page_label"), "page_help": m.get("page_help"),
+            "page_slider": list(m["page_slider"]) if m.get("page_slider") else None,
+            "page_choices": m.get("page_choices"),
         })
     return out
 
