@@ -1,7 +1,8 @@
 """The options tables of README.md and docs/ are generated from the options dataclasses and
-kept in sync (tools/update_readme.py writes them)."""
+kept in sync (tools/update_readme.py writes them); the documents' links point at files."""
 
 import importlib.util
+import re
 
 import pytest
 
@@ -27,11 +28,9 @@ def test_options_tables_are_current(name):
                                  "'python tools/update_readme.py'"
 
 
-def test_readme_links_point_at_files():
-    import re
-
-    for rel in ["README.md", *(p.relative_to(ROOT).as_posix()
-                               for p in (ROOT / "docs").glob("*.md"))]:
+def test_links_point_at_files():
+    docs = ["README.md", *(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))]
+    for rel in docs:
         text = (ROOT / rel).read_text()
         for link in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text):
             if link.startswith(("http://", "https://", "mailto:")):
