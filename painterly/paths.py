@@ -99,14 +99,22 @@ def check_input_size(path: str | os.PathLike, st: os.stat_result, limit: int,
 def check_input_folder(path: str | os.PathLike, what: str | None = None) -> Path:
     """A readable folder; ImageError with one line otherwise."""
     what = what or str(path)
+    _check_folder(path, what, os.R_OK | os.X_OK, "no such folder",
+                  "is a file, not a folder; give the folder that holds them",
+                  "cannot read the folder (permission denied)")
+    return Path(path)
+
+
+def _check_folder(path: str | os.PathLike, what: str, access: int, missing: str,
+                  not_folder: str, denied: str) -> None:
+    """ImageError ``what: <reason>`` unless ``path`` is a folder with ``access``."""
     st = _stat(path, what)
     if st is None:
-        raise ImageError(f"{what}: no such folder")
+        raise ImageError(f"{what}: {missing}")
     if not stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{what}: is a file, not a folder; give the folder that holds them")
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise ImageError(f"{what}: cannot read the folder (permission denied)")
-    return Path(path)
+        raise ImageError(f"{what}: {not_folder}")
+    if not os.access(path, access):
+        raise ImageError(f"{what}: {denied}")
 
 
 def interrupted_path(path: str | os.PathLike) -> Path:
@@ -162,13 +170,8 @@ def check_output(path: str | os.PathLike, flag: str = "", *,
         if not stat.S_ISREG(st.st_mode):
             raise ImageError(f"{what}: not a regular file; give a file name")
     folder = p.parent if str(p.parent) else Path(".")
-    fst = _stat(folder, what)
-    if fst is None:
-        raise ImageError(f"{what}: the folder {folder} does not exist")
-    if not stat.S_ISDIR(fst.st_mode):
-        raise ImageError(f"{what}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ImageError(f"{what}: the folder {folder} is not writable")
+    _check_folder(folder, what, os.W_OK | os.X_OK, f"the folder {folder} does not exist",
+                  f"{folder} is not a folder", f"the folder {folder} is not writable")
     limit = name_max(folder)
     if len(p.name.encode(errors="surrogateescape")) > limit:
         raise ImageError(f"{what}: the file name is too long ({len(p.name.encode())} bytes; "
