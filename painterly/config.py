@@ -177,6 +177,19 @@ class MaskPaths:
 ALL = (Options, Runtime, MaskPaths)  # every option the command line takes
 
 
+@dataclass
+class ClipOutput:
+    """How a clip is written (``painterly stylize`` and ``painterly apply`` on a clip); the
+    encoder of each quality and container is painterly/video.py's ``ENCODERS``."""
+
+    quality: str = _opt("web", "Encoder of a clip: web = H.264 4:2:0 in .mp4/.mov/.mkv (VP9 "
+                               "in .webm), plays everywhere; high = 4:4:4 colour (H.264 High "
+                               "4:4:4, VP9 profile 1; desktop players, few browsers); "
+                               "lossless = the frames exactly (H.264 RGB, FFV1 in .mkv, VP9 "
+                               "in .webm) for archiving or editing.  A .gif takes web only.",
+                        choices=("web", "high", "lossless"), group="video output")
+
+
 def fields_info(cls: type = Options) -> list[dataclasses.Field]:
     return list(dataclasses.fields(cls))
 
@@ -380,8 +393,9 @@ def add_flags(p: argparse.ArgumentParser, cls: type, skip: Sequence[str] = ()) -
         if f.name in skip:
             continue
         m = f.metadata
-        g = groups.setdefault(m["group"], p.add_argument_group(
-            "main options" if m["group"] == "basic" else "more options"))
+        title = {"basic": "main options", "advanced": "more options"}.get(m["group"],
+                                                                         m["group"])
+        g = groups.setdefault(m["group"], p.add_argument_group(title))
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         shown = " ".join(map(str, default)) if isinstance(default, list) else default

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .config import MaskPaths, Options, Runtime, validate
+from .config import ClipOutput, MaskPaths, Options, Runtime, add_flags, from_args, validate
 from .errors import UsageError
 
 if TYPE_CHECKING:  # the heavy modules load only when a clip is stylized
@@ -103,6 +103,7 @@ def add_clip_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temporal-weight", type=float, default=TEMPORAL_WEIGHT, metavar="W",
                    help=f"weight of the temporal loss [default: {TEMPORAL_WEIGHT:g}]")
     g.add_argument("--no-audio", action="store_true", help="leave the clip's audio out")
+    add_flags(p, ClipOutput)
 
 
 def run_clip_cli(content: str, styles: list[str], output: str, opts: Options,
@@ -111,7 +112,8 @@ def run_clip_cli(content: str, styles: list[str], output: str, opts: Options,
     from . import video
     from .api import Stylizer
 
-    video.check_output(output, [content, *styles])
+    out = from_args(ClipOutput, args)
+    video.check_output(output, [content, *styles], out.quality)
     validate(opts, len(styles))
     if paths.mask or paths.style_masks:
         raise UsageError("--mask and --style-masks apply to images, not to clips")
@@ -129,4 +131,4 @@ def run_clip_cli(content: str, styles: list[str], output: str, opts: Options,
     fn = OptimisedFrames(Stylizer(runtime.weights or None, runtime.device), s,
                          opts, clip)
     return video.process_clip(content, output, fn, opts.size, quiet=args.quiet,
-                              audio=not args.no_audio, info=info)
+                              audio=not args.no_audio, info=info, quality=out.quality)

@@ -21,3 +21,13 @@ def test_readme_training_options_table_is_current():
     end = text.index("<!-- TRAIN-OPTIONS:END -->")
     assert text[start:end] == options_markdown([TrainOptions]), \
         "README training options table is stale: run 'python tools/update_readme.py'"
+
+
+def test_readme_clip_options_table_is_current():
+    from painterly.config import ClipOutput
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- CLIP-OPTIONS:BEGIN -->") + len("<!-- CLIP-OPTIONS:BEGIN -->\n")
+    end = text.index("<!-- CLIP-OPTIONS:END -->")
+    assert text[start:end] == options_markdown([ClipOutput]), \
+        "README clip options table is stale: run 'python tools/update_readme.py'"

@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
-from painterly.config import options_markdown
+from painterly.config import ClipOutput, options_markdown
 from painterly.nets.options import TrainOptions
 
 TABLES = {"OPTIONS": lambda: options_markdown(),
-          "TRAIN-OPTIONS": lambda: options_markdown([TrainOptions])}
+          "TRAIN-OPTIONS": lambda: options_markdown([TrainOptions]),
+          "CLIP-OPTIONS": lambda: options_markdown([ClipOutput])}
 
 readme = Path(__file__).resolve().parents[1] / "README.md"
 text = readme.read_text()

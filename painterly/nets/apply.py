@@ -214,7 +214,9 @@ def frame_fn(net: Network, preserve_color: str = "none", strength: float = 1.0,
 def apply_clip(args) -> int:
     """``apply`` on one clip into a video output (checked before the model is loaded)."""
     from .. import video
+    from ..config import ClipOutput, from_args
 
+    out = from_args(ClipOutput, args)
     if len(args.inputs) != 1 or not video.sniff_video(args.inputs[0]):
         raise UsageError("a clip is applied on its own: one clip as INPUT and a video file as "
                          "-o (images go to an image or a folder output)")
@@ -226,13 +228,13 @@ def apply_clip(args) -> int:
     w = world()
     if w.size > 1:
         raise UsageError("a clip runs in one process; start it without torchrun")
-    video.check_output(args.output, [*args.inputs, args.model])
+    video.check_output(args.output, [*args.inputs, args.model], out.quality)
     info = video.probe(args.inputs[0])
     net = Network.load(args.model, str(device_for(args.device, w)), args.precision,
                        args.runtime)
     fn = frame_fn(net, args.preserve_color, args.strength, args.blend)
     return video.process_clip(args.inputs[0], args.output, fn, args.size, quiet=args.quiet,
-                              audio=not args.no_audio, info=info)
+                              audio=not args.no_audio, info=info, quality=out.quality)
 
 
 def cmd_apply(args) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import Runtime, add_flags, from_args
+from ..config import ClipOutput, Runtime, add_flags, from_args
 from .options import TrainOptions
 
 # Chosen by measurement (README, Video): with the grid lock, halves the flicker of a sliding
@@ -54,6 +54,7 @@ def add_apply_parser(sub) -> None:
                    help="anti-flicker: mix each frame with the previous output carried by the "
                         f"optical flow, 0 = off, 1 = strongest [default: {CLIP_BLEND:g}]")
     g.add_argument("--no-audio", action="store_true", help="leave the clip's audio out")
+    add_flags(p, ClipOutput)
     p.set_defaults(func=_apply)
 
 
