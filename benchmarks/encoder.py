@@ -9,6 +9,12 @@ matrices at relu1_1..relu4_1 against the painting; lower is stronger style) of e
 ``--score-every``-th frame is set against that of the same frame before encoding.  Also
 reported: the file's bit rate at 25 frames/s and the encoder's time per frame.
 
+With ``--image PAINTED.png`` (a picture made by ``painterly stylize``, larger than the
+frames) the frames are instead cut from that picture, shrunk to the frame width (+ 40 px):
+a pan (the window moves 4 px right and 1 down a frame) and a disc cut from elsewhere in the
+picture sliding 5 px right and 2 down a frame over a still part (a moving object); whole-pixel
+moves, no resampling between frames.
+
 Writes benchmarks/results/encoder.md.
 
 Usage: python benchmarks/encoder.py --model MODEL [--sizes 854,1280,1920] [--frames 10]
@@ -122,6 +128,29 @@ def network_frames(net, frames: list[torch.Tensor]) -> list[np.ndarray]:
     return out
 
 
+def image_clips(path: Path, w: int, h: int, n: int) -> dict[str, list[np.ndarray]]:
+    """A pan and a sliding disc cut from a painted picture (see the module's docstring)."""
+    from PIL import Image
+
+    im = Image.open(path).convert("RGB")
+    big = im.resize((w + 40, round(im.height * (w + 40) / im.width)), Image.Resampling.BOX)
+    a = np.asarray(big)
+    if a.shape[0] < h + n:
+        raise SystemExit(f"{path}: too small for {w}x{h} frames")
+    pan = [a[t:t + h, 4 * t:4 * t + w].copy() for t in range(n)]
+    r = h // 4
+    ys, xs = np.mgrid[0:2 * r, 0:2 * r]
+    disc = (xs - r + 0.5) ** 2 + (ys - r + 0.5) ** 2 < r * r
+    src = a[-2 * r:, -2 * r:]  # the disc: the picture's lower right corner
+    obj = []
+    for t in range(n):
+        f = a[:h, :w].copy()
+        y0, x0 = h // 2 - r + 2 * t, w // 6 + 5 * t
+        f[y0:y0 + 2 * r, x0:x0 + 2 * r][disc] = src[disc]
+        obj.append(f)
+    return {"pan": pan, "cut-out": obj}
+
+
 def encode(frames: list[np.ndarray], enc: video.Encoder, folder: Path
            ) -> tuple[list[np.ndarray], float, float]:
     """(decoded frames, kbit/s at 25 frames/s, ms per frame to encode)."""
@@ -143,7 +172,7 @@ def encode(frames: list[np.ndarray], enc: video.Encoder, folder: Path
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="a style network (painterly train)")
+    p.add_argument("--model", help="a style network (painterly train)")
     p.add_argument("--style", type=Path, default=SHARED / "images" / "starry_night.jpg",
                    help="the painting the network was trained on")
     p.add_argument("--photos", type=Path, default=SHARED / "photos")
@@ -154,6 +183,8 @@ def main() -> None:
     p.add_argument("--settings", default="", help="names of SETTINGS, comma-separated "
                                                   "(default: all)")
     p.add_argument("--precision", default="auto")
+    p.add_argument("--image", type=Path, help="a painted picture to cut the frames from "
+                                              "(instead of a network's clip)")
     p.add_argument("--cache", type=Path, help="folder that keeps the network's frames")
     p.add_argument("--out", type=Path, default=HERE / "results" / "encoder.md")
     a = p.parse_args()
@@ -162,15 +193,22 @@ def main() -> None:
     from painterly.nets.network import Network
 
     names = [s for s in a.settings.split(",") if s] or list(SETTINGS)
-    net = Network.load(a.model, "cpu", a.precision)
+    net = Network.load(a.model, "cpu", a.precision) if a.model else None
     tex = Texture(a.style)
     rows = ["| size | encoder | texture vs lossless (per clip: " + a.clips.replace(",", ", ")
             + ") | mean | kbit/s (25 fps, mean) | ms/frame to encode |",
             "| --- | --- | --- | --- | --- | --- |"]
     wanted = a.clips.split(",")
     for size in (int(s) for s in a.sizes.split(",")):
-        clips = [c for c in make_clips(a.photos, a.frames, size) if c.name in wanted]
         ref, picked = [], []
+        if a.image:
+            h = round(size * 9 / 16) // 2 * 2
+            for name, frames in image_clips(a.image, size, h, a.frames).items():
+                if name in wanted:
+                    picked.append(frames)
+                    ref.append([tex(to_t(f)) for f in frames[a.score_every - 1::a.score_every]])
+        clips = [] if a.image else [c for c in make_clips(a.photos, a.frames, size)
+                                    if c.name in wanted]
         for c in clips:
             cached = a.cache / f"{Path(a.model).stem}_{size}_{a.frames}_{c.name}.npz" \
                 if a.cache else None
@@ -201,8 +239,10 @@ def main() -> None:
     cpu = platform.processor() or platform.machine()
     lines = [f"# Brushwork through the encoder ({a.frames} frames per clip)", "",
              f"Machine: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-             f"network {Path(a.model).name} ({net.precision}), frames as `painterly apply` "
-             f"paints them (grid lock, blend {CLIP_BLEND:g}).  Texture distance of every "
+             + (f"frames cut from {a.image.name} (whole-pixel moves). " if a.image else
+                f"network {Path(a.model).name} ({net.precision}), frames as `painterly apply` "
+                f"paints them (grid lock, blend {CLIP_BLEND:g}).  ")
+             + f"Texture distance of every "
              f"{a.score_every}-th frame after decoding, against the same frames before "
              "encoding (+ = weaker brushwork).", "", *rows]
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,10 @@ an error, not with a shorter output).  Frames are decoded one at a time, turned 
 the rotation the clip declares, and resized, so memory does not grow with the clip's length.
 
 Writing (:class:`ClipWriter`): the output's container follows its extension (.mp4 .mov .mkv
-.webm .gif), its encoder the container and ``--quality`` (:data:`ENCODERS`).  Every frame keeps its input timestamp, so the frame rate (constant or variable)
-and the duration are those of the input; the rotation is written back as the same display
-rotation (GIF has none: its frames are written upright).  The first audio stream is copied
+.webm .gif), its encoder the container and ``--quality`` (:data:`ENCODERS`).  Every frame
+keeps its input timestamp, so the frame rate (constant or variable) and the duration are
+those of the input; the rotation is written back as the same display rotation (GIF has
+none: its frames are written upright).  The first audio stream is copied
 packet by packet when the output container can hold its codec; otherwise it is re-encoded
 with the container's usual codec (AAC in mp4/mov/mkv, Opus in webm), and a GIF drops it; a
 note says so.  The clip is written to a temporary file in the output's folder and renamed into
@@ -69,6 +70,7 @@ ENCODERS: dict[str, dict[str, Encoder]] = {
                  "matroska": Encoder("ffv1", "bgr0", (("level", "3"),)),
                  "webm": Encoder("libvpx-vp9", "gbrp", (("lossless", "1"), *_VP9))},
 }
+BT601, LIMITED_RANGE = 6, 1  # FFmpeg's AVCOL_SPC/PRI/TRC_SMPTE170M, AVCOL_RANGE_MPEG
 INPUT_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif"}
 EXIT_INTERRUPTED = 130
 
@@ -354,6 +356,12 @@ class ClipWriter:
                 info.time_base
             if codec == enc.codec:
                 vs.options = dict(enc.options)
+            if pix.startswith("yuv"):
+                # the frames are converted with BT.601 in limited range (swscale's default):
+                # say so, or players guess (BT.709 for HD, shifting the colours)
+                cc = vs.codec_context
+                cc.colorspace = cc.color_primaries = cc.color_trc = BT601
+                cc.color_range = LIMITED_RANGE
             if self.rotation:
                 vs.set_display_rotation(self.rotation)
             self.vs = vs

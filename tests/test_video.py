@@ -165,6 +165,10 @@ def test_quality_chooses_the_encoder(tmp_path, ext, quality, codec, pix_fmt):
     out = tmp_path / f"out{ext}"
     assert video.process_clip(src, out, lambda x: 1 - x, quiet=True, quality=quality) == 0
     assert _codec(out) == (codec, pix_fmt)
+    if pix_fmt.startswith("yuv"):  # the colour matrix is stated, not left to the player
+        with av.open(str(out)) as c:
+            cc = c.streams.video[0].codec_context
+            assert (cc.colorspace, cc.color_range) == (video.BT601, video.LIMITED_RANGE)
     a, b = _decoded(src), _decoded(out)
     assert len(b) == 5
     err = max(np.abs((1 - x) - y).max() for x, y in zip(a, b))
