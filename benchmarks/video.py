@@ -13,8 +13,9 @@ clip is stylized
 With ``--model MODEL`` the clips are stylized instead by that style network (``painterly
 apply``): frame by frame, grid-locked to the camera (painterly.nets.apply.GridLocked), and
 with flow-guided blending at a few strengths (``--blends``), with and without the grid lock;
-``--optimised`` adds the optimisation methods to the same run, so that both share one
-figure.  The optimised clips are run at each temporal weight of ``--temporal-weights``.
+``--optimised CLIPS`` adds the optimisation methods on those clips to the same run, so
+that both share one figure.  The optimised clips are run at each temporal weight of
+``--temporal-weights``.
 
 All are scored by the temporal warping error (Lai et al. 2018, painterly.temporal.warping_error)
 next to the style, texture and content distances of benchmarks/score.py (mean over frames).
@@ -26,7 +27,7 @@ against texture distance: flicker and style as one picture); video_net.* with ``
 
 Usage: python benchmarks/video.py [--size 256] [--frames 10] [--images DIR] [--photos DIR]
        [--device auto] [--sweep] [--model MODEL [--precision auto] [--blends A,B]
-       [--optimised]] [--temporal-weights W,W]
+       [--optimised CLIPS]] [--temporal-weights W,W]
 """
 
 from __future__ import annotations
@@ -249,8 +250,9 @@ def main() -> None:
     p.add_argument("--precision", default="auto", help="the network's arithmetic (--model)")
     p.add_argument("--blends", default=f"0.3,{CLIP_BLEND:g}",
                    help="blend strengths tried with --model, comma-separated")
-    p.add_argument("--optimised", action="store_true",
-                   help="with --model: also the optimisation methods, in the same tables")
+    p.add_argument("--optimised", default="", metavar="CLIPS",
+                   help="with --model: also the optimisation methods on these clips "
+                        "(comma-separated), in the same tables")
     p.add_argument("--temporal-weights", default=f"{ClipOptions.temporal_weight:g}",
                    help="temporal weights of the optimised anti-flicker, comma-separated")
     p.add_argument("--score-every", type=int, default=1, metavar="N",
@@ -290,18 +292,24 @@ def main() -> None:
         methods = {}
         if net is not None:
             methods.update(network_methods(net, clip, a.blends))
-        if net is None or a.optimised:
+        if net is None or clip.name in a.optimised.split(","):
             methods.update(optimised_methods(stylizer, styles, opts, clip, a, ci == 0))
         score_methods(methods, clip, styles[0], rows, curves, a.score_every, points)
         strips[clip.name] = {"input": clip.frames, **{k: v[0] for k, v in methods.items()}}
+        write(a, lines, rows, strips, curves, points)  # after every clip: a long run shows
 
-    lines += ["", "## Flicker, style and content", "",
-              "Warping error: Lai et al. 2018, mean over frames of the masked squared RGB "
-              "difference (0..1) between each output frame and the previous output frame "
-              "warped by the input's flow.  Style, texture and content distances: "
-              f"benchmarks/score.py, mean over every {a.score_every}-th frame (counting from 1).  "
-              "Time: seconds per frame, the first frame and the mean of "
-              "the later ones.", ""] + rows
+
+def write(a, lines: list[str], rows: list[str], strips: dict, curves: dict,
+          points: dict) -> None:
+    """The table and the figures of the clips done so far."""
+    lines = lines + [
+        "", "## Flicker, style and content", "",
+        "Warping error: Lai et al. 2018, mean over frames of the masked squared RGB "
+        "difference (0..1) between each output frame and the previous output frame "
+        "warped by the input's flow.  Style, texture and content distances: "
+        f"benchmarks/score.py, mean over every {a.score_every}-th frame (counting from 1).  "
+        "Time: seconds per frame, the first frame and the mean of "
+        "the later ones.", ""] + rows
     stem = ("video_both" if a.optimised else "video_net") if a.model else "video"
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
