@@ -397,7 +397,7 @@ def tradeoff_figure(points: dict[str, list[tuple[str, float, float]]], path: Pat
         ax.set_xlabel("texture distance (lower: more brushwork)")
         ax.set_ylabel("warping error (lower: steadier)")
         ax.set_yscale("log")
-    axes[0][0].legend(fontsize=6)
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
