@@ -258,8 +258,12 @@ def main() -> None:
     p.add_argument("--score-every", type=int, default=1, metavar="N",
                    help="style and content distances of every N-th frame (they are slow)")
     p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--replot", type=Path, metavar="TABLE",
+                   help="only draw the trade-off figure again from a table written before")
     a = p.parse_args()
     sys.path.insert(0, str(HERE))
+    if a.replot:
+        return replot(a.replot)
     if not a.photos.is_dir() or not (a.images / a.style).exists():
         print(f"skipped: {a.photos} or {a.images / a.style} is missing")
         return
@@ -297,6 +301,17 @@ def main() -> None:
         score_methods(methods, clip, styles[0], rows, curves, a.score_every, points)
         strips[clip.name] = {"input": clip.frames, **{k: v[0] for k, v in methods.items()}}
         write(a, lines, rows, strips, curves, points)  # after every clip: a long run shows
+
+
+def replot(table: Path) -> None:
+    """The trade-off figure again from a table this script wrote (``--replot``)."""
+    points: dict[str, list[tuple[str, float, float]]] = {}
+    for row in table.read_text().splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if len(cells) == 8 and cells[2][:1].isdigit():
+            points.setdefault(cells[0], []).append((cells[1], float(cells[5]),
+                                                    float(cells[2])))
+    tradeoff_figure(points, table.with_name(f"{table.stem}_tradeoff.png"))
 
 
 def write(a, lines: list[str], rows: list[str], strips: dict, curves: dict,
@@ -379,11 +394,12 @@ def tradeoff_figure(points: dict[str, list[tuple[str, float, float]]], path: Pat
     fig, axes = plt.subplots(1, len(points), figsize=(4.6 * len(points), 3.8), squeeze=False)
     for ax, (clip, pts) in zip(axes[0], points.items()):
         for label, test, colour in FAMILIES:
-            fam = sorted((p for p in pts if test(p[0])), key=lambda p: p[1])
+            fam = [p for p in pts if test(p[0])]  # in the order run: weakest first
             if not fam:
                 continue
             ax.plot([p[1] for p in fam], [p[2] for p in fam], "o-", color=colour, ms=4,
                     lw=1, label=label)
+            tags: dict[tuple[float, float], list[str]] = {}
             for name, x, y in fam:
                 tag = name.split("blend ")[-1].split(" ")[0] if "blend" in name else (
                     name.split("weight ")[-1] if "weight" in name else "")
@@ -392,7 +408,10 @@ def tradeoff_figure(points: dict[str, list[tuple[str, float, float]]], path: Pat
                     tag = "frame by frame"
                 elif name == "network, grid-locked":
                     tag = "lock only"
-                ax.annotate(tag, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+                tags.setdefault((x, y), []).append(tag)
+            for (x, y), tag in tags.items():  # points that coincide share one label
+                ax.annotate(", ".join(tag), (x, y), fontsize=6, xytext=(3, 2),
+                            textcoords="offset points")
         ax.set_title(clip)
         ax.set_xlabel("texture distance (lower: more brushwork)")
         ax.set_ylabel("warping error (lower: steadier)")
