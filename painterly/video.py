@@ -52,8 +52,8 @@ class Encoder:
 _GIF = Encoder("gif", "pal8")
 # --quality (painterly.config.ClipOutput) -> container format -> encoder.  Chosen by
 # measurement (benchmarks/encoder.py, benchmarks/results/encoder.md): the texture distance of
-# a network's decoded 854x480 frames against the same frames before encoding rose by 9.9%
-# with x264 at CRF 15 (the former default), 4.7% at CRF 10 and 2.3% at CRF 12 with
+# a network's decoded 854x480 frames against the same frames before encoding rose by 10.0%
+# with x264 at CRF 15 (the former default), 5.0% at CRF 10 and 2.3% at CRF 12 with
 # "tune grain" (twice the bits of CRF 15); 4:2:0 chroma alone (lossless 4:2:0) cost nothing
 # measurable; VP9 at CRF 15 lost 0.8% (CRF 30: 6.1%); x265 at CRF 15 (+4.2%) took 22x as long.
 #   web: H.264 4:2:0 (High profile), what every browser and phone plays; VP9 in .webm;
