@@ -42,7 +42,7 @@ sys.path.insert(0, str(HERE))
 
 from painterly import video  # noqa: E402
 from painterly.images import fit_longest, load_image, to_tensor  # noqa: E402
-from painterly.nets.cli import CLIP_BLEND  # noqa: E402
+from painterly.network.options import CLIP_BLEND  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 X = "libx264"
@@ -118,7 +118,7 @@ def to_t(a: np.ndarray) -> torch.Tensor:
 
 def network_frames(net, frames: list[torch.Tensor]) -> list[np.ndarray]:
     """The clip as ``painterly apply`` paints it (grid lock, blend), 8-bit RGB."""
-    from painterly.nets.apply import frame_fn
+    from painterly.network.steady import frame_fn
 
     fn = frame_fn(net, blend=CLIP_BLEND)
     out = []
@@ -190,7 +190,7 @@ def main() -> None:
     a = p.parse_args()
     from video import make_clips
 
-    from painterly.nets.network import Network
+    from painterly.network.network import Network
 
     names = [s for s in a.settings.split(",") if s] or list(SETTINGS)
     net = Network.load(a.model, "cpu", a.precision) if a.model else None

@@ -6,12 +6,12 @@ clip is stylized
 
 * frame by frame, each frame a full single-image optimisation (the flickering baseline);
 * by optimisation with the anti-flicker default (warped previous frame as the start, fewer
-  steps at the output size only, temporal loss: painterly.videostyle);
+  steps at the output size only, temporal loss: painterly.optimise.clips);
 * frame by frame and then steadied by flow-guided temporal blending (painterly.temporal;
   what wraps a style network's per-frame output);
 
 With ``--model MODEL`` the clips are stylized instead by that style network (``painterly
-apply``): frame by frame, grid-locked to the camera (painterly.nets.apply.GridLocked), and
+apply``): frame by frame, grid-locked to the camera (painterly.network.steady.GridLocked), and
 with flow-guided blending at a few strengths (``--blends``), with and without the grid lock;
 ``--optimised CLIPS`` adds the optimisation methods on those clips to the same run, so
 that both share one figure.  The optimised clips are run at each temporal weight of
@@ -49,11 +49,11 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from painterly import temporal  # noqa: E402
-from painterly.api import Stylizer  # noqa: E402
 from painterly.config import Options  # noqa: E402
 from painterly.images import fit_longest, load_image, to_tensor  # noqa: E402
-from painterly.nets.cli import CLIP_BLEND  # noqa: E402
-from painterly.videostyle import ClipOptions, OptimisedFrames, style_tensors  # noqa: E402
+from painterly.network.options import CLIP_BLEND  # noqa: E402
+from painterly.optimise.clips import ClipOptions, OptimisedFrames, style_tensors  # noqa: E402
+from painterly.optimise.stylizer import Stylizer  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 
@@ -287,7 +287,7 @@ def main() -> None:
     strips = {}
     net = None
     if a.model:
-        from painterly.nets.network import Network
+        from painterly.network.network import Network
 
         net = Network.load(a.model, a.device, a.precision)
         net.run(clips[0].frames[0])  # warm up
@@ -336,7 +336,7 @@ def write(a, lines: list[str], rows: list[str], strips: dict, curves: dict,
 def network_methods(net, clip: Clip, blends: str) -> dict:
     """A style network on ``clip`` (``painterly apply``): frame by frame, grid-locked, and
     blended at each of ``blends`` with and without the lock."""
-    from painterly.nets.apply import frame_fn
+    from painterly.network.steady import frame_fn
 
     methods = {"network, frame by frame": stylize(frame_fn(net, lock=False), clip.frames),
                "network, grid-locked": stylize(frame_fn(net), clip.frames)}

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import paths
-from .errors import ImageError, Interrupted, UsageError, report_written
+from . import bars, paths
+from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
 from .paths import TEMP_SUFFIX, temp_prefix
 
 # extension -> container format
@@ -77,7 +77,6 @@ ENCODERS: dict[str, dict[str, Encoder]] = {
 }
 BT601, LIMITED_RANGE = 6, 1  # FFmpeg's AVCOL_SPC/PRI/TRC_SMPTE170M, AVCOL_RANGE_MPEG
 INPUT_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif"}
-EXIT_INTERRUPTED = 130
 
 
 class VideoError(ImageError):
@@ -100,6 +99,8 @@ def sniff_video(path: str | os.PathLike) -> bool:
     p = Path(path)
     if p.suffix.lower() in INPUT_EXTS - {".gif"}:
         return True
+    if not paths.is_regular_file(p):  # a FIFO would block on open: the readers refuse it by type
+        return False
     try:
         with open(p, "rb") as fh:
             head = fh.read(16)
@@ -153,6 +154,8 @@ def _open_input(path: str):
         raise VideoError(f"{path}: no such file")
     if p.is_dir():
         raise VideoError(f"{path}: is a directory, not a video")
+    if not paths.is_regular_file(p):  # a FIFO or device: refused before any read
+        raise VideoError(f"{path}: not a regular file; give a video file")
     if p.stat().st_size == 0:
         raise VideoError(f"{path}: the file is empty")
     try:
@@ -283,6 +286,9 @@ def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = 
     :func:`painterly.paths.check_output`, never one of ``inputs``) at ``quality``; its
     (container format, encoder)."""
     ext = Path(path).suffix.lower()
+    if os.path.isdir(path):
+        raise VideoError(f"-o {path}: is a folder; give a video file name such as "
+                         f"{Path(path) / 'out.mp4'}")
     if ext not in OUTPUT_FORMATS:
         raise VideoError(f"{path}: unknown video output type '{ext or '(none)'}'; use one of "
                          f"{', '.join(sorted(OUTPUT_FORMATS))}")
@@ -519,6 +525,7 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
     H x W x 3 uint8); it, or ``fn``, may raise :class:`~painterly.errors.Interrupted` to stop
     as Ctrl-C does.  ``quality``: the encoder (:data:`ENCODERS`, ``--quality``)."""
     fmt = check_output(dst, quality=quality)[0]
+    existed = os.path.lexists(dst)  # an interrupted clip is written beside it, not over it
     info = info or probe(src)
     size = output_size(info, longest, fmt)
     notes: list[str] = []
@@ -527,10 +534,7 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
         print(f"painterly: note: {n}", file=sys.stderr)
     bar = None
     if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=info.frames, unit="frame", file=sys.stderr, dynamic_ncols=True,
-                   desc=f"{Path(src).name} {size[0]}x{size[1]}")
+        bar = bars.bar(info.frames, "frame", f"{Path(src).name} {size[0]}x{size[1]}")
     status = 0
     try:
         for fr in read_frames(info, size):
@@ -556,5 +560,8 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
             print("painterly: interrupted before the first frame was done; nothing written",
                   file=sys.stderr)
         return status
-    writer.finish(complete=not status)
-    return report_written(status, dst, quiet, f"the {writer.frames} frames done")
+    if status:
+        writer.path = paths.partial_target(dst, existed)
+    written = writer.finish(complete=not status)
+    return report_written(status, f"{written}{paths.kept_note(dst, written)}", quiet,
+                          f"the {writer.frames} frames done")

@@ -1,0 +1,163 @@
+"""Options of a style network, defined once (flags, web schema, validation and the README
+table come from :mod:`painterly.config`'s machinery): :class:`ApplyOptions` (``painterly
+apply``, the studio's networks) and :class:`TrainOptions` (``painterly train``).
+
+The loss options mean what they mean for ``painterly stylize`` (same help text, same
+ranges: :func:`_like` copies them from :class:`~painterly.config.Options`), with defaults
+chosen for training a network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Options, make, option
+from ..errors import UsageError
+
+_STYLE_FIELDS = {f.name: f for f in dataclasses.fields(Options)}
+PRESERVE = ("none", "luminance")
+RUNTIMES = ("auto", "torch", "onnxruntime")
+MIN_SIZE = 16
+# Chosen by measurement (README, Video): with the grid lock, halves the flicker of a sliding
+# object with the style distance within 10%.
+CLIP_BLEND = 0.5
+
+
+@dataclass
+class ApplyOptions:
+    """A trained style network on images or a clip (``painterly apply``, the studio)."""
+
+    size: int = option(0, "Longest side of the outputs in pixels (0 = each input's own "
+                          "size).", group="basic", minimum=0, maximum=8192, metavar="PX",
+                       page_label="Picture size",
+                       page_help="The longest side of the painting, in pixels.",
+                       page_slider=(32, 2048, "lin"))
+    preserve_color: str = option("none", "luminance: keep the photo's colours.",
+                                 choices=PRESERVE, group="basic",
+                                 page_label="Keep the photo's colours",
+                                 page_help="Paint with the painting's colours, or keep "
+                                           "your photo's.",
+                                 page_choices={"none": "No: the painting's colours",
+                                               "luminance": "Yes: the photo's colours"})
+    strength: float = option(1.0, "Blend with the photo: 1 = fully stylized, 0 = the photo.",
+                             group="basic", minimum=0.0, maximum=1.0, metavar="S",
+                             page_label="More photo \u2194 more painting",
+                             page_help="Left: your photo.  Right: fully painted.",
+                             page_slider=(0, 1, "lin"))
+    blend: float = option(CLIP_BLEND, "Clips: anti-flicker, mix each frame with the previous "
+                                      "output carried by the optical flow (0 = off, 1 = "
+                                      "strongest).", minimum=0.0, maximum=1.0, metavar="A",
+                          page_label="Steadier video",
+                          page_help="Videos: less flicker, by mixing each frame with the "
+                                    "last where nothing moved (0 = off).",
+                          page_slider=(0, 1, "lin"))
+    batch: int = option(4, "Images of the same size run together, up to N.", minimum=1,
+                        maximum=256, metavar="N", web=False)
+    precision: str = option("auto", "Arithmetic: auto (bfloat16 where fast), bf16 or fp32.",
+                            choices=("auto", "bf16", "fp32"), web=False)
+    runtime: str = option("auto", "What runs the network: auto (onnxruntime for float32 on "
+                                  "the CPU where it is installed, torch otherwise), torch, or "
+                                  "onnxruntime (float32 on the CPU; pip install "
+                                  "'painterly[onnx]').", choices=RUNTIMES, web=False)
+
+    def check(self) -> None:
+        if 0 < self.size < MIN_SIZE:
+            raise UsageError(f"--size: {self.size} is below the minimum {MIN_SIZE} (0 keeps "
+                             "each input's own size)")
+
+
+def _like(name: str, default: Any = dataclasses.MISSING, group: str | None = None) -> Any:
+    """A field with the help, range and choices of the Options field ``name``."""
+    f = _STYLE_FIELDS[name]
+    m = dict(f.metadata)
+    if default is dataclasses.MISSING:
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    return option(default, m["help"], choices=m["choices"], group=group or m["group"],
+                  minimum=m["min"], maximum=m["max"], metavar=m["metavar"])
+
+
+@dataclass
+class TrainFiles:
+    """Where training reads and writes, and how (not options of the network)."""
+
+    photos: str = option("", "Folder of photos to train on (any photos; e.g. COCO); for "
+                             "serve, a folder that training jobs may use without uploading "
+                             "(the page never sees its path).", metavar="DIR", web=False)
+    previews: str = option("", "Folder for preview images of the held-out photos.",
+                           metavar="DIR", web=False)
+    workers: int = option(0, "Processes decoding photos (for large folders).", minimum=0,
+                          maximum=64, metavar="N", web=False)
+    resume: bool = option(False, "Continue from MODEL.ckpt with its options, to the --steps "
+                                 "given (more or fewer than its plan) or to its own plan.",
+                          web=False)
+
+
+@dataclass
+class TrainOptions:
+    """Everything that decides the trained network (where it runs is Runtime)."""
+
+    # --- schedule --------------------------------------------------------------------------
+    steps: int = option(2000, "Training steps (batches).", group="basic", minimum=1,
+                        maximum=10_000_000)
+    batch: int = option(4, "Photos per step, over all processes under torchrun (a multiple "
+                           "of their number).", group="basic", minimum=1, maximum=4096)
+    lr: float = option(1e-3, "Adam learning rate.", minimum=1e-7, maximum=1.0)
+    crop: int = option(256, "Side of the square crops trained on.", group="basic",
+                       minimum=32, maximum=4096)
+    photo_size: int = option(512, "Photos are resized to this longest side before cropping; "
+                                  "the style image is seen as stylize sees it at this size.",
+                             minimum=32, maximum=8192)
+    seed: int = option(0, "Random seed: network initialisation, held-out photos, crops and "
+                          "order.", minimum=0)
+
+    # --- the network -------------------------------------------------------------------------
+    width: int = option(16, "Channels of the network's first layer (32 = Johnson et al.; "
+                            "smaller is faster).", group="basic", minimum=4, maximum=256)
+    blocks: int = option(5, "Residual blocks.", minimum=0, maximum=32)
+    downs: int = option(3, "Stride-2 stages (each halves the side; more = larger brush "
+                           "strokes, faster).", minimum=1, maximum=4)
+
+    # --- the perceptual objective (as for stylize) ------------------------------------------
+    content_weight: float = _like("content_weight")
+    style_weight: float = _like("style_weight")
+    tv_weight: float = _like("tv_weight")
+    content_layers: list[str] = _like("content_layers")
+    style_layers: list[str] = _like("style_layers")
+    style_layer_weights: list[float] = _like("style_layer_weights")
+    style_scale: float = _like("style_scale")
+    structure: float = _like("structure")
+    precision: str = _like("precision")
+
+    # --- what training writes ------------------------------------------------------------------
+    holdout: int = option(4, "Photos held out of training; previews show them.", minimum=0,
+                          maximum=1000)
+    preview_every: int = option(200, "Write a preview of the held-out photos every N steps "
+                                     "(0 = only at the end).", minimum=0)
+    checkpoint_every: int = option(500, "Write a checkpoint (with the optimizer state) every "
+                                        "N steps (0 = only on interruption).", minimum=0)
+
+    def check(self) -> None:
+        if self.crop > self.photo_size:
+            raise UsageError(f"--crop {self.crop} is larger than --photo-size "
+                             f"{self.photo_size}")
+        self.loss_options()  # the loss options' own checks
+
+    def check_photos(self, count: int, dashes: str = "--") -> None:
+        """Enough photos for the held-out ones and a batch (training, and the studio before
+        it queues a training job; ``dashes`` before the option names)."""
+        d = dashes
+        if self.holdout >= count:
+            raise UsageError(f"{d}holdout: {self.holdout} of {count} photos held out leaves "
+                             "none to train on")
+        if count - self.holdout < self.batch:
+            raise UsageError(f"{d}photos: {count - self.holdout} to train on (after "
+                             f"{self.holdout} held out), fewer than {d}batch {self.batch}; "
+                             f"add photos or lower {d}batch")
+
+    def loss_options(self) -> Options:
+        """The :class:`Options` of the perceptual objective."""
+        return make(Options, **{k: getattr(self, k) for k in (
+            "content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
+            "style_layer_weights", "style_scale", "structure", "precision")})

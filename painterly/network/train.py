@@ -1,0 +1,526 @@
+"""``painterly train STYLE --photos DIR -o MODEL``: a style network trained with the
+perceptual objective that ``stylize`` optimises (:class:`painterly.objective.PerceptualLoss`:
+same VGG, layers, weights and normalisation).
+
+One step: a batch of random square crops (random flips) of the photos goes through the
+network; the loss compares the outputs' VGG features with the photos' own (content) and
+with the style image's Gram matrices, fixed once; Adam updates the network.  bfloat16
+autocast where it is fast (``--precision auto``).
+
+Data-parallel under ``torchrun --nproc_per_node=N -m painterly train ...``: every process
+holds the network (DistributedDataParallel averages the gradients; gloo on CPUs, NCCL on
+GPUs), a DistributedSampler gives each its share of every global batch, and only rank 0
+writes files.  The crops of photo i in epoch e are drawn from a generator seeded by (seed,
+e, i), so a global batch holds the same crops whatever N, and the loss (a mean over the
+batch) gives the same gradient: the same network within float noise.
+
+Photos held out of training (``--holdout``, chosen by the seed, named in the model file)
+are the previews (``--previews DIR``, every ``--preview-every`` steps).  Checkpoints
+(network, Adam state, step) go to ``MODEL.ckpt`` (a model file too) every
+``--checkpoint-every`` steps and on Ctrl-C or SIGTERM; ``--resume`` continues from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from .. import bars
+from .. import device as dev
+from ..config import Runtime
+from ..errors import (
+    OUT_OF_MEMORY,
+    ImageError,
+    Interrupted,
+    PainterlyError,
+    UsageError,
+    is_out_of_memory,
+)
+from ..images import (
+    check_style,
+    fit_longest,
+    image_tensor,
+    load_image,
+    resize_tensor,
+    save_image,
+    to_pil,
+    to_tensor,
+)
+from ..inputs import scan, warn
+from ..objective import PerceptualLoss, for_training, load_styles, network_layers
+from ..paths import interrupted_path, kept_note
+from ..signals import deferred
+from ..version import __version__
+from ..vgg import build
+from ..weights import resolve
+from . import dist
+from .guard import check_outputs, keeps_earlier, make_previews, resume_from
+from .modelfile import ModelFile, save_model, thumbnail_png
+from .options import TrainOptions
+from .transform import Arch, TransformNet
+
+CACHE_BYTES = 2 * 2 ** 30  # photos kept decoded in memory up to this much
+CALIBRATION_PHOTOS = 8
+
+
+def checkpoint_path(model: str | Path) -> Path:
+    return Path(f"{model}.ckpt")
+
+
+def split_photos(files: list[Path], holdout: int, seed: int) -> tuple[list[Path], list[Path]]:
+    """(training photos, held-out photos), the held-out ones drawn by the seed (fewer than
+    the photos: :meth:`TrainOptions.check_photos`)."""
+    held = set(random.Random(seed).sample(range(len(files)), holdout))
+    return ([f for i, f in enumerate(files) if i not in held],
+            [f for i, f in enumerate(files) if i in held])
+
+
+class Crops(Dataset):
+    """Random square crops (and flips) of photos resized to a longest side.
+
+    Item i in epoch e depends only on (seed, e, i).  Decoded photos are kept in memory (as
+    8-bit) while they fit in CACHE_BYTES."""
+
+    def __init__(self, files: list[Path], photo_size: int, crop: int, seed: int):
+        self.files, self.photo_size, self.crop, self.seed = files, photo_size, crop, seed
+        self.epoch = 0
+        self._cache: dict[int, torch.Tensor] = {}
+        self._bytes = 0
+        self.bad: set[int] = set()  # photos found damaged when decoded
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def photo(self, i: int) -> torch.Tensor:
+        """3 x H x W uint8, longest side photo_size and shortest at least the crop."""
+        if i in self._cache:
+            return self._cache[i]
+        img = load_image(self.files[i])
+        w, h = fit_longest(*img.size, self.photo_size)
+        if min(w, h) < self.crop:
+            s = self.crop / min(w, h)
+            w, h = max(self.crop, round(w * s)), max(self.crop, round(h * s))
+        x = resize_tensor(to_tensor(img.rgb), (h, w))[0]
+        q = (x * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+        if self._bytes + q.numel() <= CACHE_BYTES:
+            self._cache[i] = q
+            self._bytes += q.numel()
+        return q
+
+    def usable(self, i: int) -> torch.Tensor:
+        """Photo ``i``, or the next one that can be read: a photo damaged behind a good
+        header is skipped with one warning line (and not tried again)."""
+        n = len(self.files)
+        for j in ((i + k) % n for k in range(n)):
+            if j in self.bad:
+                continue
+            try:
+                return self.photo(j)
+            except ImageError as e:
+                self.bad.add(j)
+                warn(f"{e}; skipped")
+        raise ImageError(f"{self.files[i].parent}: none of the photos can be read")
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = self.usable(i)
+        g = torch.Generator().manual_seed(_mix(self.seed, self.epoch, i))
+        top = int(torch.randint(0, x.shape[1] - self.crop + 1, (1,), generator=g))
+        left = int(torch.randint(0, x.shape[2] - self.crop + 1, (1,), generator=g))
+        x = x[:, top:top + self.crop, left:left + self.crop]
+        if bool(torch.rand((), generator=g) < 0.5):
+            x = x.flip(-1)
+        return x.float() / 255
+
+
+def _mix(*ints: int) -> int:
+    return int.from_bytes(hashlib.blake2b(repr(ints).encode(), digest_size=7).digest(), "big")
+
+
+def batches(ds: Crops, sampler: DistributedSampler, local: int, steps_per_epoch: int,
+            start: int, workers: int) -> Iterator[torch.Tensor]:
+    """This process's share of every global batch from step ``start`` on, endlessly."""
+    step = start
+    while True:
+        epoch, pos = divmod(step, steps_per_epoch)
+        ds.epoch = epoch
+        sampler.set_epoch(epoch)
+        idx = list(sampler)[pos * local:steps_per_epoch * local]
+        loader = DataLoader(ds, batch_size=local, sampler=idx, num_workers=workers,
+                            drop_last=True, pin_memory=False)
+        for b in loader:
+            yield b
+            step += 1
+
+
+class StopFlag:
+    """Ctrl-C and SIGTERM ask to stop after the current step (then a checkpoint is written)."""
+
+    def __init__(self):
+        self.set = False
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> StopFlag:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.set:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def adam_state(opt: torch.optim.Adam, params: list[torch.nn.Parameter]) -> dict[str, torch.Tensor]:
+    out = {}
+    for i, p in enumerate(params):
+        st = opt.state.get(p)
+        if st:
+            out[f"opt.{i}.exp_avg"] = st["exp_avg"]
+            out[f"opt.{i}.exp_avg_sq"] = st["exp_avg_sq"]
+            out[f"opt.{i}.step"] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1)
+    return out
+
+
+def load_adam_state(opt: torch.optim.Adam, params: list[torch.nn.Parameter],
+                    extra: dict[str, torch.Tensor], device: torch.device) -> None:
+    for i, p in enumerate(params):
+        if f"opt.{i}.exp_avg" in extra:
+            opt.state[p] = {
+                "step": torch.tensor(float(extra[f"opt.{i}.step"][0])),
+                "exp_avg": extra[f"opt.{i}.exp_avg"].to(device, torch.float32),
+                "exp_avg_sq": extra[f"opt.{i}.exp_avg_sq"].to(device, torch.float32)}
+
+
+def preview(net: TransformNet, photos: list[torch.Tensor], device: torch.device,
+            precision: str) -> torch.Tensor:
+    """Held-out photos (left) and the network's results (right), one pair per row."""
+    rows = []
+    was = net.training
+    net.eval()
+    with torch.no_grad(), dev.autocast(device, precision):
+        for p in photos:
+            y = net(p.to(device).contiguous(memory_format=torch.channels_last))
+            rows.append(torch.cat([p, y.float().clamp(0, 1).cpu()], -1))
+    net.train(was)
+    width = max(r.shape[-1] for r in rows)
+    rows = [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows]
+    return torch.cat(rows, -2)
+
+
+@dataclasses.dataclass
+class TrainProgress:
+    """What a ``callback`` of :func:`train` is given after every step (rank 0 only)."""
+
+    step: int  # steps done in all (with those before --resume)
+    total: int  # the steps to reach
+    losses: dict[str, float]  # this step's loss terms and "total", over the global batch
+    elapsed: float  # seconds since this run's first step
+    eta: float  # seconds left, at this run's pace
+    preview: Image.Image | None = None  # held-out photos | results, at the preview steps
+
+
+@dataclasses.dataclass
+class Trained:
+    """What :func:`train` returns (on every process under torchrun)."""
+
+    net: TransformNet  # this process's copy of the network
+    steps: int  # steps done in all (with those before --resume)
+    interrupted: bool  # stopped by Ctrl-C or SIGTERM (a checkpoint was written)
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything a training run works with, made once by :func:`_setup`."""
+
+    w: dist.World
+    device: torch.device
+    precision: str
+    topts: TrainOptions
+    start: int
+    out: Path
+    ckpt: Path
+    net: TransformNet
+    model: torch.nn.Module  # the network, or its DistributedDataParallel wrapper
+    opt: torch.optim.Adam
+    params: list[torch.nn.Parameter]
+    loss_fn: PerceptualLoss
+    data: Iterator[torch.Tensor]
+    held_t: list[torch.Tensor]
+    meta: dict
+    arch: Arch
+    keep: bool = False  # an earlier model stays: a stopped run writes beside it
+
+    def save(self, step: int, path: Path, with_opt: bool) -> None:
+        if self.w.main:
+            save_model(path, self.net, self.arch, {**self.meta, "steps": step},
+                       adam_state(self.opt, self.params) if with_opt else None)
+
+    def stopped(self, step: int) -> str:
+        """Write the checkpoint and the model of the finished steps (beside an earlier
+        model); the words that say so."""
+        target = interrupted_path(self.out) if self.keep else self.out
+        with deferred():
+            self.save(step, self.ckpt, True)
+            self.save(step, target, False)
+        return (f"wrote {target} and the checkpoint {self.ckpt} of the {step} steps done "
+                f"(--resume continues){kept_note(self.out, target)}")
+
+
+def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runtime, *,
+          resume: bool = False, previews: str | None = None, workers: int = 0,
+          quiet: bool = False, style_name: str | None = None,
+          callback: Callable[[TrainProgress], None] | None = None,
+          steps_given: bool = True) -> Trained:
+    """Train (or resume) and write the model file (rank 0).  Ctrl-C or SIGTERM stops after
+    the current step, writing the model and a checkpoint.
+
+    ``style_name`` is the style's name recorded in the model file (default: the file's
+    name).  ``callback`` (rank 0) gets a :class:`TrainProgress` after every step, with the
+    preview image at the steps ``--preview-every`` names; it may raise
+    :class:`~painterly.errors.Interrupted` to stop as Ctrl-C does (the model and the
+    checkpoint are written, and the result says ``interrupted``).  With ``resume``, training
+    goes on to ``topts.steps`` (``steps_given``) or to the checkpoint's own plan; any stop
+    (an error, Ctrl-C, SIGTERM) after a step writes the model and the checkpoint of the
+    finished steps, beside an earlier model (``NAME.interrupted.safetensors``) rather than
+    over it."""
+    w = dist.world()
+    device = dist.device_for(runtime.device, w)
+    ckpt = checkpoint_path(out)
+    check_outputs(style, photos, out, ckpt, previews, resume, runtime.weights)
+    start, state, adam = 0, None, {}
+    if resume:  # the checkpoint's options, to the --steps given (or the checkpoint's plan)
+        topts, mf, start = resume_from(ckpt, topts, steps_given)
+        state, adam = mf.state, mf.extra
+    keep = keeps_earlier(out, resume, start)  # a stopped run then writes beside it
+    if topts.batch % w.size:
+        raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
+    train_files, held = _photos(photos, topts, w)
+    style_img = check_style(load_image(style))
+    style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
+    meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
+                      "thumbnail_png": thumbnail_png(style_t)},
+            "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
+            "processes": w.size, "painterly_version": __version__}
+    dist.init(w, device)
+    try:
+        with _tuned(device):  # fixed shapes: cuDNN may pick its fastest kernels
+            run = _setup(w, device, topts, runtime, style_t, train_files, held, start,
+                         (state, adam, workers), meta, (Path(out), ckpt, keep))
+            if w.main:  # created once everything else is checked
+                make_previews(previews)
+            return _loop(run, previews, callback, quiet)
+    finally:
+        dist.done(w)
+
+
+def _photos(photos: str, topts: TrainOptions, w: dist.World) -> tuple[list[Path], list[Path]]:
+    """The photos to train on and the held-out ones; damaged ones skipped with a warning
+    (a folder with none usable, or too few for a batch, is refused)."""
+    found = scan([photos], quiet=not w.main)
+    files = found.files
+    if found.skipped and w.main:
+        warn(f"{photos}: {found.summary()}; training on the other {len(files)}")
+    topts.check_photos(len(files))
+    return split_photos(files, topts.holdout, topts.seed)
+
+
+@contextlib.contextmanager
+def _on_stop(steps: Callable[[], int], start: int, stopped: Callable[[int], str],
+             ended: list[int]):
+    """Any stop inside the block (an error, out of memory, a second Ctrl-C) after steps were
+    done writes the model and the checkpoint of the finished steps (``stopped``), and the
+    error's line says so; a Ctrl-C is then taken as done (``ended`` gets the step)."""
+    try:
+        yield
+    except (Exception, KeyboardInterrupt) as e:
+        step = steps()
+        if step <= start:
+            raise
+        said = stopped(step)
+        if not isinstance(e, (PainterlyError, KeyboardInterrupt)) and not is_out_of_memory(e):
+            raise  # not the user's doing: the finished steps are kept all the same
+        if isinstance(e, KeyboardInterrupt):
+            print(f"painterly: interrupted at step {step}; {said}", file=sys.stderr)
+            ended.append(step)
+            return
+        why = str(e) if isinstance(e, PainterlyError) else f"{OUT_OF_MEMORY} (or --batch)"
+        raise PainterlyError(f"{why}; {said}") from None
+
+
+def _held_out(held: list[Path], side: int) -> list[torch.Tensor]:
+    """The held-out photos as tensors; a damaged one is skipped with a warning."""
+    out = []
+    for f in held:
+        try:
+            out.append(image_tensor(load_image(f), side))
+        except ImageError as e:
+            warn(f"{e}; skipped")
+    return out
+
+
+def _tuned(device: torch.device) -> contextlib.AbstractContextManager:
+    """cuDNN's benchmark mode for the run only (the setting is restored afterwards)."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    c = torch.backends.cudnn
+    return c.flags(enabled=c.enabled, benchmark=True, deterministic=c.deterministic,
+                   allow_tf32=c.allow_tf32)
+
+
+def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Runtime,
+           style_t: torch.Tensor, train_files: list[Path], held: list[Path], start: int,
+           saved: tuple, meta: dict, outs: tuple[Path, Path, bool]) -> Run:
+    """The objective, the data, the network and its optimizer, on this process."""
+    state, adam, workers = saved
+    precision = dev.resolve_precision(topts.precision, device)
+    lopts = topts.loss_options()
+    lopts = dataclasses.replace(lopts, precision=precision)
+    weights = resolve(runtime.weights)
+    vgg = build(weights, network_layers(lopts, weights.arch), "max").to(device)
+    vgg = vgg.to(memory_format=dev.memory_format(device))
+    ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
+    calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
+    loss_fn = for_training(vgg, lopts, style_t, topts.photo_size, calib)
+
+    arch = Arch(topts.width, topts.blocks, topts.downs).check()
+    torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
+    net = TransformNet(arch)
+    if state is not None:
+        net.load_state_dict(state)
+    net = net.to(device, memory_format=torch.channels_last).train()
+    params = list(net.parameters())
+    opt = torch.optim.Adam(params, lr=topts.lr)
+    load_adam_state(opt, params, adam, device)
+    model = net
+    if w.size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+    sampler = DistributedSampler(ds, num_replicas=w.size, rank=w.rank, shuffle=True,
+                                 seed=topts.seed, drop_last=True)
+    data = batches(ds, sampler, topts.batch // w.size, len(ds) // topts.batch, start, workers)
+    held_t = _held_out(held, topts.photo_size)
+    return Run(w, device, precision, topts, start, outs[0], outs[1], net, model, opt, params,
+               loss_fn, data, held_t, meta, arch, outs[2])
+
+
+def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None] | None,
+          quiet: bool) -> Trained:
+    """Steps until the last, or until Ctrl-C, SIGTERM or the callback asks to stop."""
+    bar = bars.bar(r.topts.steps, "step", "train", r.start) if r.w.main and not quiet \
+        else None
+    step = r.start
+    t0 = time.perf_counter()
+    ended: list[int] = []  # a second Ctrl-C stopped the run (the steps were written)
+    with StopFlag() as stop, _on_stop(lambda: step, r.start, r.stopped, ended):
+        while step < r.topts.steps:
+            vals = _step(r)
+            step += 1
+            if bar is not None:
+                bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
+                                    refresh=False)
+                bar.update(1)
+            shown = _preview(r, step, previews) if previews or callback else None
+            asked = _tell(callback, r, step, vals, time.perf_counter() - t0, shown)
+            if r.topts.checkpoint_every and step % r.topts.checkpoint_every == 0 \
+                    and step < r.topts.steps:
+                r.save(step, r.ckpt, True)
+            if dist.any_true(stop.set or asked, r.w, r.device):
+                return _stopped(r, step, bar, stop.set)
+    if bar is not None:
+        bar.close()
+    if ended:
+        return Trained(r.net, step, True)
+    r.save(step, r.out, False)
+    dist.barrier(r.w)
+    if r.w.main and not quiet:
+        print(f"trained {step - r.start} steps in {time.perf_counter() - t0:.0f} s; wrote "
+              f"{r.out}", file=sys.stderr)
+    return Trained(r.net, step, False)
+
+
+def _step(r: Run) -> dict[str, float]:
+    """One step on the next batch; the loss terms over the global batch."""
+    x = next(r.data).to(r.device).contiguous(memory_format=torch.channels_last)
+    with dev.autocast(r.device, r.precision):
+        y = r.model(x)
+    loss = r.loss_fn(y, content=x)
+    vals = _mean_over_ranks(loss, r.w, r.device)
+    if not all(v == v and abs(v) != float("inf") for v in vals.values()):  # before the update
+        raise UsageError("the loss is not finite; lower --lr or use --precision fp32")
+    r.opt.zero_grad(set_to_none=True)
+    loss.total.backward()
+    r.opt.step()
+    return vals
+
+
+def _preview(r: Run, step: int, previews: str | None) -> Image.Image | None:
+    """The held-out photos and their results at the preview steps (rank 0), saved to
+    ``previews``."""
+    every = r.topts.preview_every
+    if not (r.held_t and r.w.main and ((every and step % every == 0) or step == r.topts.steps)):
+        return None
+    shown = to_pil(preview(r.net, r.held_t, r.device, r.precision))
+    if previews:
+        save_image(shown, Path(previews) / f"step_{step:06d}.png")
+    return shown
+
+
+def _tell(callback: Callable[[TrainProgress], None] | None, r: Run, step: int,
+          vals: dict[str, float], spent: float, shown: Image.Image | None) -> bool:
+    """The callback told of the step (rank 0); True when it asked to stop."""
+    if callback is None or not r.w.main:
+        return False
+    try:
+        callback(TrainProgress(step, r.topts.steps, vals, spent, spent / (step - r.start)
+                               * (r.topts.steps - step), shown))
+    except Interrupted:
+        return True
+    return False
+
+
+def _stopped(r: Run, step: int, bar, by_signal: bool) -> Trained:
+    """The model and a checkpoint written after a stop (beside an earlier model)."""
+    said = r.stopped(step)
+    dist.barrier(r.w)
+    if bar is not None:
+        bar.close()
+    if r.w.main and by_signal:
+        print(f"painterly: interrupted at step {step}; {said}", file=sys.stderr)
+    return Trained(r.net, step, True)
+
+
+def _mean_over_ranks(loss, w: dist.World, device: torch.device) -> dict[str, float]:
+    """The loss parts (and total), averaged over the processes: the global batch's loss."""
+    names = [*loss.terms, "total"]
+    t = torch.stack([*(v.detach().float() for v in loss.terms.values()),
+                     loss.total.detach().float()])
+    if w.size > 1:
+        torch.distributed.all_reduce(t)
+        t = t / w.size
+    return dict(zip(names, t.tolist()))
+
+
+def _sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def model_summary(mf: ModelFile) -> str:
+    m = mf.meta
+    return (f"{m.get('style', {}).get('name', '?')}, {mf.arch.width}-wide network, "
+            f"{m.get('steps', '?')} steps")
