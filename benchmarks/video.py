@@ -12,17 +12,22 @@ clip is stylized
 
 With ``--model MODEL`` the clips are stylized instead by that style network (``painterly
 apply``): frame by frame, grid-locked to the camera (painterly.network.steady.GridLocked), and
-with flow-guided blending at a few strengths, with and without the grid lock.
+with flow-guided blending at a few strengths (``--blends``), with and without the grid lock;
+``--optimised CLIPS`` adds the optimisation methods on those clips to the same run, so
+that both share one figure.  The optimised clips are run at each temporal weight of
+``--temporal-weights``.
 
 All are scored by the temporal warping error (Lai et al. 2018, painterly.temporal.warping_error)
 next to the style, texture and content distances of benchmarks/score.py (mean over frames).
 The flow method is chosen first by its end-point error against the true motion.
 
 Writes benchmarks/results/video.md, video_strip.jpg (the centre of consecutive frames of one
-clip per method) and video_error.png (error per frame); video_net.* with ``--model``.
+clip per method), video_error.png (error per frame) and video_tradeoff.png (warping error
+against texture distance: flicker and style as one picture); video_net.* with ``--model``.
 
 Usage: python benchmarks/video.py [--size 256] [--frames 10] [--images DIR] [--photos DIR]
-       [--device auto] [--sweep] [--model MODEL [--precision auto]]
+       [--device auto] [--sweep] [--model MODEL [--precision auto] [--blends A,B]
+       [--optimised CLIPS]] [--temporal-weights W,W]
 """
 
 from __future__ import annotations
@@ -245,11 +250,20 @@ def main() -> None:
     p.add_argument("--precision", default="auto", help="the network's arithmetic (--model)")
     p.add_argument("--blends", default=f"0.3,{CLIP_BLEND:g}",
                    help="blend strengths tried with --model, comma-separated")
+    p.add_argument("--optimised", default="", metavar="CLIPS",
+                   help="with --model: also the optimisation methods on these clips "
+                        "(comma-separated), in the same tables")
+    p.add_argument("--temporal-weights", default=f"{ClipOptions.temporal_weight:g}",
+                   help="temporal weights of the optimised anti-flicker, comma-separated")
     p.add_argument("--score-every", type=int, default=1, metavar="N",
                    help="style and content distances of every N-th frame (they are slow)")
     p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--replot", type=Path, metavar="TABLE",
+                   help="only draw the trade-off figure again from a table written before")
     a = p.parse_args()
     sys.path.insert(0, str(HERE))
+    if a.replot:
+        return replot(a.replot)
     if not a.photos.is_dir() or not (a.images / a.style).exists():
         print(f"skipped: {a.photos} or {a.images / a.style} is missing")
         return
@@ -274,65 +288,150 @@ def main() -> None:
     net = None
     if a.model:
         from painterly.network.network import Network
-        from painterly.network.steady import frame_fn
 
         net = Network.load(a.model, a.device, a.precision)
         net.run(clips[0].frames[0])  # warm up
+    points: dict[str, list[tuple[str, float, float]]] = {}
     for ci, clip in enumerate(clips):
         methods = {}
         if net is not None:
-            methods["network, frame by frame"] = stylize(frame_fn(net, lock=False),
-                                                         clip.frames)
-            methods["network, grid-locked"] = stylize(frame_fn(net), clip.frames)
-            for s in (float(b) for b in a.blends.split(",") if b):
-                methods[f"network + temporal blend {s:g} (no grid lock)"] = stylize(
-                    frame_fn(net, blend=s, lock=False), clip.frames)
-                default = " (default)" if s == CLIP_BLEND else ""
-                methods[f"network, grid-locked + temporal blend {s:g}{default}"] = stylize(
-                    frame_fn(net, blend=s), clip.frames)
-            score_methods(methods, clip, styles[0], rows, curves, a.score_every)
-            strips[clip.name] = {"input": clip.frames, **{k: v[0] for k, v in methods.items()}}
-            continue
-        base, bsec = stylize(OptimisedFrames(stylizer, styles, opts,
-                                             ClipOptions(temporal=False)), clip.frames)
-        methods["frame by frame"] = (base, bsec)
-        methods["optimisation, anti-flicker (default)"] = stylize(
-            OptimisedFrames(stylizer, styles, opts, ClipOptions()), clip.frames)
-        for s in sorted({0.3, 0.5, a.strength}):  # blending is cheap: always a few strengths
-            methods[f"frame by frame + temporal blend {s:g}"] = stylize(
-                temporal.temporal_blend(replay(base), s), clip.frames)
-        if a.sweep and ci == 0:
-            for steps, wt in ((5, 200.0), (20, 200.0), (10, 0.0), (10, 1000.0)):
-                methods[f"optimisation, {steps} steps, temporal weight {wt:g}"] = stylize(
-                    OptimisedFrames(stylizer, styles, opts,
-                                    ClipOptions(frame_steps=steps, temporal_weight=wt)),
-                    clip.frames)
-        score_methods(methods, clip, styles[0], rows, curves, a.score_every)
+            methods.update(network_methods(net, clip, a.blends))
+        if net is None or clip.name in a.optimised.split(","):
+            methods.update(optimised_methods(stylizer, styles, opts, clip, a, ci == 0))
+        score_methods(methods, clip, styles[0], rows, curves, a.score_every, points)
         strips[clip.name] = {"input": clip.frames, **{k: v[0] for k, v in methods.items()}}
+        write(a, lines, rows, strips, curves, points)  # after every clip: a long run shows
 
-    lines += ["", "## Flicker, style and content", "",
-              "Warping error: Lai et al. 2018, mean over frames of the masked squared RGB "
-              "difference (0..1) between each output frame and the previous output frame "
-              "warped by the input's flow.  Style, texture and content distances: "
-              f"benchmarks/score.py, mean over every {a.score_every}-th frame (counting from 1).  "
-              "Time: seconds per frame, the first frame and the mean of "
-              "the later ones.", ""] + rows
-    stem = "video_net" if a.model else "video"
+
+def replot(table: Path) -> None:
+    """The trade-off figure again from a table this script wrote (``--replot``)."""
+    points: dict[str, list[tuple[str, float, float]]] = {}
+    for row in table.read_text().splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if len(cells) == 8 and cells[2][:1].isdigit():
+            points.setdefault(cells[0], []).append((cells[1], float(cells[5]),
+                                                    float(cells[2])))
+    tradeoff_figure(points, table.with_name(f"{table.stem}_tradeoff.png"))
+
+
+def write(a, lines: list[str], rows: list[str], strips: dict, curves: dict,
+          points: dict) -> None:
+    """The table and the figures of the clips done so far."""
+    lines = lines + [
+        "", "## Flicker, style and content", "",
+        "Warping error: Lai et al. 2018, mean over frames of the masked squared RGB "
+        "difference (0..1) between each output frame and the previous output frame "
+        "warped by the input's flow.  Style, texture and content distances: "
+        f"benchmarks/score.py, mean over every {a.score_every}-th frame (counting from 1).  "
+        "Time: seconds per frame, the first frame and the mean of "
+        "the later ones.", ""] + rows
+    stem = ("video_both" if a.optimised else "video_net") if a.model else "video"
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     figures(strips, curves, a.out, stem)
-    print(f"wrote {a.out / stem}.md, {stem}_strip.jpg, {stem}_error.png")
+    tradeoff_figure(points, a.out / f"{stem}_tradeoff.png")
+    print(f"wrote {a.out / stem}.md, {stem}_strip.jpg, {stem}_error.png, {stem}_tradeoff.png")
+
+
+def network_methods(net, clip: Clip, blends: str) -> dict:
+    """A style network on ``clip`` (``painterly apply``): frame by frame, grid-locked, and
+    blended at each of ``blends`` with and without the lock."""
+    from painterly.network.steady import frame_fn
+
+    methods = {"network, frame by frame": stylize(frame_fn(net, lock=False), clip.frames),
+               "network, grid-locked": stylize(frame_fn(net), clip.frames)}
+    for s in (float(b) for b in blends.split(",") if b):
+        methods[f"network + temporal blend {s:g} (no grid lock)"] = stylize(
+            frame_fn(net, blend=s, lock=False), clip.frames)
+        default = " (default)" if s == CLIP_BLEND else ""
+        methods[f"network, grid-locked + temporal blend {s:g}{default}"] = stylize(
+            frame_fn(net, blend=s), clip.frames)
+    return methods
+
+
+def optimised_methods(stylizer, styles, opts: Options, clip: Clip, a, first: bool) -> dict:
+    """Optimisation (``painterly stylize`` on a clip): frame by frame, the anti-flicker at
+    each of ``a.temporal_weights``, and frame by frame steadied by blending."""
+    base, bsec = stylize(OptimisedFrames(stylizer, styles, opts,
+                                         ClipOptions(temporal=False)), clip.frames)
+    methods = {"frame by frame": (base, bsec)}
+    for wt in (float(w) for w in a.temporal_weights.split(",") if w):
+        default = ClipOptions.temporal_weight
+        name = "optimisation, anti-flicker" + (" (default)" if wt == default else
+                                               f", temporal weight {wt:g}")
+        methods[name] = stylize(OptimisedFrames(stylizer, styles, opts,
+                                                ClipOptions(temporal_weight=wt)), clip.frames)
+    for s in sorted({0.3, 0.5, a.strength}):  # blending is cheap: always a few strengths
+        methods[f"frame by frame + temporal blend {s:g}"] = stylize(
+            temporal.temporal_blend(replay(base), s), clip.frames)
+    if a.sweep and first:
+        for steps, wt in ((5, 200.0), (20, 200.0), (10, 0.0), (10, 1000.0)):
+            methods[f"optimisation, {steps} steps, temporal weight {wt:g}"] = stylize(
+                OptimisedFrames(stylizer, styles, opts,
+                                ClipOptions(frame_steps=steps, temporal_weight=wt)),
+                clip.frames)
+    return methods
+
+
+FAMILIES = (  # (label, test on a method's name, colour): one line per family in the figure
+    ("network + blend, grid-locked", lambda k: k.startswith("network, grid-locked"), "C0"),
+    ("network + blend, no lock", lambda k: k.startswith("network + temporal blend")
+     or k == "network, frame by frame", "C1"),
+    ("optimisation, temporal weights", lambda k: k.startswith("optimisation, anti-flicker")
+     or k == "frame by frame", "C2"),
+    ("optimisation frame by frame + blend", lambda k: k.startswith("frame by frame"), "C3"),
+)
+
+
+def tradeoff_figure(points: dict[str, list[tuple[str, float, float]]], path: Path) -> None:
+    """Warping error against texture distance, one panel per clip: the lower left is steady
+    and keeps the brushwork."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(points), figsize=(4.6 * len(points), 3.8), squeeze=False)
+    for ax, (clip, pts) in zip(axes[0], points.items()):
+        for label, test, colour in FAMILIES:
+            fam = [p for p in pts if test(p[0])]  # in the order run: weakest first
+            if not fam:
+                continue
+            ax.plot([p[1] for p in fam], [p[2] for p in fam], "o-", color=colour, ms=4,
+                    lw=1, label=label)
+            tags: dict[tuple[float, float], list[str]] = {}
+            for name, x, y in fam:
+                tag = name.split("blend ")[-1].split(" ")[0] if "blend" in name else (
+                    name.split("weight ")[-1] if "weight" in name else "")
+                tag = (tag + " (default)") if "default" in name else tag
+                if "frame by frame" in name and "blend" not in name:
+                    tag = "frame by frame"
+                elif name == "network, grid-locked":
+                    tag = "lock only"
+                tags.setdefault((x, y), []).append(tag)
+            for (x, y), tag in tags.items():  # points that coincide share one label
+                ax.annotate(", ".join(tag), (x, y), fontsize=6, xytext=(3, 2),
+                            textcoords="offset points")
+        ax.set_title(clip)
+        ax.set_xlabel("texture distance (lower: more brushwork)")
+        ax.set_ylabel("warping error (lower: steadier)")
+        ax.set_yscale("log")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def score_methods(methods: dict, clip: Clip, style: torch.Tensor, rows: list[str],
-                  curves: dict, every: int = 1) -> None:
-    """A table row and an error curve per method; the first method is the reference."""
-    e0 = None
+                  curves: dict, every: int = 1, points: dict | None = None) -> None:
+    """A table row and an error curve per method; the first method of its kind (network
+    or optimisation) is the reference."""
+    e0: dict[bool, float] = {}
     curves[clip.name] = {}
     for name, (outs, secs) in methods.items():
         err, per = temporal.warping_error(outs, clip.frames)
-        rel = "" if e0 is None else f"{100 * (err / e0 - 1):+.0f}%"
-        e0 = err if e0 is None else e0
+        kind = name.startswith("network")
+        rel = "" if kind not in e0 else f"{100 * (err / e0[kind] - 1):+.0f}%"
+        e0.setdefault(kind, err)
         sd, td, cd = distances(outs, clip.frames, style, every)
         later = np.mean(secs[1:]) if len(secs) > 1 else secs[0]
         if "blend" in name and "network" not in name:
@@ -342,6 +441,8 @@ def score_methods(methods: dict, clip: Clip, style: torch.Tensor, rows: list[str
         rows.append(f"| {clip.name} | {name} | {err:.5f} | {rel} | {sd:.4f} | {td:.4f} | "
                     f"{cd:.3f} | {timing} |")
         curves[clip.name][name] = per
+        if points is not None:
+            points.setdefault(clip.name, []).append((name, td, err))
         print(rows[-1], flush=True)
 
 

@@ -20,7 +20,7 @@ def stylize_clip(content: str, styles: list[str], output: str, opts: Options,
     """``painterly stylize`` of a clip; ``image_only`` names the image-only flags given."""
     from .images import load_image
 
-    video.check_output(output, [content, *styles])
+    video.check_output(output, [content, *styles], kept.quality)
     validate(opts, len(styles))
     if paths.mask or paths.style_masks:
         raise UsageError("--mask and --style-masks apply to images, not to clips")
@@ -30,7 +30,7 @@ def stylize_clip(content: str, styles: list[str], output: str, opts: Options,
     s_imgs = [load_image(s) for s in styles]
     fn = methods.for_options(opts, runtime, clip=clip).frames(s_imgs, opts)
     return video.process_clip(content, output, fn, opts.size, quiet=quiet, audio=kept.audio,
-                              info=info)
+                              info=info, quality=kept.quality)
 
 
 def apply_clip(model: str, inputs: list[str], output: str, opts: ApplyOptions,
@@ -47,8 +47,8 @@ def apply_clip(model: str, inputs: list[str], output: str, opts: ApplyOptions,
                          f"({', '.join(sorted(video.OUTPUT_FORMATS))}), not a folder or image")
     if world().size > 1:
         raise UsageError("a clip runs in one process; start it without torchrun")
-    video.check_output(output, [*inputs, model])
+    video.check_output(output, [*inputs, model], kept.quality)
     info = video.probe(inputs[0])
     fn = methods.for_model(model, runtime, opts=opts).frames([], opts)
     return video.process_clip(inputs[0], output, fn, opts.size or None, quiet=quiet,
-                              audio=kept.audio, info=info)
+                              audio=kept.audio, info=info, quality=kept.quality)

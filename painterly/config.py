@@ -258,9 +258,16 @@ class MaskPaths:
 
 @dataclass
 class ClipOutput:
-    """What the output of a clip keeps (``stylize`` and ``apply`` of a clip)."""
+    """What the output of a clip keeps and how it is written (``stylize`` and ``apply`` of a
+    clip); the encoder of each quality and container is painterly/video.py's ``ENCODERS``."""
 
     audio: bool = _opt(True, "Clips: leave the clip's audio out.", web=False)
+    quality: str = _opt("web", "Encoder of a clip: web = H.264 4:2:0 in .mp4/.mov/.mkv (VP9 "
+                               "in .webm), plays everywhere; high = 4:4:4 colour (H.264 High "
+                               "4:4:4, VP9 profile 1; desktop players, few browsers); "
+                               "lossless = the frames exactly (H.264 RGB, FFV1 in .mkv, VP9 "
+                               "in .webm) for archiving or editing.  A .gif takes web only.",
+                        choices=("web", "high", "lossless"), web=False)
 
 
 IMAGE_TYPES = ("png", "jpg", "webp")

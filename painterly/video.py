@@ -6,9 +6,10 @@ an error, not with a shorter output).  Frames are decoded one at a time, turned 
 the rotation the clip declares, and resized, so memory does not grow with the clip's length.
 
 Writing (:class:`ClipWriter`): the output's container follows its extension (.mp4 .mov .mkv
-.webm .gif).  Every frame keeps its input timestamp, so the frame rate (constant or variable)
-and the duration are those of the input; the rotation is written back as the same display
-rotation (GIF has none: its frames are written upright).  The first audio stream is copied
+.webm .gif), its encoder the container and ``--quality`` (:data:`ENCODERS`).  Every frame
+keeps its input timestamp, so the frame rate (constant or variable) and the duration are
+those of the input; the rotation is written back as the same display rotation (GIF has
+none: its frames are written upright).  The first audio stream is copied
 packet by packet when the output container can hold its codec; otherwise it is re-encoded
 with the container's usual codec (AAC in mp4/mov/mkv, Opus in webm), and a GIF drops it; a
 note says so.  The clip is written to a temporary file in the output's folder and renamed into
@@ -31,25 +32,50 @@ import numpy as np
 import torch
 
 from . import bars, paths
-from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, report_written
+from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
 from .paths import TEMP_SUFFIX, temp_prefix
 
-# extension -> (container format, video codec, pixel format)
-OUTPUT_FORMATS = {
-    ".mp4": ("mp4", "libx264", "yuv420p"),
-    ".m4v": ("mp4", "libx264", "yuv420p"),
-    ".mov": ("mov", "libx264", "yuv420p"),
-    ".mkv": ("matroska", "libx264", "yuv420p"),
-    ".webm": ("webm", "libvpx-vp9", "yuv420p"),
-    ".gif": ("gif", "gif", "pal8"),
+# extension -> container format
+OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
+                  ".webm": "webm", ".gif": "gif"}
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """A video codec, the pixel format it is given, and its private options."""
+
+    codec: str
+    pix_fmt: str
+    options: tuple[tuple[str, str], ...] = ()
+
+
+_GIF = Encoder("gif", "pal8")
+# --quality (painterly.config.ClipOutput) -> container format -> encoder.  Chosen by
+# measurement (benchmarks/encoder.py, benchmarks/results/encoder.md): the texture distance of
+# a network's decoded 854x480 frames against the same frames before encoding rose by 10.0%
+# with x264 at CRF 15 (the former default), 5.0% at CRF 10 and 2.3% at CRF 12 with
+# "tune grain" (twice the bits of CRF 15); 4:2:0 chroma alone (lossless 4:2:0) cost nothing
+# measurable; VP9 at CRF 15 lost 0.8% (CRF 30: 6.1%); x265 at CRF 15 (+4.2%) took 22x as long.
+#   web: H.264 4:2:0 (High profile), what every browser and phone plays; VP9 in .webm;
+#   high: 4:4:4 chroma and finer quantisation (H.264 High 4:4:4, VP9 profile 1): desktop
+#   players and editors, not most browsers or phones;
+#   lossless: the frames exactly (RGB: H.264 High 4:4:4 lossless, FFV1 in .mkv, VP9
+#   lossless in .webm), for archiving and editing.
+_GRAIN = (("preset", "veryfast"), ("tune", "grain"))
+_X264_WEB = Encoder("libx264", "yuv420p", (("crf", "12"), *_GRAIN))
+_X264_HIGH = Encoder("libx264", "yuv444p", (("crf", "10"), *_GRAIN))
+_X264_LOSSLESS = Encoder("libx264rgb", "rgb24", (("qp", "0"), ("preset", "veryfast")))
+_VP9 = (("b", "0"), ("row-mt", "1"), ("cpu-used", "4"))
+ENCODERS: dict[str, dict[str, Encoder]] = {
+    "web": {"mp4": _X264_WEB, "mov": _X264_WEB, "matroska": _X264_WEB, "gif": _GIF,
+            "webm": Encoder("libvpx-vp9", "yuv420p", (("crf", "15"), *_VP9))},
+    "high": {"mp4": _X264_HIGH, "mov": _X264_HIGH, "matroska": _X264_HIGH,
+             "webm": Encoder("libvpx-vp9", "yuv444p", (("crf", "10"), *_VP9))},
+    "lossless": {"mp4": _X264_LOSSLESS, "mov": _X264_LOSSLESS,
+                 "matroska": Encoder("ffv1", "bgr0", (("level", "3"),)),
+                 "webm": Encoder("libvpx-vp9", "gbrp", (("lossless", "1"), *_VP9))},
 }
-# encoder settings, chosen for speed: on a network's 854x480 frames x264 "medium" at CRF 18
-# took 21 ms a frame (PSNR 35.0 dB), "veryfast" at CRF 15 10 ms (34.0 dB, a file 23% larger);
-# VP9 at cpu-used 4 took 17 ms instead of 38 (0.3 dB less)
-ENCODER_OPTIONS = {
-    "libx264": {"crf": "15", "preset": "veryfast"},
-    "libvpx-vp9": {"crf": "30", "b": "0", "row-mt": "1", "cpu-used": "4"},
-}
+BT601, LIMITED_RANGE = 6, 1  # FFmpeg's AVCOL_SPC/PRI/TRC_SMPTE170M, AVCOL_RANGE_MPEG
 INPUT_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif"}
 
 
@@ -254,11 +280,11 @@ def read_frames(info: ClipInfo, size: tuple[int, int] | None = None) -> Iterator
 
 # --- writing ----------------------------------------------------------------------------
 
-def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()
-                 ) -> tuple[str, str, str]:
+def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (),
+                 quality: str = "web") -> tuple[str, Encoder]:
     """Fail early if no clip can be written at ``path`` (as any output:
-    :func:`painterly.paths.check_output`, never one of ``inputs``); its (format, codec,
-    pixel format)."""
+    :func:`painterly.paths.check_output`, never one of ``inputs``) at ``quality``; its
+    (container format, encoder)."""
     ext = Path(path).suffix.lower()
     if os.path.isdir(path):
         raise VideoError(f"-o {path}: is a folder; give a video file name such as "
@@ -266,8 +292,22 @@ def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = 
     if ext not in OUTPUT_FORMATS:
         raise VideoError(f"{path}: unknown video output type '{ext or '(none)'}'; use one of "
                          f"{', '.join(sorted(OUTPUT_FORMATS))}")
+    enc = encoder_for(OUTPUT_FORMATS[ext], quality, path)
     paths.check_output(path, "-o", inputs=inputs)
-    return OUTPUT_FORMATS[ext]
+    return OUTPUT_FORMATS[ext], enc
+
+
+def encoder_for(fmt: str, quality: str = "web", path: str | os.PathLike = "") -> Encoder:
+    """The encoder of :data:`ENCODERS` for a container format at a ``--quality``; a
+    :class:`~painterly.errors.UsageError` for a quality the container cannot hold."""
+    if quality not in ENCODERS:
+        raise UsageError(f"--quality: '{quality}' is not one of {', '.join(ENCODERS)}")
+    enc = ENCODERS[quality].get(fmt)
+    if enc is None:
+        fit = sorted(e for e, f in OUTPUT_FORMATS.items() if f in ENCODERS[quality])
+        raise UsageError(f"--quality {quality}: a {Path(path).suffix or fmt} output cannot "
+                         f"hold it; write {', '.join(fit)}, or use --quality web")
+    return enc
 
 
 def even_size(w: int, h: int, fmt: str) -> tuple[int, int]:
@@ -298,11 +338,14 @@ class ClipWriter:
     clip either way) or :meth:`discard` (nothing is left behind)."""
 
     def __init__(self, path: str | os.PathLike, info: ClipInfo, size: tuple[int, int],
-                 audio: bool = True, notes: Callable[[str], None] | None = None):
+                 audio: bool = True, notes: Callable[[str], None] | None = None,
+                 quality: str = "web", encoder: Encoder | None = None):
         av = _av()
         self.path = Path(path)
         self.info = info
-        self.fmt, codec, pix = check_output(path)
+        self.fmt, enc = check_output(path, quality=quality)
+        enc = encoder or enc  # settings of one's own (benchmarks/encoder.py)
+        codec, pix = enc.codec, enc.pix_fmt
         if codec not in av.codecs_available and codec == "libx264":
             codec = "h264" if "h264" in av.codecs_available else "mpeg4"
         self.size = size  # upright (w, h)
@@ -322,8 +365,14 @@ class ClipWriter:
             vs.width, vs.height, vs.pix_fmt = w, h, pix
             vs.codec_context.time_base = Fraction(1, 100) if self.fmt == "gif" else \
                 info.time_base
-            if codec in ENCODER_OPTIONS:
-                vs.options = dict(ENCODER_OPTIONS[codec])
+            if codec == enc.codec:
+                vs.options = dict(enc.options)
+            if pix.startswith("yuv"):
+                # the frames are converted with BT.601 in limited range (swscale's default):
+                # say so, or players guess (BT.709 for HD, shifting the colours)
+                cc = vs.codec_context
+                cc.colorspace = cc.color_primaries = cc.color_trc = BT601
+                cc.color_range = LIMITED_RANGE
             if self.rotation:
                 vs.set_display_rotation(self.rotation)
             self.vs = vs
@@ -467,20 +516,20 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
                  torch.Tensor], longest: int | None = None, quiet: bool = False,
                  audio: bool = True, info: ClipInfo | None = None,
                  progress: Callable[[int, int, np.ndarray], None] | None = None,
-                 partial: bool = True) -> int:
+                 partial: bool = True, quality: str = "web") -> int:
     """Stylize ``src`` frame by frame with ``fn`` (1 x 3 x H x W in 0..1 -> same) into
     ``dst``; returns 0, or 130 when interrupted (the frames done are kept as a clip, or with
     ``partial=False`` nothing is written).
 
     ``progress(done, total, rgb)`` is called after every frame written (``rgb``: that frame,
     H x W x 3 uint8); it, or ``fn``, may raise :class:`~painterly.errors.Interrupted` to stop
-    as Ctrl-C does."""
-    fmt = check_output(dst)[0]
+    as Ctrl-C does.  ``quality``: the encoder (:data:`ENCODERS`, ``--quality``)."""
+    fmt = check_output(dst, quality=quality)[0]
     existed = os.path.lexists(dst)  # an interrupted clip is written beside it, not over it
     info = info or probe(src)
     size = output_size(info, longest, fmt)
     notes: list[str] = []
-    writer = ClipWriter(dst, info, size, audio=audio, notes=notes.append)
+    writer = ClipWriter(dst, info, size, audio=audio, notes=notes.append, quality=quality)
     for n in notes:
         print(f"painterly: note: {n}", file=sys.stderr)
     bar = None

@@ -338,6 +338,8 @@ def test_torchrun_two_processes_hold_the_same_weights_as_one(tmp_path, photos, s
 # --- apply on a clip -------------------------------------------------------------------------
 
 def test_apply_on_a_clip_keeps_frames_rate_audio_and_blending_steadies_it(tmp_path, cli_env):
+    import av
+
     from painterly import temporal, video
 
     from .video_clips import make_clip
@@ -346,7 +348,7 @@ def test_apply_on_a_clip_keeps_frames_rate_audio_and_blending_steadies_it(tmp_pa
     # an object moving over a still background: the blend steadies what moves apart from
     # the camera (a camera's pan is kept steady by the grid lock alone)
     src = make_clip(tmp_path / "in.mp4", n=8, rate=8, scene="object")
-    runs = {"blend": [], "no blend": ["--blend", "0", "--no-audio"]}
+    runs = {"blend": [], "no blend": ["--blend", "0", "--no-audio", "--quality", "high"]}
     errs = {}
     for name, extra in runs.items():
         out = tmp_path / f"{name.replace(' ', '_')}.mp4"
@@ -356,6 +358,9 @@ def test_apply_on_a_clip_keeps_frames_rate_audio_and_blending_steadies_it(tmp_pa
         got = video.probe(out)
         audio = None if "--no-audio" in extra else "aac"
         assert (got.frames, got.rate, got.audio, got.upright_size) == (8, 8, audio, (32, 24))
+        with av.open(str(out)) as c:  # --quality reached the encoder
+            assert c.streams.video[0].codec_context.pix_fmt == ("yuv444p" if extra else
+                                                                "yuv420p")
         frames = [f.tensor() for f in video.read_frames(got)]
         inputs = [f.tensor() for f in video.read_frames(video.probe(src), (32, 24))]
         errs[name] = temporal.warping_error(frames, inputs)[0]
@@ -405,7 +410,9 @@ def test_apply_refuses_clips_mixed_with_images_or_a_folder_output(tmp_path, cli_
            "clip to a folder": [src, "-o", folder],
            "clip to an image": [src, "-o", tmp_path / "o.png"],
            "image to a clip": [photo, "-o", tmp_path / "o.mp4"],
-           "blend out of range": [src, "-o", tmp_path / "o.mp4", "--blend", "1.5"]}
+           "blend out of range": [src, "-o", tmp_path / "o.mp4", "--blend", "1.5"],
+           "unknown quality": [src, "-o", tmp_path / "o.mp4", "--quality", "best"],
+           "quality a GIF cannot hold": [src, "-o", tmp_path / "o.gif", "--quality", "high"]}
     for name, args in bad.items():
         r = run_cli(["apply", model, *args], cli_env)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (name, r.stderr)

@@ -141,10 +141,87 @@ def test_cli_stylizes_a_clip(tmp_path, cli_env):
     style = save_png(stripes_image(), tmp_path / "style.png")
     out = tmp_path / "out.mp4"
     r = run_cli(["stylize", src, style, "-o", out, "--size", 32, "--steps", 2,
-                 "--frame-steps", 2, "--precision", "fp32", "-q"], cli_env)
+                 "--frame-steps", 2, "--precision", "fp32", "-q", "--quality", "high"],
+                cli_env)
     assert r.returncode == 0, r.stderr
     got = video.probe(out)
     assert (got.frames, got.rate, got.audio, got.upright_size) == (4, 8, "aac", (32, 24))
+    assert _codec(out) == ("h264", "yuv444p")  # --quality reached the encoder
+    assert _no_leftovers(tmp_path)
+
+
+def _codec(path) -> tuple[str, str]:
+    with av.open(str(path)) as c:
+        cc = c.streams.video[0].codec_context
+        return cc.name, cc.pix_fmt
+
+
+@pytest.mark.parametrize("ext, quality, codec, pix_fmt", [
+    (".mp4", "web", "h264", "yuv420p"), (".mov", "high", "h264", "yuv444p"),
+    (".webm", "high", "vp9", "yuv444p"), (".mp4", "lossless", "h264", "gbrp"),
+    (".mkv", "lossless", "ffv1", "bgr0"), (".webm", "lossless", "vp9", "gbrp")])
+def test_quality_chooses_the_encoder(tmp_path, ext, quality, codec, pix_fmt):
+    src = make_clip(tmp_path / "in.mp4", n=5)
+    out = tmp_path / f"out{ext}"
+    assert video.process_clip(src, out, lambda x: 1 - x, quiet=True, quality=quality) == 0
+    assert _codec(out) == (codec, pix_fmt)
+    if pix_fmt.startswith("yuv"):  # the colour matrix is stated, not left to the player
+        with av.open(str(out)) as c:
+            cc = c.streams.video[0].codec_context
+            assert (cc.colorspace, cc.color_range) == (video.BT601, video.LIMITED_RANGE)
+    a, b = _decoded(src), _decoded(out)
+    assert len(b) == 5
+    err = max(np.abs((1 - x) - y).max() for x, y in zip(a, b))
+    if quality == "lossless":  # the frames exactly as painted
+        assert err < 1e-6
+    else:
+        assert err < 0.3
+    assert _no_leftovers(tmp_path)
+
+
+def test_bad_quality_exits_2_with_one_line_and_no_file(tmp_path, capsys):
+    from painterly.cli import main
+
+    src = make_clip(tmp_path / "in.mp4", n=3)
+    style = save_png(stripes_image(), tmp_path / "style.png")
+    for out, quality, says in (("o.mp4", "best", "not one of web, high, lossless"),
+                               ("o.gif", "lossless", ".gif output cannot hold it")):
+        capsys.readouterr()
+        code = main(["stylize", str(src), str(style), "-o", str(tmp_path / out), "--size",
+                     "32", "--quality", quality])
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and "--quality" in lines[0], err
+        assert says in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "style.png"]
+
+
+@pytest.mark.parametrize("quality", ["high", "lossless"])
+def test_every_quality_writes_atomically(tmp_path, quality):
+    src = make_clip(tmp_path / "in.mp4")
+    seen = []
+
+    def fn(x):
+        if len(seen) == 3:
+            raise RuntimeError("the stylizer failed")
+        seen.append(1)
+        return x
+
+    out = tmp_path / "out.mkv"
+    with pytest.raises(RuntimeError):
+        video.process_clip(src, out, fn, quiet=True, quality=quality)
+    assert not out.exists() and _no_leftovers(tmp_path)
+    seen.clear()
+
+    def stop(x):
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        seen.append(1)
+        return x
+
+    assert video.process_clip(src, out, stop, quiet=True,
+                              quality=quality) == video.EXIT_INTERRUPTED
+    assert video.probe(out).frames == 3  # a playable clip of the frames done
     assert _no_leftovers(tmp_path)
 
 
@@ -348,3 +425,13 @@ def test_engine_adds_the_extra_loss(tiny_weights):
     plain = engine.run(content, [style], opts, net)
     assert "extra" in seen[-1] and seen[-1]["extra"] < seen[0]["extra"]
     assert float((out - target).abs().mean()) < 0.5 * float((plain - target).abs().mean())
+
+
+def test_every_quality_has_its_encoders():
+    import dataclasses
+
+    from painterly.config import ClipOutput
+
+    (field,) = [f for f in dataclasses.fields(ClipOutput) if f.name == "quality"]
+    assert tuple(video.ENCODERS) == field.metadata["choices"]
+    assert set(video.ENCODERS["web"]) == set(video.OUTPUT_FORMATS.values())

@@ -26,6 +26,7 @@ def command_tables() -> str:
 # marker -> (the file that holds the table, the table)
 TABLES = {"OPTIONS": ("README.md", lambda: options_markdown()),
           "COMMAND-OPTIONS": ("docs/options.md", command_tables),
+          "CLIP-OPTIONS": ("docs/video.md", lambda: options_markdown([ClipOutput])),
           "TRAIN-OPTIONS": ("docs/networks.md", lambda: options_markdown([TrainOptions]))}
 
 
