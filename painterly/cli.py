@@ -23,6 +23,7 @@ from .errors import (
     UsageError,
     is_out_of_memory,
 )
+from .fast import cli as fast_cli
 from .nets import cli as nets_cli
 from .version import __version__
 from .web import cli as web_cli
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub)
     web_cli.add_parser(sub)
     nets_cli.add_parsers(sub)
+    fast_cli.add_parsers(sub)
     return p
 
 
