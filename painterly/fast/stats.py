@@ -95,11 +95,22 @@ def _powers(cov: torch.Tensor, ridge: float) -> tuple[torch.Tensor, torch.Tensor
     eye = torch.eye(c, dtype=cov.dtype, device=cov.device)
     sym = (cov + cov.transpose(-1, -2)) / 2
     scale = torch.diagonal(sym, dim1=-2, dim2=-1).mean(-1).clamp_min(1e-12)
-    vals, vecs = torch.linalg.eigh(sym + ridge * scale[..., None, None] * eye)
+    vals, vecs = _eigh(sym + ridge * scale[..., None, None] * eye)
     vals = vals.clamp_min(ridge * scale[..., None] * 1e-3)
     root = (vecs * vals.sqrt()[..., None, :]) @ vecs.transpose(-1, -2)
     inv = (vecs * vals.rsqrt()[..., None, :]) @ vecs.transpose(-1, -2)
     return root, inv
+
+
+def _eigh(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.linalg.eigh`` on one thread: on small matrices the threaded LAPACK measured
+    5-50x slower on a busy 2-core CPU (its threads wait for each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return torch.linalg.eigh(a)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def transform_matrix(content: Stats, style: Stats, statistic: str = "wct",
