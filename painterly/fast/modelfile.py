@@ -129,7 +129,8 @@ def decode(data: bytes, name: str = "model") -> FastModelFile:
     try:
         tensors = load(data)
     except (SafetensorError, ValueError, RuntimeError):
-        raise FastModelError(f"{name}: the file is damaged; copy or export it again") from None
+        raise FastModelError(f"{name}: the file is truncated or damaged; copy or export it "
+                             f"again") from None
     if digest(head["text"], tensors) != head["sha256"]:
         raise FastModelError(f"{name}: the file was modified after it was written (checksum "
                              f"mismatch); use the original")

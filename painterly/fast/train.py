@@ -44,7 +44,6 @@ from ..weights import resolve
 from .model import FastArch, FastNet
 from .modelfile import load_fast, save_fast
 from .options import FastTrainOptions
-from .stats import feature_stats
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CONTENT_LAYER = "relu4_2"
