@@ -159,3 +159,18 @@ def load_fast(path: str | os.PathLike) -> FastModelFile:
     except OSError as e:
         raise FastModelError(f"{path}: cannot read ({e.strerror or e})") from None
     return decode(data, str(path))
+
+
+def export(checkpoint: str | os.PathLike, out: str | os.PathLike = SHIPPED,
+           planned_steps: int | None = None) -> Path:
+    """Write the model of a training checkpoint (or model file) without the optimizer
+    state, saying in its metadata when it was exported and whether it is an intermediate
+    model (fewer steps than ``planned_steps``, default: the run's own ``--steps``)."""
+    import time
+
+    mf = load_fast(checkpoint)
+    steps = int(mf.meta.get("steps", 0))
+    planned = planned_steps or int(mf.meta.get("training", {}).get("steps", steps))
+    meta = {**mf.meta, "intermediate": steps < planned, "planned_steps": planned,
+            "exported_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return save_fast(out, mf.state, mf.arch, meta)
