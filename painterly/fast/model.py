@@ -115,12 +115,10 @@ class FastNet(nn.Module):
         return [feature_stats(f.float()) for f in self.encode(x)]
 
     def forward(self, x: torch.Tensor, styles: Sequence[Stats] | None = None,
-                strength: float = 1.0, masks: torch.Tensor | None = None,
-                recon: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                strength: float = 1.0, masks: torch.Tensor | None = None) -> torch.Tensor:
         """The picture x painted with the statistics ``styles`` (one per level; None: the
         reconstruction of x).  ``masks`` (1 x 1 x H x W, 0..1) limits where the statistics
-        are taken from and given to (used by regions, see :mod:`painterly.fast.method`).
-        ``recon``: also return the reconstruction, from the same encoding (training)."""
+        are taken from and given to."""
         h, w = x.shape[-2:]
         feats = self.encode(x)
         out = feats
@@ -128,10 +126,7 @@ class FastNet(nn.Module):
             out = [transfer(f, s, self.arch.statistic, strength,
                             mask=None if masks is None else _mask_at(masks, f))
                    for f, s in zip(feats, styles)]
-        y = self.decoder(out)[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w]
-        if recon:
-            return y, self.decoder(feats)[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w]
-        return y
+        return self.decoder(out)[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w]
 
 
 def pad8(x: torch.Tensor) -> torch.Tensor:

@@ -7,11 +7,13 @@ through the frozen VGG-19, is
 
     content_weight * |F(out) - F(c)|^2 / |F(c)|^2                    (relu4_2)
   + style_weight * sum_l |G_l(out) - G_l(s)|^2 / |G_l(s)|^2         (relu1_1..relu4_1)
-  + recon_weight * mean |decode(encode(c)) - c|                     (pixels)
+  + recon_weight * mean |out_0 - c_0|                               (pixels)
 
-(the style term is the texture distance of benchmarks/score.py), and Adam updates the
-encoder and decoder.  The decoder thus learns to render statistics it has never seen, and
-to give back a photo from its own.
+where the first pair of every batch has its own photo as the style (its statistics are its
+own, so the model must give the photo back: the pixel term), and the style term is the
+texture distance of benchmarks/score.py.  Adam updates the encoder and decoder.  The
+decoder thus learns to render statistics it has never seen, and to give back a photo from
+its own.
 
 Data-parallel under ``torchrun --nproc_per_node=N -m painterly train-fast ...`` as
 ``painterly train`` is: every process has the model, DistributedDataParallel averages the
@@ -70,8 +72,8 @@ class FastLoss:
     def __init__(self, vgg, topts: FastTrainOptions):
         self.vgg, self.t = vgg, topts
 
-    def __call__(self, out: torch.Tensor, recon: torch.Tensor, c: torch.Tensor,
-                 s: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(self, out: torch.Tensor, c: torch.Tensor, s: torch.Tensor
+                 ) -> dict[str, torch.Tensor]:
         layers = [*STYLE_LAYERS, CONTENT_LAYER]
         with torch.no_grad():
             fc = self.vgg(c, [CONTENT_LAYER])[CONTENT_LAYER].float()
@@ -82,7 +84,7 @@ class FastLoss:
                    / fc.pow(2).sum((1, 2, 3)).clamp_min(1e-8)).mean()
         style = sum(((gram(fo[k]) - gs[k]).pow(2).sum((1, 2))
                      / gs[k].pow(2).sum((1, 2)).clamp_min(1e-12)).mean() for k in STYLE_LAYERS)
-        pixels = (recon.float() - c).abs().mean()
+        pixels = (out[:1].float() - c[:1]).abs().mean()
         total = (self.t.content_weight * content + self.t.style_weight * style
                  + self.t.recon_weight * pixels)
         return {"content": content, "style": style, "pixels": pixels, "total": total}
@@ -208,12 +210,13 @@ def _loop(model, net, opt, params, loss_fn, data, pairs, meta, out, topts, start
     with StopFlag() as stop:
         while step < topts.steps:
             c = next(data[0]).to(device).contiguous(memory_format=torch.channels_last)
-            s = jitter(next(data[1]), g).to(device).contiguous(memory_format=torch.channels_last)
+            s = jitter(next(data[1]), g)
+            s[:1] = c[:1].cpu()  # the first pair: the photo with its own statistics
+            s = s.to(device).contiguous(memory_format=torch.channels_last)
             with dev.autocast(device, precision):
                 with torch.no_grad():
                     st = net.style_stats(s)
-                out_img, recon = model(c, st, recon=True)
-                parts = loss_fn(out_img, recon, c, s)
+                parts = loss_fn(model(c, st), c, s)
             opt.zero_grad(set_to_none=True)
             parts["total"].backward()
             opt.step()
