@@ -3,10 +3,12 @@
 from pathlib import Path
 
 from painterly.config import options_markdown
+from painterly.fast.options import FastTrainOptions
 from painterly.nets.options import TrainOptions
 
 TABLES = {"OPTIONS": lambda: options_markdown(),
-          "TRAIN-OPTIONS": lambda: options_markdown([TrainOptions])}
+          "TRAIN-OPTIONS": lambda: options_markdown([TrainOptions]),
+          "FAST-TRAIN-OPTIONS": lambda: options_markdown([FastTrainOptions])}
 
 readme = Path(__file__).resolve().parents[1] / "README.md"
 text = readme.read_text()
