@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from painterly.config import Options, Runtime, make
+from painterly.errors import UsageError
 from painterly.fast import stats as S
 from painterly.fast.method import FastMethod
 from painterly.fast.model import FastArch, FastNet
@@ -231,10 +232,16 @@ def test_train_fast_writes_a_model_and_resumes(tmp_path, tiny):
     first = load_fast(out)
     assert first.meta["steps"] == 2 and first.meta["data"]["photos"] == 6
     assert checkpoint_path(out).exists()
-    more = make(FastTrainOptions, steps=3)
-    assert train_fast([str(photos)], str(out), more, rt, resume=True, quiet=True) == 3
+    more = make(FastTrainOptions, steps=3, style_weight=7.0)
+    with pytest.raises(UsageError, match="--widths"):
+        train_fast([str(photos)], str(out), more, rt, resume=True, quiet=True,
+                   given={"widths": "4,4,4,4"})
+    assert train_fast([str(photos)], str(out), more, rt, resume=True, quiet=True,
+                      given={"style_weight": 7.0}) == 3
     second = load_fast(out)
     assert second.meta["steps"] == 3 and second.arch.widths == (4, 6, 8, 8)
+    assert second.meta["training"]["style_weight"] == 7.0
+    assert second.meta["training"]["crop"] == 32  # the checkpoint's, not the default
     assert any(not torch.equal(first.state[k], second.state[k]) for k in first.state)
 
 

@@ -21,7 +21,8 @@ def add_parsers(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write (.safetensors); checkpoints go to MODEL.ckpt")
     p.add_argument("--resume", action="store_true",
-                   help="continue from MODEL.ckpt (its options; --steps may extend the run)")
+                   help="continue from MODEL.ckpt (its options, but for those given: e.g. "
+                        "--steps extends the run, --style-weight changes the loss)")
     p.add_argument("--previews", metavar="DIR",
                    help="folder for preview images of held-out photo pairs")
     p.add_argument("--workers", type=int, default=0, metavar="N",
@@ -33,6 +34,8 @@ def add_parsers(sub) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from ..errors import UsageError
     from .train import train_fast
 
@@ -40,5 +43,7 @@ def _train(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers: {args.workers} is not between 0 and 64")
     train_fast(args.photos, args.output, from_args(FastTrainOptions, args),
                from_args(Runtime, args), resume=args.resume, previews=args.previews,
-               workers=args.workers, quiet=args.quiet)
+               workers=args.workers, quiet=args.quiet,
+               given={f.name: getattr(args, f.name) for f in dataclasses.fields(FastTrainOptions)
+                      if getattr(args, f.name, None) is not None})
     return 0

@@ -124,9 +124,11 @@ def _meta(topts: FastTrainOptions, folders: list[str], n_train: int, held: list[
             "processes": w.size, "painterly_version": __version__}
 
 
-def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool):
+def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
+           given: dict | None):
     """(options, start step, state, adam state, seconds trained) from the arguments or the
-    checkpoint."""
+    checkpoint.  On --resume the checkpoint's options hold, but for those in ``given``
+    (the flags given: the schedule and the loss weights may change, the model may not)."""
     check_folder(out)
     ckpt = checkpoint_path(out)
     if not resume:
@@ -135,19 +137,26 @@ def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool):
         raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
     mf = load_fast(ckpt)
     saved = mf.meta.get("training", {})
-    topts = make(FastTrainOptions, **{**saved, "steps": max(topts.steps, saved.get("steps", 1))})
+    given = dict(given or {})
+    for k in ("widths", "statistic"):
+        if k in given and str(given.pop(k)) != str(saved.get(k)):
+            raise UsageError(f"--{k} differs from the checkpoint's ({saved.get(k)}); a resumed "
+                             f"run keeps its model's shape")
+    topts = make(FastTrainOptions, **{**saved, **given,
+                                      "steps": max(topts.steps, saved.get("steps", 1))})
     return (topts, int(mf.meta.get("steps", 0)), mf.state, mf.extra,
             float(mf.meta.get("train_seconds", 0.0)))
 
 
 def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: Runtime, *,
                resume: bool = False, previews: str | None = None, workers: int = 0,
-               quiet: bool = False) -> int:
+               quiet: bool = False, given: dict | None = None) -> int:
     """Train (or resume) and write the model file (rank 0); returns the steps done in all.
-    Ctrl-C or SIGTERM stops after the current step, writing the model and a checkpoint."""
+    Ctrl-C or SIGTERM stops after the current step, writing the model and a checkpoint.
+    ``given``: the options set explicitly, which override a checkpoint's on --resume."""
     w = dist.world()
     device = dist.device_for(runtime.device, w)
-    topts, start, state, adam, seconds = _setup(folders, out, topts, resume)
+    topts, start, state, adam, seconds = _setup(folders, out, topts, resume, given)
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
     train_files, held = split_photos(collect(folders), topts.holdout, topts.seed)
