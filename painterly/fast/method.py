@@ -40,6 +40,7 @@ from .model import MARGIN, FastNet, _mask_at
 from .modelfile import SHIPPED, FastModelError, FastModelFile, load_fast
 from .stats import Stats, blend, feature_stats, transfer
 
+KIND = "fast"
 CLIP_BLEND = 0.5  # flow blend of clips, as for style networks
 MAX_CACHE = 32  # styles kept
 
@@ -52,7 +53,7 @@ def _digest(x: torch.Tensor) -> str:
 class FastMethod:
     """The fast model as a method (``kind = "fast"``)."""
 
-    kind = "fast"
+    kind = KIND
 
     def __init__(self, model: str | os.PathLike | FastModelFile | None = None,
                  device: str = "auto", precision: str = "auto"):
@@ -184,3 +185,14 @@ class FastMethod:
 def shipped_info() -> dict:
     """The shipped model's metadata (FastModelError if it is missing or damaged)."""
     return load_fast(SHIPPED).meta
+
+
+def make(runtime, model: str | os.PathLike | None = None) -> FastMethod:
+    """The method ``--method fast`` chooses: the shipped model (or ``model``), on the
+    runtime's device."""
+    return FastMethod(model, device=runtime.device)
+
+
+def load(path: str | os.PathLike, runtime) -> FastMethod:
+    """The method of a fast model file."""
+    return FastMethod(path, device=runtime.device)

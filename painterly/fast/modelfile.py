@@ -65,8 +65,8 @@ def encode(state: dict[str, torch.Tensor], arch: FastArch, meta: dict[str, Any],
 
     tensors = {f"net.{k}": v.detach().to(dtype).cpu().contiguous() for k, v in state.items()}
     tensors.update({k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
-    text = json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION,
-                       "arch": arch.to_dict(), **meta}, sort_keys=True)
+    text = json.dumps({**meta, "format": FORMAT, "format_version": FORMAT_VERSION,
+                       "kind": "fast", "arch": arch.to_dict()}, sort_keys=True)
     return save(tensors, metadata={"painterly": text, "sha256": digest(text, tensors)})
 
 
