@@ -42,10 +42,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from benchmarks.score import N_PHOTOS, Scorer
-from painterly.api import Stylizer
 from painterly.config import Options, make_options
 from painterly.errors import PainterlyError, UsageError
 from painterly.images import LoadedImage, load_image, save_bytes, save_image
+from painterly.optimise.stylizer import Stylizer
 from painterly.sweep import _font
 from painterly.vgg import canonical, layer_names
 from painterly.weights import VGGWeights, load_weights, resolve, save_weights

@@ -29,9 +29,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from painterly.nets.export import INPUT  # noqa: E402
-from painterly.nets.modelfile import load_model  # noqa: E402
-from painterly.nets.network import Network, ort_session  # noqa: E402
+from painterly.network.export import INPUT  # noqa: E402
+from painterly.network.modelfile import load_model  # noqa: E402
+from painterly.network.network import Network, ort_session  # noqa: E402
 
 
 def main() -> None:

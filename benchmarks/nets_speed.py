@@ -32,9 +32,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from painterly.nets.modelfile import ModelFile, load_model  # noqa: E402
-from painterly.nets.network import Network  # noqa: E402
-from painterly.nets.transform import Arch, TransformNet  # noqa: E402
+from painterly.network.modelfile import ModelFile, load_model  # noqa: E402
+from painterly.network.network import Network  # noqa: E402
+from painterly.network.transform import Arch, TransformNet  # noqa: E402
 
 PEER = r"""
 import sys, time

@@ -6,12 +6,12 @@ clip is stylized
 
 * frame by frame, each frame a full single-image optimisation (the flickering baseline);
 * by optimisation with the anti-flicker default (warped previous frame as the start, fewer
-  steps at the output size only, temporal loss: painterly.videostyle);
+  steps at the output size only, temporal loss: painterly.optimise.clips);
 * frame by frame and then steadied by flow-guided temporal blending (painterly.temporal;
   what wraps a style network's per-frame output);
 
 With ``--model MODEL`` the clips are stylized instead by that style network (``painterly
-apply``): frame by frame, grid-locked to the camera (painterly.nets.apply.GridLocked), and
+apply``): frame by frame, grid-locked to the camera (painterly.network.steady.GridLocked), and
 with flow-guided blending at a few strengths, with and without the grid lock.
 
 All are scored by the temporal warping error (Lai et al. 2018, painterly.temporal.warping_error)
@@ -44,11 +44,11 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from painterly import temporal  # noqa: E402
-from painterly.api import Stylizer  # noqa: E402
 from painterly.config import Options  # noqa: E402
 from painterly.images import fit_longest, load_image, to_tensor  # noqa: E402
-from painterly.nets.cli import CLIP_BLEND  # noqa: E402
-from painterly.videostyle import ClipOptions, OptimisedFrames, style_tensors  # noqa: E402
+from painterly.network.options import CLIP_BLEND  # noqa: E402
+from painterly.optimise.clips import ClipOptions, OptimisedFrames, style_tensors  # noqa: E402
+from painterly.optimise.stylizer import Stylizer  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 
@@ -273,8 +273,8 @@ def main() -> None:
     strips = {}
     net = None
     if a.model:
-        from painterly.nets.apply import frame_fn
-        from painterly.nets.network import Network
+        from painterly.network.network import Network
+        from painterly.network.steady import frame_fn
 
         net = Network.load(a.model, a.device, a.precision)
         net.run(clips[0].frames[0])  # warm up

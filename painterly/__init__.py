@@ -13,18 +13,19 @@ from .config import Options, Runtime, options_schema
 from .errors import ImageError, Interrupted, PainterlyError, UsageError, WeightsError
 from .version import __version__
 
-_LAZY = {"stylize": "api", "Stylizer": "api", "Progress": "engine",
-         "PerceptualLoss": "objective", "Network": "nets.network"}
+_LAZY = {"stylize": "pyapi", "Stylizer": "optimise.stylizer", "Progress": "engine",
+         "PerceptualLoss": "objective", "Network": "network.network"}
 
 __all__ = ["stylize", "Stylizer", "Options", "Runtime", "options_schema", "Progress",
            "PerceptualLoss", "PainterlyError", "UsageError", "ImageError", "WeightsError",
            "Interrupted", "Network", "__version__"]
 
 if TYPE_CHECKING:
-    from .api import Stylizer, stylize
     from .engine import Progress
-    from .nets.network import Network
+    from .network.network import Network
     from .objective import PerceptualLoss
+    from .optimise.stylizer import Stylizer
+    from .pyapi import stylize
 
 
 def __getattr__(name: str) -> Any:

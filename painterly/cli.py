@@ -1,6 +1,7 @@
 """`painterly` subcommands.  Only argument handling: the work is done elsewhere.
 
-Every subcommand is registered here (``stylize``, ``weights``, ``sweep``, ``serve``); the
+Every subcommand is registered here (``stylize``, ``weights``, ``sweep``, ``serve``,
+``apply``, and the network room's ``train`` and ``export``); the
 modules that do the work are imported when a command runs, so ``painterly --help`` does not
 load torch.  Option flags are generated from :mod:`painterly.config`, so an option is
 defined once for the CLI, the Python API and the web studio.
@@ -13,7 +14,21 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .config import ALL, MaskPaths, Options, Runtime, add_flags, from_args
+from .apply import add_apply_parser
+from .config import (
+    ALL,
+    ClipOutput,
+    Extras,
+    FolderFormat,
+    MaskPaths,
+    Options,
+    Runtime,
+    SweepOptions,
+    add_flags,
+    add_output_flag,
+    add_quiet_flag,
+    from_args,
+)
 from .errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -24,7 +39,8 @@ from .errors import (
     is_out_of_memory,
 )
 from .fast import cli as fast_cli
-from .nets import cli as nets_cli
+from .network import cli as network_cli
+from .optimise.clips import ClipOptions
 from .version import __version__
 from .web import cli as web_cli
 
@@ -47,25 +63,31 @@ def build_parser() -> argparse.ArgumentParser:
                                               "style of an artwork.")
     p.add_argument("--version", action="version", version=f"painterly {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_stylize_parser(sub)
+    add_weights_parser(sub)
+    add_sweep_parser(sub)
+    web_cli.add_parser(sub)
+    add_apply_parser(sub)
+    network_cli.add_parsers(sub)
+    fast_cli.add_parsers(sub)
+    return p
 
+
+def add_stylize_parser(sub) -> None:
     s = sub.add_parser("stylize", help="repaint CONTENT in the style of STYLE image(s)",
                        description="Repaint CONTENT in the style of one or more STYLE images.")
     s.add_argument("content", metavar="CONTENT", help="content image (photo)")
     s.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s)")
-    s.add_argument("-o", "--output", required=True, help="output image (.png .jpg .webp .tif)")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    s.add_argument("--save-every", type=int, default=0, metavar="N",
-                   help="with --snapshots: save the image every N steps")
-    s.add_argument("--snapshots", metavar="DIR", help="folder for intermediate images")
-    s.add_argument("--animate", metavar="FILE", help="animation of the process (.gif or .mp4)")
-    s.add_argument("--log", metavar="FILE", help="CSV of the losses at every step")
-    s.add_argument("--plot", metavar="FILE", help="PNG plot of the losses per step")
+    add_output_flag(s, "output image (.png .jpg .webp .tif)")
+    add_quiet_flag(s)
+    add_flags(s, Extras, title="what else is written (images)")
     add_option_flags(s)
-    from .videostyle import add_clip_flags
-
-    add_clip_flags(s)
+    add_flags(s, ClipOptions, title="video (when CONTENT is a clip)")
+    add_flags(s, ClipOutput, title="video (when CONTENT is a clip)")
     s.set_defaults(func=cmd_stylize)
 
+
+def add_weights_parser(sub) -> None:
     w = sub.add_parser("weights", help="show where the VGG weights are; fetch them",
                        description="Show where the VGG weights are looked for, and fetch them.")
     w.add_argument("--fetch", action="store_true", help="download, verify and cache the "
@@ -76,12 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--check", metavar="FILE", help="load FILE and report what it holds")
     w.set_defaults(func=cmd_weights)
 
-    add_sweep_parser(sub)
-    web_cli.add_parser(sub)
-    nets_cli.add_parsers(sub)
-    fast_cli.add_parsers(sub)
-    return p
-
 
 def add_sweep_parser(sub) -> None:
     p = sub.add_parser("sweep", help="render a grid of option values and a contact sheet",
@@ -91,17 +107,11 @@ def add_sweep_parser(sub) -> None:
                                    "apply to every run.")
     p.add_argument("content", metavar="CONTENT", help="content image (photo)")
     p.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s)")
-    p.add_argument("-o", "--output-dir", dest="out_dir", required=True, metavar="DIR",
-                   help="folder for the images and sheet.png (created if needed)")
-    p.add_argument("--vary", action="append", required=True, metavar="NAME=V1,V2,...",
-                   help="an option and its values, e.g. style-weight=1e3,1e4,1e5; once for "
-                        "the columns, a second time for the rows (';' separates values that "
-                        "contain commas)")
-    p.add_argument("--thumb", type=int, default=256, metavar="PX",
-                   help="longest side of each image on the sheet [default: 256]")
-    p.add_argument("--format", dest="ext", choices=("png", "jpg", "webp"), default="png",
-                   help="format of the individual images [default: png]")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_output_flag(p, "folder for the images and sheet.png (created if needed)", "DIR",
+                    "--output-dir")
+    add_quiet_flag(p, "no progress lines")
+    add_flags(p, SweepOptions, title="the sweep")
+    add_flags(p, FolderFormat, title="the sweep")
     add_option_flags(p)
     p.set_defaults(func=cmd_sweep)
 
@@ -146,19 +156,22 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from .run import run_cli
-
-    opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
+    from .render import stylize_picture
     from .video import is_video_output, sniff_video
 
+    opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
+    extras = from_args(Extras, args)
     if sniff_video(args.content) or is_video_output(args.output):  # a clip: frame by frame
-        from .videostyle import run_clip_cli
+        from .clip import stylize_clip
 
-        return run_clip_cli(args.content, args.styles, args.output, opts, runtime, paths, args)
-    return run_cli(args.content, args.styles, args.output, opts, runtime, paths,
-                   quiet=args.quiet,
-                   save_every=args.save_every, snapshots=args.snapshots, animate=args.animate,
-                   log=args.log, plot=args.plot)
+        given = [f for f in ("animate", "snapshots", "log", "plot") if getattr(extras, f)]
+        return stylize_clip(args.content, args.styles, args.output, opts, runtime, paths,
+                            from_args(ClipOptions, args), from_args(ClipOutput, args),
+                            quiet=args.quiet, image_only=given)
+    return stylize_picture(args.content, args.styles, args.output, opts, runtime, paths,
+                           quiet=args.quiet, save_every=extras.save_every,
+                           snapshots=extras.snapshots or None, animate=extras.animate or None,
+                           log=extras.log or None, plot=extras.plot or None)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -190,14 +203,13 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import parse_vary, run_sweep
+    from .sweep import parse_vary, sweep
 
-    if args.thumb < 16 or args.thumb > 4096:
-        raise UsageError("--thumb: between 16 and 4096 pixels")
     base, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
-    varies = [parse_vary(v) for v in args.vary]
-    res = run_sweep(args.content, args.styles, args.out_dir, base, varies, runtime=runtime,
-                    paths=paths, thumb=args.thumb, ext=args.ext, quiet=args.quiet)
+    grid, fmt = from_args(SweepOptions, args), from_args(FolderFormat, args)
+    varies = [parse_vary(v) for v in grid.vary]
+    res = sweep(args.content, args.styles, args.output_dir, base, varies, runtime=runtime,
+                paths=paths, thumb=grid.thumb, ext=fmt.format, quiet=args.quiet)
     if res.interrupted:
         print(f"painterly: interrupted; wrote the sheet so far to {res.sheet}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -29,6 +29,7 @@ from typing import Any
 from .errors import UsageError
 
 INIT_CHOICES = ("palette", "content", "noise", "style")  # --init: these, or a path to an image
+METHODS = ("optimise", "fast")  # --method: the rooms of painterly.methods.ROOMS chosen by name
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)  # relu5_1 joins by --structure (objective.py)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # relu5_1: --structure
@@ -38,10 +39,14 @@ DEVICE = re.compile(r"^(auto|cpu|cuda(:\d{1,3})?)$")
 
 def option(default: Any, help: str, *, choices: tuple | None = None, group: str = "advanced",
            minimum: float | None = None, maximum: float | None = None,
-           metavar: str | None = None) -> Any:
-    """A dataclass field with what the CLI, the web form and validation need to know."""
+           metavar: str | None = None, web: bool = True, repeat: bool = False) -> Any:
+    """A dataclass field with what the CLI, the web form and validation need to know.
+
+    A ``bool`` option is a switch: ``--NAME`` when it is off by default, ``--no-NAME`` when
+    on.  ``web=False`` keeps it off the web page's forms; ``repeat`` (lists) makes the flag
+    one value a time, given again for more (``--models A --models B``)."""
     meta = {"help": help, "choices": choices, "group": group, "min": minimum, "max": maximum,
-            "metavar": metavar}
+            "metavar": metavar, "web": web, "repeat": repeat}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -121,11 +126,24 @@ class Options:
                                        "match the style's colour histogram to the content.",
                                choices=("none", "luminance", "histogram"), group="basic")
 
+    # --- the way of stylizing ------------------------------------------------------------
+    method: str = _opt("optimise", "Way of stylizing: optimise (the picture optimised against "
+                                   "the painting's statistics, coarse to fine) or fast (one "
+                                   "pass of the shipped any-painting model, about a second on "
+                                   "a CPU).",
+                       choices=METHODS)
+    strength: float = _opt(1.0, "--method fast: how far the photo's feature statistics move "
+                                "toward the painting's, 0 = the photo, 1 = the painting.",
+                           minimum=0.0, maximum=1.0)
+
     def replace(self, **changes: Any) -> Options:
         return validate(dataclasses.replace(self, **changes))
 
     def check(self, n_styles: int | None = None) -> None:
         """Combinations of options (and, given ``n_styles``, the number of style images)."""
+        if self.strength != 1.0 and self.method != "fast":
+            raise UsageError(f"--strength {self.strength:g} applies to --method fast; use "
+                             f"--style-weight to weaken an optimised picture's style")
         if self.style_layer_weights and len(self.style_layer_weights) != len(self.style_layers):
             raise UsageError(f"--style-layer-weights: {len(self.style_layer_weights)} weights "
                              f"for {len(self.style_layers)} style layers")
@@ -174,7 +192,62 @@ class MaskPaths:
                                   metavar="PATH")
 
 
-ALL = (Options, Runtime, MaskPaths)  # every option the command line takes
+@dataclass
+class ClipOutput:
+    """What the output of a clip keeps (``stylize`` and ``apply`` of a clip)."""
+
+    audio: bool = _opt(True, "Clips: leave the clip's audio out.", web=False)
+
+
+IMAGE_TYPES = ("png", "jpg", "webp")
+
+
+@dataclass
+class FolderFormat:
+    """The file type of images written into a folder (``apply``, ``sweep``)."""
+
+    format: str = _opt("png", "File type of the images written into a folder.",
+                       choices=IMAGE_TYPES, web=False)
+
+
+@dataclass
+class Extras:
+    """What ``painterly stylize`` may write besides the picture."""
+
+    save_every: int = _opt(0, "With --snapshots: save the image every N steps (0 = every 50).",
+                           minimum=0, metavar="N", web=False)
+    snapshots: str = _opt("", "Folder for intermediate images.", metavar="DIR", web=False)
+    animate: str = _opt("", "Animation of the process (.gif or .mp4).", metavar="FILE",
+                        web=False)
+    log: str = _opt("", "CSV of the losses at every step.", metavar="FILE", web=False)
+    plot: str = _opt("", "PNG plot of the losses per step.", metavar="FILE", web=False)
+
+
+@dataclass
+class SweepOptions:
+    """The grid of ``painterly sweep``."""
+
+    vary: list[str] = _opt([], "An option and its values, e.g. style-weight=1e3,1e4,1e5; once "
+                               "for the columns, a second time for the rows (';' separates "
+                               "values that contain commas).", metavar="NAME=V1,V2,...",
+                           repeat=True, web=False)
+    thumb: int = _opt(256, "Longest side of each image on the sheet.", minimum=16,
+                      maximum=4096, metavar="PX", web=False)
+
+
+ALL = (Options, Runtime, MaskPaths)  # every option of an image the command line takes
+
+
+def add_quiet_flag(p: argparse.ArgumentParser, help: str = "no progress bar") -> None:
+    """``-q``: no progress on stderr (how a command reports, not an option of the result)."""
+    p.add_argument("-q", "--quiet", action="store_true", help=help)
+
+
+def add_output_flag(p: argparse.ArgumentParser, help: str, metavar: str = "OUT",
+                    long: str = "--output") -> None:
+    """``-o``: where a command writes (a path, not an option of the result)."""
+    p.add_argument("-o", long, dest=long[2:].replace("-", "_"), required=True,
+                   metavar=metavar, help=help)
 
 
 def fields_info(cls: type = Options) -> list[dataclasses.Field]:
@@ -222,6 +295,9 @@ def _type_name(f: dataclasses.Field) -> str:
     return t
 
 
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def coerce(name: str, value: Any, classes: Sequence[type] = ALL) -> Any:
     """Convert a value given as text (CLI, web form, sweep) to the option's type."""
     fmap = _field_map(classes)
@@ -234,6 +310,8 @@ def coerce(name: str, value: Any, classes: Sequence[type] = ALL) -> Any:
         return parse_int(flag, value)
     if t == "float":
         return parse_float(flag, value)
+    if t == "bool":
+        return parse_bool(flag, value)
     try:
         if t == "list[str]":
             if isinstance(value, str):
@@ -270,6 +348,16 @@ def parse_float(flag: str, value: Any, kind: str = "float") -> float:
     if not math.isfinite(number):
         raise UsageError(f"{flag}: '{_show(value)}' is not a finite number")
     return number
+
+
+def parse_bool(flag: str, value: Any) -> bool:
+    """True or False from a bool or text (true/false, yes/no, on/off, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, (str, int)) else None
+    if text in TRUE or text in FALSE:
+        return text in TRUE
+    raise UsageError(f"{flag}: expects true or false, got {_show(value)}")
 
 
 def parse_int(flag: str, value: Any) -> int:
@@ -310,11 +398,12 @@ def _check_type(flag: str, t: str, v: Any) -> None:
     ok = {"int": lambda x: isinstance(x, numbers.Integral),
           "float": lambda x: isinstance(x, numbers.Real),
           "str": lambda x: isinstance(x, str),
+          "bool": lambda x: isinstance(x, bool),
           "list[str]": lambda x: isinstance(x, list) and all(isinstance(i, str) for i in x),
           "list[float]": lambda x: isinstance(x, list)
           and all(isinstance(i, numbers.Real) and not isinstance(i, bool) for i in x),
           }.get(t, lambda x: True)
-    if isinstance(v, bool) or not ok(v):
+    if (isinstance(v, bool) and t != "bool") or not ok(v):
         raise UsageError(f"{flag}: expects {t}, got {_show(v)}")
 
 
@@ -371,29 +460,47 @@ def split(kwargs: dict[str, Any], classes: Sequence[type] = ALL) -> list[dict[st
 
 # --- command-line flags ---------------------------------------------------------------
 
-def add_flags(p: argparse.ArgumentParser, cls: type, skip: Sequence[str] = ()) -> None:
+def add_flags(p: argparse.ArgumentParser, cls: type, skip: Sequence[str] = (),
+              title: str | None = None) -> None:
     """One flag per field of ``cls`` (defaults are left unset so that only given flags
-    count: see :func:`from_args`)."""
+    count: see :func:`from_args`), under ``title`` in the help (default: main options and
+    more options, by the fields' groups)."""
     defaults = cls()
-    groups: dict[str, argparse._ArgumentGroup] = {}
+    groups = {g.title: g for g in p._action_groups}
     for f in fields_info(cls):
         if f.name in skip:
             continue
-        m = f.metadata
-        g = groups.setdefault(m["group"], p.add_argument_group(
-            "main options" if m["group"] == "basic" else "more options"))
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        shown = " ".join(map(str, default)) if isinstance(default, list) else default
-        help_ = f"{m['help']} [default: {shown if shown != '' else 'none'}]"
-        kw: dict = {"dest": f.name, "default": None, "help": help_}
-        if str(f.type).startswith("list"):
-            kw["nargs"] = "+"
-            kw["metavar"] = m["metavar"] or "X"
+        name = title or ("main options" if f.metadata["group"] == "basic" else "more options")
+        g = groups.get(name) or groups.setdefault(name, p.add_argument_group(name))
+        g.add_argument(flag_name(f, defaults), **_flag_kwargs(f, getattr(defaults, f.name)))
+
+
+def flag_name(f: dataclasses.Field, defaults: Any) -> str:
+    """``--name``; ``--no-name`` for a switch that is on by default."""
+    off = _type_name(f) == "bool" and getattr(defaults, f.name) is True
+    return ("--no-" if off else "--") + f.name.replace("_", "-")
+
+
+def _flag_kwargs(f: dataclasses.Field, default: Any) -> dict[str, Any]:
+    """argparse's keywords of an option's flag (its default left unset: None)."""
+    m = f.metadata
+    t = _type_name(f)
+    if t == "bool":
+        return {"dest": f.name, "default": None, "action": "store_const",
+                "const": not default, "help": m["help"]}
+    shown = " ".join(map(str, default)) if isinstance(default, list) else default
+    kw: dict = {"dest": f.name, "default": None,
+                "help": f"{m['help']} [default: {shown if shown != '' else 'none'}]"}
+    if t.startswith("list"):
+        if m["repeat"]:
+            kw["action"] = "append"
         else:
-            kw["metavar"] = m["metavar"] or ("{" + ",".join(m["choices"]) + "}" if m["choices"]
-                                             else f.name.split("_")[-1].upper())
-        g.add_argument(flag, **kw)
+            kw["nargs"] = "+"
+        kw["metavar"] = m["metavar"] or "X"
+    else:
+        kw["metavar"] = m["metavar"] or ("{" + ",".join(m["choices"]) + "}" if m["choices"]
+                                         else f.name.split("_")[-1].upper())
+    return kw
 
 
 def from_args(cls: type, args: argparse.Namespace, base: Any = None) -> Any:
@@ -412,8 +519,9 @@ def options_markdown(classes: Sequence[type] = ALL) -> str:
         for f in fields_info(cls):
             d = getattr(defaults, f.name)
             shown = " ".join(map(str, d)) if isinstance(d, list) else str(d)
+            shown = "off" if isinstance(d, bool) else shown  # a switch: not given
             choices = f" One of: {', '.join(f.metadata['choices'])}." \
                 if f.metadata["choices"] else ""
-            rows.append(f"| `--{f.name.replace('_', '-')}` | `{shown or '-'}` | "
+            rows.append(f"| `{flag_name(f, defaults)}` | `{shown or '-'}` | "
                         f"{f.metadata['help']}{choices} |")
     return "\n".join(rows) + "\n"

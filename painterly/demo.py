@@ -64,7 +64,7 @@ def demo_photo() -> Path:
 
 def main(out_dir: str = "out/demo", size: int = 384) -> Path:
     from .config import Options
-    from .run import run_cli
+    from .render import stylize_picture
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,7 +72,7 @@ def main(out_dir: str = "out/demo", size: int = 384) -> Path:
     make_style_image().save(style)
     content = demo_photo()
     result = out / "result.png"
-    run_cli(str(content), [str(style)], str(result), Options(size=size), quiet=False)
+    stylize_picture(str(content), [str(style)], str(result), Options(size=size), quiet=False)
     Image.open(content).convert("RGB").save(out / "content.png")
     print(f"demo result: {result.resolve()}")
     print(f"  content:   {content}")

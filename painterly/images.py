@@ -338,3 +338,24 @@ def rgb_to_yiq(x: torch.Tensor) -> torch.Tensor:
 def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
     m = torch.linalg.inv(_RGB2YIQ).to(x.device, x.dtype)
     return torch.einsum("ij,bjhw->bihw", m, x)
+
+
+READ_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+
+
+def collect(inputs: list[str]) -> list[Path]:
+    """The image files named or found (one level) in the given folders, in order."""
+    files: list[Path] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in READ_EXTS
+                           and f.is_file() and not f.name.startswith("."))
+            if not found:
+                raise ImageError(f"{s}: no images in this folder")
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            raise ImageError(f"{s}: no such file or folder")
+    return files

@@ -19,16 +19,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .api import Stylizer
+from . import methods
 from .config import MaskPaths, Options, Runtime, coerce, make_options, validate
 from .errors import Interrupted, UsageError
 from .images import fit_longest, load_image, save_bytes, save_image, save_result
 from .paths import check_output, check_output_folder
 from .signals import deferred
+
+if TYPE_CHECKING:
+    from .method import Method
+    from .optimise.stylizer import Stylizer
 
 MAX_RUNS = 64
 FONT_SIZE = 14
@@ -191,73 +195,99 @@ class SweepResult:
     interrupted: bool = False
 
 
-def run_sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
-              varies: list[Vary], *, runtime: Runtime | None = None,
-              paths: MaskPaths | None = None, thumb: int = 256, ext: str = "png",
-              quiet: bool = True, stylizer: Stylizer | None = None) -> SweepResult:
+def _plans(base: Options, cols: Vary, rows: Vary | None
+           ) -> dict[tuple[int, int], Options]:
+    """The options of every (row, column), each checked before any work."""
+    combos = list(itertools.product(range(len(rows.labels) if rows else 1),
+                                    range(len(cols.labels))))
+    if len(combos) > MAX_RUNS:
+        raise UsageError(f"--vary: {len(combos)} runs; at most {MAX_RUNS} per sweep")
+    plans = {}
+    for r, c in combos:
+        changes = {cols.name: cols.values[c]}
+        if rows:
+            changes[rows.name] = rows.values[r]
+        plans[(r, c)] = make_options(base, **changes)
+    return plans
+
+
+def _file_names(plans: dict[tuple[int, int], Options], cols: Vary, rows: Vary | None,
+                ext: str) -> dict[tuple[int, int], str]:
+    return {k: f"{i:02d}_{_slug([(cols, k[1])] + ([(rows, k[0])] if rows else []))}.{ext}"
+            for i, k in enumerate(plans, 1)}
+
+
+def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
+          varies: list[Vary], *, runtime: Runtime | None = None,
+          paths: MaskPaths | None = None, thumb: int = 256, ext: str = "png",
+          quiet: bool = True, stylizer: Stylizer | None = None) -> SweepResult:
     """Render every combination of ``varies`` (one or two) and the contact sheet."""
     if not 1 <= len(varies) <= 2:
         raise UsageError("--vary: give one or two options to vary")
     if len(varies) == 2 and varies[0].name == varies[1].name:
         raise UsageError(f"--vary {varies[0].flag}: given twice")
     cols, rows = varies[0], (varies[1] if len(varies) == 2 else None)
-    combos = list(itertools.product(range(len(rows.labels) if rows else 1),
-                                    range(len(cols.labels))))
-    if len(combos) > MAX_RUNS:
-        raise UsageError(f"--vary: {len(combos)} runs; at most {MAX_RUNS} per sweep")
-    plans = {}
-    for r, c in combos:  # every combination is checked before any work
-        changes = {cols.name: cols.values[c]}
-        if rows:
-            changes[rows.name] = rows.values[r]
-        plans[(r, c)] = make_options(base, **changes)
+    plans = _plans(base, cols, rows)
     c_img = load_image(content)
     s_imgs = [load_image(s) for s in styles]
     lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
     runtime, paths = runtime or Runtime(), paths or MaskPaths()
-    st = stylizer or Stylizer(runtime.weights or None, runtime.device)
+    st = stylizer or methods.for_options(base, runtime)
     check_plans(plans, st, len(s_imgs), paths)
     out = check_output_folder(out_dir, "-o")
-    names = {k: f"{i:02d}_{_slug([(cols, k[1])] + ([(rows, k[0])] if rows else []))}.{ext}"
-             for i, k in enumerate(combos, 1)}
+    names = _file_names(plans, cols, rows, ext)
     inputs = [content, *styles, *([runtime.weights] if runtime.weights else [])]
     for name in [*names.values(), "sheet.png", "sweep.csv"]:
         check_output(out / name, inputs=inputs)
-    images: dict[tuple[int, int], Image.Image] = {}
-    files: dict[tuple[int, int], Path] = {}
-    seconds: dict[tuple[int, int], float] = {}
-    log_rows = []
-    interrupted = False
-    for i, (r, c) in enumerate(combos, 1):
-        parts = [(cols, c)] + ([(rows, r)] if rows else [])
-        path = out / names[(r, c)]
-        last: dict[str, float] = {}
-        t0 = time.perf_counter()
-        try:
-            im = st.run(c_img, s_imgs, plans[(r, c)],
-                        lambda p, last=last: last.update(p.losses),
-                        mask=paths.mask or None, style_masks=paths.style_masks)
-        except Interrupted as e:
-            im, interrupted = e.image, True
-        seconds[(r, c)] = time.perf_counter() - t0
-        with deferred():
-            images[(r, c)], files[(r, c)] = im, save_result(im, path)
-        log_rows.append({"file": path.name, cols.flag: cols.labels[c],
-                         **({rows.flag: rows.labels[r]} if rows else {}),
-                         "seconds": round(seconds[(r, c)], 3),
-                         **{k: f"{last.get(k, 0.0):.6g}" for k in ("content", "style", "tv",
-                                                                      "total")}})
-        if not quiet:
-            label = " ".join(f"{v.flag}={v.labels[j]}" for v, j in parts)
-            print(f"[{i}/{len(combos)}] {label}: {seconds[(r, c)]:.1f} s -> {path}",
-                  file=sys.stderr)
-        if interrupted:
-            break
+    res = SweepResult(lay, out / "sheet.png", {}, {})
+    images, log_rows = _render_all(st, c_img, s_imgs, plans, paths,
+                                   {k: out / n for k, n in names.items()}, (cols, rows), res,
+                                   quiet)
     with deferred():
-        sheet = save_image(draw_sheet(lay, images), out / "sheet.png")
+        res.sheet = save_image(draw_sheet(lay, images), out / "sheet.png")
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(log_rows[0]))
         w.writeheader()
         w.writerows(log_rows)
         save_bytes(buf.getvalue().encode(), out / "sweep.csv")
-    return SweepResult(lay, sheet, files, seconds, interrupted)
+    return res
+
+
+def _render_all(st: Method, c_img, s_imgs, plans: dict[tuple[int, int], Options],
+                paths: MaskPaths, files: dict[tuple[int, int], Path],
+                axes: tuple[Vary, Vary | None], res: SweepResult, quiet: bool
+                ) -> tuple[dict[tuple[int, int], Image.Image], list[dict[str, Any]]]:
+    """Every run in order (stopping after an interrupted one); the images and the CSV rows,
+    the files and seconds kept in ``res``."""
+    cols, rows = axes
+    images: dict[tuple[int, int], Image.Image] = {}
+    log_rows = []
+    for i, (r, c) in enumerate(plans, 1):
+        parts = [(cols, c)] + ([(rows, r)] if rows else [])
+        path = files[(r, c)]
+        last: dict[str, float] = {}
+        t0 = time.perf_counter()
+        try:
+            im = st.picture(c_img, s_imgs, plans[(r, c)],
+                            lambda p, last=last: last.update(p.losses),
+                            mask=paths.mask or None, style_masks=paths.style_masks)
+        except Interrupted as e:
+            im, res.interrupted = e.image, True
+        res.seconds[(r, c)] = time.perf_counter() - t0
+        with deferred():
+            images[(r, c)], res.files[(r, c)] = im, save_result(im, path)
+        log_rows.append({"file": path.name, cols.flag: cols.labels[c],
+                         **({rows.flag: rows.labels[r]} if rows else {}),
+                         "seconds": round(res.seconds[(r, c)], 3),
+                         **{k: f"{last.get(k, 0.0):.6g}" for k in ("content", "style", "tv",
+                                                                      "total")}})
+        if not quiet:
+            label = " ".join(f"{v.flag}={v.labels[j]}" for v, j in parts)
+            print(f"[{i}/{len(plans)}] {label}: {res.seconds[(r, c)]:.1f} s -> {path}",
+                  file=sys.stderr)
+        if res.interrupted:
+            break
+    return images, log_rows
+
+
+run_sweep = sweep  # the name of earlier versions

@@ -35,7 +35,7 @@ Anti-flicker:
   warped previous output where the flow is reliable and the input pixels agree;
 * strided networks also follow the camera (:func:`camera_motion`, a similarity fitted to the
   flow) so that their texture stays on the scene as it pans and zooms
-  (:class:`painterly.nets.apply.GridLocked`), and then need blending only where things move
+  (:class:`painterly.network.steady.GridLocked`), and then need blending only where things move
   apart from the camera.
 
 The optical flow is OpenCV's DIS (Kroeger et al. 2016) at its "medium" preset, chosen over
@@ -327,7 +327,7 @@ class TemporalBlend:
     whose input changed are not blended, so moving things do not leave ghosts).
 
     ``camera``: ``fn`` already keeps its texture on the scene as the camera pans and zooms (a
-    grid-locked network, :class:`painterly.nets.apply.GridLocked`), and ``camera()`` is the
+    grid-locked network, :class:`painterly.network.steady.GridLocked`), and ``camera()`` is the
     camera motion it followed for the frame just stylized; pixels that move with the camera
     are steady as they are and blending them would only smooth the texture, so the
     confidence is scaled by ``clamp((d(p) - LOCK_FREE) / LOCK_TOL, 0, 1)`` with ``d(p)`` the

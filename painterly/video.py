@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import paths
-from .errors import ImageError, Interrupted, report_written
+from . import bars, paths
+from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, report_written
 from .paths import TEMP_SUFFIX, temp_prefix
 
 # extension -> (container format, video codec, pixel format)
@@ -51,7 +51,6 @@ ENCODER_OPTIONS = {
     "libvpx-vp9": {"crf": "30", "b": "0", "row-mt": "1", "cpu-used": "4"},
 }
 INPUT_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif"}
-EXIT_INTERRUPTED = 130
 
 
 class VideoError(ImageError):
@@ -478,10 +477,7 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
         print(f"painterly: note: {n}", file=sys.stderr)
     bar = None
     if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=info.frames, unit="frame", file=sys.stderr, dynamic_ncols=True,
-                   desc=f"{Path(src).name} {size[0]}x{size[1]}")
+        bar = bars.bar(info.frames, "frame", f"{Path(src).name} {size[0]}x{size[1]}")
     status = 0
     try:
         for fr in read_frames(info, size):

@@ -7,9 +7,9 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from painterly.config import Runtime, make
-from painterly.nets.dist import world
-from painterly.nets.options import TrainOptions
-from painterly.nets.train import train
+from painterly.dist import world
+from painterly.network.options import TrainOptions
+from painterly.network.train import train
 
 style, photos, out, weights, ranks_dir = sys.argv[1:6]
 topts = make(TrainOptions, steps=3, batch=4, crop=32, photo_size=40, width=4, blocks=1,

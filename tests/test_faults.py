@@ -85,12 +85,12 @@ def test_output_paths_checked_before_work(images, tmp_path, capsys, monkeypatch)
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and words in err[0], err
 
-    from painterly import run
+    from painterly import methods
 
     def no_work(*a, **k):
         raise AssertionError("work started before the paths were checked")
 
-    monkeypatch.setattr(run, "Stylizer", no_work)
+    monkeypatch.setattr(methods, "for_options", no_work)
     out = str(tmp_path / "o.png")
     refused(["-o", str(tmp_path / long_name)], "too long")
     refused(["-o", str(tmp_path / "afile" / "o.png")], "is not a folder")
@@ -182,10 +182,11 @@ def test_bad_weights_message_is_cut_at_a_word():
 ])
 def test_sweeps_check_every_combination_first(vary, words, images, tmp_path, tiny, capsys,
                                               monkeypatch):
-    from painterly import sweep
 
     monkeypatch.setenv("PAINTERLY_WEIGHTS", tiny)
-    monkeypatch.setattr(sweep.Stylizer, "run", lambda *a, **k: pytest.fail("a run started"))
+    from painterly.optimise.stylizer import Stylizer
+
+    monkeypatch.setattr(Stylizer, "picture", lambda *a, **k: pytest.fail("a run started"))
     content, style = images
     out = tmp_path / "study"
     assert cli.main(["sweep", str(content), str(style), "-o", str(out), "--vary", vary,

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "painterly"
-TOP = ("painterly.cli", "painterly.run", "painterly.api", "painterly.sweep", "painterly.demo")
 
 
 def _module(path: Path) -> str:
@@ -62,12 +61,72 @@ def test_the_import_graph_has_no_circle():
             visit(m, [m])
 
 
+# The floors, from the bottom: shared modules, the contract, the rooms (one per way of
+# stylizing), the registry, the callers.  An arrow may only point down.
+CONTRACT = "painterly.method"
+REGISTRY = "painterly.methods"
+CALLERS = ("painterly.cli", "painterly.__main__", "painterly.render", "painterly.clip",
+           "painterly.apply", "painterly.sweep", "painterly.pyapi", "painterly.demo",
+           "painterly.web")
+
+
+def rooms() -> set[str]:
+    """The room packages: those the registry names (a new room is held to the rules as soon
+    as it is registered)."""
+    from painterly.methods import ROOMS
+
+    return {".".join(m.split(".")[:2]) for m in ROOMS.values()}
+
+
+def floor(m: str) -> str:
+    if m == CONTRACT:
+        return "contract"
+    if m == REGISTRY:
+        return "registry"
+    if any(m == r or m.startswith(r + ".") for r in rooms()):
+        return "room"
+    if any(m == c or m.startswith(c + ".") for c in CALLERS):
+        return "caller"
+    return "shared" if m != "painterly" else "face"
+
+
+def test_the_rooms_are_the_registered_packages():
+    assert rooms() >= {"painterly.optimise", "painterly.network"}
+    graph = imports()
+    for r in rooms():
+        assert r in graph, f"{r} is registered but is not a package of painterly"
+
+
+def test_no_import_points_up_a_floor():
+    order = ["shared", "contract", "room", "registry", "caller"]
+    for m, deps in imports().items():
+        if floor(m) == "face":
+            continue
+        for d in deps - {"painterly"}:
+            assert order.index(floor(d)) <= order.index(floor(m)), \
+                f"{m} ({floor(m)}) imports {d} ({floor(d)}), a floor above it"
+
+
+def test_rooms_never_import_each_other():
+    graph = imports()
+    for m, deps in graph.items():
+        mine = {r for r in rooms() if m == r or m.startswith(r + ".")}
+        for d in deps:
+            other = {r for r in rooms() if d == r or d.startswith(r + ".")} - mine
+            assert not (mine and other), f"{m} imports {d}: rooms meet only through the contract"
+
+
+def test_the_contract_imports_no_room():
+    deps = imports()[CONTRACT]
+    assert all(floor(d) == "shared" for d in deps), deps
+
+
 def test_lower_modules_never_import_the_entry_points():
     graph = imports()
     low = ("config", "errors", "images", "vgg", "weights", "losses", "objective", "engine",
-           "masks", "color", "device", "optim", "plot")
+           "masks", "color", "device", "optim", "plot", "temporal", "video", "bars")
     for m in low:
-        up = graph[f"painterly.{m}"] & set(TOP)
+        up = {d for d in graph[f"painterly.{m}"] if floor(d) != "shared"}
         assert not up, f"painterly.{m} imports {up}"
     # the package's face hands names on from below; nothing under it imports it back
     face = [m for m, deps in graph.items() if "painterly" in deps and m != "painterly.cli"

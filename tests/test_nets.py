@@ -14,11 +14,11 @@ import torch
 from PIL import Image
 
 from painterly.config import Runtime, make
-from painterly.nets.modelfile import ModelError, decode, encode, load_model, save_model
-from painterly.nets.network import Network
-from painterly.nets.options import TrainOptions
-from painterly.nets.train import Crops, checkpoint_path, train
-from painterly.nets.transform import Arch, TransformNet
+from painterly.network.modelfile import ModelError, decode, encode, load_model, save_model
+from painterly.network.network import Network
+from painterly.network.options import TrainOptions
+from painterly.network.train import Crops, checkpoint_path, train
+from painterly.network.transform import Arch, TransformNet
 
 from .conftest import ROOT, gradient_image, run_cli, save_png, stripes_image
 
@@ -65,7 +65,7 @@ def test_instance_norm_makes_images_independent_of_their_batch():
     torch.testing.assert_close(together[:1], alone, atol=1e-5, rtol=1e-5)
     norm = torch.nn.InstanceNorm2d(6, affine=True)
     x = torch.randn(2, 6, 5, 7)
-    from painterly.nets.transform import InstanceNorm
+    from painterly.network.transform import InstanceNorm
     torch.testing.assert_close(InstanceNorm(6)(x), norm(x), atol=1e-5, rtol=1e-5)
 
 
@@ -364,7 +364,7 @@ def test_apply_on_a_clip_keeps_frames_rate_audio_and_blending_steadies_it(tmp_pa
 
 
 def test_grid_lock_keeps_the_texture_on_a_panning_scene(tmp_path, precision):
-    from painterly.nets.apply import frame_fn
+    from painterly.network.steady import frame_fn
 
     from .video_clips import translated_frames
 
@@ -438,7 +438,7 @@ def test_train_callback_sees_every_step_and_can_stop_it(tmp_path, photos, style,
 
 
 def test_grid_lock_resamples_with_a_sharp_kernel():
-    from painterly.nets.apply import _resample
+    from painterly.network.steady import _resample
 
     x = torch.rand(2, 3, 24, 40, generator=torch.Generator().manual_seed(0))
     xs, ys = torch.arange(40, dtype=torch.float64), torch.arange(24, dtype=torch.float64)

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from painterly.errors import PainterlyError, UsageError
-from painterly.nets.export import INPUT, OUTPUT, PaddedGraph, export_onnx
-from painterly.nets.modelfile import load_model
-from painterly.nets.network import Network, check_onnxruntime
-from painterly.nets.transform import Arch, TransformNet
+from painterly.network.export import INPUT, OUTPUT, PaddedGraph, export_onnx
+from painterly.network.modelfile import load_model
+from painterly.network.network import Network, check_onnxruntime
+from painterly.network.transform import Arch, TransformNet
 from painterly.version import __version__
 
 from .conftest import ROOT, run_cli
@@ -189,7 +189,7 @@ def test_apply_with_the_onnxruntime_runtime(tmp_path, exported, cli_env):
     assert outs["torch"].shape == (36, 44, 3)
     assert np.abs(outs["onnxruntime"] - outs["torch"]).max() <= 1
     for extra, words in [(["--precision", "bf16"], "float32 only"),
-                         (["--runtime", "tensorrt"], "invalid choice")]:
+                         (["--runtime", "tensorrt"], "is not one of")]:
         r = run_cli(["apply", model, photo, "-o", tmp_path / "bad.png", "--runtime",
                      "onnxruntime", *extra], cli_env)
         lines = r.stderr.strip().splitlines()

@@ -16,7 +16,7 @@ from painterly import Stylizer
 from painterly.config import make_options
 from painterly.engine import TargetCache
 from painterly.errors import UsageError
-from painterly.sweep import layout_sheet, parse_vary, run_sweep
+from painterly.sweep import layout_sheet, parse_vary, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def test_layout_has_the_right_grid_and_titles():
 def test_sweep_renders_every_combination_and_reuses_targets(tmp_path, tiny, images):
     st = Stylizer(tiny, "cpu")
     base = make_options(size=32, steps=2)
-    res = run_sweep(*images[:1], [images[1]], tmp_path / "out", base,
+    res = sweep(*images[:1], [images[1]], tmp_path / "out", base,
                     [parse_vary("style-weight=10,1000"), parse_vary("steps=1,2")], thumb=40,
                     stylizer=st)
     assert sorted(res.files) == [(0, 0), (0, 1), (1, 0), (1, 1)]

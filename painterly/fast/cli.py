@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import Runtime, add_flags, from_args
-from .options import FastTrainOptions
+from ..config import Runtime, add_flags, add_output_flag, add_quiet_flag, from_args
+from .options import FastTrainFiles, FastTrainOptions
 
 DESCRIPTION = ("Train the fast model (any painting at once, 'stylize --method fast') on "
                "photos only: it learns to paint photos with the feature statistics of other "
@@ -16,18 +16,10 @@ DESCRIPTION = ("Train the fast model (any painting at once, 'stylize --method fa
 def add_parsers(sub) -> None:
     p = sub.add_parser("train-fast", help="train the any-painting model on folders of photos",
                        description=DESCRIPTION)
-    p.add_argument("--photos", required=True, nargs="+", metavar="DIR",
-                   help="folders of photos to train on (any photos; e.g. COCO)")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL",
-                   help="model file to write (.safetensors); checkpoints go to MODEL.ckpt")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from MODEL.ckpt (its options, but for those given: e.g. "
-                        "--steps extends the run, --style-weight changes the loss)")
-    p.add_argument("--previews", metavar="DIR",
-                   help="folder for preview images of held-out photo pairs")
-    p.add_argument("--workers", type=int, default=0, metavar="N",
-                   help="processes decoding photos [default: 0]")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_output_flag(p, "model file to write (.safetensors); checkpoints go to MODEL.ckpt",
+                    metavar="MODEL")
+    add_quiet_flag(p)
+    add_flags(p, FastTrainFiles, title="files")
     add_flags(p, FastTrainOptions)
     add_flags(p, Runtime)
     p.set_defaults(func=_train)
@@ -36,14 +28,12 @@ def add_parsers(sub) -> None:
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from ..errors import UsageError
     from .train import train_fast
 
-    if not 0 <= args.workers <= 64:
-        raise UsageError(f"--workers: {args.workers} is not between 0 and 64")
-    train_fast(args.photos, args.output, from_args(FastTrainOptions, args),
-               from_args(Runtime, args), resume=args.resume, previews=args.previews,
-               workers=args.workers, quiet=args.quiet,
-               given={f.name: getattr(args, f.name) for f in dataclasses.fields(FastTrainOptions)
-                      if getattr(args, f.name, None) is not None})
+    files = from_args(FastTrainFiles, args)
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(FastTrainOptions)
+             if getattr(args, f.name, None) is not None}
+    train_fast(files.photos, args.output, from_args(FastTrainOptions, args),
+               from_args(Runtime, args), resume=files.resume, previews=files.previews or None,
+               workers=files.workers, quiet=args.quiet, given=given)
     return 0

@@ -10,6 +10,25 @@ from ..errors import UsageError
 
 
 @dataclass
+class FastTrainFiles:
+    """Where ``train-fast`` reads and writes, and how (not options of the model)."""
+
+    photos: list[str] = option([], "Folders of photos to train on (any photos; e.g. COCO).",
+                               metavar="DIR", web=False)
+    previews: str = option("", "Folder for preview images of held-out photo pairs.",
+                           metavar="DIR", web=False)
+    workers: int = option(0, "Processes decoding photos (for large folders).", minimum=0,
+                          maximum=64, metavar="N", web=False)
+    resume: bool = option(False, "Continue from MODEL.ckpt (its options, but for those given: "
+                                 "--steps extends the run, --style-weight changes the loss).",
+                          web=False)
+
+    def check(self) -> None:
+        if not self.photos:
+            raise UsageError("--photos: give at least one folder of photos to train on")
+
+
+@dataclass
 class FastTrainOptions:
     """Everything that decides the trained fast model (where it runs is Runtime)."""
 

@@ -33,13 +33,12 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from .. import device as dev
+from .. import dist
 from ..config import Runtime, make
 from ..errors import UsageError
-from ..images import check_folder, image_tensor, load_image, save_image, to_pil
+from ..images import check_folder, collect, image_tensor, load_image, save_image, to_pil
 from ..losses import gram
-from ..nets import dist
-from ..nets.apply import collect
-from ..nets.train import Crops, StopFlag, adam_state, batches, load_adam_state, split_photos
+from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, split_photos
 from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
@@ -159,7 +158,10 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
     topts, start, state, adam, seconds = _setup(folders, out, topts, resume, given)
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
-    train_files, held = split_photos(collect(folders), topts.holdout, topts.seed)
+    files = collect(folders)
+    if topts.holdout >= len(files):
+        raise UsageError(f"--holdout {topts.holdout}: the folders have only {len(files)} photos")
+    train_files, held = split_photos(files, topts.holdout, topts.seed)
     if len(train_files) < 2 * topts.batch:
         raise UsageError(f"--photos: {len(train_files)} photos to train on, fewer than twice "
                          f"--batch {topts.batch}")

@@ -24,21 +24,24 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..api import Stylizer
-from ..config import Runtime
+from .. import methods
+from ..config import Options, Runtime
 from ..errors import Interrupted, PainterlyError, is_out_of_memory
 from ..images import save_bytes
 from .models import Models
 from .records import FINAL, JOB_ID, Job, error_message, new_id
-from .runners import RESULTS, RUNNERS, Context, run_apply
+from .runners import RESULTS, RUNNERS, Context, apply_job
+
+if TYPE_CHECKING:
+    from ..method import Method
 
 log = logging.getLogger("painterly.web")
 
-__all__ = ["FINAL", "JOB_ID", "Job", "Studio", "Stylizer"]
+__all__ = ["FINAL", "JOB_ID", "Job", "Studio"]
 
 
 class Studio:
@@ -64,7 +67,7 @@ class Studio:
         self._stopping = False
         self.closing = False  # set when the server is shutting down
         self._thread: threading.Thread | None = None
-        self._stylizer: Stylizer | None = None
+        self._stylizer: Method | None = None
         self._applying = threading.Semaphore(2)  # networks run at once from requests
         self._load()
 
@@ -141,7 +144,7 @@ class Studio:
         folder.mkdir(parents=True)
         try:
             with self._applying:
-                run_apply(job, self._context(job))
+                apply_job(job, self._context(job))
             job.status, job.finished = "done", time.time()
             job.progress = {"elapsed": round(job.finished - job.started, 3)}
             self._save(job)
@@ -220,14 +223,18 @@ class Studio:
             finally:
                 self.current = None
 
-    def stylizer(self) -> Stylizer:
+    def stylizer(self) -> Method:
+        """The optimisation method, made on first use and kept (weights, targets)."""
         if self._stylizer is None:
-            self._stylizer = Stylizer(self.weights, self.device)
+            self._stylizer = methods.for_options(Options(), self._runtime())
         return self._stylizer
+
+    def _runtime(self) -> Runtime:
+        return Runtime(weights=self.weights or "", device=self.device)
 
     def _context(self, job: Job) -> Context:
         return Context(self.uploads, self.job_dir(job.id), self.models,
-                       Runtime(weights=self.weights, device=self.device), self.stylizer,
+                       self._runtime(), self.stylizer,
                        lambda: job.cancel.is_set() or self._stopping, self.preview_interval,
                        self.photo_folder)
 

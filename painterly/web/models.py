@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PainterlyError
 
 if TYPE_CHECKING:
-    from ..nets.network import Network
+    from ..method import Method
 
 log = logging.getLogger("painterly.web")
 
@@ -83,7 +83,7 @@ class Models:
         self._lock = threading.Lock()
         self._entries: dict[Path, Entry] = {}
         self._bad: dict[Path, tuple[int, int]] = {}  # files that did not load (warned once)
-        self._loaded: OrderedDict[tuple[str, tuple[int, int]], Network] = OrderedDict()
+        self._loaded: OrderedDict[tuple[str, tuple[int, int]], Method] = OrderedDict()
 
     def path_for(self, model_id: str) -> Path:
         """Where a model trained here with this id is written."""
@@ -106,7 +106,7 @@ class Models:
 
     def _read(self, path: Path, model_id: str, stamp: tuple[int, int], own: bool
               ) -> Entry | None:
-        from ..nets.modelfile import load_model
+        from ..network.modelfile import load_model
 
         try:
             mf = load_model(path)
@@ -154,10 +154,11 @@ class Models:
                 return e
         raise UnknownModel("unknown model id (the model is gone; reload the page)")
 
-    def network(self, model_id: str) -> tuple[Entry, Network]:
-        """The model and its network, loaded once and kept while it is among the last few
-        used (and its file has not changed)."""
-        from ..nets.network import Network
+    def method(self, model_id: str) -> tuple[Entry, Method]:
+        """The model and its method (:func:`painterly.methods.for_model`), loaded once and
+        kept while it is among the last few used (and its file has not changed)."""
+        from .. import methods
+        from ..config import Runtime
 
         entry = self.get(model_id)
         key = (entry.id, entry.stamp)
@@ -167,7 +168,7 @@ class Models:
                 self._loaded.move_to_end(key)
                 return entry, net
         try:
-            net = Network.load(entry.path, self.device)
+            net = methods.for_model(entry.path, Runtime(device=self.device))
         except (PainterlyError, OSError) as e:  # changed since it was listed
             log.warning("models: cannot load %s", e)
             raise UnknownModel("the model's file cannot be read any more; see the server "

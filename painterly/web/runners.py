@@ -10,6 +10,7 @@ atomically; a trained network goes to the studio's models folder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import shutil
@@ -24,15 +25,16 @@ from PIL import Image
 from ..config import Options, Runtime, make, make_options, validate
 from ..errors import Interrupted, UsageError
 from ..images import save_image
+from ..network.options import ApplyOptions
+from ..optimise.clips import ClipOptions
 from .models import Models
 from .records import Job
-from .settings import ApplyOptions, ClipSettings
 from .uploads import path_of
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..api import Stylizer
+    from ..method import Method
 
 THUMB_SIDE = 360  # gallery pictures
 RESULTS = {"stylize": "result.png", "apply": "result.png", "clip": "result.mp4"}
@@ -46,7 +48,7 @@ class Context:
     folder: Path  # the job's own folder
     models: Models
     runtime: Runtime
-    stylizer: Callable[[], Stylizer]  # the studio's, made on first use
+    stylizer: Callable[[], Method]  # the studio's optimisation method, made on first use
     stop: Callable[[], bool]  # the job was cancelled or the server is stopping
     preview_interval: float = 0.5
     photo_folder: Path | None = None  # the server's --photos
@@ -102,23 +104,22 @@ def step_callback(job: Job, ctx: Context, frame: dict | None = None):
 
 # --- stylize: an image by optimisation ------------------------------------------------------
 
-def run_stylize(job: Job, ctx: Context) -> None:
+def stylize_job(job: Job, ctx: Context) -> None:
     opts = make_options(**job.options)
     content = str(path_of(ctx.uploads, job.content, "image"))
     styles = [str(path_of(ctx.uploads, s, "image")) for s in job.styles]
-    image = ctx.stylizer().run(content, styles, opts, step_callback(job, ctx))
+    image = ctx.stylizer().picture(content, styles, opts, step_callback(job, ctx))
     save_image(image, ctx.folder / RESULTS["stylize"])
     save_thumb(image, ctx.folder)
 
 
 # --- apply: an image by a style network, at once -------------------------------------------
 
-def run_apply(job: Job, ctx: Context) -> None:
+def apply_job(job: Job, ctx: Context) -> None:
     a = make(ApplyOptions, **job.options)
-    entry, net = ctx.models.network(job.model)
+    entry, method = ctx.models.method(job.model)
     job.model_name = entry.name
-    image = net.stylize(path_of(ctx.uploads, job.content, "image"), size=a.size,
-                        preserve_color=a.preserve_color, strength=a.strength)
+    image = method.picture(path_of(ctx.uploads, job.content, "image"), [], a)
     save_image(image, ctx.folder / RESULTS["apply"])
     save_thumb(image, ctx.folder)
 
@@ -144,12 +145,12 @@ def training_photos(job: Job, ctx: Context) -> Path:
     return folder
 
 
-def run_train(job: Job, ctx: Context) -> None:
+def train_job(job: Job, ctx: Context) -> None:
     """Train into the job's folder, then move the model into the models folder.  A cancel
     stops like Ctrl-C: the network trained so far becomes the model.  A server stop leaves
     the checkpoint, from which the job goes on after the restart."""
-    from ..nets.options import TrainOptions
-    from ..nets.train import checkpoint_path, train
+    from ..network.options import TrainOptions
+    from ..network.train import checkpoint_path, train
 
     topts = make(TrainOptions, **job.options)
     style = path_of(ctx.uploads, job.styles[0], "image")
@@ -191,27 +192,23 @@ def run_train(job: Job, ctx: Context) -> None:
 def clip_frames(job: Job, ctx: Context, frame: dict) -> tuple[Callable, int]:
     """The per-frame stylizer of a clip job and its output size."""
     if job.model:
-        from ..nets.apply import frame_fn
-
         a = make(ApplyOptions, **job.options)
-        entry, net = ctx.models.network(job.model)
+        entry, method = ctx.models.method(job.model)
         job.model_name = entry.name
-        return frame_fn(net, a.preserve_color, a.strength, a.blend), a.size
-    from .. import videostyle
+        return method.frames([], a), a.size
+    from .. import methods
 
-    names = set(ClipSettings.__dataclass_fields__)
+    names = {f.name for f in dataclasses.fields(ClipOptions)}
     opts = make(Options, **{k: v for k, v in job.options.items() if k not in names})
-    cs = make(ClipSettings, **{k: v for k, v in job.options.items() if k in names})
+    clip = make(ClipOptions, **{k: v for k, v in job.options.items() if k in names})
     validate(opts, len(job.styles))
     styles = [path_of(ctx.uploads, s, "image") for s in job.styles]
-    clip = videostyle.ClipOptions(frame_steps=cs.frame_steps,
-                                  temporal_weight=cs.temporal_weight)
-    fn = videostyle.OptimisedFrames(ctx.stylizer(), videostyle.style_tensors(styles, opts),
-                                    opts, clip, step_callback(job, ctx, frame))
-    return fn, opts.size
+    method = methods.for_options(opts, ctx.runtime, clip=clip,
+                                 callback=step_callback(job, ctx, frame))
+    return method.frames(styles, opts), opts.size
 
 
-def run_clip(job: Job, ctx: Context) -> None:
+def clip_job(job: Job, ctx: Context) -> None:
     """Frames through :func:`painterly.video.process_clip` into ``result.mp4``; a cancel
     keeps nothing (the clip is written to a temporary name and only renamed when complete)."""
     from .. import video
@@ -246,4 +243,4 @@ def run_clip(job: Job, ctx: Context) -> None:
 
 
 RUNNERS: dict[str, Callable[[Job, Context], None]] = {
-    "stylize": run_stylize, "train": run_train, "clip": run_clip}
+    "stylize": stylize_job, "train": train_job, "clip": clip_job}

@@ -1,28 +1,27 @@
 """Which options the page may set, the presets, and turning a form into options.
 
 Everything comes from :func:`painterly.config.options_schema` of the options dataclasses:
-:class:`~painterly.config.Options` (stylize), :class:`~painterly.nets.options.TrainOptions`
-(training a network), and the page's own :class:`ApplyOptions` (a network on an image or a
-clip) and :class:`ClipSettings` (a clip by optimisation).  Where it runs
-(:class:`~painterly.config.Runtime`) and mask files are neither shown nor accepted, and
-``init`` is limited to the built-in starting images so that no request can name a file on
-the server.
+:class:`~painterly.config.Options` (stylize), :class:`~painterly.network.options.TrainOptions`
+(training a network), :class:`~painterly.network.options.ApplyOptions` (a network on an image
+or a clip) and :class:`~painterly.optimise.clips.ClipOptions` (a clip by optimisation), less
+the options marked ``web=False``.  Where it runs (:class:`~painterly.config.Runtime`) and mask
+files are neither shown nor accepted, and ``init`` is limited to the built-in starting images
+so that no request can name a file on the server.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
-from ..config import INIT_CHOICES, MaskPaths, Options, Runtime, make, option, options_schema
+from ..config import INIT_CHOICES, MaskPaths, Options, Runtime, make, options_schema
 from ..errors import UsageError
-from ..nets.cli import CLIP_BLEND
-from ..nets.options import TrainOptions
-from ..videostyle import FRAME_STEPS, TEMPORAL_WEIGHT
+from ..network.options import ApplyOptions, TrainOptions
+from ..optimise.clips import ClipOptions
 
 NOT_WEB = {f.name for cls in (Runtime, MaskPaths) for f in dataclasses.fields(cls)}
 SIZES = {"size", "photo_size", "crop"}  # pixel sides, capped by the server's --max-size
+MIN_SIDE = 16  # the page always names a size (no "the input's own")
 
 # Presets only name options; the page applies them to the form before a run.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -33,44 +32,31 @@ PRESETS: dict[str, dict[str, Any]] = {
 DEFAULT_PRESET = "balanced"
 
 
-@dataclass
-class ApplyOptions:
-    """A trained style network on an image or a clip (as ``painterly apply``)."""
-
-    size: int = option(512, "Longest side of the output in pixels.", group="basic",
-                       minimum=16, maximum=8192)
-    preserve_color: str = option("none", "luminance: keep the photo's colours.",
-                                 choices=("none", "luminance"), group="basic")
-    strength: float = option(1.0, "Blend with the photo: 1 = fully stylized, 0 = the photo.",
-                             group="basic", minimum=0.0, maximum=1.0)
-    blend: float = option(CLIP_BLEND, "Clips: anti-flicker, mix each frame with the previous "
-                                      "output carried by the optical flow (0 = off).",
-                          minimum=0.0, maximum=1.0)
+# the page's own defaults where they differ from the command line's
+WEB_DEFAULTS: dict[type, dict[str, Any]] = {ApplyOptions: {"size": 512}}
 
 
-@dataclass
-class ClipSettings:
-    """A clip by optimisation (as ``painterly stylize clip.mp4 STYLE``); the image options
-    apply to every frame."""
-
-    frame_steps: int = option(FRAME_STEPS, "Clips: steps per frame after the first, which "
-                                           "starts from the previous one carried by the flow.",
-                              minimum=1, maximum=1000)
-    temporal_weight: float = option(TEMPORAL_WEIGHT, "Clips: weight of the temporal loss "
-                                                     "that keeps frames steady.", minimum=0.0)
+def web_base(cls: type) -> Any:
+    """The defaults of ``cls`` on the page."""
+    return dataclasses.replace(cls(), **WEB_DEFAULTS.get(cls, {}))
 
 
 def web_schema(max_size: int, cls: type = Options) -> list[dict[str, Any]]:
     """The schema of the options of ``cls`` the page may set (``init`` as a choice, sizes
     capped)."""
     out = []
+    hidden = {f.name for f in dataclasses.fields(cls) if not f.metadata["web"]}
+    base = web_base(cls)
     for item in options_schema(cls):
-        item = dict(item)
+        if item["name"] in hidden:
+            continue
+        item = dict(item, default=getattr(base, item["name"]))
         if item["name"] == "init":
             item["choices"] = list(INIT_CHOICES)
             item["help"] = "Start image: the content, noise, or the first style image."
         if item["name"] in SIZES:
             item["max"] = min(item["max"] or max_size, max_size)
+            item["min"] = max(item["min"] or MIN_SIDE, MIN_SIDE)
         out.append(item)
     return out
 
@@ -80,7 +66,7 @@ def parse_form(raw: Any, cls: type, max_size: int) -> Any:
     anything refused."""
     if not isinstance(raw, dict):
         raise UsageError("options must be an object of name: value")
-    allowed = {item["name"]: item for item in options_schema(cls)}
+    allowed = {item["name"]: item for item in web_schema(max_size, cls)}
     given: dict[str, Any] = {}
     for name, value in raw.items():
         key = str(name).replace("-", "_")
@@ -95,10 +81,13 @@ def parse_form(raw: Any, cls: type, max_size: int) -> Any:
     if "init" in given and given["init"] not in INIT_CHOICES:
         raise UsageError(f"init: '{given['init']}' is not one of {', '.join(INIT_CHOICES)}")
     try:
-        opts = make(cls, **given)
+        opts = make(cls, web_base(cls), **given)
     except UsageError as e:
         raise UsageError(str(e).removeprefix("--")) from None
     for name in SIZES & set(allowed):
+        if getattr(opts, name) < allowed[name]["min"]:
+            raise UsageError(f"{name}: {getattr(opts, name)} is below the minimum "
+                             f"{allowed[name]['min']}")
         if getattr(opts, name) > max_size:
             raise UsageError(f"{name}: {getattr(opts, name)} is above this server's limit of "
                              f"{max_size}")
@@ -110,25 +99,26 @@ def web_options(raw: dict[str, Any], max_size: int) -> Options:
     return parse_form(raw, Options, max_size)
 
 
-def clip_options(raw: dict[str, Any], max_size: int) -> tuple[Options, ClipSettings]:
+def clip_options(raw: dict[str, Any], max_size: int) -> tuple[Options, ClipOptions]:
     """The image options and the clip options of a clip by optimisation, from one form."""
     if not isinstance(raw, dict):
         raise UsageError("options must be an object of name: value")
-    names = {f.name for f in dataclasses.fields(ClipSettings)}
+    names = {item["name"] for item in web_schema(max_size, ClipOptions)}
     clip = {k: v for k, v in raw.items() if str(k).replace("-", "_") in names}
     rest = {k: v for k, v in raw.items() if k not in clip}
-    return web_options(rest, max_size), parse_form(clip, ClipSettings, max_size)
+    return web_options(rest, max_size), parse_form(clip, ClipOptions, max_size)
 
 
 def public_options(opts: Any) -> dict[str, Any]:
     """The options a job records: the web-settable ones."""
-    return dataclasses.asdict(opts)
+    return {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)
+            if f.metadata["web"]}
 
 
 def schema(max_size: int) -> dict[str, Any]:
     """Every form of the page."""
     return {"options": web_schema(max_size), "presets": PRESETS,
             "default_preset": DEFAULT_PRESET,
-            "clip_options": web_schema(max_size, ClipSettings),
+            "clip_options": web_schema(max_size, ClipOptions),
             "apply_options": web_schema(max_size, ApplyOptions),
             "train_options": web_schema(max_size, TrainOptions)}

@@ -15,7 +15,7 @@ pytest.importorskip("fastapi", reason="the web extras are not installed: pip ins
 
 from web_helpers import images, png_bytes, submit, upload, wait_for
 
-from painterly.web import jobs as jobs_module
+from painterly.optimise.stylizer import Stylizer
 from painterly.web.uploads import Limits
 
 LONG = {"size": 48, "steps": 100000, "scales": 1}  # runs until cancelled
@@ -106,7 +106,7 @@ def test_cross_site_post_refused(client):
 
 
 def test_job_lifecycle_to_png(client, tmp_path: Path, monkeypatch):
-    real_run = jobs_module.Stylizer.run
+    real_run = Stylizer.picture
 
     def slow_run(self, content, styles, opts, callback=None, **kw):
         def slow(progress):  # leave the event stream time to connect, even on a busy machine
@@ -115,7 +115,7 @@ def test_job_lifecycle_to_png(client, tmp_path: Path, monkeypatch):
 
         return real_run(self, content, styles, opts, slow, **kw)
 
-    monkeypatch.setattr(jobs_module.Stylizer, "run", slow_run)
+    monkeypatch.setattr(Stylizer, "picture", slow_run)
     content, style = images(client)
     job = submit(client, content, [style], size=48, steps=6, scales=1, preserve_color="luminance")
     assert job["status"] in ("queued", "running") and job["options"]["size"] == 48
@@ -189,23 +189,23 @@ def test_failures_are_reported_and_serving_goes_on(client, monkeypatch):
     bad = wait_for(client, bad["id"], ("failed",))
     assert "relu9_9" in bad["error"] and "Traceback" not in bad["error"]
 
-    real_run = jobs_module.Stylizer.run
+    real_run = Stylizer.picture
 
     def out_of_memory(self, *args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 12.00 GiB")
 
-    monkeypatch.setattr(jobs_module.Stylizer, "run", out_of_memory)
+    monkeypatch.setattr(Stylizer, "picture", out_of_memory)
     oom = wait_for(client, submit(client, content, [style], **SHORT)["id"], ("failed",))
     assert oom["error"] == "out of memory; try a smaller size"
 
     def crash(self, *args, **kwargs):
         raise ValueError("secret internals")
 
-    monkeypatch.setattr(jobs_module.Stylizer, "run", crash)
+    monkeypatch.setattr(Stylizer, "picture", crash)
     odd = wait_for(client, submit(client, content, [style], **SHORT)["id"], ("failed",))
     assert "internal error" in odd["error"] and "secret" not in odd["error"]
 
-    monkeypatch.setattr(jobs_module.Stylizer, "run", real_run)
+    monkeypatch.setattr(Stylizer, "picture", real_run)
     good = wait_for(client, submit(client, content, [style], **SHORT)["id"], ("done", "failed"))
     assert good["status"] == "done"
 

@@ -23,7 +23,7 @@ pytest.importorskip("fastapi", reason="the web extras are not installed: pip ins
 
 from web_helpers import TINY_TRAIN, png_bytes, tiny_model
 
-from painterly.web import jobs
+from painterly.optimise.stylizer import Stylizer
 from painterly.web.app import create_app
 
 pytestmark = pytest.mark.browser
@@ -41,7 +41,7 @@ def server(tiny_weights: str, tmp_path: Path, monkeypatch) -> Iterator[str]:
     Each step is slowed down a little so that the page sees several previews even where
     the tiny network runs very fast."""
     uvicorn = pytest.importorskip("uvicorn")
-    real_run = jobs.Stylizer.run
+    real_run = Stylizer.picture
 
     def slow_run(self, content, styles, opts, callback=None):
         def slow(progress):
@@ -50,7 +50,7 @@ def server(tiny_weights: str, tmp_path: Path, monkeypatch) -> Iterator[str]:
 
         return real_run(self, content, styles, opts, slow)
 
-    monkeypatch.setattr(jobs.Stylizer, "run", slow_run)
+    monkeypatch.setattr(Stylizer, "picture", slow_run)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

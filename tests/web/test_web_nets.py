@@ -25,7 +25,7 @@ from web_helpers import (
     wait_progress,
 )
 
-from painterly.nets.cli import CLIP_BLEND
+from painterly.network.options import CLIP_BLEND
 
 LONG = {"size": 48, "steps": 100000, "scales": 1}  # an optimisation that runs until cancelled
 
@@ -256,7 +256,7 @@ def test_training_on_the_server_photo_folder(make_client, tmp_path: Path):
 
 def test_training_goes_on_from_its_checkpoint_after_a_restart(make_client, tmp_path: Path,
                                                               monkeypatch):
-    from painterly.nets import train as train_module
+    from painterly.network import train as train_module
 
     resumed = []
     real_train = train_module.train
@@ -275,7 +275,7 @@ def test_training_goes_on_from_its_checkpoint_after_a_restart(make_client, tmp_p
     first.__exit__(None, None, None)  # an orderly stop: queued again, with its checkpoint
     folder = tmp_path / "jobs" / job["id"]
     assert json.loads((folder / "job.json").read_text())["status"] == "queued"
-    from painterly.nets.modelfile import load_model
+    from painterly.network.modelfile import load_model
 
     stopped_at = load_model(folder / "model.safetensors.ckpt").meta["steps"]
     assert stopped_at >= 2

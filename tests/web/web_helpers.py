@@ -64,8 +64,8 @@ def tiny_model(path, seed: int = 0, style_name: str = "s.png", steps: int = 7,
     """A small random style network saved as a model file (with a style picture)."""
     import torch
 
-    from painterly.nets.modelfile import save_model, thumbnail_png
-    from painterly.nets.transform import Arch, TransformNet
+    from painterly.network.modelfile import save_model, thumbnail_png
+    from painterly.network.transform import Arch, TransformNet
 
     torch.manual_seed(seed)
     a = Arch(4, 1, 2)

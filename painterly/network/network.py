@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from .. import color
+from ..config import make
 from ..device import pick_device, resolve_precision
 from ..errors import UsageError
 from ..images import (
@@ -31,20 +32,8 @@ from ..images import (
 )
 from .export import INPUT, INSTALL, to_onnx
 from .modelfile import ModelFile, load_model
+from .options import ApplyOptions
 from .transform import TransformNet
-
-PRESERVE = ("none", "luminance")
-RUNTIMES = ("auto", "torch", "onnxruntime")
-
-
-def check_apply_options(size: int | None, preserve_color: str, strength: float) -> None:
-    if size is not None and not 16 <= size <= 8192:
-        raise UsageError(f"--size: {size} is not between 16 and 8192")
-    if preserve_color not in PRESERVE:
-        raise UsageError(f"--preserve-color: '{preserve_color}' is not one of "
-                         f"{', '.join(PRESERVE)}")
-    if not 0.0 <= strength <= 1.0:
-        raise UsageError(f"--strength: {strength} is not between 0 and 1")
 
 
 class Network:
@@ -52,10 +41,7 @@ class Network:
 
     def __init__(self, model: ModelFile, device: str = "auto", precision: str = "auto",
                  runtime: str = "auto"):
-        if precision not in ("auto", "bf16", "fp32"):
-            raise UsageError(f"--precision: '{precision}' is not one of auto, bf16, fp32")
-        if runtime not in RUNTIMES:
-            raise UsageError(f"--runtime: '{runtime}' is not one of {', '.join(RUNTIMES)}")
+        make(ApplyOptions, precision=precision, runtime=runtime)  # the two checked
         self.model = model
         self.device = pick_device(device)
         if runtime == "onnxruntime":
@@ -74,7 +60,7 @@ class Network:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto", precision: str = "auto",
              runtime: str = "auto") -> Network:
-        """Read a model file (checked; see :mod:`painterly.nets.modelfile`)."""
+        """Read a model file (checked; see :mod:`painterly.network.modelfile`)."""
         return cls(load_model(path), device, precision, runtime)
 
     @property
@@ -83,7 +69,7 @@ class Network:
         return self.model.meta
 
     @torch.inference_mode()
-    def run(self, x: torch.Tensor) -> torch.Tensor:
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a batch B x 3 x H x W in 0..1 -> B x 3 x H x W in 0..1 (float32,
         on the network's device)."""
         if self._session is not None:
@@ -98,16 +84,18 @@ class Network:
         multiple of this, and differs for other shifts (the texture's phase on the grid)."""
         return 2 ** self.net.arch.downs
 
-    def run_at(self, x: torch.Tensor, ox: int, oy: int) -> torch.Tensor:
-        """:meth:`run` with the picture placed ``ox``, ``oy`` pixels (0 .. stride-1) right
+    def transform_at(self, x: torch.Tensor, ox: int, oy: int) -> torch.Tensor:
+        """:meth:`transform` with the picture placed ``ox``, ``oy`` pixels (0 .. stride-1) right
         and down on the network's grid: the input is padded by reflection on the left and
         top, the output cropped back to ``x``'s size."""
         if not (ox or oy):
-            return self.run(x)
+            return self.transform(x)
         h, w = x.shape[-2:]
         mode = "reflect" if ox < w and oy < h else "replicate"
-        y = self.run(torch.nn.functional.pad(x.float(), (ox, 0, oy, 0), mode=mode))
+        y = self.transform(torch.nn.functional.pad(x.float(), (ox, 0, oy, 0), mode=mode))
         return y[..., oy:oy + h, ox:ox + w]
+
+    run, run_at = transform, transform_at  # the names of earlier versions
 
     def finish(self, y: torch.Tensor, photo: torch.Tensor, preserve_color: str = "none",
                strength: float = 1.0) -> torch.Tensor:
@@ -124,10 +112,10 @@ class Network:
                 preserve_color: str = "none", strength: float = 1.0) -> Image.Image:
         """Stylize one image (path, bytes, PIL, array or tensor); ``size`` is the output's
         longest side (default: the image's own).  Returns a PIL image (RGBA if it had alpha)."""
-        check_apply_options(size, preserve_color, strength)
+        make(ApplyOptions, size=size or 0, preserve_color=preserve_color, strength=strength)
         img = image if isinstance(image, LoadedImage) else load_image(image)
         x = photo_tensor(img, size)
-        y = self.finish(self.run(x), x, preserve_color, strength)
+        y = self.finish(self.transform(x), x, preserve_color, strength)
         return to_pil(y.cpu(), img.alpha)
 
 

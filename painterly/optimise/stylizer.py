@@ -1,7 +1,10 @@
-"""The Python API: ``painterly.stylize(content, style, **options) -> PIL.Image``.
+"""The method of the ``optimise`` room: :class:`Stylizer` (``painterly.Stylizer``).
 
 A :class:`Stylizer` keeps the weights and networks loaded between runs (the sweep command
-and the web studio use one); :func:`stylize` makes a fresh one per call.
+and the web studio use one); ``painterly.stylize`` makes a fresh one per call.  It meets the
+contract of :mod:`painterly.method`: :meth:`Stylizer.picture` optimises one picture (the
+engine, coarse to fine), :meth:`Stylizer.frames` the frames of a clip, steadied by the
+temporal loss (:mod:`.clips`).
 """
 
 from __future__ import annotations
@@ -9,18 +12,24 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from . import color, engine, masks, vgg
-from .config import Options, Runtime, make, make_options, split, validate
-from .device import memory_format, pick_device
-from .engine import Callback
-from .errors import Interrupted, UsageError
-from .images import ImageLike, LoadedImage, image_tensor, load_image, to_pil
-from .objective import TargetCache, layer_setup, style_load_side
-from .weights import VGGWeights, load_weights, resolve
+from .. import color, engine, masks, vgg
+from ..config import Options, Runtime, validate
+from ..device import memory_format, pick_device
+from ..engine import Callback
+from ..errors import Interrupted, UsageError
+from ..images import ImageLike, LoadedImage, image_tensor, load_image, to_pil
+from ..objective import TargetCache, layer_setup, style_load_side
+from ..weights import VGGWeights, load_weights, resolve
+from .clips import ClipOptions, OptimisedFrames, style_tensors
+
+if TYPE_CHECKING:
+    from ..temporal import FrameFn
+
+KIND = "optimise"
 
 
 class Stylizer:
@@ -28,10 +37,16 @@ class Stylizer:
 
     Without ``weights`` the cached original VGG-19 is used (``PAINTERLY_WEIGHTS`` or
     :func:`painterly.weights.resolve`); if it is not cached yet, the first run fetches it
-    and says so on stderr (``painterly weights --fetch`` does it beforehand)."""
+    and says so on stderr (``painterly weights --fetch`` does it beforehand).
+
+    ``clip`` steadies the frames of clips (:meth:`frames`); ``frame_callback`` is told the
+    optimiser's progress within each frame."""
+
+    kind = KIND
 
     def __init__(self, weights: VGGWeights | str | os.PathLike | None = None,
-                 device: str = "auto"):
+                 device: str = "auto", *, clip: ClipOptions | None = None,
+                 frame_callback: Callback | None = None):
         if isinstance(weights, VGGWeights):
             self.weights = weights
         elif weights:
@@ -41,6 +56,8 @@ class Stylizer:
         self.device = pick_device(device)
         self._nets: dict[tuple, vgg.VGGFeatures] = {}
         self.cache = TargetCache()
+        self.clip = clip or ClipOptions()
+        self.frame_callback = frame_callback
 
     def _weights_for(self, opts: Options) -> VGGWeights:
         if self.weights is None:
@@ -60,11 +77,12 @@ class Stylizer:
                 self.device, memory_format=memory_format(self.device))
         return self._nets[key]
 
-    def run(self, content: ImageLike | LoadedImage, styles: Sequence[ImageLike | LoadedImage],
-            opts: Options, callback: Callback | None = None, *,
-            mask: ImageLike | LoadedImage | None = None,
-            style_masks: Sequence[ImageLike | LoadedImage | None] | None = None,
-            init: ImageLike | LoadedImage | None = None) -> Image.Image:
+    def picture(self, content: ImageLike | LoadedImage,
+                styles: Sequence[ImageLike | LoadedImage],
+                opts: Options, callback: Callback | None = None, *,
+                mask: ImageLike | LoadedImage | None = None,
+                style_masks: Sequence[ImageLike | LoadedImage | None] | None = None,
+                init: ImageLike | LoadedImage | None = None) -> Image.Image:
         """Stylize and return a PIL image (RGBA if the content had transparency).
 
         ``mask`` and ``style_masks`` (paths or images of any kind) give spatial control; see
@@ -95,6 +113,22 @@ class Stylizer:
             raise
         return to_pil(prep.finish(out), c_img.alpha)
 
+    run = picture  # the name of earlier versions
+
+    def frames(self, styles: Sequence[ImageLike | LoadedImage], opts: Options) -> FrameFn:
+        """The per-frame function of one clip (:class:`~.clips.OptimisedFrames`)."""
+        validate(opts, len(styles))
+        return OptimisedFrames(self, style_tensors(styles, opts), opts, self.clip,
+                               self.frame_callback)
+
+
+def make(runtime: Runtime, *, clip: ClipOptions | None = None,
+         callback: Callback | None = None) -> Stylizer:
+    """The room's method for ``runtime`` (``clip``: how the frames of clips are steadied;
+    ``callback``: the optimiser's progress within each frame of a clip)."""
+    return Stylizer(runtime.weights or None, runtime.device, clip=clip,
+                    frame_callback=callback)
+
 
 def _finishing(callback: Callback | None, finish, mode: str) -> Callback | None:
     """The callback, with progress images shown in final colours (luminance mode)."""
@@ -106,27 +140,3 @@ def _finishing(callback: Callback | None, finish, mode: str) -> Callback | None:
         callback(dataclasses.replace(p, _image=lambda: finish(raw().detach().float().cpu())))
 
     return wrapped
-
-
-def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
-            options: Options | None = None, *, callback: Callback | None = None,
-            **kwargs: Any) -> Image.Image:
-    """Repaint ``content`` in the style of ``style`` (one image or a list).
-
-    Images may be paths, PIL images, numpy arrays (H x W x C, uint8/uint16/float) or tensors.
-    Keyword arguments are fields of :class:`~painterly.config.Options` (e.g.
-    ``stylize("photo.jpg", "starry.jpg", size=384, style_weight=1e4)``), of
-    :class:`~painterly.config.Runtime` (``device``, ``weights``) and ``mask`` /
-    ``style_masks`` (paths or images; see :mod:`painterly.masks`).
-    ``callback(progress)`` is called after every step with a :class:`~painterly.engine.Progress`.
-    """
-    given = {k.replace("-", "_"): v for k, v in kwargs.items()}
-    guide = {k: given.pop(k) for k in ("mask", "style_masks") if k in given}
-    look, where = split(given, (Options, Runtime))
-    opts = make_options(options, **look)
-    rt = make(Runtime, **where)
-    styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    validate(opts, len(styles))
-    return Stylizer(rt.weights or None, rt.device).run(content, styles, opts, callback,
-                                                       mask=guide.get("mask"),
-                                                       style_masks=guide.get("style_masks"))

@@ -7,36 +7,16 @@ import csv
 import io
 import os
 import shutil
-import sys
 from pathlib import Path
 
-from .api import Stylizer
+from . import methods
+from .bars import step_bar
 from .config import MaskPaths, Options, Runtime, validate
 from .engine import Progress
 from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
-from .images import check_writable, load_image, save_bytes, save_image, save_result
+from .images import check_writable, fit_longest, load_image, save_bytes, save_image, save_result
 from .paths import check_output, check_output_folder, same_file, temp_prefix
 from .signals import deferred
-
-
-def progress_bar(total: int):
-    """A tqdm bar that reads like any other (elapsed<left, rate, then the losses), with the
-    time left taken from the engine's estimate: the steps of a coarse scale are much cheaper
-    than those of the output size, so tqdm's own rate-based estimate would be far too low."""
-    from tqdm import tqdm
-
-    class Bar(tqdm):
-        eta = float("nan")
-
-        @property
-        def format_dict(self):
-            d = super().format_dict
-            d["left"] = "?" if self.eta != self.eta else tqdm.format_interval(self.eta)
-            return d
-
-    return Bar(total=total, unit="step", file=sys.stderr, dynamic_ncols=True,
-               bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-                          "[{elapsed}<{left}, {rate_fmt}{postfix}]")
 
 
 class Recorder:
@@ -70,7 +50,7 @@ class Recorder:
 
     def _bar(self, p: Progress) -> None:
         if self.bar is None:
-            self.bar = progress_bar(p.total)
+            self.bar = step_bar(p.total)
         ls = p.losses
         self.bar.eta = p.eta
         self.bar.set_description_str(f"scale {p.scale + 1}/{p.n_scales} {p.width}x{p.height}",
@@ -160,10 +140,43 @@ def input_files(content: str, styles: list[str], opts: Options,
     return files
 
 
-def run_cli(content: str, styles: list[str], output: str, opts: Options,
-            runtime: Runtime | None = None, paths: MaskPaths | None = None, *,
-            quiet: bool = False, save_every: int = 0, snapshots: str | None = None,
-            animate: str | None = None, log: str | None = None, plot: str | None = None) -> int:
+def _check_animation(animate: str | None) -> Path | None:
+    anim = Path(animate) if animate else None
+    if anim is not None:
+        if anim.suffix.lower() not in (".gif", ".mp4"):
+            raise UsageError(f"--animate {animate}: use a .gif or .mp4 file name")
+        if anim.suffix.lower() == ".mp4" and _ffmpeg() is None:
+            raise UsageError("--animate .mp4 needs ffmpeg: install it or 'pip install "
+                             "imageio-ffmpeg', or use a .gif")
+    return anim
+
+
+def _check_outputs(output: str, inputs: list[str], log: str | None, plot: str | None,
+                   animate: str | None, snapshots: str | None) -> Path | None:
+    """Every output writable and apart from the inputs and each other; the snapshots'
+    folder (made if needed)."""
+    outputs = [(flag, path) for flag, path in (("-o", output), ("--log", log),
+                                               ("--plot", plot), ("--animate", animate))
+               if path]
+    check_writable(output, "-o", inputs=inputs, others=outputs[1:])
+    for i, (flag, path) in enumerate(outputs[1:], 1):
+        check_output(path, flag, inputs=inputs,
+                     others=[o for j, o in enumerate(outputs) if j != i])
+    if not snapshots:
+        return None
+    for flag, path in outputs:
+        if same_file(Path(path).parent, snapshots) and Path(path).name.startswith("step_"):
+            raise UsageError(f"{flag} {path}: snapshots would replace it; use another "
+                             "--snapshots folder")
+    return check_output_folder(snapshots, "--snapshots")
+
+
+def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
+                    runtime: Runtime | None = None, paths: MaskPaths | None = None, *,
+                    quiet: bool = False, save_every: int = 0, snapshots: str | None = None,
+                    animate: str | None = None, log: str | None = None,
+                    plot: str | None = None) -> int:
+    """``painterly stylize`` of one picture by the method ``opts.method`` names."""
     # --- every check that can fail comes before any work --------------------------------
     runtime = runtime or Runtime()
     paths = paths or MaskPaths()
@@ -174,58 +187,40 @@ def run_cli(content: str, styles: list[str], output: str, opts: Options,
         save_every = 50
     elif save_every and not snapshots:
         raise UsageError("--save-every needs --snapshots DIR")
-    anim = Path(animate) if animate else None
-    if anim is not None:
-        if anim.suffix.lower() not in (".gif", ".mp4"):
-            raise UsageError(f"--animate {animate}: use a .gif or .mp4 file name")
-        if anim.suffix.lower() == ".mp4" and _ffmpeg() is None:
-            raise UsageError("--animate .mp4 needs ffmpeg: install it or 'pip install "
-                             "imageio-ffmpeg', or use a .gif")
-    inputs = input_files(content, styles, opts, runtime, paths)
-    outputs = [(flag, path) for flag, path in (("-o", output), ("--log", log),
-                                               ("--plot", plot), ("--animate", animate))
-               if path]
-    check_writable(output, "-o", inputs=inputs, others=outputs[1:])
-    for i, (flag, path) in enumerate(outputs[1:], 1):
-        check_output(path, flag, inputs=inputs,
-                     others=[o for j, o in enumerate(outputs) if j != i])
-    snap_dir = None
-    if snapshots:
-        for flag, path in outputs:
-            if same_file(Path(path).parent, snapshots) and Path(path).name.startswith("step_"):
-                raise UsageError(f"{flag} {path}: snapshots would replace it; use another "
-                                 "--snapshots folder")
-        snap_dir = check_output_folder(snapshots, "--snapshots")
+    anim = _check_animation(animate)
+    snap_dir = _check_outputs(output, input_files(content, styles, opts, runtime, paths), log,
+                              plot, animate, snapshots)
     if plot:
         from . import plot as _plot  # noqa: F401  (fails early if plotting is unavailable)
 
     c_img = load_image(content)
     s_imgs = [load_image(s) for s in styles]
     init = load_image(opts.init) if opts.init_is_path else None
-
-    from .images import fit_longest
-
-    out_size = fit_longest(*c_img.size, opts.size)
-    rec = Recorder(quiet, save_every, snap_dir, anim, out_size)
-    stylizer = Stylizer(runtime.weights or None, runtime.device)
+    rec = Recorder(quiet, save_every, snap_dir, anim, fit_longest(*c_img.size, opts.size))
     status = 0
     try:
-        result = stylizer.run(c_img, s_imgs, opts, rec, mask=paths.mask or None,
-                              style_masks=paths.style_masks, init=init)
+        result = methods.for_options(opts, runtime).picture(
+            c_img, s_imgs, opts, rec, mask=paths.mask or None, style_masks=paths.style_masks,
+            init=init)
     except Interrupted as e:
         result = e.image
         status = EXIT_INTERRUPTED
     finally:
         rec.close()
     with deferred():  # a second Ctrl-C or a SIGTERM waits until the result is written
-        save_result(result, output)
-        if log:
-            rec.write_log(Path(log))
-        if plot:
-            from .plot import plot_losses
-
-            plot_losses(rec.rows, Path(plot))
-        if anim is not None:
-            rec.write_animation(anim)
+        _write(result, output, rec, log, plot, anim)
         report_written(status, output, quiet)
     return status
+
+
+def _write(result, output: str, rec: Recorder, log: str | None, plot: str | None,
+           anim: Path | None) -> None:
+    save_result(result, output)
+    if log:
+        rec.write_log(Path(log))
+    if plot:
+        from .plot import plot_losses
+
+        plot_losses(rec.rows, Path(plot))
+    if anim is not None:
+        rec.write_animation(anim)

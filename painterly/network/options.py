@@ -1,5 +1,6 @@
-"""Options of ``painterly train``, defined once (flags, web schema, validation and the README
-table come from :mod:`painterly.config`'s machinery).
+"""Options of a style network, defined once (flags, web schema, validation and the README
+table come from :mod:`painterly.config`'s machinery): :class:`ApplyOptions` (``painterly
+apply``, the studio's networks) and :class:`TrainOptions` (``painterly train``).
 
 The loss options mean what they mean for ``painterly stylize`` (same help text, same
 ranges: :func:`_like` copies them from :class:`~painterly.config.Options`), with defaults
@@ -16,6 +17,40 @@ from ..config import Options, make, option
 from ..errors import UsageError
 
 _STYLE_FIELDS = {f.name: f for f in dataclasses.fields(Options)}
+PRESERVE = ("none", "luminance")
+RUNTIMES = ("auto", "torch", "onnxruntime")
+MIN_SIZE = 16
+# Chosen by measurement (README, Video): with the grid lock, halves the flicker of a sliding
+# object with the style distance within 10%.
+CLIP_BLEND = 0.5
+
+
+@dataclass
+class ApplyOptions:
+    """A trained style network on images or a clip (``painterly apply``, the studio)."""
+
+    size: int = option(0, "Longest side of the outputs in pixels (0 = each input's own "
+                          "size).", group="basic", minimum=0, maximum=8192, metavar="PX")
+    preserve_color: str = option("none", "luminance: keep the photo's colours.",
+                                 choices=PRESERVE, group="basic")
+    strength: float = option(1.0, "Blend with the photo: 1 = fully stylized, 0 = the photo.",
+                             group="basic", minimum=0.0, maximum=1.0, metavar="S")
+    blend: float = option(CLIP_BLEND, "Clips: anti-flicker, mix each frame with the previous "
+                                      "output carried by the optical flow (0 = off, 1 = "
+                                      "strongest).", minimum=0.0, maximum=1.0, metavar="A")
+    batch: int = option(4, "Images of the same size run together, up to N.", minimum=1,
+                        maximum=256, metavar="N", web=False)
+    precision: str = option("auto", "Arithmetic: auto (bfloat16 where fast), bf16 or fp32.",
+                            choices=("auto", "bf16", "fp32"), web=False)
+    runtime: str = option("auto", "What runs the network: auto (onnxruntime for float32 on "
+                                  "the CPU where it is installed, torch otherwise), torch, or "
+                                  "onnxruntime (float32 on the CPU; pip install "
+                                  "'painterly[onnx]').", choices=RUNTIMES, web=False)
+
+    def check(self) -> None:
+        if 0 < self.size < MIN_SIZE:
+            raise UsageError(f"--size: {self.size} is below the minimum {MIN_SIZE} (0 keeps "
+                             "each input's own size)")
 
 
 def _like(name: str, default: Any = dataclasses.MISSING, group: str | None = None) -> Any:
@@ -26,6 +61,21 @@ def _like(name: str, default: Any = dataclasses.MISSING, group: str | None = Non
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     return option(default, m["help"], choices=m["choices"], group=group or m["group"],
                   minimum=m["min"], maximum=m["max"], metavar=m["metavar"])
+
+
+@dataclass
+class TrainFiles:
+    """Where training reads and writes, and how (not options of the network)."""
+
+    photos: str = option("", "Folder of photos to train on (any photos; e.g. COCO); for "
+                             "serve, a folder that training jobs may use without uploading "
+                             "(the page never sees its path).", metavar="DIR", web=False)
+    previews: str = option("", "Folder for preview images of the held-out photos.",
+                           metavar="DIR", web=False)
+    workers: int = option(0, "Processes decoding photos (for large folders).", minimum=0,
+                          maximum=64, metavar="N", web=False)
+    resume: bool = option(False, "Continue from MODEL.ckpt (its options; --steps may extend "
+                                 "the run).", web=False)
 
 
 @dataclass
@@ -77,6 +127,18 @@ class TrainOptions:
             raise UsageError(f"--crop {self.crop} is larger than --photo-size "
                              f"{self.photo_size}")
         self.loss_options()  # the loss options' own checks
+
+    def check_photos(self, count: int, dashes: str = "--") -> None:
+        """Enough photos for the held-out ones and a batch (training, and the studio before
+        it queues a training job; ``dashes`` before the option names)."""
+        d = dashes
+        if self.holdout >= count:
+            raise UsageError(f"{d}holdout: {self.holdout} of {count} photos held out leaves "
+                             "none to train on")
+        if count - self.holdout < self.batch:
+            raise UsageError(f"{d}photos: {count - self.holdout} to train on (after "
+                             f"{self.holdout} held out), fewer than {d}batch {self.batch}; "
+                             f"add photos or lower {d}batch")
 
     def loss_options(self) -> Options:
         """The :class:`Options` of the perceptual objective."""

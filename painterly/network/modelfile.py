@@ -3,7 +3,8 @@
 One file, ``NAME.safetensors`` by convention.  Its header metadata (string to string, as
 the safetensors format allows) holds:
 
-* ``painterly``: the JSON description: format version, architecture (kind, width, blocks,
+* ``painterly``: the JSON description: format version, the method's kind (``network``:
+  :mod:`painterly.methods` hands the file to this room), architecture (kind, width, blocks,
   downs), the style image's name, sha256 and a small PNG thumbnail (base64), the training
   options, the steps trained and the painterly version;
 * ``sha256``: a digest of that JSON text and of every tensor (name, dtype, shape, bytes),
@@ -37,6 +38,8 @@ from .transform import KIND, Arch, TransformNet
 
 FORMAT = "painterly-style-network"
 FORMAT_VERSION = 1
+METHOD_KIND = "network"  # the room that loads these files (painterly.methods); older files
+# do not name it
 MAX_HEADER = 16 * 2 ** 20  # a painterly header is a few kB (the thumbnail); refuse huge ones
 DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "I64": torch.int64,
           "U8": torch.uint8, "F64": torch.float64}
@@ -90,8 +93,8 @@ def encode(net_or_state: TransformNet | dict[str, torch.Tensor], arch: Arch,
     tensors = {f"net.{k}": v.detach().float().cpu().contiguous() for k, v in state.items()}
     for k, v in (extra or {}).items():
         tensors[k] = v.detach().cpu().contiguous()
-    full = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": arch.to_dict(),
-            **meta}
+    full = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": METHOD_KIND,
+            "arch": arch.to_dict(), **meta}
     text = json.dumps(full, sort_keys=True)
     return save(tensors, metadata={"painterly": text, "sha256": _digest(text, tensors)})
 
@@ -152,7 +155,8 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
         meta = json.loads(info["painterly"])
     except (TypeError, ValueError):
         raise ModelError(f"{name}: the description in the file is damaged") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT \
+            or meta.get("kind", METHOD_KIND) != METHOD_KIND:
         raise ModelError(f"{name}: not a painterly style network")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelError(f"{name}: model format version {meta.get('format_version')!r} is not "

@@ -1,7 +1,7 @@
 """``painterly export MODEL -o model.onnx``: a trained style network as an ONNX graph, to run
 without painterly or torch (onnxruntime or any other ONNX runtime).
 
-The graph computes :meth:`Network.run <painterly.nets.network.Network.run>` in float32:
+The graph computes :meth:`Network.run <painterly.network.network.Network.run>` in float32:
 
 * input ``image``: float32, N x 3 x H x W, RGB in 0..1, any N, H and W (from 1 pixel);
 * output ``stylized``: float32, N x 3 x H x W, RGB in 0..1, the input's size.

@@ -1,0 +1,93 @@
+"""The registry of ways of stylizing: a kind -> the room that makes its method.
+
+It lives above the rooms and below the callers.  ``painterly stylize`` (and the Python API)
+take the method that ``--method`` names (:func:`for_options`); ``painterly apply`` and the
+studio take the one a model file names in its metadata (:func:`for_model`).  A new room is
+one entry in :data:`ROOMS`; the callers do not change.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import struct
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from .config import Options, Runtime
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .images import LoadedImage
+    from .method import Method
+
+# kind -> the module of its room that makes the method (imported when first used)
+ROOMS: dict[str, str] = {
+    "optimise": "painterly.optimise.stylizer",
+    "network": "painterly.network.method",
+    "fast": "painterly.fast.method",
+}
+OLD_MODEL_KIND = "network"  # model files written before they named their kind
+MAX_HEADER = 16 * 2 ** 20
+
+
+def room(kind: str) -> ModuleType:
+    """The module of the room of ``kind``."""
+    if kind not in ROOMS:
+        raise UsageError(f"no way of stylizing is called '{kind}' (known: "
+                         f"{', '.join(sorted(ROOMS))})")
+    return importlib.import_module(ROOMS[kind])
+
+
+def for_options(opts: Options, runtime: Runtime | None = None, **settings: Any) -> Method:
+    """The method ``opts.method`` names, made for ``runtime`` with the room's ``settings``."""
+    runtime = runtime or Runtime()
+    make = room(opts.method).make
+    return make(runtime, **_taken(make, settings))
+
+
+def for_model(path: str | os.PathLike, runtime: Runtime | None = None,
+              **settings: Any) -> Method:
+    """The method of a model file, loaded by the room of the kind its metadata names."""
+    runtime = runtime or Runtime()
+    kind = model_kind(path)
+    loader = getattr(room(kind), "load", None)
+    if loader is None:
+        raise UsageError(f"{path}: a model of kind '{kind}', which has no model files")
+    return loader(path, runtime, **_taken(loader, settings))
+
+
+def _taken(fn: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings ``fn`` takes: a caller passes what it has (a clip's steadier options),
+    and a room without that setting goes without it."""
+    params = inspect.signature(fn).parameters
+    return {k: v for k, v in settings.items() if k in params}
+
+
+def model_kind(path: str | os.PathLike) -> str:
+    """The kind a model file names in its metadata (``painterly`` JSON, ``kind``).  A file
+    that does not say (written before files named their kind), or that cannot be read here,
+    is left to the network room, whose loader says what is wrong with it."""
+    try:
+        with open(path, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            head = json.loads(fh.read(n)) if 2 <= n <= MAX_HEADER else {}
+        meta = json.loads(head["__metadata__"]["painterly"])
+        kind = meta.get("kind", OLD_MODEL_KIND)
+    except (OSError, struct.error, ValueError, KeyError, TypeError, AttributeError):
+        return OLD_MODEL_KIND
+    return kind if isinstance(kind, str) else OLD_MODEL_KIND
+
+
+def pictures(method: Method, contents: Sequence[LoadedImage], opts: Any) -> list[Image.Image]:
+    """A picture of each content (no styles): in batches where the method runs batches
+    (``method.pictures``), else one at a time."""
+    batched = getattr(method, "pictures", None)
+    if batched is not None:
+        return batched(contents, opts)
+    return [method.picture(c, [], opts) for c in contents]

@@ -1,0 +1,14 @@
+"""The room of feed-forward style networks (Johnson et al. 2016): train once per style,
+apply in a fraction of a second.  Kind ``network`` (:mod:`painterly.methods`).
+
+* :mod:`.transform` -- the network;
+* :mod:`.modelfile` -- its file (safetensors + JSON naming the kind, checked on reading);
+* :mod:`.network`   -- :class:`~.network.Network`, the in-process API (``painterly.Network``);
+* :mod:`.method`    -- the method (:mod:`painterly.method`'s contract) and ``load``;
+* :mod:`.steady`    -- the steadier of clips: grid lock and flow blend;
+* :mod:`.options`   -- ApplyOptions, TrainOptions, TrainFiles;
+* :mod:`.train`     -- ``painterly train``;
+* :mod:`.export`    -- ``painterly export``: the network as an ONNX graph;
+* :mod:`.dist`      -- torchrun ranks and the process group;
+* :mod:`.cli`       -- the flags of train and export (no torch needed to build them).
+"""

@@ -1,0 +1,69 @@
+"""Flags of the network room's own commands, ``painterly train`` and ``painterly export``
+(built without importing torch; the work is imported when a command runs)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import Runtime, add_flags, add_output_flag, add_quiet_flag, from_args
+from .options import TrainFiles, TrainOptions
+
+
+def add_parsers(sub) -> None:
+    add_train_parser(sub)
+    add_export_parser(sub)
+
+
+TRAIN_DESCRIPTION = ("Train a feed-forward network that repaints any photo in the style of "
+                     "STYLE, with the objective of 'painterly stylize'.  Data-parallel under "
+                     "'torchrun --nproc_per_node=N -m painterly train ...'.")
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a style network for STYLE on a folder of photos",
+                       description=TRAIN_DESCRIPTION)
+    p.add_argument("style", metavar="STYLE", help="style image (the artwork)")
+    add_output_flag(p, "model file to write (.safetensors); checkpoints go to MODEL.ckpt",
+                    "MODEL")
+    add_quiet_flag(p)
+    add_flags(p, TrainFiles, title="files")
+    add_flags(p, TrainOptions)
+    add_flags(p, Runtime)
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..errors import EXIT_INTERRUPTED, UsageError
+    from .train import train
+
+    files = from_args(TrainFiles, args)
+    if not files.photos:
+        raise UsageError("--photos DIR: give the folder of photos to train on")
+    done = train(args.style, files.photos, args.output, from_args(TrainOptions, args),
+                 from_args(Runtime, args), resume=files.resume,
+                 previews=files.previews or None, workers=files.workers, quiet=args.quiet)
+    return EXIT_INTERRUPTED if done.interrupted else 0
+
+
+def add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="write a trained style network as an ONNX graph",
+                       description="Write the network of MODEL as an ONNX graph (needs the "
+                                   "onnx package: pip install 'painterly[onnx]').  Input "
+                                   "'image' and output 'stylized': float32 N x 3 x H x W, "
+                                   "RGB in 0..1, any N, H, W; the model's description goes "
+                                   "into the graph's metadata.")
+    p.add_argument("model", metavar="MODEL", help="model file (.safetensors)")
+    add_output_flag(p, "ONNX file to write (.onnx)")
+    add_quiet_flag(p, "no closing line")
+    p.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import sys
+
+    from .export import export_onnx
+
+    path = export_onnx(args.model, args.output)
+    if not args.quiet:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,347 @@
+"""``painterly train STYLE --photos DIR -o MODEL``: a style network trained with the
+perceptual objective that ``stylize`` optimises (:class:`painterly.objective.PerceptualLoss`:
+same VGG, layers, weights and normalisation).
+
+One step: a batch of random square crops (random flips) of the photos goes through the
+network; the loss compares the outputs' VGG features with the photos' own (content) and
+with the style image's Gram matrices, fixed once; Adam updates the network.  bfloat16
+autocast where it is fast (``--precision auto``).
+
+Data-parallel under ``torchrun --nproc_per_node=N -m painterly train ...``: every process
+holds the network (DistributedDataParallel averages the gradients; gloo on CPUs, NCCL on
+GPUs), a DistributedSampler gives each its share of every global batch, and only rank 0
+writes files.  The crops of photo i in epoch e are drawn from a generator seeded by (seed,
+e, i), so a global batch holds the same crops whatever N, and the loss (a mean over the
+batch) gives the same gradient: the same network within float noise.
+
+Photos held out of training (``--holdout``, chosen by the seed, named in the model file)
+are the previews (``--previews DIR``, every ``--preview-every`` steps).  Checkpoints
+(network, Adam state, step) go to ``MODEL.ckpt`` (a model file too) every
+``--checkpoint-every`` steps and on Ctrl-C or SIGTERM; ``--resume`` continues from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import DistributedSampler
+
+from .. import bars, dist
+from .. import device as dev
+from ..config import Runtime, make
+from ..errors import Interrupted, UsageError
+from ..images import (
+    check_folder,
+    collect,
+    image_tensor,
+    load_image,
+    save_image,
+    to_pil,
+)
+from ..objective import PerceptualLoss, style_load_side
+from ..training import (
+    Crops,
+    StopFlag,
+    adam_state,
+    batches,
+    load_adam_state,
+    split_photos,
+)
+from ..version import __version__
+from ..vgg import build
+from ..weights import resolve
+from .modelfile import ModelFile, load_model, save_model, thumbnail_png
+from .options import TrainOptions
+from .transform import Arch, TransformNet
+
+CALIBRATION_PHOTOS = 8
+
+
+def checkpoint_path(model: str | Path) -> Path:
+    return Path(f"{model}.ckpt")
+
+
+def preview(net: TransformNet, photos: list[torch.Tensor], device: torch.device,
+            precision: str) -> torch.Tensor:
+    """Held-out photos (left) and the network's results (right), one pair per row."""
+    rows = []
+    was = net.training
+    net.eval()
+    with torch.no_grad(), dev.autocast(device, precision):
+        for p in photos:
+            y = net(p.to(device).contiguous(memory_format=torch.channels_last))
+            rows.append(torch.cat([p, y.float().clamp(0, 1).cpu()], -1))
+    net.train(was)
+    width = max(r.shape[-1] for r in rows)
+    rows = [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows]
+    return torch.cat(rows, -2)
+
+
+@dataclasses.dataclass
+class TrainProgress:
+    """What a ``callback`` of :func:`train` is given after every step (rank 0 only)."""
+
+    step: int  # steps done in all (with those before --resume)
+    total: int  # the steps to reach
+    losses: dict[str, float]  # this step's loss terms and "total", over the global batch
+    elapsed: float  # seconds since this run's first step
+    eta: float  # seconds left, at this run's pace
+    preview: Image.Image | None = None  # held-out photos | results, at the preview steps
+
+
+@dataclasses.dataclass
+class Trained:
+    """What :func:`train` returns (on every process under torchrun)."""
+
+    net: TransformNet  # this process's copy of the network
+    steps: int  # steps done in all (with those before --resume)
+    interrupted: bool  # stopped by Ctrl-C or SIGTERM (a checkpoint was written)
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything a training run works with, made once by :func:`_setup`."""
+
+    w: dist.World
+    device: torch.device
+    precision: str
+    topts: TrainOptions
+    start: int
+    out: Path
+    ckpt: Path
+    net: TransformNet
+    model: torch.nn.Module  # the network, or its DistributedDataParallel wrapper
+    opt: torch.optim.Adam
+    params: list[torch.nn.Parameter]
+    loss_fn: PerceptualLoss
+    data: Iterator[torch.Tensor]
+    held_t: list[torch.Tensor]
+    meta: dict
+    arch: Arch
+
+    def save(self, step: int, path: Path, with_opt: bool) -> None:
+        if self.w.main:
+            save_model(path, self.net, self.arch, {**self.meta, "steps": step},
+                       adam_state(self.opt, self.params) if with_opt else None)
+
+
+def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runtime, *,
+          resume: bool = False, previews: str | None = None, workers: int = 0,
+          quiet: bool = False, style_name: str | None = None,
+          callback: Callable[[TrainProgress], None] | None = None) -> Trained:
+    """Train (or resume) and write the model file (rank 0).  Ctrl-C or SIGTERM stops after
+    the current step, writing the model and a checkpoint.
+
+    ``style_name`` is the style's name recorded in the model file (default: the file's
+    name).  ``callback`` (rank 0) gets a :class:`TrainProgress` after every step, with the
+    preview image at the steps ``--preview-every`` names; it may raise
+    :class:`~painterly.errors.Interrupted` to stop as Ctrl-C does (the model and the
+    checkpoint are written, and the result says ``interrupted``)."""
+    w = dist.world()
+    device = dist.device_for(runtime.device, w)
+    check_folder(out)
+    ckpt = checkpoint_path(out)
+    start, state, adam = 0, None, {}
+    if resume:
+        topts, start, state, adam = _resumed(ckpt, topts)
+    if topts.batch % w.size:
+        raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
+    files = collect([photos])
+    topts.check_photos(len(files))
+    train_files, held = split_photos(files, topts.holdout, topts.seed)
+    style_img = load_image(style)
+    style_t = image_tensor(style_img, style_load_side(style_img.size, topts.photo_size,
+                                                     topts.style_scale))
+    if previews and w.main:
+        Path(previews).mkdir(parents=True, exist_ok=True)
+    meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
+                      "thumbnail_png": thumbnail_png(style_t)},
+            "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
+            "processes": w.size, "painterly_version": __version__}
+    dist.init(w, device)
+    try:
+        with _tuned(device):  # fixed shapes: cuDNN may pick its fastest kernels
+            run = _setup(w, device, topts, runtime, style_t, train_files, held, start,
+                         (state, adam, workers), meta, (Path(out), ckpt))
+            return _loop(run, previews, callback, quiet)
+    finally:
+        dist.done(w)
+
+
+def _resumed(ckpt: Path, topts: TrainOptions) -> tuple[TrainOptions, int, dict, dict]:
+    """The checkpoint's options (``--steps`` may extend the run), step, network and Adam."""
+    if not ckpt.exists():
+        raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
+    mf = load_model(ckpt)
+    saved = mf.meta.get("training", {})
+    # the checkpoint's options; --steps may extend the run
+    topts = make(TrainOptions, **{**saved, "steps": max(topts.steps, saved.get("steps", 1))})
+    return topts, int(mf.meta.get("steps", 0)), mf.state, mf.extra
+
+
+def _tuned(device: torch.device) -> contextlib.AbstractContextManager:
+    """cuDNN's benchmark mode for the run only (the setting is restored afterwards)."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    c = torch.backends.cudnn
+    return c.flags(enabled=c.enabled, benchmark=True, deterministic=c.deterministic,
+                   allow_tf32=c.allow_tf32)
+
+
+def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Runtime,
+           style_t: torch.Tensor, train_files: list[Path], held: list[Path], start: int,
+           saved: tuple, meta: dict, outs: tuple[Path, Path]) -> Run:
+    """The objective, the data, the network and its optimizer, on this process."""
+    state, adam, workers = saved
+    precision = dev.resolve_precision(topts.precision, device)
+    lopts = topts.loss_options()
+    lopts = dataclasses.replace(lopts, precision=precision)
+    weights = resolve(runtime.weights)
+    vgg = build(weights, _layers(lopts, weights.arch), "max").to(device)
+    vgg = vgg.to(memory_format=dev.memory_format(device))
+    loss_fn = PerceptualLoss.from_options(vgg, lopts)
+    loss_fn.set_style([style_t], side=topts.photo_size, style_scale=topts.style_scale)
+    ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
+    calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
+    loss_fn.calibrate_content(calib.to(device))
+
+    arch = Arch(topts.width, topts.blocks, topts.downs).check()
+    torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
+    net = TransformNet(arch)
+    if state is not None:
+        net.load_state_dict(state)
+    net = net.to(device, memory_format=torch.channels_last).train()
+    params = list(net.parameters())
+    opt = torch.optim.Adam(params, lr=topts.lr)
+    load_adam_state(opt, params, adam, device)
+    model = net
+    if w.size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+    sampler = DistributedSampler(ds, num_replicas=w.size, rank=w.rank, shuffle=True,
+                                 seed=topts.seed, drop_last=True)
+    data = batches(ds, sampler, topts.batch // w.size, len(ds) // topts.batch, start, workers)
+    held_t = [image_tensor(load_image(f), topts.photo_size) for f in held]
+    return Run(w, device, precision, topts, start, outs[0], outs[1], net, model, opt, params,
+               loss_fn, data, held_t, meta, arch)
+
+
+def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None] | None,
+          quiet: bool) -> Trained:
+    """Steps until the last, or until Ctrl-C, SIGTERM or the callback asks to stop."""
+    bar = bars.bar(r.topts.steps, "step", "train", r.start) if r.w.main and not quiet \
+        else None
+    step = r.start
+    t0 = time.perf_counter()
+    with StopFlag() as stop:
+        while step < r.topts.steps:
+            vals = _step(r)
+            step += 1
+            if bar is not None:
+                bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
+                                    refresh=False)
+                bar.update(1)
+            shown = _preview(r, step, previews) if previews or callback else None
+            asked = _tell(callback, r, step, vals, time.perf_counter() - t0, shown)
+            if r.topts.checkpoint_every and step % r.topts.checkpoint_every == 0 \
+                    and step < r.topts.steps:
+                r.save(step, r.ckpt, True)
+            if dist.any_true(stop.set or asked, r.w, r.device):
+                return _stopped(r, step, bar, stop.set)
+    if bar is not None:
+        bar.close()
+    r.save(step, r.out, False)
+    dist.barrier(r.w)
+    if r.w.main and not quiet:
+        print(f"trained {step - r.start} steps in {time.perf_counter() - t0:.0f} s; wrote "
+              f"{r.out}", file=sys.stderr)
+    return Trained(r.net, step, False)
+
+
+def _step(r: Run) -> dict[str, float]:
+    """One step on the next batch; the loss terms over the global batch."""
+    x = next(r.data).to(r.device).contiguous(memory_format=torch.channels_last)
+    with dev.autocast(r.device, r.precision):
+        y = r.model(x)
+    loss = r.loss_fn(y, content=x)
+    r.opt.zero_grad(set_to_none=True)
+    loss.total.backward()
+    r.opt.step()
+    vals = _mean_over_ranks(loss, r.w, r.device)
+    if not all(v == v and abs(v) != float("inf") for v in vals.values()):
+        raise UsageError("the loss is not finite; lower --lr or use --precision fp32")
+    return vals
+
+
+def _preview(r: Run, step: int, previews: str | None) -> Image.Image | None:
+    """The held-out photos and their results at the preview steps (rank 0), saved to
+    ``previews``."""
+    every = r.topts.preview_every
+    if not (r.held_t and r.w.main and ((every and step % every == 0) or step == r.topts.steps)):
+        return None
+    shown = to_pil(preview(r.net, r.held_t, r.device, r.precision))
+    if previews:
+        save_image(shown, Path(previews) / f"step_{step:06d}.png")
+    return shown
+
+
+def _tell(callback: Callable[[TrainProgress], None] | None, r: Run, step: int,
+          vals: dict[str, float], spent: float, shown: Image.Image | None) -> bool:
+    """The callback told of the step (rank 0); True when it asked to stop."""
+    if callback is None or not r.w.main:
+        return False
+    try:
+        callback(TrainProgress(step, r.topts.steps, vals, spent, spent / (step - r.start)
+                               * (r.topts.steps - step), shown))
+    except Interrupted:
+        return True
+    return False
+
+
+def _stopped(r: Run, step: int, bar, by_signal: bool) -> Trained:
+    """The model and a checkpoint written after a stop."""
+    r.save(step, r.ckpt, True)
+    r.save(step, r.out, False)
+    dist.barrier(r.w)
+    if bar is not None:
+        bar.close()
+    if r.w.main and by_signal:
+        print(f"painterly: interrupted at step {step}; wrote {r.out} and the "
+              f"checkpoint {r.ckpt} (--resume continues)", file=sys.stderr)
+    return Trained(r.net, step, True)
+
+
+def _layers(opts, arch: str) -> list[str]:
+    from ..objective import layer_setup
+
+    c, s = layer_setup(opts, arch)
+    return sorted(set(c) | set(s))
+
+
+def _mean_over_ranks(loss, w: dist.World, device: torch.device) -> dict[str, float]:
+    """The loss parts (and total), averaged over the processes: the global batch's loss."""
+    names = [*loss.terms, "total"]
+    t = torch.stack([*(v.detach().float() for v in loss.terms.values()),
+                     loss.total.detach().float()])
+    if w.size > 1:
+        torch.distributed.all_reduce(t)
+        t = t / w.size
+    return dict(zip(names, t.tolist()))
+
+
+def _sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def model_summary(mf: ModelFile) -> str:
+    m = mf.meta
+    return (f"{m.get('style', {}).get('name', '?')}, {mf.arch.width}-wide network, "
+            f"{m.get('steps', '?')} steps")

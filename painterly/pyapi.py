@@ -1,0 +1,41 @@
+"""The Python API: ``painterly.stylize(content, style, **options) -> PIL.Image``.
+
+It takes the method that ``options.method`` names from :mod:`painterly.methods` (a fresh
+one per call; :class:`painterly.Stylizer` keeps one loaded between calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PIL import Image
+
+from . import methods
+from .config import Options, Runtime, make, make_options, split, validate
+from .engine import Callback
+from .images import ImageLike
+
+
+def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
+            options: Options | None = None, *, callback: Callback | None = None,
+            **kwargs: Any) -> Image.Image:
+    """Repaint ``content`` in the style of ``style`` (one image or a list).
+
+    Images may be paths, PIL images, numpy arrays (H x W x C, uint8/uint16/float) or tensors.
+    Keyword arguments are fields of :class:`~painterly.config.Options` (e.g.
+    ``stylize("photo.jpg", "starry.jpg", size=384, style_weight=1e4)``), of
+    :class:`~painterly.config.Runtime` (``device``, ``weights``) and ``mask`` /
+    ``style_masks`` (paths or images; see :mod:`painterly.masks`).
+    ``callback(progress)`` is called after every step with a :class:`~painterly.engine.Progress`.
+    """
+    given = {k.replace("-", "_"): v for k, v in kwargs.items()}
+    guide = {k: given.pop(k) for k in ("mask", "style_masks") if k in given}
+    look, where = split(given, (Options, Runtime))
+    opts = make_options(options, **look)
+    rt = make(Runtime, **where)
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    validate(opts, len(styles))
+    return methods.for_options(opts, rt).picture(content, styles, opts, callback,
+                                                 mask=guide.get("mask"),
+                                                 style_masks=guide.get("style_masks"))

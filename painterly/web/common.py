@@ -1,0 +1,65 @@
+"""What every route of the studio shares: the studio and its limits (kept on the app), one-line
+errors, and a job as the page sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from starlette.exceptions import HTTPException
+
+from ..errors import PainterlyError
+from .jobs import FINAL, JOB_ID, Job, Studio
+from .uploads import Limits
+
+
+@dataclass
+class Site:
+    """The studio and the limits of one app."""
+
+    studio: Studio
+    limits: Limits
+
+
+def site(request: Request) -> Site:
+    """The app's :class:`Site` (a FastAPI dependency)."""
+    return request.app.state.site
+
+
+def fail(status: int, message: str) -> HTTPException:
+    return HTTPException(status_code=status, detail=message)
+
+
+def checked(s: Site, fn, *args: Any) -> Any:
+    """``fn(*args)``, its PainterlyError answered 400 with one line."""
+    try:
+        return fn(*args)
+    except PainterlyError as e:
+        raise fail(400, s.studio.scrub(str(e))) from None
+
+
+def get_job(s: Site, job_id: str) -> Job:
+    if not JOB_ID.match(job_id) or job_id not in s.studio.jobs:
+        raise fail(404, "no such job")
+    return s.studio.jobs[job_id]
+
+
+def queue_room(s: Site) -> None:
+    if len(s.studio.queue) >= s.limits.max_queue:
+        raise fail(429, f"the queue is full ({s.limits.max_queue} jobs); try again later")
+
+
+def public(s: Site, job: Job) -> dict[str, Any]:
+    """A job as the page sees it: its record, place in the queue and file addresses."""
+    studio = s.studio
+    out = job.record()
+    out["position"] = studio.position(job.id)
+    out["preview_version"] = job.preview_version
+    path = studio.result_path(job)
+    out["result"] = f"/api/jobs/{job.id}/{path.name}" \
+        if job.status == "done" and path is not None else None
+    thumb = studio.job_dir(job.id) / "thumb.jpg"
+    out["thumb"] = f"/api/jobs/{job.id}/thumb.jpg" \
+        if job.status in FINAL and thumb.is_file() else None
+    return out

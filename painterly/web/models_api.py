@@ -1,0 +1,111 @@
+"""Routes of the style networks: the list, a network on an image at once, and training one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ..errors import UsageError
+from ..network.options import ApplyOptions, TrainOptions
+from . import settings, uploads
+from .common import Site, checked, fail, public, queue_room, site
+from .models import UnknownModel, new_model_id
+
+MAX_PHOTOS = 5000  # training photos one request may name
+
+router = APIRouter()
+
+
+class ApplyRequest(BaseModel):
+    model: str = Field(max_length=64)
+    content: str = Field(max_length=64)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainRequest(BaseModel):
+    style: str = Field(max_length=64)
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
+    photo_folder: bool = False  # train on the server's --photos folder
+    name: str = Field(default="", max_length=80)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.get("/api/models")
+def list_models(s: Site = Depends(site)) -> dict[str, Any]:
+    return {"models": [e.to_json() for e in s.studio.models.listing()]}
+
+
+@router.get("/api/models/{model_id}/thumb.png")
+def model_thumb(model_id: str, s: Site = Depends(site)) -> Response:
+    try:
+        entry = s.studio.models.get(model_id)
+    except UnknownModel as e:
+        raise fail(404, str(e)) from None
+    if not entry.thumb:
+        raise fail(404, "this model has no picture of its style")
+    return Response(entry.thumb, media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.post("/api/apply", status_code=201)
+def apply(req: ApplyRequest, s: Site = Depends(site)) -> dict[str, Any]:
+    """A style network on an image, at once (not queued); kept like a job's result."""
+    options = checked(s, apply_plan, req, s)
+    return public(s, checked(s, s.studio.apply, req.content, req.model, options))
+
+
+def apply_plan(req: ApplyRequest, s: Site) -> dict[str, Any]:
+    uploads.path_of(s.studio.uploads, req.content)
+    if uploads.kind_of(req.content) == "clip":
+        raise UsageError("content: a clip is stylized by a job (POST /api/jobs with the model)")
+    s.studio.models.get(req.model)
+    return settings.public_options(settings.parse_form(req.options, ApplyOptions,
+                                                       s.limits.max_size))
+
+
+@router.post("/api/train", status_code=201)
+def train(req: TrainRequest, s: Site = Depends(site)) -> dict[str, Any]:
+    """Queue the training of a style network on uploaded photos or the server's."""
+    topts, photos, name = checked(s, train_plan, req, s)
+    queue_room(s)
+    job = s.studio.submit("", [req.style], settings.public_options(topts), kind="train",
+                          model=new_model_id(), model_name=name, photos=photos,
+                          photo_folder=req.photo_folder)
+    return public(s, job)
+
+
+def train_plan(req: TrainRequest, s: Site) -> tuple[TrainOptions, list[str], str]:
+    """The options, photos and name of a training job, checked as training checks them."""
+    studio = s.studio
+    uploads.path_of(studio.uploads, req.style, "image")
+    name = " ".join(req.name.split())
+    if not name.isprintable():
+        raise UsageError("name: use printable characters")
+    photos = list(dict.fromkeys(req.photos))
+    count = _photo_count(req, photos, studio)
+    topts = settings.parse_form(req.options, TrainOptions, s.limits.max_size)
+    topts.check_photos(count, dashes="")
+    return topts, photos, name or "network"
+
+
+def _photo_count(req: TrainRequest, photos: list[str], studio) -> int:
+    from ..images import collect
+
+    if req.photo_folder:
+        if photos:
+            raise UsageError("photos: give uploaded photos or the server's photo folder, "
+                             "not both")
+        if studio.photo_folder is None:
+            raise UsageError("photo_folder: this server has no photo folder; upload "
+                             "photos to train on")
+        return len(collect([str(studio.photo_folder)]))
+    if not photos:
+        raise UsageError("photos: upload photos to train on"
+                         + (", or use the server's photo folder" if studio.photo_folder
+                            else ""))
+    for uid in photos:
+        uploads.path_of(studio.uploads, uid, "image")
+    return len(photos)
