@@ -277,3 +277,34 @@ def test_readme_fast_training_options_table_is_current():
     end = text.index("<!-- FAST-TRAIN-OPTIONS:END -->")
     assert text[start:end] == options_markdown([FastTrainOptions]), \
         "README fast training options table is stale: run 'python tools/update_readme.py'"
+
+
+# --- through the registry and the callers ------------------------------------------------
+def test_the_registry_loads_a_fast_model_file_by_its_kind(tmp_path):
+    from painterly import methods
+
+    mf = tiny_model()
+    p = save_fast(tmp_path / "m.safetensors", mf.state, mf.arch, {})
+    assert methods.model_kind(p) == "fast"
+    m = methods.for_model(p, Runtime(device="cpu"))
+    assert isinstance(m, FastMethod) and m.kind == "fast"
+
+
+def test_strength_is_refused_for_the_optimiser():
+    with pytest.raises(UsageError, match="--strength"):
+        make(Options, strength=0.5)
+    assert make(Options, strength=0.5, method="fast").strength == 0.5
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
+def test_stylize_method_fast_from_the_cli_and_python(tmp_path, images, cli_env):
+    import painterly
+
+    content, style = images
+    out = tmp_path / "out.png"
+    r = run_cli(["stylize", content, style, "-o", out, "--method", "fast", "--size", "40",
+                 "--strength", "0.8"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert load_image(out).size == (40, 32)
+    im = painterly.stylize(str(content), str(style), method="fast", size=40)
+    assert im.size == (40, 32)
