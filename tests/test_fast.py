@@ -308,3 +308,17 @@ def test_stylize_method_fast_from_the_cli_and_python(tmp_path, images, cli_env):
     assert load_image(out).size == (40, 32)
     im = painterly.stylize(str(content), str(style), method="fast", size=40)
     assert im.size == (40, 32)
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
+def test_a_clip_with_method_fast(tmp_path, images, cli_env):
+    pytest.importorskip("av")
+    pytest.importorskip("cv2")
+    from .video_clips import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", n=4)
+    out = tmp_path / "out.mp4"
+    r = run_cli(["stylize", clip, images[1], "-o", out, "--method", "fast", "--size", "64"],
+                cli_env)
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and out.stat().st_size > 0
