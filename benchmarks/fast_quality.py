@@ -73,16 +73,23 @@ def cmd_score(a) -> None:
 
     scorer = S.Scorer(None, "cpu", shared(a) / "photos")
     methods = {"stylize": a.stylize, "fast": a.fast}
+    cache = Path(a.stylize) / "scores.json"  # the reference pictures are scored once
+    known = json.loads(cache.read_text()) if cache.exists() else {}
     rows = []
     for c, s, name in pairs(a):
         row = {"pair": name}
         for m, d in methods.items():
+            if m == "stylize" and name in known:
+                row[m] = known[name]
+                continue
             o = Path(d) / f"{name}.png"
             r = scorer.score(o, c, s)
             row[m] = {"texture": r["texture"], "recog": r["recog"], "leak": r["leak"],
                       "grid": grid_strength(o)}
+        known[name] = row["stylize"]
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
+    cache.write_text(json.dumps(known, indent=1))
     keys = ("texture", "recog", "leak", "grid")
     print("| pair | " + " | ".join(f"{m} {k}" for m in methods for k in keys)
           + " | fast / stylize texture |")
@@ -160,8 +167,9 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--size", type=int, default=512)
     p = sub.add_parser("score")
-    p.add_argument("--stylize", required=True)
-    p.add_argument("--fast", required=True)
+    p.add_argument("--stylize", required=True, help="stylize's pictures (their scores are "
+                                                     "kept there in scores.json)")
+    p.add_argument("--fast", required=True, help="the fast model's pictures")
     p.add_argument("--figure")
     p = sub.add_parser("speed")
     p.add_argument("--model", default="")
