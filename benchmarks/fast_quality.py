@@ -134,7 +134,7 @@ def cmd_speed(a) -> None:
     from painterly.weights import resolve
 
     torch.set_num_threads(a.threads)
-    m = FastMethod(a.model or None)
+    m = FastMethod(a.model or None, precision=a.precision)
     x = torch.rand(1, 3, 768, 1024)
     st = [m.style_stats(torch.rand(1, 3, 512, 512))]
     times = []
@@ -175,6 +175,7 @@ def main() -> None:
     p.add_argument("--model", default="")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     a = ap.parse_args()
     {"stylize": cmd_stylize, "fast": cmd_fast, "score": cmd_score, "speed": cmd_speed}[a.cmd](a)
 

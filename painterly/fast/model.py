@@ -72,7 +72,7 @@ class Encoder(nn.Module):
         for k, (a, b) in enumerate(self.levels):
             if k:
                 h = F.max_pool2d(h, 2)
-            h = F.relu(b(F.relu(a(h))))
+            h = F.relu(b(F.relu(a(h), inplace=True)), inplace=True)
             out.append(h)
         return out
 
@@ -89,11 +89,11 @@ class Decoder(nn.Module):
         self.out = _conv(widths[0], 3)
 
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
-        h = F.relu(self.top(feats[-1]))
+        h = F.relu(self.top(feats[-1]), inplace=True)
         for i, k in enumerate(reversed(range(LEVELS - 1))):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-            h = F.relu(self.fuse[i](torch.cat([h, feats[k]], 1)))
-            h = F.relu(self.refine[i](h))
+            h = F.relu(self.fuse[i](torch.cat([h, feats[k]], 1)), inplace=True)
+            h = F.relu(self.refine[i](h), inplace=True)
         return self.out(h) * 0.25 + 0.45
 
 
