@@ -30,6 +30,8 @@ from .stats import STATISTICS, Stats, feature_stats, transfer
 
 KIND = "fast-wct"  # the architecture's name in model files
 LEVELS = 4
+ACTS = ("leaky", "relu")
+LEAK = 0.2
 MARGIN = 16  # reflection margin around the picture (a multiple of 8)
 
 
@@ -39,11 +41,14 @@ class FastArch:
 
     widths: tuple[int, ...] = (16, 32, 96, 192)
     statistic: str = "wct"
+    act: str = "leaky"  # leaky (LeakyReLU 0.2) or relu (the first models)
 
     def check(self) -> FastArch:
         if len(self.widths) != LEVELS or not all(2 <= w <= 512 for w in self.widths):
             raise UsageError(f"fast model widths {list(self.widths)}: give {LEVELS} channel "
                              f"counts between 2 and 512")
+        if self.act not in ACTS:
+            raise UsageError(f"fast model activation {self.act!r}: use one of {', '.join(ACTS)}")
         if self.statistic not in STATISTICS:
             raise UsageError(f"fast model statistic {self.statistic!r}: use one of "
                              f"{', '.join(STATISTICS)}")
@@ -59,9 +64,27 @@ def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1)
 
 
+def _act(name: str):
+    if name == "leaky":
+        return lambda x: F.leaky_relu(x, LEAK, inplace=True)
+    return lambda x: F.relu(x, inplace=True)
+
+
+def init_weights(net: nn.Module, act: str) -> None:
+    """He initialisation for the activation (the variance kept through the depth: with
+    PyTorch's default the deepest level's features came out 30x smaller than the first's,
+    and the decoder learned to ignore them), zero biases."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, a=LEAK if act == "leaky" else 0.0,
+                                    nonlinearity="leaky_relu")
+            nn.init.zeros_(m.bias)
+
+
 class Encoder(nn.Module):
-    def __init__(self, widths: Sequence[int]):
+    def __init__(self, widths: Sequence[int], act: str = "relu"):
         super().__init__()
+        self.act = _act(act)
         ins = [3, *widths[:-1]]
         self.levels = nn.ModuleList(
             nn.ModuleList([_conv(ci, co), _conv(co, co)]) for ci, co in zip(ins, widths))
@@ -72,14 +95,15 @@ class Encoder(nn.Module):
         for k, (a, b) in enumerate(self.levels):
             if k:
                 h = F.max_pool2d(h, 2)
-            h = F.relu(b(F.relu(a(h), inplace=True)), inplace=True)
+            h = self.act(b(self.act(a(h))))
             out.append(h)
         return out
 
 
 class Decoder(nn.Module):
-    def __init__(self, widths: Sequence[int]):
+    def __init__(self, widths: Sequence[int], act: str = "relu"):
         super().__init__()
+        self.act = _act(act)
         self.top = _conv(widths[-1], widths[-1])
         self.fuse = nn.ModuleList()
         self.refine = nn.ModuleList()
@@ -89,11 +113,11 @@ class Decoder(nn.Module):
         self.out = _conv(widths[0], 3)
 
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
-        h = F.relu(self.top(feats[-1]), inplace=True)
+        h = self.act(self.top(feats[-1]))
         for i, k in enumerate(reversed(range(LEVELS - 1))):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-            h = F.relu(self.fuse[i](torch.cat([h, feats[k]], 1)), inplace=True)
-            h = F.relu(self.refine[i](h), inplace=True)
+            h = self.act(self.fuse[i](torch.cat([h, feats[k]], 1)))
+            h = self.act(self.refine[i](h))
         return self.out(h) * 0.25 + 0.45
 
 
@@ -103,8 +127,11 @@ class FastNet(nn.Module):
     def __init__(self, arch: FastArch = FastArch()):
         super().__init__()
         self.arch = arch.check()
-        self.encoder = Encoder(arch.widths)
-        self.decoder = Decoder(arch.widths)
+        self.encoder = Encoder(arch.widths, arch.act)
+        self.decoder = Decoder(arch.widths, arch.act)
+        init_weights(self, arch.act)
+        with torch.no_grad():
+            self.decoder.out.weight.mul_(0.1)  # start near flat grey, not saturated noise
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features of a picture (any size: padded to a multiple of 8 by reflection)."""

@@ -110,12 +110,12 @@ def _arch(a: Any, name: str) -> FastArch:
     if not isinstance(a, dict) or a.get("kind") != KIND:
         raise FastModelError(f"{name}: unknown fast model kind "
                              f"{a.get('kind') if isinstance(a, dict) else None!r}")
-    w, s = a.get("widths"), a.get("statistic")
+    w, s, act = a.get("widths"), a.get("statistic"), a.get("act", "relu")
     if not isinstance(w, list) or not all(isinstance(v, int) and not isinstance(v, bool)
                                           for v in w) or not isinstance(s, str):
         raise FastModelError(f"{name}: the model's shape is not readable")
     try:
-        return FastArch(tuple(w), s).check()
+        return FastArch(tuple(w), s, act).check()
     except PainterlyError as e:
         raise FastModelError(f"{name}: {e}") from None
 

@@ -125,13 +125,14 @@ def _meta(topts: FastTrainOptions, folders: list[str], n_train: int, held: list[
 
 def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
            given: dict | None):
-    """(options, start step, state, adam state, seconds trained) from the arguments or the
-    checkpoint.  On --resume the checkpoint's options hold, but for those in ``given``
-    (the flags given: the schedule and the loss weights may change, the model may not)."""
+    """(options, start step, state, adam state, seconds trained, model shape) from the
+    arguments or the checkpoint.  On --resume the checkpoint's options hold, but for those
+    in ``given`` (the flags given: the schedule and the loss weights may change, the model
+    may not)."""
     check_folder(out)
     ckpt = checkpoint_path(out)
     if not resume:
-        return topts, 0, None, {}, 0.0
+        return topts, 0, None, {}, 0.0, None
     if not ckpt.exists():
         raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
     mf = load_fast(ckpt)
@@ -144,7 +145,7 @@ def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
     topts = make(FastTrainOptions, **{**saved, **given,
                                       "steps": max(topts.steps, saved.get("steps", 1))})
     return (topts, int(mf.meta.get("steps", 0)), mf.state, mf.extra,
-            float(mf.meta.get("train_seconds", 0.0)))
+            float(mf.meta.get("train_seconds", 0.0)), mf.arch)
 
 
 def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: Runtime, *,
@@ -155,7 +156,7 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
     ``given``: the options set explicitly, which override a checkpoint's on --resume."""
     w = dist.world()
     device = dist.device_for(runtime.device, w)
-    topts, start, state, adam, seconds = _setup(folders, out, topts, resume, given)
+    topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given)
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
     files = collect(folders)
@@ -173,7 +174,7 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
         vgg = build(resolve(runtime.weights), [*STYLE_LAYERS, CONTENT_LAYER], "max")
         vgg = vgg.to(device, memory_format=dev.memory_format(device))
         loss_fn = FastLoss(vgg, topts)
-        arch = FastArch(topts.width_list(), topts.statistic).check()
+        arch = saved_arch or FastArch(topts.width_list(), topts.statistic).check()
         torch.manual_seed(topts.seed)
         net = FastNet(arch)
         if state is not None:
