@@ -54,7 +54,7 @@ class FastTrainOptions:
                             choices=("wct", "adain"))
     content_weight: float = option(1.0, "Weight of the content term (VGG-19 relu4_2, "
                                         "relative error).", minimum=0.0)
-    style_weight: float = option(2.0, "Weight of the style term (relative Gram error at "
+    style_weight: float = option(5.0, "Weight of the style term (relative Gram error at "
                                       "relu1_1..relu4_1, as benchmarks/score.py measures).",
                                  minimum=0.0)
     recon_weight: float = option(4.0, "Weight of the pixel reconstruction term (the photo "
