@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 
 from painterly import device as dev
-from painterly import losses, vgg
+from painterly import vgg
 from painterly.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from painterly.statistics import gram
 from painterly.vgg import ARCHS, CHANNELS
 from painterly.weights import random_weights, resolve
 
@@ -55,7 +56,7 @@ def time_iteration(net: vgg.VGGFeatures, side: int, precision: str, device: torc
         t = time.perf_counter()
         with dev.autocast(device, precision):
             feats = net(dev.to_layout(x, dev.layout_of(net)), names)
-        loss = sum(losses.gram(feats[k]).sum() for k in DEFAULT_STYLE_LAYERS)
+        loss = sum(gram(feats[k]).sum() for k in DEFAULT_STYLE_LAYERS)
         loss = loss + feats["relu4_2"].float().pow(2).mean()
         loss.backward()
         if device.type == "cuda":

@@ -12,7 +12,10 @@ each process takes every N-th file.  Every file is written atomically.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,13 +54,35 @@ def add_apply_parser(sub) -> None:
     p.set_defaults(func=cmd_apply)
 
 
-def plan_outputs(files: list[Path], out: str, fmt: str) -> list[Path]:
-    """Where each result goes; refuses two inputs that would write the same file."""
-    from .images import WRITE_FORMATS, check_folder
+def _refuse_inputs(o: Path, out: str, read: list) -> None:
+    """``-o`` is never one of the files read (an input, the model)."""
+    from .images import WRITE_FORMATS
+    from .paths import same_file
+
+    for src in read:
+        if same_file(o, src) and not o.is_dir():
+            raise UsageError(f"-o {out}: is the input {src}; write to another file")
+    if not o.exists() and re.fullmatch(r"\.[A-Za-z0-9]{1,5}", o.suffix) \
+            and o.suffix.lower() not in WRITE_FORMATS:
+        raise UsageError(f"-o {out}: unknown output type '{o.suffix}'; end the name with one "
+                         f"of {', '.join(sorted(WRITE_FORMATS))}, or give a folder")
+
+
+def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = ()
+                 ) -> list[Path]:
+    """Where each result goes, checked (never an input, nor in an input folder: ``inputs``
+    are the sources named, the model among them); refuses two inputs that would write the
+    same file.  Creates the output folder when needed (removed again if a check fails)."""
+    from .images import WRITE_FORMATS, check_writable
+    from .paths import check_output, check_output_folder, same_file
 
     o = Path(out)
+    read = [*files, *inputs]
+    folders = [s for s in inputs if Path(s).is_dir()]
+    _refuse_inputs(o, out, read)
     if len(files) == 1 and o.suffix.lower() in WRITE_FORMATS and not o.is_dir():
-        check_folder(o)
+        check_writable(o, "-o", inputs=read)
+        check_output(o, "-o", folders=folders)
         return [o]
     if (o.exists() and not o.is_dir()) or (not o.exists() and o.suffix.lower() in WRITE_FORMATS):
         raise UsageError(f"-o {out}: {len(files)} inputs need an output folder, not an image "
@@ -69,40 +94,76 @@ def plan_outputs(files: list[Path], out: str, fmt: str) -> list[Path]:
             raise UsageError(f"{seen[t]} and {f} would both be written to {t}; apply them "
                              f"separately")
         seen[t] = f
+    for src in read:
+        if same_file(o, src):
+            raise UsageError(f"-o {out}: is the input folder {src}; give another output "
+                             f"folder")
+    made = not o.exists()
+    check_output_folder(o, "-o")
+    try:
+        for t in targets:
+            check_output(t, "-o", inputs=read, folders=folders)
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):
+                o.rmdir()
+        raise
     return targets
 
 
+def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path]) -> list[tuple]:
+    """The images of ``chunk`` decoded, with their outputs; one damaged behind a good header
+    is skipped with a warning line (and added to ``skipped``)."""
+    from .errors import ImageError
+    from .images import load_image
+    from .inputs import warn
+
+    out = []
+    for f, target in chunk:
+        try:
+            out.append((load_image(f), target))
+        except ImageError as e:
+            warn(f"{e}; skipped")
+            skipped.append(f)
+    return out
+
+
 def apply_files(method: Method, files: list[Path], outs: list[Path], opts: ApplyOptions,
-                quiet: bool) -> int:
+                quiet: bool, skipped: list[Path] | None = None) -> int:
     """Stylize ``files`` into ``outs`` (this process's share under torchrun), ``opts.batch``
-    files at a time."""
+    files at a time; returns the number written.  A file that cannot be decoded is skipped
+    with a warning (and added to ``skipped``)."""
     from . import bars, methods
     from .dist import world
-    from .images import load_image, save_image
+    from .images import save_image
 
+    skipped = [] if skipped is None else skipped
     w = world()
     mine = list(zip(files, outs))[w.rank::w.size]
     bar = None
     if not quiet and w.main:
         bar = bars.bar(len(mine), "img", "apply" if w.size == 1 else
                        f"apply (rank 0 of {w.size})")
+    written = 0
     for start in range(0, len(mine), opts.batch):
-        chunk = mine[start:start + opts.batch]
-        shown = methods.pictures(method, [load_image(f) for f, _ in chunk], opts)
-        for im, (_, out) in zip(shown, chunk):
-            save_image(im, out)
+        chunk = _readable(mine[start:start + opts.batch], skipped)
+        if chunk:
+            shown = methods.pictures(method, [im for im, _ in chunk], opts)
+            for im, (_, out) in zip(shown, chunk):
+                save_image(im, out)
+            written += len(chunk)
         if bar is not None:
-            bar.update(len(chunk))
+            bar.update(len(mine[start:start + opts.batch]))
     if bar is not None:
         bar.close()
-    return len(mine)
+    return written
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     """The ``apply`` subcommand: every option checked, then clip or images."""
     from . import methods
     from .dist import world
-    from .images import collect
+    from .inputs import scan
     from .video import is_video_output, sniff_video
 
     opts, runtime = from_args(ApplyOptions, args), from_args(Runtime, args)
@@ -112,15 +173,29 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
         return apply_clip(args.model, args.inputs, args.output, opts, runtime, kept,
                           quiet=args.quiet)
-    files = collect(args.inputs)
-    outs = plan_outputs(files, args.output, fmt.format)
-    if len(outs) > 1 or outs[0] != Path(args.output):
-        Path(args.output).mkdir(parents=True, exist_ok=True)
-    method = methods.for_model(args.model, runtime, opts=opts)
-    n = apply_files(method, files, outs, opts, args.quiet)
-    if not args.quiet and world().size == 1:
-        where = outs[0] if len(outs) == 1 else Path(args.output)
-        about = getattr(method, "about", "")
-        print(f"{n} image{'s' if n != 1 else ''} written to {where}"
-              + (f" ({about})" if about else ""), file=sys.stderr)
+    found = scan(args.inputs)
+    files = found.files
+    method = methods.for_model(args.model, runtime, opts=opts)  # before any folder is made
+    outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model])
+    skipped: list[Path] = []
+    n = apply_files(method, files, outs, opts, args.quiet, skipped)
+    if world().size == 1:
+        first = files[0] if len(files) == 1 else args.inputs[0]
+        _closing_line(n, len(found.skipped) + len(skipped), first, outs, args,
+                      getattr(method, "about", ""))
     return 0
+
+
+def _closing_line(n: int, bad: int, first: str | Path, outs: list[Path],
+                  args: argparse.Namespace, about: str) -> None:
+    """What was written (also with -q when files were skipped); an error when nothing could
+    be."""
+    from .errors import ImageError
+
+    if n == 0:
+        raise ImageError(f"{first}: no image could be read; nothing written")
+    where = outs[0] if len(outs) == 1 else Path(args.output)
+    note = f"; skipped {bad} damaged file{'s' if bad != 1 else ''}" if bad else ""
+    if not args.quiet or bad:
+        print(f"{n} image{'s' if n != 1 else ''} written to {where}"
+              + (f" ({about})" if about else "") + note, file=sys.stderr)

@@ -46,10 +46,48 @@ from .web import cli as web_cli
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports errors in one line with exit status 2."""
+    """argparse that reports errors in one line with exit status 2, with a "did you mean"
+    for a misspelt flag."""
 
     def error(self, message: str):  # noqa: D401
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        import difflib
+        import re
+
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            near = difflib.get_close_matches(m[1], re.findall(r"'([^']*)'", m[2]), n=1)
+            message += f"; did you mean '{near[0]}'?" if near else ""
+        sub = self.prog.removeprefix("painterly").strip()
+        raise UsageError(f"{sub + ': ' if sub else ''}{message} (see "
+                         f"'{self.prog} --help')")
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D401
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            sub = _subparser(self, getattr(ns, "command", None)) or self
+            sub.error(unrecognized(extras, sub))
+        return ns
+
+
+def _subparser(p: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser | None:
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction) and name in a.choices:
+            return a.choices[name]
+    return None
+
+
+def unrecognized(extras: list[str], p: argparse.ArgumentParser) -> str:
+    """'unrecognized arguments: ...' with the closest flag of ``p`` for a misspelt one."""
+    import difflib
+
+    flags = [o for a in p._actions for o in a.option_strings if o.startswith("--")]
+    text = f"unrecognized arguments: {' '.join(extras)}"
+    for x in extras:
+        if x.startswith("--"):
+            near = difflib.get_close_matches(x.split("=", 1)[0], flags, n=1, cutoff=0.6)
+            if near:
+                return f"{text} (did you mean {near[0]}?)"
+    return text
 
 
 def add_option_flags(p: argparse.ArgumentParser) -> None:

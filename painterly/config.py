@@ -37,16 +37,69 @@ MAX_SEED = 2**63 - 1
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d{1,3})?)$")
 
 
+@dataclass(frozen=True)
+class Spelling:
+    """How messages name options: as command-line flags (``--style-weight: ...``) or as the
+    keyword arguments of the Python API (``style_weight=...``).  The checks are written
+    once; the caller says which spelling its user knows."""
+
+    keywords: bool = False
+
+    def name(self, field_name: str) -> str:
+        """``--style-weight`` or ``style_weight``."""
+        base = field_name.lstrip("-")
+        return base.replace("-", "_") if self.keywords else "--" + base.replace("_", "-")
+
+    def subject(self, name: str, value: Any) -> str:
+        """The start of a message about ``value`` of option ``name`` (spelt already)."""
+        return f"{name}={_show(value)}" if self.keywords else f"{name}: {_show(value)}"
+
+    def unknown(self, name: str, known: Sequence[str]) -> str:
+        """The message for an option name that does not exist, with the nearest one."""
+        import difflib
+
+        names = sorted(self.name(k) for k in known)
+        given = self.name(name)
+        near = difflib.get_close_matches(given, names, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(names)}"
+        if self.keywords:
+            return f"unknown keyword {given!r} ({hint})"
+        return f"unknown option {name.replace('_', '-')!r} ({hint})"
+
+    def rewrite(self, message: str, known: Sequence[str]) -> str:
+        """``message`` (written with flags) with the flags of ``known`` options spelt this
+        way."""
+        if not self.keywords:
+            return message
+        names = set(known)
+        return re.sub(r"--([a-z][a-z0-9-]*)",
+                      lambda m: m[1].replace("-", "_") if m[1].replace("-", "_") in names
+                      else m[0], message)
+
+
+FLAGS = Spelling()
+KEYWORDS = Spelling(keywords=True)
+
+
 def option(default: Any, help: str, *, choices: tuple | None = None, group: str = "advanced",
            minimum: float | None = None, maximum: float | None = None,
-           metavar: str | None = None, web: bool = True, repeat: bool = False) -> Any:
+           metavar: str | None = None, web: bool = True, repeat: bool = False,
+           page_label: str | None = None, page_help: str | None = None,
+           page_slider: tuple | None = None, page_choices: dict[str, str] | None = None
+           ) -> Any:
     """A dataclass field with what the CLI, the web form and validation need to know.
 
     A ``bool`` option is a switch: ``--NAME`` when it is off by default, ``--no-NAME`` when
     on.  ``web=False`` keeps it off the web page's forms; ``repeat`` (lists) makes the flag
-    one value a time, given again for more (``--models A --models B``)."""
+    one value a time, given again for more (``--models A --models B``).
+
+    ``page_label`` / ``page_help`` are the web page's plain words for a painter (an option
+    with a page label is on the page's main panel; the others wait under Advanced with the
+    CLI help); ``page_slider`` = (low, high, "lin" or "log") makes it a slider over that
+    range; ``page_choices`` names each choice in plain words."""
     meta = {"help": help, "choices": choices, "group": group, "min": minimum, "max": maximum,
-            "metavar": metavar, "web": web, "repeat": repeat}
+            "metavar": metavar, "web": web, "repeat": repeat, "page_label": page_label,
+            "page_help": page_help, "page_slider": page_slider, "page_choices": page_choices}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -62,7 +115,9 @@ class Options:
 
     # --- size and schedule -------------------------------------------------------------
     size: int = _opt(512, "Longest side of the output in pixels.", group="basic", minimum=16,
-                     maximum=8192)
+                     maximum=8192, page_label="Picture size",
+                     page_help="The longest side of the painting, in pixels.  Bigger takes "
+                               "longer.", page_slider=(32, 2048, "lin"))
     steps: int = _opt(0, "Optimizer steps at the output size; each coarser scale gets three "
                          "times as many, at most 120 (0 = automatic: L-BFGS 40 steps up to "
                          "256 px, 30 up to 384, 20 up to 768, 12 up to 1536, then 8; Adam 3x "
@@ -78,7 +133,11 @@ class Options:
     content_weight: float = _opt(1.0, "Weight alpha of the content loss.", group="basic",
                                  minimum=0.0)
     style_weight: float = _opt(40.0, "Weight beta of the style loss (style strength).",
-                               group="basic", minimum=0.0)
+                               group="basic", minimum=0.0,
+                               page_label="More photo \u2194 more painting",
+                               page_help="Left keeps more of the photo; right lets the "
+                                         "painting's brushwork take over.",
+                               page_slider=(2, 1000, "log"))
     tv_weight: float = _opt(1.0e-3, "Weight of the total-variation smoothness prior.",
                             minimum=0.0)
     content_layers: list[str] = _opt(list(DEFAULT_CONTENT_LAYERS),
@@ -95,14 +154,20 @@ class Options:
     style_blend_weights: list[float] = _opt([], "Blend weights of several style images "
                                                 "(default: equal).", metavar="W")
     style_scale: float = _opt(1.0, "Size of the style image relative to the output.",
-                              minimum=0.05, maximum=8.0)
+                              minimum=0.05, maximum=8.0, page_label="Brush size",
+                              page_help="How big the painting's strokes and patterns are on "
+                                        "your picture.", page_slider=(0.25, 3.0, "log"))
     structure: float = _opt(0.0, "How much of the painting's composition is carried over: "
                                  "0 = its brushwork only (its eyes, faces and objects never "
                                  "appear in the photo), 1 = its large shapes too.  It weights "
                                  "relu5_1, whose features span objects, in the style loss (s "
                                  "times an average style layer) and in the content loss "
                                  "(1 - s times relu4_2's weight).",
-                            group="basic", minimum=0.0, maximum=1.0)
+                            group="basic", minimum=0.0, maximum=1.0,
+                            page_label="The painting's own shapes",
+                            page_help="Left: only its brushwork.  Right: its large shapes "
+                                      "and composition show through too.",
+                            page_slider=(0, 1, "lin"))
 
     # --- optimisation --------------------------------------------------------------------
     init: str = _opt("palette", f"Start image: {', '.join(INIT_CHOICES)}, or a path to an "
@@ -124,7 +189,14 @@ class Options:
     # --- colour (creative controls) ---------------------------------------------------------
     preserve_color: str = _opt("none", "Keep the content's colours: luminance-only transfer, or "
                                        "match the style's colour histogram to the content.",
-                               choices=("none", "luminance", "histogram"), group="basic")
+                               choices=("none", "luminance", "histogram"), group="basic",
+                               page_label="Keep the photo's colours",
+                               page_help="Paint with the painting's colours, or keep your "
+                                         "photo's.",
+                               page_choices={"none": "No: the painting's colours",
+                                             "luminance": "Yes: the photo's colours exactly",
+                                             "histogram": "Mostly: the painting recoloured "
+                                                          "like the photo"})
 
     # --- the way of stylizing ------------------------------------------------------------
     method: str = _opt("optimise", "Way of stylizing: optimise (the picture optimised against "
@@ -137,7 +209,7 @@ class Options:
                            minimum=0.0, maximum=1.0)
 
     def replace(self, **changes: Any) -> Options:
-        return validate(dataclasses.replace(self, **changes))
+        return make(Options, self, spelling=KEYWORDS, **changes)
 
     def check(self, n_styles: int | None = None) -> None:
         """Combinations of options (and, given ``n_styles``, the number of style images)."""
@@ -282,6 +354,9 @@ def options_schema(cls: type = Options) -> list[dict[str, Any]]:
             "default": getattr(defaults, f.name),
             "help": m["help"], "choices": list(m["choices"]) if m["choices"] else None,
             "group": m["group"], "min": m["min"], "max": m["max"],
+            "page_label": m.get("page_label"), "page_help": m.get("page_help"),
+            "page_slider": list(m["page_slider"]) if m.get("page_slider") else None,
+            "page_choices": m.get("page_choices"),
         })
     return out
 
@@ -298,14 +373,14 @@ def _type_name(f: dataclasses.Field) -> str:
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
-def coerce(name: str, value: Any, classes: Sequence[type] = ALL) -> Any:
+def coerce(name: str, value: Any, classes: Sequence[type] = ALL,
+           spelling: Spelling = FLAGS) -> Any:
     """Convert a value given as text (CLI, web form, sweep) to the option's type."""
     fmap = _field_map(classes)
-    if name not in fmap:
-        known = ", ".join(sorted(n.replace("_", "-") for n in fmap))
-        raise UsageError(f"unknown option '{name.replace('_', '-')}' (known: {known})")
+    if not isinstance(name, str) or name not in fmap:
+        raise UsageError(spelling.unknown(str(name), list(fmap)))
     t = _type_name(fmap[name][1])
-    flag = "--" + name.replace("_", "-")
+    flag = spelling.name(name)
     if t == "int":
         return parse_int(flag, value)
     if t == "float":
@@ -329,7 +404,7 @@ def coerce(name: str, value: Any, classes: Sequence[type] = ALL) -> Any:
             raise TypeError
         return str(value)
     except (TypeError, ValueError):
-        raise UsageError(f"option '{name.replace('_', '-')}' expects {t}, got {value!r}") from None
+        raise UsageError(f"{flag}: expects {t}, got {_show(value)}") from None
 
 
 def _show(value: Any) -> str:
@@ -375,14 +450,15 @@ def parse_int(flag: str, value: Any) -> int:
 
 
 def check_range(flag: str, value: float, minimum: float | None = None,
-                maximum: float | None = None) -> None:
+                maximum: float | None = None, spelling: Spelling = FLAGS) -> None:
     """UsageError when ``value`` is not finite or outside ``minimum..maximum``."""
+    who = spelling.subject(flag, value)
     if isinstance(value, float) and not math.isfinite(value):
-        raise UsageError(f"{flag}: not a finite number")
+        raise UsageError(f"{who} is not a finite number")
     if minimum is not None and value < minimum:
-        raise UsageError(f"{flag}: {_show(value)} is below the minimum {minimum}")
+        raise UsageError(f"{who} is below the minimum {minimum}")
     if maximum is not None and value > maximum:
-        raise UsageError(f"{flag}: {_show(value)} is above the maximum {maximum}")
+        raise UsageError(f"{who} is above the maximum {maximum}")
 
 
 def check_device(name: str) -> str:
@@ -407,45 +483,53 @@ def _check_type(flag: str, t: str, v: Any) -> None:
         raise UsageError(f"{flag}: expects {t}, got {_show(v)}")
 
 
-def validate(opts: Any, *args: Any, **kwargs: Any) -> Any:
+def validate(opts: Any, *args: Any, spelling: Spelling = FLAGS, **kwargs: Any) -> Any:
     """Check every field's range and choices, then the class's own ``check(*args,
     **kwargs)`` of combinations (for :class:`Options`: ``n_styles``, the number of style
-    images); raise UsageError with one clear line.  Returns ``opts``."""
+    images); raise UsageError with one clear line, naming options as ``spelling`` says
+    (flags for the command line, keyword arguments for the Python API).  Returns ``opts``."""
     for f in dataclasses.fields(opts):
         m = f.metadata
         v = getattr(opts, f.name)
-        flag = "--" + f.name.replace("_", "-")
+        flag = spelling.name(f.name)
         if m["choices"] and v not in m["choices"]:
-            raise UsageError(f"{flag}: '{v}' is not one of {', '.join(m['choices'])}")
+            raise UsageError(f"{spelling.subject(flag, v)} is not one of "
+                             f"{', '.join(m['choices'])}")
         _check_type(flag, _type_name(f), v)
         if isinstance(v, (int, float)):
-            check_range(flag, v, m["min"], m["max"])
+            check_range(flag, v, m["min"], m["max"], spelling)
         if isinstance(v, list) and f.name.endswith("weights"):
             if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w)
                    or w < 0 for w in v):
                 raise UsageError(f"{flag}: weights must be non-negative finite numbers")
     check = getattr(opts, "check", None)
     if check is not None:
-        check(*args, **kwargs)
+        try:
+            check(*args, **kwargs)
+        except UsageError as e:
+            names = [f.name for f in dataclasses.fields(opts)]
+            raise UsageError(spelling.rewrite(str(e), names)) from None
     return opts
 
 
-def make(cls: type, base: Any = None, **overrides: Any) -> Any:
+def make(cls: type, base: Any = None, *, spelling: Spelling = FLAGS, **overrides: Any) -> Any:
     """An instance of ``cls`` from keyword arguments (text or typed), checked, with clear
-    errors for unknown names or bad values."""
+    errors for unknown names or bad values (named as ``spelling`` says)."""
     changes = {}
     for k, v in overrides.items():
         k = k.replace("-", "_")
-        changes[k] = coerce(k, v, (cls,))
-    return validate(dataclasses.replace(base or cls(), **changes))
+        changes[k] = coerce(k, v, (cls,), spelling)
+    return validate(dataclasses.replace(base or cls(), **changes), spelling=spelling)
 
 
-def make_options(base: Options | None = None, **overrides: Any) -> Options:
+def make_options(base: Options | None = None, *, spelling: Spelling = FLAGS,
+                 **overrides: Any) -> Options:
     """Options from keyword arguments, with clear errors for unknown names or bad values."""
-    return make(Options, base, **overrides)
+    return make(Options, base, spelling=spelling, **overrides)
 
 
-def split(kwargs: dict[str, Any], classes: Sequence[type] = ALL) -> list[dict[str, Any]]:
+def split(kwargs: dict[str, Any], classes: Sequence[type] = ALL,
+          spelling: Spelling = FLAGS) -> list[dict[str, Any]]:
     """Keyword arguments sorted by the class they belong to (one dict per class); an unknown
     name is a UsageError."""
     fmap = _field_map(classes)
@@ -453,7 +537,7 @@ def split(kwargs: dict[str, Any], classes: Sequence[type] = ALL) -> list[dict[st
     for k, v in kwargs.items():
         name = k.replace("-", "_")
         if name not in fmap:
-            coerce(name, v, classes)  # raises the unknown-option error
+            coerce(name, v, classes, spelling)  # raises the unknown-option error
         out[classes.index(fmap[name][0])][name] = v
     return out
 

@@ -132,13 +132,13 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
     :class:`Interrupted` to stop early; Ctrl-C does the same.  Either way the current image
     is attached to the raised :class:`Interrupted`.  ``guides`` (spatial control, see
     :mod:`painterly.masks`) make the style loss mask-guided; ``cache`` keeps content features
-    and style Grams between runs (see :class:`~painterly.objective.TargetCache`).
+    and style targets between runs (see :class:`~painterly.objective.TargetCache`).
     ``extra_loss(x)`` (x: the image at the current scale, 1 x 3 x h x w) returns a weighted
     scalar added to the objective at every scale as its term ``extra``; video uses it for
     the temporal loss (:func:`painterly.temporal.temporal_loss`).
     """
     out_hw = tuple(content.shape[-2:])
-    at = objective.for_image(net, opts, content, styles, guides, cache)
+    at = objective.build(net, opts, content, styles, guides, cache)
     gen = torch.Generator().manual_seed(opts.seed)
 
     def objective_at(hw: tuple[int, int]) -> objective.PerceptualLoss:
@@ -199,9 +199,7 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
                             x.clamp_(0, 1)
                 step += 1
                 now = time.perf_counter()
-                per_px = (now - ts) / (k + 1) / (sc.height * sc.width)
-                rest = sum(s.steps * s.height * s.width for s in scales[si + 1:])
-                eta = per_px * ((sc.steps - k - 1) * sc.height * sc.width + rest)
+                eta = time_left(now - ts, k + 1, scales, si)
                 if not math.isfinite(best.loss):  # not one finite point yet: give up
                     raise UsageError("the loss is not finite; lower the learning rate "
                                      "or the style weight")
@@ -216,6 +214,15 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
         img = x.detach().clamp(0, 1) if x is not None else start(out_hw)
         raise Interrupted(resize_tensor(img.float().cpu(), out_hw)) from None
     return x.detach().float().clamp(0, 1).cpu()
+
+
+def time_left(spent: float, done: int, scales: list[Scale], si: int) -> float:
+    """Seconds left after ``done`` steps of scale ``si`` took ``spent`` seconds, at the same
+    time per pixel for the rest of this scale and the later ones."""
+    sc = scales[si]
+    per_px = spent / done / (sc.height * sc.width)
+    rest = sum(s.steps * s.height * s.width for s in scales[si + 1:])
+    return per_px * ((sc.steps - done) * sc.height * sc.width + rest)
 
 
 def make_closure(obj: Objective, x: torch.Tensor, opt: LBFGS | torch.optim.Optimizer,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ MAX_PIXELS = 64_000_000  # 8000 x 8000
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                  ".tif": "TIFF", ".tiff": "TIFF"}
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+NOT_IMAGE = "not an image file (or a format Pillow cannot read); give a PNG, JPEG, WebP or TIFF"
+DAMAGED = "use another copy of it"
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor | bytes
 
@@ -78,7 +81,7 @@ def load_image(src: ImageLike) -> LoadedImage:
     path = Path(src)
     st = check_input_file(path, name)
     if st.st_size == 0:
-        raise ImageError(f"{name}: the file is empty")
+        raise ImageError(f"{name}: the file is empty; check that it was copied whole")
     try:
         with open(path, "rb") as fh:
             return _from_pil(decode_file(fh, name), name)
@@ -89,20 +92,54 @@ def load_image(src: ImageLike) -> LoadedImage:
 def decode_file(fh, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Identify an open file from its header, then decode it whole (ImageError if not an
     image): a large file that is not an image is refused without reading it."""
-    try:
-        im = Image.open(fh)
-    except Image.UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
-    except (SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"{name}: the image is damaged ({str(e) or type(e).__name__})"
-                         ) from None
-    with im:
-        if im.width * im.height > max_pixels:
-            raise ImageError(f"{name}: {im.width}x{im.height} is too many pixels "
-                             f"(limit {max_pixels:,}); downscale it first")
+    with open_header(fh, name, max_pixels):
         fh.seek(0)
         data = fh.read()
     return decode(data, name, max_pixels)
+
+
+def _too_many(name: str, w: int, h: int, max_pixels: int) -> ImageError:
+    return ImageError(f"{name}: {w}x{h} is too many pixels (limit {max_pixels:,}; a possible "
+                      f"decompression bomb); downscale it first")
+
+
+def open_header(fh, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """The image of an open file, its header read and its size checked (nothing decoded);
+    ImageError naming ``name`` if it is not an image or has more than ``max_pixels``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(fh)
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{name}: {NOT_IMAGE}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: refused as a possible decompression bomb (over "
+                         f"{max_pixels:,} pixels); downscale it first") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise ImageError(f"{name}: the image is damaged ({str(e) or type(e).__name__}); "
+                         f"{DAMAGED}") from None
+    if im.width * im.height > max_pixels:
+        im.close()
+        raise _too_many(name, im.width, im.height, max_pixels)
+    if im.width < 1 or im.height < 1:
+        im.close()
+        raise ImageError(f"{name}: the image has no pixels")
+    return im
+
+
+def check_image_file(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) of an image file from its header, after checking that it is a
+    regular, readable, non-empty file (a FIFO or device is refused before any read); no
+    pixel is decoded.  ImageError naming the file otherwise."""
+    name = str(path)
+    st = check_input_file(path, name)
+    if st.st_size == 0:
+        raise ImageError(f"{name}: the file is empty; check that it was copied whole")
+    try:
+        with open(path, "rb") as fh, open_header(fh, name, max_pixels) as im:
+            return im.size
+    except OSError as e:
+        raise ImageError(f"{name}: cannot read ({e.strerror or e})") from None
 
 
 def decode(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -112,21 +149,20 @@ def decode(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             if im.width * im.height > max_pixels:
-                raise ImageError(f"{name}: {im.width}x{im.height} is too many pixels "
-                                 f"(limit {max_pixels:,}); downscale it first")
+                raise _too_many(name, im.width, im.height, max_pixels)
             im.load()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: refused as a possible decompression bomb "
-                         f"(over {MAX_PIXELS:,} pixels)") from None
+        raise ImageError(f"{name}: refused as a possible decompression bomb (over "
+                         f"{max_pixels:,} pixels); downscale it first") from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{name}: {NOT_IMAGE}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as e:
         msg = str(e) or type(e).__name__
         if "truncated" in msg:
             msg = "the image data is truncated"
-        raise ImageError(f"{name}: the image is damaged ({msg})") from None
+        raise ImageError(f"{name}: the image is damaged ({msg}); {DAMAGED}") from None
     return im
 
 
@@ -196,6 +232,39 @@ def _from_array(a: np.ndarray, name: str) -> LoadedImage:
 # --------------------------------------------------------------------------------------
 # sizes and tensors
 
+MIN_STYLE_SIDE = 16  # a smaller painting holds no brushwork to transfer
+MIN_CONTENT_SIDE = 4  # a smaller photo holds no picture to keep
+
+
+def check_style(img: LoadedImage) -> LoadedImage:
+    """``img`` if it is large enough to carry a style; ImageError naming it otherwise."""
+    w, h = img.size
+    if min(w, h) < MIN_STYLE_SIDE:
+        raise ImageError(f"{img.name}: a {w}x{h} style image is too small to carry a style "
+                         f"(at least {MIN_STYLE_SIDE} px on each side); use a larger picture "
+                         f"of the painting")
+    return img
+
+
+def check_content(img: LoadedImage) -> LoadedImage:
+    """``img`` if it has enough pixels to stylize; ImageError naming it otherwise."""
+    w, h = img.size
+    if min(w, h) < MIN_CONTENT_SIDE:
+        raise ImageError(f"{img.name}: a {w}x{h} image is too small to stylize (at least "
+                         f"{MIN_CONTENT_SIDE} px on each side); use a larger photo")
+    return img
+
+
+def enlarge_note(img: LoadedImage, longest: int) -> str:
+    """A note when ``img`` is enlarged more than twice to ``longest`` ('' otherwise)."""
+    w, h = img.size
+    if 2 * max(w, h) >= longest:
+        return ""
+    ow, oh = fit_longest(w, h, longest)
+    return (f"{img.name} is {w}x{h} px; it is enlarged to {ow}x{oh}, so the result will "
+            f"look soft (give a larger photo or a smaller --size)")
+
+
 
 def fit_longest(w: int, h: int, longest: int) -> tuple[int, int]:
     """(width, height) scaled so that the longest side is ``longest`` (at least 1 px each)."""
@@ -239,10 +308,12 @@ def to_pil(x: torch.Tensor, alpha: np.ndarray | None = None) -> Image.Image:
 # writing
 
 
-def output_format(path: str | os.PathLike) -> str:
+def output_format(path: str | os.PathLike, flag: str = "") -> str:
     ext = Path(path).suffix.lower()
     if ext not in WRITE_FORMATS:
-        raise ImageError(f"{path}: unknown output type '{ext or '(none)'}'; use one of "
+        what = f"{flag} {path}".strip()
+        kind = f"unknown output type '{ext}'" if ext else "no file type in the name"
+        raise ImageError(f"{what}: {kind}; end the name with one of "
                          f"{', '.join(sorted(set(WRITE_FORMATS)))}")
     return WRITE_FORMATS[ext]
 
@@ -255,7 +326,11 @@ def check_folder(path: str | os.PathLike) -> None:
 def check_writable(path: str | os.PathLike, flag: str = "", *, inputs=(), others=()) -> None:
     """Fail early if ``path`` is not a writable image file name (known extension, folder,
     not an input, not another output; see :func:`painterly.paths.check_output`)."""
-    output_format(path)
+    if os.path.isdir(path):
+        what = f"{flag} {path}".strip()
+        raise ImageError(f"{what}: is a folder; give an image file name such as "
+                         f"{Path(path) / 'out.png'}")
+    output_format(path, flag)
     check_output(path, flag, inputs=inputs, others=others)
 
 
@@ -338,24 +413,3 @@ def rgb_to_yiq(x: torch.Tensor) -> torch.Tensor:
 def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
     m = torch.linalg.inv(_RGB2YIQ).to(x.device, x.dtype)
     return torch.einsum("ij,bjhw->bihw", m, x)
-
-
-READ_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-
-
-def collect(inputs: list[str]) -> list[Path]:
-    """The image files named or found (one level) in the given folders, in order."""
-    files: list[Path] = []
-    for s in inputs:
-        p = Path(s)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in READ_EXTS
-                           and f.is_file() and not f.name.startswith("."))
-            if not found:
-                raise ImageError(f"{s}: no images in this folder")
-            files += found
-        elif p.exists():
-            files.append(p)
-        else:
-            raise ImageError(f"{s}: no such file or folder")
-    return files

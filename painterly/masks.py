@@ -15,21 +15,22 @@ Soft regions
     layer's size, m_r.
 
 Guided style loss
-    With the guided Gram g^r = (F*m_r)(F*m_r)^T / (N sum m_r^2) of the image and the Gram
-    a^r of region r's style, the style loss is::
+    With the guided statistic of the image's features inside region r (for Gram matrices
+    g^r = (F*m_r)(F*m_r)^T / (N sum m_r^2)) and the statistic a^r of region r's style, the
+    style loss is::
 
-        L_style = sum_r pi_r c_r sum_l w_lr * 1/4 sum_ij (g^r_ij - a^r_ij)^2
+        L_style = sum_r pi_r c_r sum_l w_lr * E(g^r, a^r)     (Gram: 1/4 sum_ij (g - a)^2)
 
     where pi_r = mean(m_r^2) is the region's share of the image (so that every pixel
     is pulled about as hard as in an unmasked run), c_r the style's blend weight (relative
-    to the mean, default 1) and w_lr the layer weight divided by the energy of a^r as in
-    :func:`painterly.objective.style_norm`.  This module makes the masks;
+    to the mean, default 1) and w_lr the layer weight divided by the energy of a^r (the
+    statistic's ``norm``, :mod:`painterly.statistics`).  This module makes the masks;
     :class:`painterly.objective.PerceptualLoss` computes the loss.
 
 Style masks (``--style-masks A.png B.png``)
     One grey image per style (``-`` for none): only where it is bright does the style
-    image donate, through the guided Gram of the style's own features.  They work with or
-    without ``--mask``.
+    image donate, through the guided statistic of the style's own features.  They work with
+    or without ``--mask``.
 """
 
 from __future__ import annotations
@@ -102,6 +103,14 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     y = F.pad(y, (0, 0, r, r), mode="reflect")
     return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def layer_mask(mask: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """A soft mask (B x R x H x W in 0..1) brought to a layer's size by area averaging: the
+    fraction of each feature's receptive cell that lies in the region."""
+    if tuple(mask.shape[-2:]) == tuple(hw):
+        return mask
+    return F.interpolate(mask, size=tuple(hw), mode="area")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Options, Runtime
 from .errors import UsageError
+from .paths import is_regular_file
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -72,7 +73,10 @@ def _taken(fn: Any, settings: dict[str, Any]) -> dict[str, Any]:
 def model_kind(path: str | os.PathLike) -> str:
     """The kind a model file names in its metadata (``painterly`` JSON, ``kind``).  A file
     that does not say (written before files named their kind), or that cannot be read here,
-    is left to the network room, whose loader says what is wrong with it."""
+    is left to the network room, whose loader says what is wrong with it (special files
+    too: they are refused there by type, before any read)."""
+    if not is_regular_file(path):  # a FIFO or a device is never opened here
+        return OLD_MODEL_KIND
     try:
         with open(path, "rb") as fh:
             (n,) = struct.unpack("<Q", fh.read(8))

@@ -1,36 +1,43 @@
 """The perceptual objective: one loss for image optimisation and for training networks.
 
 A :class:`PerceptualLoss` holds the VGG feature extractor, the content and style layer
-weights, the weights alpha, beta and TV and the targets, and maps a batch of images
-(B x 3 x H x W, RGB in 0..1) to a :class:`Loss`: the differentiable total and its weighted
-parts by name.  Its users:
+weights, the weights alpha, beta and TV, the style statistic (:mod:`painterly.statistics`,
+Gram matrices by default) and the targets, and maps a batch of images (B x 3 x H x W, RGB in
+0..1) to a :class:`Loss`: the differentiable total and its weighted parts by name.  It is
+built in one call from the options:
 
-* **image optimisation** (:mod:`painterly.engine`): one content image, fixed targets per
-  coarse-to-fine scale, built by :func:`for_image`;
-* **network training**: the content target is the batch of photos itself
-  (``loss(stylized, content=photos)``: their features are computed under ``no_grad``), the
-  style Grams are fixed once with :meth:`PerceptualLoss.set_style`.
+* **image optimisation** (:mod:`painterly.engine`): :func:`build` gives the objective of one
+  content image at each coarse-to-fine scale, with fixed targets;
+* **network training**: :func:`for_training` fixes the style targets once; the content
+  target is the batch of photos itself (``loss(stylized, content=photos)``: their features
+  are computed under ``no_grad``).
 
-Terms (``losses.py`` has the per-layer formulas)::
+What the options make of the objective is decided here too: the layers and their weights
+(:func:`layer_setup`, ``--structure``; :func:`network_layers` for the feature extractor) and
+the size a style image is used at (:func:`style_size`; :func:`load_styles` loads them).
 
-    total = alpha * sum_l c_l L_content,l + beta * L_style + tv_weight * L_tv
+Terms (``losses.py`` and ``statistics.py`` have the per-layer formulas)::
+
+    total = alpha * sum_l c_l L_content,l + beta * sum_l w_l E_l + tv_weight * L_tv
             + sum_k weight_k * extra_k(x)
 
-Every term is the mean over the batch of the per-image loss: a batch of B identical images
-gives the loss of one (see ``tests/test_objective.py``).
+with E_l the statistic's distance at style layer l.  Every term is the mean over the batch
+of the per-image loss: a batch of B identical images gives the loss of one (see
+``tests/test_objective.py``).
 
 Normalisation, computed once from the fixed targets and never per batch:
 
-* style layer l: w_l / (1/4 sum a_l^2), the energy of its target Gram (unless the layer
-  weights are explicit), so every layer counts as a relative error;
+* style layer l: w_l divided by the energy of its target (the statistic's ``norm``; for
+  Gram matrices 1/4 sum a_l^2), unless the layer weights are explicit, so every layer
+  counts as a relative error;
 * content layer l: c_l / mean(P_l^2), the mean square of the content target's features.
   With a fixed content image (:meth:`set_content`) that is the target's own energy.  When the
   content changes with every batch (training), it is fixed by :meth:`calibrate_content` on a
   batch of photos, or else by the first batch passed as ``content=``, and then kept.
 
 Guided (mask) style: with soft region masks m_r (1 x R x H x W at the image size) the style
-term is the guided Gram loss of :mod:`painterly.masks`, per region r with its own target
-Gram and coefficient pi_r * c_r * w_lr (share of the image, relative blend weight,
+term is the statistic's guided distance (:mod:`painterly.masks`), per region r with its own
+target and coefficient pi_r * c_r * w_lr (share of the image, relative blend weight,
 normalised layer weight).
 
 Extra terms (e.g. a temporal loss for video) are added with :meth:`add_term`: a name, a
@@ -42,25 +49,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from . import device as dev
 from . import losses
-from .images import fit_longest, resize_tensor
+from .images import LoadedImage, fit_longest, image_tensor, resize_tensor
+from .masks import layer_mask
+from .statistics import Gram, Statistic
 from .vgg import VGGFeatures, canonical
 
 if TYPE_CHECKING:
     from .config import Options
     from .masks import Guides
-
-# The style image is loaded at most this much larger than the output (times --style-scale)
-# and resized per scale from there (STYLE_LOAD_MARGIN keeps resampling headroom).
-STYLE_LOAD_FACTOR = 1.25
-STYLE_LOAD_MARGIN = 16
-MAX_STYLE_SIDE = 4096
-
 
 @dataclass
 class Loss:
@@ -86,13 +88,14 @@ class Term:
 
 @dataclass
 class StyleTarget:
-    """What the style term pulls toward.
+    """What the style term pulls toward, in the terms of a statistic.
 
-    Plain: ``grams[l]`` is the (blended) 1 x N x N Gram of layer l and ``coef[l]`` its
-    normalised weight.  Guided (``regions`` given): ``grams[l]`` is R x N x N (one target per
+    Plain: ``targets[l]`` is the (blended) 1 x ... target of layer l and ``coef[l]`` its
+    normalised weight.  Guided (``regions`` given): ``targets[l]`` is R x ... (one target per
     region) and ``coef[l]`` a tensor of R coefficients."""
 
-    grams: dict[str, torch.Tensor]
+    statistic: Statistic
+    targets: dict[str, torch.Tensor]
     coef: dict[str, float | torch.Tensor]
     regions: torch.Tensor | None = None  # 1 x R x H x W soft masks at the image size
     _layer_masks: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
@@ -100,15 +103,14 @@ class StyleTarget:
     def loss(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         """sum_l coef_l E_l, the mean over the batch."""
         total = None
-        for k, a in self.grams.items():
+        for k, a in self.targets.items():
             f = feats[k]
-            if self.regions is None:
-                e = self.coef[k] * losses.style_layer_loss(losses.gram(f), a)
-            else:
+            m = None
+            if self.regions is not None:
                 if k not in self._layer_masks:
-                    self._layer_masks[k] = losses.layer_mask(self.regions, f.shape[-2:])
-                e = losses.guided_style_loss(losses.guided_gram(f, self._layer_masks[k]), a,
-                                             self.coef[k])
+                    self._layer_masks[k] = layer_mask(self.regions, f.shape[-2:])
+                m = self._layer_masks[k]
+            e = self.statistic.distance(f, a, self.coef[k], m)
             total = e if total is None else total + e
         return total
 
@@ -118,13 +120,15 @@ class PerceptualLoss:
 
     ``content_layers`` and ``style_layers`` map canonical layer names to their weights (before
     normalisation).  ``precision`` is ``fp32`` or ``bf16`` (resolved, see
-    :func:`painterly.device.resolve_precision`).  ``cache`` keeps target features between
+    :func:`painterly.device.resolve_precision`).  ``statistic``: what the style term matches
+    (default :class:`~painterly.statistics.Gram`).  ``cache`` keeps target features between
     objectives (:class:`TargetCache`)."""
 
     def __init__(self, net: VGGFeatures, content_layers: dict[str, float],
                  style_layers: dict[str, float], *, content_weight: float = 1.0,
                  style_weight: float = 1.0, tv_weight: float = 0.0, precision: str = "fp32",
-                 explicit_style_weights: bool = False, cache: TargetCache | None = None):
+                 explicit_style_weights: bool = False, cache: TargetCache | None = None,
+                 statistic: Statistic | None = None):
         self.net = net
         self.content_layers = dict(content_layers)
         self.style_layers = dict(style_layers)
@@ -134,6 +138,7 @@ class PerceptualLoss:
         self.precision = precision
         self.explicit_style_weights = explicit_style_weights
         self.cache = cache
+        self.statistic = statistic or Gram()
         self.device = dev.module_device(net)
         self.layout = dev.layout_of(net)
         self.layers = set(self.content_layers) | set(self.style_layers)
@@ -143,14 +148,10 @@ class PerceptualLoss:
         self.extra: list[Term] = []
 
     @classmethod
-    def from_options(cls, net: VGGFeatures, opts: Options,
-                     cache: TargetCache | None = None) -> PerceptualLoss:
+    def from_options(cls, net: VGGFeatures, opts: Options, cache: TargetCache | None = None,
+                     statistic: Statistic | None = None) -> PerceptualLoss:
         """The objective with the layers, weights and precision of ``opts`` (no targets)."""
-        content_w, style_w = layer_setup(opts, net.arch)
-        return cls(net, content_w, style_w, content_weight=opts.content_weight,
-                   style_weight=opts.style_weight, tv_weight=opts.tv_weight,
-                   precision=dev.resolve_precision(opts.precision, dev.module_device(net)),
-                   explicit_style_weights=bool(opts.style_layer_weights), cache=cache)
+        return cls(net, cache=cache, statistic=statistic, **_settings(net, opts))
 
     # --- targets ------------------------------------------------------------------------
 
@@ -202,44 +203,48 @@ class PerceptualLoss:
         b = list(blend) if blend else [1.0] * len(styles)
         b = [w / sum(b) for w in b]
         smasks = list(style_masks) if style_masks else [None] * len(styles)
-        grams = [self._style_grams(s, side, style_scale, m) for s, m in zip(styles, smasks)]
+        per_style = [self._style_targets(s, side, style_scale, m)
+                     for s, m in zip(styles, smasks)]
+        stat = self.statistic
         if regions is None:
-            blended: dict[str, torch.Tensor] = {}
-            for g, w in zip(grams, b):
-                for k in self.style_layers:
-                    blended[k] = g[k] * w if k not in blended else blended[k] + g[k] * w
-            self.style = StyleTarget(blended, style_norm(self.style_layers, blended,
-                                                         self.explicit_style_weights))
+            blended = {k: stat.blend([t[k] for t in per_style], b) for k in self.style_layers}
+            self.style = StyleTarget(stat, blended, {k: self._style_norm(k, blended[k])
+                                                     for k in self.style_layers})
             return
         regions = regions.to(self.device)
         share = regions.pow(2).mean((0, 2, 3))  # pi_r
         rel = [w * len(b) for w in b]  # blend weights relative to their mean
-        stacked = {k: torch.cat([g[k] for g in grams], 0) for k in self.style_layers}
+        stacked = {k: torch.cat([t[k] for t in per_style], 0) for k in self.style_layers}
         coef: dict[str, float | torch.Tensor] = {}
-        for k, w in self.style_layers.items():
-            per = [w if self.explicit_style_weights else style_norm({k: w}, {k: g[k]}, False)[k]
-                   for g in grams]
+        for k in self.style_layers:
+            per = [self._style_norm(k, t[k]) for t in per_style]
             coef[k] = torch.tensor([p * float(s) * c for p, s, c in zip(per, share, rel)],
                                    device=self.device)
-        self.style = StyleTarget(stacked, coef, regions)
+        self.style = StyleTarget(stat, stacked, coef, regions)
 
-    def _style_grams(self, style: torch.Tensor, side: int | None, style_scale: float,
-                     mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def _style_norm(self, layer: str, target: torch.Tensor) -> float:
+        """The normalised weight of a style layer: explicit weights are used as given (Gatys
+        et al.); by default divided by the energy of the target (the statistic's ``norm``),
+        so that every layer's term is a relative error whatever its scale."""
+        w = self.style_layers[layer]
+        return w if self.explicit_style_weights else self.statistic.norm(w, target)
+
+    def _style_targets(self, style: torch.Tensor, side: int | None, style_scale: float,
+                       mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
         s_hw = style_size(tuple(style.shape[-2:]), side, style_scale)
 
         def compute() -> dict[str, torch.Tensor]:
             with torch.no_grad():
                 sf = self.features(resize_tensor(style, s_hw).to(self.device),
                                    self.style_layers.keys())
-            if mask is None:
-                return {k: losses.gram(sf[k]) for k in self.style_layers}
-            m = mask.to(self.device).float()
-            return {k: losses.guided_gram(sf[k], losses.layer_mask(m, sf[k].shape[-2:]))[0]
-                    for k in self.style_layers}
+            m = None if mask is None else mask.to(self.device).float()
+            return {k: self.statistic.target(
+                sf[k], None if m is None else layer_mask(m, sf[k].shape[-2:]))
+                for k in self.style_layers}
 
         if self.cache is None:
             return compute()
-        key = ("style", id(self.net), TargetCache.digest(style), s_hw,
+        key = ("style", self.statistic.name, id(self.net), TargetCache.digest(style), s_hw,
                tuple(sorted(self.style_layers)), self.precision, TargetCache.digest(mask))
         return self.cache.get(key, compute)
 
@@ -283,16 +288,51 @@ class PerceptualLoss:
         return Loss(loss, terms)
 
 
-# --- normalisation, from fixed targets ---------------------------------------------------
+# --- the objective from the options, in one call ----------------------------------------
 
-def style_norm(style_w: dict[str, float], targets: dict[str, torch.Tensor],
-               explicit: bool) -> dict[str, float]:
-    """Per-layer style weights.  Explicit weights are used as given (Gatys et al.); by default
-    each layer is divided by the energy of its target, 1/4 sum a^2, so that every layer's
-    term is a relative error and the layers count equally whatever their scale."""
-    if explicit:
-        return style_w
-    return {k: w / max(1e-12, 0.25 * float(targets[k].pow(2).sum())) for k, w in style_w.items()}
+def build(net: VGGFeatures, opts: Options, content: torch.Tensor,
+          styles: Sequence[torch.Tensor], guides: Guides | None = None,
+          cache: TargetCache | None = None, statistic: Statistic | None = None
+          ) -> Callable[[tuple[int, int]], PerceptualLoss]:
+    """The objective of stylizing ``content`` at each scale: ``hw -> PerceptualLoss`` with
+    the content resized to ``hw`` and the styles to match (targets computed once per scale,
+    and kept between runs in ``cache``).  ``guides``: spatial control
+    (:mod:`painterly.masks`)."""
+    kw = _settings(net, opts)
+    blend = opts.style_blend_weights or None
+    smasks = (guides.style_masks if guides is not None else None) or None
+
+    def at(hw: tuple[int, int]) -> PerceptualLoss:
+        obj = PerceptualLoss(net, cache=cache, statistic=statistic, **kw)
+        obj.set_content(resize_tensor(content, hw).to(obj.device))
+        regions = guides.region_masks(hw) if guides is not None and \
+            guides.regions is not None else None
+        obj.set_style(styles, blend, side=max(hw), style_scale=opts.style_scale,
+                      style_masks=smasks, regions=regions)
+        return obj
+
+    return at
+
+
+def for_training(net: VGGFeatures, opts: Options, style: torch.Tensor, side: int,
+                 photos: torch.Tensor, statistic: Statistic | None = None) -> PerceptualLoss:
+    """The objective of training a network on photos of longest side ``side``: the style
+    targets fixed once, the content normalisation calibrated on ``photos`` (a batch); the
+    content target is each batch's own photos (``loss(y, content=x)``)."""
+    obj = PerceptualLoss.from_options(net, opts, statistic=statistic)
+    obj.set_style([style], side=side, style_scale=opts.style_scale)
+    obj.calibrate_content(photos.to(obj.device))
+    return obj
+
+
+def _settings(net: VGGFeatures, opts: Options) -> dict[str, Any]:
+    """The keyword arguments of :class:`PerceptualLoss` that ``opts`` give for ``net``."""
+    content_w, style_w = layer_setup(opts, net.arch)
+    return dict(content_layers=content_w, style_layers=style_w,
+                content_weight=opts.content_weight, style_weight=opts.style_weight,
+                tv_weight=opts.tv_weight,
+                precision=dev.resolve_precision(opts.precision, dev.module_device(net)),
+                explicit_style_weights=bool(opts.style_layer_weights))
 
 
 def content_norm(content_w: dict[str, float],
@@ -302,7 +342,15 @@ def content_norm(content_w: dict[str, float],
             for k, w in content_w.items() if k in targets}
 
 
+# --- which layers, and how large the style images --------------------------------------------
+
 STRUCTURE_LAYER = "relu5_1"  # features that span objects: faces, figures, a painting's shapes
+
+
+def network_layers(opts: Options, arch: str) -> list[str]:
+    """The layers the feature extractor must give for the objective of ``opts``."""
+    content, style = layer_setup(opts, arch)
+    return sorted(set(content) | set(style))
 
 
 def layer_setup(opts: Options, arch: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -342,6 +390,13 @@ def structure_layers(content_w: dict[str, float], style_w: dict[str, float], str
     return content_w, style_w
 
 
+# The style image is loaded at most this much larger than the output (times --style-scale)
+# and resized per scale from there (STYLE_LOAD_MARGIN keeps resampling headroom).
+STYLE_LOAD_FACTOR = 1.25
+STYLE_LOAD_MARGIN = 16
+MAX_STYLE_SIDE = 4096
+
+
 def style_size(style_hw: tuple[int, int], side: int | None,
                style_scale: float) -> tuple[int, int]:
     """The size a style image is used at for images of longest side ``side``."""
@@ -360,37 +415,21 @@ def style_load_side(style_size_wh: tuple[int, int], size: int, style_scale: floa
                round(size * style_scale * STYLE_LOAD_FACTOR) + STYLE_LOAD_MARGIN)
 
 
-# --- targets for image optimisation ------------------------------------------------------
-
-def for_image(net: VGGFeatures, opts: Options, content: torch.Tensor,
-              styles: Sequence[torch.Tensor], guides: Guides | None = None,
-              cache: TargetCache | None = None
-              ) -> Callable[[tuple[int, int]], PerceptualLoss]:
-    """The objective of stylizing ``content`` at each scale: ``hw -> PerceptualLoss`` with
-    the content resized to ``hw`` and the styles to match (targets computed once per scale,
-    and kept between runs in ``cache``)."""
-    blend = opts.style_blend_weights or None
-    smasks = (guides.style_masks if guides is not None else None) or None
-
-    def at(hw: tuple[int, int]) -> PerceptualLoss:
-        obj = PerceptualLoss.from_options(net, opts, cache)
-        obj.set_content(resize_tensor(content, hw).to(obj.device))
-        regions = guides.region_masks(hw) if guides is not None and \
-            guides.regions is not None else None
-        obj.set_style(styles, blend, side=max(hw), style_scale=opts.style_scale,
-                      style_masks=smasks, regions=regions)
-        return obj
-
-    return at
+def load_styles(images: Sequence[LoadedImage], size: int, style_scale: float
+                ) -> list[torch.Tensor]:
+    """Style images as tensors at the side :func:`style_load_side` gives for outputs of
+    longest side ``size``."""
+    return [image_tensor(im, style_load_side(im.size, size, style_scale)) for im in images]
 
 
 # --- targets kept between runs ----------------------------------------------------------
 
 class TargetCache:
-    """Content features and style Grams kept between runs of one :class:`~painterly.Stylizer`
-    (sweeps, the web studio), keyed by the network, the exact pixels (a digest), the layers,
-    the precision and the mask.  Least recently used entries go first once the entries
-    exceed ``max_items`` or ``max_bytes``."""
+    """Content features and style targets kept between runs of one
+    :class:`~painterly.Stylizer` (sweeps, the web studio), keyed by the statistic (style
+    targets), the network, the exact pixels (a digest), the layers, the precision and the
+    mask.  Least recently used entries go first once the entries exceed ``max_items`` or
+    ``max_bytes``."""
 
     def __init__(self, max_items: int = 48, max_bytes: int = 256 * 2 ** 20):
         self.max_items = max_items

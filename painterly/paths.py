@@ -56,12 +56,79 @@ def check_input_file(path: str | os.PathLike, what: str | None = None) -> os.sta
     if st is None:
         raise ImageError(f"{what}: no such file")
     if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{what}: is a directory, not a file")
+        raise ImageError(f"{what}: is a directory, not a file; give a file")
     if not stat.S_ISREG(st.st_mode):
-        raise ImageError(f"{what}: not a regular file")
+        raise ImageError(f"{what}: not a regular file ({special_kind(st.st_mode)}); give a "
+                         f"file")
     if not os.access(path, os.R_OK):
-        raise ImageError(f"{what}: cannot read it (permission denied)")
+        raise ImageError(f"{what}: cannot read it (permission denied); check its permissions")
     return st
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
+def is_regular_file(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a regular file (through links): safe to open without hanging (a
+    FIFO blocks on open, a device never ends)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def check_input_size(path: str | os.PathLike, st: os.stat_result, limit: int,
+                     what: str = "") -> None:
+    """ImageError if the file is empty or larger than ``limit`` bytes (before reading it)."""
+    what = what or str(path)
+    if st.st_size == 0:
+        raise ImageError(f"{what}: the file is empty; check that it was copied whole")
+    if st.st_size > limit:
+        raise ImageError(f"{what}: {st.st_size:,} bytes is larger than any file of this kind "
+                         f"(limit {limit:,}); check the file name")
+
+
+def check_input_folder(path: str | os.PathLike, what: str | None = None) -> Path:
+    """A readable folder; ImageError with one line otherwise."""
+    what = what or str(path)
+    st = _stat(path, what)
+    if st is None:
+        raise ImageError(f"{what}: no such folder")
+    if not stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{what}: is a file, not a folder; give the folder that holds them")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise ImageError(f"{what}: cannot read the folder (permission denied)")
+    return Path(path)
+
+
+def interrupted_path(path: str | os.PathLike) -> Path:
+    """Where an interrupted (partial) result of ``path`` goes when ``path`` holds an earlier
+    result that it must not replace: ``NAME.interrupted.EXT`` beside it."""
+    p = Path(path)
+    suffix = "".join(p.suffixes[-1:])
+    stem = p.name[: len(p.name) - len(suffix)] if suffix else p.name
+    return p.with_name(f"{stem}.interrupted{suffix}")
+
+
+def partial_target(path: str | os.PathLike, existed: bool) -> Path:
+    """Where a partial result of ``path`` is written: ``path`` itself when nothing was there
+    before the run, otherwise :func:`interrupted_path` (an earlier result is kept)."""
+    return interrupted_path(path) if existed else Path(path)
+
+
+def kept_note(path: str | os.PathLike, target: str | os.PathLike) -> str:
+    """The words that say an earlier result was kept (empty if ``target`` is ``path``)."""
+    if Path(target) == Path(path):
+        return ""
+    return f" ({path}, from an earlier run, is kept)"
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -76,11 +143,13 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 def check_output(path: str | os.PathLike, flag: str = "", *,
                  inputs: Iterable[str | os.PathLike] = (),
-                 others: Iterable[tuple[str, str | os.PathLike]] = ()) -> Path:
+                 others: Iterable[tuple[str, str | os.PathLike]] = (),
+                 folders: Iterable[str | os.PathLike] = ()) -> Path:
     """Fail early (before any work) if a file cannot be written at ``path``.
 
     ``inputs`` are files that are read (an output must not replace one); ``others`` are
-    (flag, path) of the other outputs of the same run (two outputs must differ)."""
+    (flag, path) of the other outputs of the same run (two outputs must differ);
+    ``folders`` are folders whose files are read (an output must not land in one)."""
     text = os.fspath(path)
     what = f"{flag} {text}".strip() if flag else text
     if not text or text.endswith(os.sep):
@@ -107,6 +176,10 @@ def check_output(path: str | os.PathLike, flag: str = "", *,
     for src in inputs:
         if same_file(p, src):
             raise ImageError(f"{what}: is the input {src}; write to another file")
+    for src in folders:
+        if same_file(folder, src):
+            raise ImageError(f"{what}: is inside the input folder {src}; write to another "
+                             "folder")
     for other_flag, other in others:
         if other and same_file(p, other):
             raise ImageError(f"{what}: is also given as {other_flag}; use two different files")

@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 
 from . import methods
-from .config import Options, Runtime, make, make_options, split, validate
+from .config import KEYWORDS, Options, Runtime, make, make_options, split, validate
 from .engine import Callback
 from .images import ImageLike
 
@@ -31,11 +31,11 @@ def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
     """
     given = {k.replace("-", "_"): v for k, v in kwargs.items()}
     guide = {k: given.pop(k) for k in ("mask", "style_masks") if k in given}
-    look, where = split(given, (Options, Runtime))
-    opts = make_options(options, **look)
-    rt = make(Runtime, **where)
+    look, where = split(given, (Options, Runtime), KEYWORDS)
+    opts = make_options(options, spelling=KEYWORDS, **look)
+    rt = make(Runtime, spelling=KEYWORDS, **where)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    validate(opts, len(styles))
+    validate(opts, len(styles), spelling=KEYWORDS)
     return methods.for_options(opts, rt).picture(content, styles, opts, callback,
                                                  mask=guide.get("mask"),
                                                  style_masks=guide.get("style_masks"))

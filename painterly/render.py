@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from . import methods
@@ -14,8 +15,26 @@ from .bars import step_bar
 from .config import MaskPaths, Options, Runtime, validate
 from .engine import Progress
 from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
-from .images import check_writable, fit_longest, load_image, save_bytes, save_image, save_result
-from .paths import check_output, check_output_folder, same_file, temp_prefix
+from .images import (
+    check_content,
+    check_image_file,
+    check_style,
+    check_writable,
+    enlarge_note,
+    fit_longest,
+    load_image,
+    save_bytes,
+    save_image,
+    save_result,
+)
+from .paths import (
+    check_output,
+    check_output_folder,
+    kept_note,
+    partial_target,
+    same_file,
+    temp_prefix,
+)
 from .signals import deferred
 
 
@@ -140,6 +159,26 @@ def input_files(content: str, styles: list[str], opts: Options,
     return files
 
 
+def write_results(rec: Recorder, result, status: int, existed: dict[str, bool], output: str,
+                  log: str | None, plot: str | None, animate: str | None) -> Path:
+    """Write the image and the other outputs; an interrupted run (``status``) writes each
+    beside a file that was there before (``existed``) rather than over it.  The image's
+    path."""
+    def target(path: str) -> Path:
+        return partial_target(path, existed[path]) if status else Path(path)
+
+    written = save_result(result, target(output))
+    if log:
+        rec.write_log(target(log))
+    if plot:
+        from .plot import plot_losses
+
+        plot_losses(rec.rows, target(plot))
+    if animate:
+        rec.write_animation(target(animate))
+    return written
+
+
 def _check_animation(animate: str | None) -> Path | None:
     anim = Path(animate) if animate else None
     if anim is not None:
@@ -171,6 +210,22 @@ def _check_outputs(output: str, inputs: list[str], log: str | None, plot: str | 
     return check_output_folder(snapshots, "--snapshots")
 
 
+def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPaths,
+                 quiet: bool) -> tuple:
+    """The content, styles and start image, read and checked (sizes; the masks, which the
+    engine reads again, checked from their headers); a note when the content is enlarged."""
+    c_img = check_content(load_image(content))
+    s_imgs = [check_style(load_image(s)) for s in styles]
+    init = load_image(opts.init) if opts.init_is_path else None
+    for m in [paths.mask, *paths.style_masks]:
+        if m and m != "-":
+            check_image_file(m)
+    note = enlarge_note(c_img, opts.size)
+    if note and not quiet:
+        print(f"painterly: note: {note}", file=sys.stderr)
+    return c_img, s_imgs, init
+
+
 def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
                     runtime: Runtime | None = None, paths: MaskPaths | None = None, *,
                     quiet: bool = False, save_every: int = 0, snapshots: str | None = None,
@@ -193,13 +248,14 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
     if plot:
         from . import plot as _plot  # noqa: F401  (fails early if plotting is unavailable)
 
-    c_img = load_image(content)
-    s_imgs = [load_image(s) for s in styles]
-    init = load_image(opts.init) if opts.init_is_path else None
+    c_img, s_imgs, init = _read_inputs(content, styles, opts, paths, quiet)
+    method = methods.for_options(opts, runtime)
+    existed = {path: os.path.lexists(path) for path in (output, log, plot, animate)
+               if path}  # kept if interrupted
     rec = Recorder(quiet, save_every, snap_dir, anim, fit_longest(*c_img.size, opts.size))
     status = 0
     try:
-        result = methods.for_options(opts, runtime).picture(
+        result = method.picture(
             c_img, s_imgs, opts, rec, mask=paths.mask or None, style_masks=paths.style_masks,
             init=init)
     except Interrupted as e:
@@ -208,19 +264,7 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
     finally:
         rec.close()
     with deferred():  # a second Ctrl-C or a SIGTERM waits until the result is written
-        _write(result, output, rec, log, plot, anim)
-        report_written(status, output, quiet)
+        written = write_results(rec, result, status, existed, output, log, plot, animate)
+        report_written(status, f"{written}{kept_note(output, written)}", quiet)
     return status
 
-
-def _write(result, output: str, rec: Recorder, log: str | None, plot: str | None,
-           anim: Path | None) -> None:
-    save_result(result, output)
-    if log:
-        rec.write_log(Path(log))
-    if plot:
-        from .plot import plot_losses
-
-        plot_losses(rec.rows, Path(plot))
-    if anim is not None:
-        rec.write_animation(anim)

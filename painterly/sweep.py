@@ -26,8 +26,16 @@ from PIL import Image, ImageDraw, ImageFont
 from . import methods
 from .config import MaskPaths, Options, Runtime, coerce, make_options, validate
 from .errors import Interrupted, UsageError
-from .images import fit_longest, load_image, save_bytes, save_image, save_result
-from .paths import check_output, check_output_folder
+from .images import (
+    check_content,
+    check_style,
+    fit_longest,
+    load_image,
+    save_bytes,
+    save_image,
+    save_result,
+)
+from .paths import check_output, check_output_folder, partial_target
 from .signals import deferred
 
 if TYPE_CHECKING:
@@ -228,8 +236,8 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
         raise UsageError(f"--vary {varies[0].flag}: given twice")
     cols, rows = varies[0], (varies[1] if len(varies) == 2 else None)
     plans = _plans(base, cols, rows)
-    c_img = load_image(content)
-    s_imgs = [load_image(s) for s in styles]
+    c_img = check_content(load_image(content))
+    s_imgs = [check_style(load_image(s)) for s in styles]
     lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
     runtime, paths = runtime or Runtime(), paths or MaskPaths()
     st = stylizer or methods.for_options(base, runtime)
@@ -239,26 +247,32 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
     inputs = [content, *styles, *([runtime.weights] if runtime.weights else [])]
     for name in [*names.values(), "sheet.png", "sweep.csv"]:
         check_output(out / name, inputs=inputs)
+    # an interrupted sweep never replaces an earlier result
+    existed = {out / n for n in [*names.values(), "sheet.png", "sweep.csv"]
+               if (out / n).exists()}
     res = SweepResult(lay, out / "sheet.png", {}, {})
     images, log_rows = _render_all(st, c_img, s_imgs, plans, paths,
                                    {k: out / n for k, n in names.items()}, (cols, rows), res,
-                                   quiet)
+                                   quiet, existed)
     with deferred():
-        res.sheet = save_image(draw_sheet(lay, images), out / "sheet.png")
+        res.sheet = save_image(draw_sheet(lay, images),
+                               _target(out / "sheet.png", res, existed))
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(log_rows[0]))
         w.writeheader()
         w.writerows(log_rows)
-        save_bytes(buf.getvalue().encode(), out / "sweep.csv")
+        save_bytes(buf.getvalue().encode(), _target(out / "sweep.csv", res, existed))
     return res
 
 
 def _render_all(st: Method, c_img, s_imgs, plans: dict[tuple[int, int], Options],
                 paths: MaskPaths, files: dict[tuple[int, int], Path],
-                axes: tuple[Vary, Vary | None], res: SweepResult, quiet: bool
+                axes: tuple[Vary, Vary | None], res: SweepResult, quiet: bool,
+                existed: frozenset[Path] | set[Path] = frozenset()
                 ) -> tuple[dict[tuple[int, int], Image.Image], list[dict[str, Any]]]:
     """Every run in order (stopping after an interrupted one); the images and the CSV rows,
-    the files and seconds kept in ``res``."""
+    the files and seconds kept in ``res`` (an interrupted run's image beside an earlier
+    file of ``existed``)."""
     cols, rows = axes
     images: dict[tuple[int, int], Image.Image] = {}
     log_rows = []
@@ -275,7 +289,8 @@ def _render_all(st: Method, c_img, s_imgs, plans: dict[tuple[int, int], Options]
             im, res.interrupted = e.image, True
         res.seconds[(r, c)] = time.perf_counter() - t0
         with deferred():
-            images[(r, c)], res.files[(r, c)] = im, save_result(im, path)
+            target = _target(path, res, existed)
+            images[(r, c)], res.files[(r, c)] = im, save_result(im, target)
         log_rows.append({"file": path.name, cols.flag: cols.labels[c],
                          **({rows.flag: rows.labels[r]} if rows else {}),
                          "seconds": round(res.seconds[(r, c)], 3),
@@ -288,6 +303,11 @@ def _render_all(st: Method, c_img, s_imgs, plans: dict[tuple[int, int], Options]
         if res.interrupted:
             break
     return images, log_rows
+
+
+def _target(path: Path, res: SweepResult, existed: frozenset[Path] | set[Path]) -> Path:
+    """Where a result goes: beside an earlier file when the sweep was interrupted."""
+    return partial_target(path, res.interrupted and path in existed)
 
 
 run_sweep = sweep  # the name of earlier versions

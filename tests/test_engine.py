@@ -105,7 +105,7 @@ def test_callback_can_cancel_with_current_image(tiny_weights):
 def test_options_are_validated():
     with pytest.raises(UsageError, match="optimizer"):
         painterly.stylize(gradient_image(), stripes_image(), optimizer="sgd")
-    with pytest.raises(UsageError, match="unknown option"):
+    with pytest.raises(UsageError, match="unknown keyword 'colour'"):
         painterly.stylize(gradient_image(), stripes_image(), colour="red")
     with pytest.raises(UsageError, match="minimum"):
         Options().replace(size=2)

@@ -12,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly import Stylizer, losses, masks
+from painterly import Stylizer, masks
 from painterly.config import make_options
 from painterly.errors import UsageError
 from painterly.images import LoadedImage, image_tensor, load_image, to_tensor
+from painterly.statistics import gram
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,13 +59,13 @@ def test_too_many_labels_is_a_usage_error():
         masks.label_regions(_labels(lab), 2, (8, 40))
 
 
-def test_guided_gram_of_full_mask_is_plain_gram():
-    f = torch.randn(1, 5, 6, 7)
-    g = losses.guided_gram(f, torch.ones(1, 1, 6, 7))
-    assert torch.allclose(g, losses.gram(f), atol=1e-6)
-    half = torch.zeros(1, 1, 6, 7)
-    half[..., :3] = 1
-    assert torch.allclose(losses.guided_gram(f, half), losses.gram(f[..., :3]), atol=1e-6)
+def test_layer_masks_are_area_averages():
+    m = torch.zeros(1, 2, 4, 6)
+    m[:, 0, :, :3], m[:, 1, :, 3:] = 1, 1
+    small = masks.layer_mask(m, (2, 2))
+    torch.testing.assert_close(small[0, 0], torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    torch.testing.assert_close(small.sum(1), torch.ones(1, 2, 2))
+    assert masks.layer_mask(m, (4, 6)) is m
 
 
 def test_two_regions_move_toward_their_own_styles(tiny, precision):
@@ -87,7 +88,7 @@ def test_two_regions_move_toward_their_own_styles(tiny, precision):
 
     def gram_of(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return losses.gram(net(x, [layer])[layer])
+            return gram(net(x, [layer])[layer])
 
     o = to_tensor(np.asarray(out, np.float32) / 255)
     left, right = o[..., : w // 2 - 4], o[..., w // 2 + 4:]

@@ -36,8 +36,9 @@ from .. import device as dev
 from .. import dist
 from ..config import Runtime, make
 from ..errors import UsageError
-from ..images import check_folder, collect, image_tensor, load_image, save_image, to_pil
-from ..losses import gram
+from ..images import check_folder, image_tensor, load_image, save_image, to_pil
+from ..inputs import collect
+from ..statistics import gram
 from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, split_photos
 from ..version import __version__
 from ..vgg import build
@@ -159,7 +160,7 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
     topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given)
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
-    files = collect(folders)
+    files = collect(folders, quiet=not w.main)
     if topts.holdout >= len(files):
         raise UsageError(f"--holdout {topts.holdout}: the folders have only {len(files)} photos")
     train_files, held = split_photos(files, topts.holdout, topts.seed)

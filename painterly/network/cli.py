@@ -41,7 +41,8 @@ def _train(args: argparse.Namespace) -> int:
         raise UsageError("--photos DIR: give the folder of photos to train on")
     done = train(args.style, files.photos, args.output, from_args(TrainOptions, args),
                  from_args(Runtime, args), resume=files.resume,
-                 previews=files.previews or None, workers=files.workers, quiet=args.quiet)
+                 previews=files.previews or None, workers=files.workers, quiet=args.quiet,
+                 steps_given=getattr(args, "steps", None) is not None)
     return EXIT_INTERRUPTED if done.interrupted else 0
 
 

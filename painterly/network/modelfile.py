@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from ..errors import PainterlyError
+from ..filekinds import HEAD, read_limited, what_is
 from ..images import atomic_write
 from .transform import KIND, Arch, TransformNet
 
@@ -41,6 +42,8 @@ FORMAT_VERSION = 1
 METHOD_KIND = "network"  # the room that loads these files (painterly.methods); older files
 # do not name it
 MAX_HEADER = 16 * 2 ** 20  # a painterly header is a few kB (the thumbnail); refuse huge ones
+MAX_BYTES = 2 ** 30  # the largest network with its optimizer state is far below this
+FLOATS = ("F32", "BF16", "F16", "F64")
 DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "I64": torch.int64,
           "U8": torch.uint8, "F64": torch.float64}
 
@@ -111,15 +114,18 @@ def save_model(path: str | os.PathLike, net_or_state: TransformNet | dict[str, t
 
 def _header(data: bytes, name: str) -> dict[str, Any]:
     if len(data) < 8:
-        raise ModelError(f"{name}: not a painterly model file (too short)")
+        raise ModelError(f"{name}: not a painterly model file (too short: {len(data)} bytes)")
     (n,) = struct.unpack("<Q", data[:8])
-    if n < 2 or n > MAX_HEADER or data[8:9] != b"{":
-        raise ModelError(f"{name}: not a painterly model file (no safetensors header)")
+    if data[8:9] != b"{" or n < 2:
+        raise _foreign(data, name)
+    if n > MAX_HEADER:
+        raise ModelError(f"{name}: its header claims {n:,} bytes (a model's is a few kB); "
+                         f"the file is damaged or not a painterly model file")
     if 8 + n > len(data):
         raise ModelError(f"{name}: the file is truncated; copy or train it again")
     try:
         head = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ModelError(f"{name}: the file's header is damaged") from None
     if not isinstance(head, dict):
         raise ModelError(f"{name}: the file's header is damaged")
@@ -153,7 +159,7 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
         raise ModelError(f"{name}: a safetensors file, but not a painterly style network")
     try:
         meta = json.loads(info["painterly"])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise ModelError(f"{name}: the description in the file is damaged") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT \
             or meta.get("kind", METHOD_KIND) != METHOD_KIND:
@@ -163,7 +169,12 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
                          f"{FORMAT_VERSION}; use the painterly version that wrote it")
     for k, v in head.items():  # dtypes we can read, before handing the bytes over
         if k != "__metadata__" and (not isinstance(v, dict) or v.get("dtype") not in DTYPES):
-            raise ModelError(f"{name}: tensor {k!r} has an unsupported type")
+            raise ModelError(f"{name}: tensor {k!r} has an unsupported type; the file is "
+                             f"damaged or was not written by painterly")
+        if str(k).startswith("net.") and v.get("dtype") not in FLOATS:
+            raise ModelError(f"{name}: tensor {k!r} is stored as {v.get('dtype')}, not as "
+                             f"floating point; the file is damaged or was not written by "
+                             f"painterly")
     try:
         tensors = load(data)
     except (SafetensorError, ValueError, RuntimeError) as e:
@@ -194,14 +205,24 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
 
 
 def load_model(path: str | os.PathLike) -> ModelFile:
-    """Read and check a model file (see :func:`decode`)."""
-    p = Path(path)
-    if not p.exists():
-        raise ModelError(f"{path}: no such model file")
-    if p.is_dir():
-        raise ModelError(f"{path}: is a directory, not a model file")
+    """Read and check a model file (see :func:`decode`): a special file is refused by type
+    and a huge one by size before any read; a known other kind of file (an ONNX graph, an
+    image, an archive, text) is named."""
     try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise ModelError(f"{path}: cannot read ({e.strerror or e})") from None
+        data = read_limited(path, MAX_BYTES)
+    except PainterlyError as e:
+        msg = str(e).replace(": no such file", ": no such model file")
+        raise ModelError(msg) from None
     return decode(data, str(path))
+
+
+def _foreign(data: bytes, name: str) -> ModelError:
+    """The error for bytes that are not a safetensors file: what they are, what to do."""
+    kind = what_is(data[:HEAD], name)
+    todo = "give the .safetensors file that 'painterly train' wrote"
+    if kind == "an ONNX graph":
+        return ModelError(f"{name}: an ONNX graph (as 'painterly export' writes), not a "
+                          f"painterly model file; {todo} (run the graph with onnxruntime)")
+    if kind:
+        return ModelError(f"{name}: {kind}, not a painterly model file; {todo}")
+    return ModelError(f"{name}: not a painterly model file (no safetensors header); {todo}")

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from .. import color
-from ..config import make
+from ..config import KEYWORDS, make
 from ..device import pick_device, resolve_precision
 from ..errors import UsageError
 from ..images import (
@@ -112,7 +112,8 @@ class Network:
                 preserve_color: str = "none", strength: float = 1.0) -> Image.Image:
         """Stylize one image (path, bytes, PIL, array or tensor); ``size`` is the output's
         longest side (default: the image's own).  Returns a PIL image (RGBA if it had alpha)."""
-        make(ApplyOptions, size=size or 0, preserve_color=preserve_color, strength=strength)
+        make(ApplyOptions, spelling=KEYWORDS, size=size or 0, preserve_color=preserve_color,
+             strength=strength)
         img = image if isinstance(image, LoadedImage) else load_image(image)
         x = photo_tensor(img, size)
         y = self.finish(self.transform(x), x, preserve_color, strength)

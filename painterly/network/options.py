@@ -30,14 +30,29 @@ class ApplyOptions:
     """A trained style network on images or a clip (``painterly apply``, the studio)."""
 
     size: int = option(0, "Longest side of the outputs in pixels (0 = each input's own "
-                          "size).", group="basic", minimum=0, maximum=8192, metavar="PX")
+                          "size).", group="basic", minimum=0, maximum=8192, metavar="PX",
+                       page_label="Picture size",
+                       page_help="The longest side of the painting, in pixels.",
+                       page_slider=(32, 2048, "lin"))
     preserve_color: str = option("none", "luminance: keep the photo's colours.",
-                                 choices=PRESERVE, group="basic")
+                                 choices=PRESERVE, group="basic",
+                                 page_label="Keep the photo's colours",
+                                 page_help="Paint with the painting's colours, or keep "
+                                           "your photo's.",
+                                 page_choices={"none": "No: the painting's colours",
+                                               "luminance": "Yes: the photo's colours"})
     strength: float = option(1.0, "Blend with the photo: 1 = fully stylized, 0 = the photo.",
-                             group="basic", minimum=0.0, maximum=1.0, metavar="S")
+                             group="basic", minimum=0.0, maximum=1.0, metavar="S",
+                             page_label="More photo \u2194 more painting",
+                             page_help="Left: your photo.  Right: fully painted.",
+                             page_slider=(0, 1, "lin"))
     blend: float = option(CLIP_BLEND, "Clips: anti-flicker, mix each frame with the previous "
                                       "output carried by the optical flow (0 = off, 1 = "
-                                      "strongest).", minimum=0.0, maximum=1.0, metavar="A")
+                                      "strongest).", minimum=0.0, maximum=1.0, metavar="A",
+                          page_label="Steadier video",
+                          page_help="Videos: less flicker, by mixing each frame with the "
+                                    "last where nothing moved (0 = off).",
+                          page_slider=(0, 1, "lin"))
     batch: int = option(4, "Images of the same size run together, up to N.", minimum=1,
                         maximum=256, metavar="N", web=False)
     precision: str = option("auto", "Arithmetic: auto (bfloat16 where fast), bf16 or fp32.",
@@ -74,8 +89,9 @@ class TrainFiles:
                            metavar="DIR", web=False)
     workers: int = option(0, "Processes decoding photos (for large folders).", minimum=0,
                           maximum=64, metavar="N", web=False)
-    resume: bool = option(False, "Continue from MODEL.ckpt (its options; --steps may extend "
-                                 "the run).", web=False)
+    resume: bool = option(False, "Continue from MODEL.ckpt with its options, to the --steps "
+                                 "given (more or fewer than its plan) or to its own plan.",
+                          web=False)
 
 
 @dataclass

@@ -36,17 +36,26 @@ from torch.utils.data import DistributedSampler
 
 from .. import bars, dist
 from .. import device as dev
-from ..config import Runtime, make
-from ..errors import Interrupted, UsageError
+from ..config import Runtime
+from ..errors import (
+    OUT_OF_MEMORY,
+    ImageError,
+    Interrupted,
+    PainterlyError,
+    UsageError,
+    is_out_of_memory,
+)
 from ..images import (
-    check_folder,
-    collect,
+    check_style,
     image_tensor,
     load_image,
     save_image,
     to_pil,
 )
-from ..objective import PerceptualLoss, style_load_side
+from ..inputs import scan, warn
+from ..objective import PerceptualLoss, for_training, load_styles, network_layers
+from ..paths import interrupted_path, kept_note
+from ..signals import deferred
 from ..training import (
     Crops,
     StopFlag,
@@ -58,7 +67,8 @@ from ..training import (
 from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
-from .modelfile import ModelFile, load_model, save_model, thumbnail_png
+from .guard import check_outputs, keeps_earlier, make_previews, resume_from
+from .modelfile import ModelFile, save_model, thumbnail_png
 from .options import TrainOptions
 from .transform import Arch, TransformNet
 
@@ -126,17 +136,29 @@ class Run:
     held_t: list[torch.Tensor]
     meta: dict
     arch: Arch
+    keep: bool = False  # an earlier model stays: a stopped run writes beside it
 
     def save(self, step: int, path: Path, with_opt: bool) -> None:
         if self.w.main:
             save_model(path, self.net, self.arch, {**self.meta, "steps": step},
                        adam_state(self.opt, self.params) if with_opt else None)
 
+    def stopped(self, step: int) -> str:
+        """Write the checkpoint and the model of the finished steps (beside an earlier
+        model); the words that say so."""
+        target = interrupted_path(self.out) if self.keep else self.out
+        with deferred():
+            self.save(step, self.ckpt, True)
+            self.save(step, target, False)
+        return (f"wrote {target} and the checkpoint {self.ckpt} of the {step} steps done "
+                f"(--resume continues){kept_note(self.out, target)}")
+
 
 def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runtime, *,
           resume: bool = False, previews: str | None = None, workers: int = 0,
           quiet: bool = False, style_name: str | None = None,
-          callback: Callable[[TrainProgress], None] | None = None) -> Trained:
+          callback: Callable[[TrainProgress], None] | None = None,
+          steps_given: bool = True) -> Trained:
     """Train (or resume) and write the model file (rank 0).  Ctrl-C or SIGTERM stops after
     the current step, writing the model and a checkpoint.
 
@@ -144,24 +166,25 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     name).  ``callback`` (rank 0) gets a :class:`TrainProgress` after every step, with the
     preview image at the steps ``--preview-every`` names; it may raise
     :class:`~painterly.errors.Interrupted` to stop as Ctrl-C does (the model and the
-    checkpoint are written, and the result says ``interrupted``)."""
+    checkpoint are written, and the result says ``interrupted``).  With ``resume``, training
+    goes on to ``topts.steps`` (``steps_given``) or to the checkpoint's own plan; any stop
+    (an error, Ctrl-C, SIGTERM) after a step writes the model and the checkpoint of the
+    finished steps, beside an earlier model (``NAME.interrupted.safetensors``) rather than
+    over it."""
     w = dist.world()
     device = dist.device_for(runtime.device, w)
-    check_folder(out)
     ckpt = checkpoint_path(out)
+    check_outputs(style, photos, out, ckpt, previews, resume, runtime.weights)
     start, state, adam = 0, None, {}
-    if resume:
-        topts, start, state, adam = _resumed(ckpt, topts)
+    if resume:  # the checkpoint's options, to the --steps given (or the checkpoint's plan)
+        topts, mf, start = resume_from(ckpt, topts, steps_given)
+        state, adam = mf.state, mf.extra
+    keep = keeps_earlier(out, resume, start)  # a stopped run then writes beside it
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
-    files = collect([photos])
-    topts.check_photos(len(files))
-    train_files, held = split_photos(files, topts.holdout, topts.seed)
-    style_img = load_image(style)
-    style_t = image_tensor(style_img, style_load_side(style_img.size, topts.photo_size,
-                                                     topts.style_scale))
-    if previews and w.main:
-        Path(previews).mkdir(parents=True, exist_ok=True)
+    train_files, held = _photos(photos, topts, w)
+    style_img = check_style(load_image(style))
+    style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
     meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
                       "thumbnail_png": thumbnail_png(style_t)},
             "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
@@ -170,21 +193,57 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     try:
         with _tuned(device):  # fixed shapes: cuDNN may pick its fastest kernels
             run = _setup(w, device, topts, runtime, style_t, train_files, held, start,
-                         (state, adam, workers), meta, (Path(out), ckpt))
+                         (state, adam, workers), meta, (Path(out), ckpt, keep))
+            if w.main:  # created once everything else is checked
+                make_previews(previews)
             return _loop(run, previews, callback, quiet)
     finally:
         dist.done(w)
 
 
-def _resumed(ckpt: Path, topts: TrainOptions) -> tuple[TrainOptions, int, dict, dict]:
-    """The checkpoint's options (``--steps`` may extend the run), step, network and Adam."""
-    if not ckpt.exists():
-        raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
-    mf = load_model(ckpt)
-    saved = mf.meta.get("training", {})
-    # the checkpoint's options; --steps may extend the run
-    topts = make(TrainOptions, **{**saved, "steps": max(topts.steps, saved.get("steps", 1))})
-    return topts, int(mf.meta.get("steps", 0)), mf.state, mf.extra
+def _photos(photos: str, topts: TrainOptions, w: dist.World) -> tuple[list[Path], list[Path]]:
+    """The photos to train on and the held-out ones; damaged ones skipped with a warning
+    (a folder with none usable, or too few for a batch, is refused)."""
+    found = scan([photos], quiet=not w.main)
+    files = found.files
+    if found.skipped and w.main:
+        warn(f"{photos}: {found.summary()}; training on the other {len(files)}")
+    topts.check_photos(len(files))
+    return split_photos(files, topts.holdout, topts.seed)
+
+
+@contextlib.contextmanager
+def _on_stop(steps: Callable[[], int], start: int, stopped: Callable[[int], str],
+             ended: list[int]):
+    """Any stop inside the block (an error, out of memory, a second Ctrl-C) after steps were
+    done writes the model and the checkpoint of the finished steps (``stopped``), and the
+    error's line says so; a Ctrl-C is then taken as done (``ended`` gets the step)."""
+    try:
+        yield
+    except (Exception, KeyboardInterrupt) as e:
+        step = steps()
+        if step <= start:
+            raise
+        said = stopped(step)
+        if not isinstance(e, (PainterlyError, KeyboardInterrupt)) and not is_out_of_memory(e):
+            raise  # not the user's doing: the finished steps are kept all the same
+        if isinstance(e, KeyboardInterrupt):
+            print(f"painterly: interrupted at step {step}; {said}", file=sys.stderr)
+            ended.append(step)
+            return
+        why = str(e) if isinstance(e, PainterlyError) else f"{OUT_OF_MEMORY} (or --batch)"
+        raise PainterlyError(f"{why}; {said}") from None
+
+
+def _held_out(held: list[Path], side: int) -> list[torch.Tensor]:
+    """The held-out photos as tensors; a damaged one is skipped with a warning."""
+    out = []
+    for f in held:
+        try:
+            out.append(image_tensor(load_image(f), side))
+        except ImageError as e:
+            warn(f"{e}; skipped")
+    return out
 
 
 def _tuned(device: torch.device) -> contextlib.AbstractContextManager:
@@ -198,20 +257,18 @@ def _tuned(device: torch.device) -> contextlib.AbstractContextManager:
 
 def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Runtime,
            style_t: torch.Tensor, train_files: list[Path], held: list[Path], start: int,
-           saved: tuple, meta: dict, outs: tuple[Path, Path]) -> Run:
+           saved: tuple, meta: dict, outs: tuple[Path, Path, bool]) -> Run:
     """The objective, the data, the network and its optimizer, on this process."""
     state, adam, workers = saved
     precision = dev.resolve_precision(topts.precision, device)
     lopts = topts.loss_options()
     lopts = dataclasses.replace(lopts, precision=precision)
     weights = resolve(runtime.weights)
-    vgg = build(weights, _layers(lopts, weights.arch), "max").to(device)
+    vgg = build(weights, network_layers(lopts, weights.arch), "max").to(device)
     vgg = vgg.to(memory_format=dev.memory_format(device))
-    loss_fn = PerceptualLoss.from_options(vgg, lopts)
-    loss_fn.set_style([style_t], side=topts.photo_size, style_scale=topts.style_scale)
     ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
     calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
-    loss_fn.calibrate_content(calib.to(device))
+    loss_fn = for_training(vgg, lopts, style_t, topts.photo_size, calib)
 
     arch = Arch(topts.width, topts.blocks, topts.downs).check()
     torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
@@ -229,9 +286,9 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     sampler = DistributedSampler(ds, num_replicas=w.size, rank=w.rank, shuffle=True,
                                  seed=topts.seed, drop_last=True)
     data = batches(ds, sampler, topts.batch // w.size, len(ds) // topts.batch, start, workers)
-    held_t = [image_tensor(load_image(f), topts.photo_size) for f in held]
+    held_t = _held_out(held, topts.photo_size)
     return Run(w, device, precision, topts, start, outs[0], outs[1], net, model, opt, params,
-               loss_fn, data, held_t, meta, arch)
+               loss_fn, data, held_t, meta, arch, outs[2])
 
 
 def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None] | None,
@@ -241,7 +298,8 @@ def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None
         else None
     step = r.start
     t0 = time.perf_counter()
-    with StopFlag() as stop:
+    ended: list[int] = []  # a second Ctrl-C stopped the run (the steps were written)
+    with StopFlag() as stop, _on_stop(lambda: step, r.start, r.stopped, ended):
         while step < r.topts.steps:
             vals = _step(r)
             step += 1
@@ -258,6 +316,8 @@ def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None
                 return _stopped(r, step, bar, stop.set)
     if bar is not None:
         bar.close()
+    if ended:
+        return Trained(r.net, step, True)
     r.save(step, r.out, False)
     dist.barrier(r.w)
     if r.w.main and not quiet:
@@ -272,12 +332,12 @@ def _step(r: Run) -> dict[str, float]:
     with dev.autocast(r.device, r.precision):
         y = r.model(x)
     loss = r.loss_fn(y, content=x)
+    vals = _mean_over_ranks(loss, r.w, r.device)
+    if not all(v == v and abs(v) != float("inf") for v in vals.values()):  # before the update
+        raise UsageError("the loss is not finite; lower --lr or use --precision fp32")
     r.opt.zero_grad(set_to_none=True)
     loss.total.backward()
     r.opt.step()
-    vals = _mean_over_ranks(loss, r.w, r.device)
-    if not all(v == v and abs(v) != float("inf") for v in vals.values()):
-        raise UsageError("the loss is not finite; lower --lr or use --precision fp32")
     return vals
 
 
@@ -307,23 +367,14 @@ def _tell(callback: Callable[[TrainProgress], None] | None, r: Run, step: int,
 
 
 def _stopped(r: Run, step: int, bar, by_signal: bool) -> Trained:
-    """The model and a checkpoint written after a stop."""
-    r.save(step, r.ckpt, True)
-    r.save(step, r.out, False)
+    """The model and a checkpoint written after a stop (beside an earlier model)."""
+    said = r.stopped(step)
     dist.barrier(r.w)
     if bar is not None:
         bar.close()
     if r.w.main and by_signal:
-        print(f"painterly: interrupted at step {step}; wrote {r.out} and the "
-              f"checkpoint {r.ckpt} (--resume continues)", file=sys.stderr)
+        print(f"painterly: interrupted at step {step}; {said}", file=sys.stderr)
     return Trained(r.net, step, True)
-
-
-def _layers(opts, arch: str) -> list[str]:
-    from ..objective import layer_setup
-
-    c, s = layer_setup(opts, arch)
-    return sorted(set(c) | set(s))
 
 
 def _mean_over_ranks(loss, w: dist.World, device: torch.device) -> dict[str, float]:

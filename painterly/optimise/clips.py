@@ -96,11 +96,8 @@ class OptimisedFrames:
 def style_tensors(images: Sequence[ImageLike | LoadedImage], opts: Options
                   ) -> list[torch.Tensor]:
     """Style images at the size the API uses for one image of ``opts.size``."""
-    from ..images import LoadedImage, image_tensor, load_image
-    from ..objective import style_load_side
+    from ..images import LoadedImage, check_style, load_image
+    from ..objective import load_styles
 
-    out = []
-    for s in images:
-        im = s if isinstance(s, LoadedImage) else load_image(s)
-        out.append(image_tensor(im, style_load_side(im.size, opts.size, opts.style_scale)))
-    return out
+    loaded = [check_style(s if isinstance(s, LoadedImage) else load_image(s)) for s in images]
+    return load_styles(loaded, opts.size, opts.style_scale)

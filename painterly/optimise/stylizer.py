@@ -17,12 +17,20 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from .. import color, engine, masks, vgg
-from ..config import Options, Runtime, validate
+from ..config import KEYWORDS, Options, Runtime, validate
 from ..device import memory_format, pick_device
 from ..engine import Callback
 from ..errors import Interrupted, UsageError
-from ..images import ImageLike, LoadedImage, image_tensor, load_image, to_pil
-from ..objective import TargetCache, layer_setup, style_load_side
+from ..images import (
+    ImageLike,
+    LoadedImage,
+    check_content,
+    check_style,
+    image_tensor,
+    load_image,
+    to_pil,
+)
+from ..objective import TargetCache, load_styles, network_layers
 from ..weights import VGGWeights, load_weights, resolve
 from .clips import ClipOptions, OptimisedFrames, style_tensors
 
@@ -69,8 +77,7 @@ class Stylizer:
 
     def network(self, opts: Options) -> vgg.VGGFeatures:
         w = self._weights_for(opts)
-        content, style = layer_setup(opts, w.arch)
-        layers = sorted(set(content) | set(style))
+        layers = network_layers(opts, w.arch)
         key = (tuple(layers), opts.pooling)
         if key not in self._nets:  # built once, in the device's fastest memory layout
             self._nets[key] = vgg.build(w, layers, opts.pooling).to(
@@ -90,17 +97,18 @@ class Stylizer:
         (given here when it is already loaded; otherwise ``opts.init`` is read).  Colour
         preservation (``opts.preserve_color``, :mod:`painterly.color`) is applied around the
         engine."""
-        validate(opts, len(styles))
-        c_img = content if isinstance(content, LoadedImage) else load_image(content)
-        s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
+        validate(opts, len(styles), spelling=KEYWORDS)
+        c_img = check_content(content if isinstance(content, LoadedImage)
+                              else load_image(content))
+        s_imgs = [check_style(s if isinstance(s, LoadedImage) else load_image(s))
+                  for s in styles]
         init_t = None
         if opts.init_is_path:
             i_img = init if init is not None else opts.init
             i_img = i_img if isinstance(i_img, LoadedImage) else load_image(i_img)
             init_t = image_tensor(i_img, opts.size)
         c = image_tensor(c_img, opts.size)
-        s = [image_tensor(im, style_load_side(im.size, opts.size, opts.style_scale))
-             for im in s_imgs]
+        s = load_styles(s_imgs, opts.size, opts.style_scale)
         guides = masks.load_guides(mask, style_masks, len(s), tuple(c.shape[-2:]))
         prep = color.prepare(opts.preserve_color, c, s, init_t)
         net = self.network(opts)

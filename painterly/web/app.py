@@ -2,8 +2,9 @@
 
 Every error is answered as ``{"error": "one clear line"}``; nothing in a response names a
 server path or carries a traceback.  The routes are grouped by concern: the page, its forms
-and uploads (:mod:`.files_api`), the jobs (:mod:`.jobs_api`) and the style networks
-(:mod:`.models_api`); :mod:`.guards` checks every request.
+and uploads (:mod:`.files_api`), the jobs (:mod:`.jobs_api`), the style networks
+(:mod:`.models_api`) and the quick looks, estimates, camera frames and zips
+(:mod:`.instant`); :mod:`.guards` checks every request.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ..version import __version__
-from . import files_api, jobs_api, models_api
+from . import files_api, instant, jobs_api, models_api
 from .access import Access
 from .common import Site
 from .guards import install_guards
@@ -61,8 +62,9 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.studio = studio
     app.state.site = Site(studio, limits)
+    app.state.previewer = instant.Previewer(studio, limits)
     install_guards(app, limits, access or Access())
-    for part in (files_api, jobs_api, models_api):
+    for part in (files_api, jobs_api, models_api, instant):
         app.include_router(part.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

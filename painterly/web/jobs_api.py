@@ -27,6 +27,7 @@ class JobRequest(BaseModel):
     model: str = Field(default="", max_length=64)  # a clip by a style network
     options: dict[str, Any] = Field(default_factory=dict)
     preset: str = Field(default="", max_length=40)
+    mask: str = Field(default="", max_length=64)  # an uploaded label image (as --mask)
 
 
 @router.post("/api/jobs", status_code=201)
@@ -45,6 +46,8 @@ def job_plan(req: JobRequest, s: Site) -> tuple[str, dict[str, Any]]:
     studio, max_size = s.studio, s.limits.max_size
     uploads.path_of(studio.uploads, req.content)
     clip = uploads.kind_of(req.content) == "clip"
+    if clip and req.mask:
+        raise UsageError("mask: painted regions are for photos, not clips")
     if req.model:
         if not clip:
             raise UsageError("model: an image is stylized by a network at once "
@@ -64,7 +67,9 @@ def job_plan(req: JobRequest, s: Site) -> tuple[str, dict[str, Any]]:
         return "clip", {"options": {**settings.public_options(opts),
                                     **settings.public_options(more)}}
     opts = settings.web_options(req.options, max_size)
-    return "stylize", {"options": settings.public_options(opts)}
+    if req.mask:
+        uploads.path_of(studio.uploads, req.mask, "image")
+    return "stylize", {"options": settings.public_options(opts), "mask": req.mask}
 
 
 @router.get("/api/jobs")

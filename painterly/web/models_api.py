@@ -92,7 +92,7 @@ def train_plan(req: TrainRequest, s: Site) -> tuple[TrainOptions, list[str], str
 
 
 def _photo_count(req: TrainRequest, photos: list[str], studio) -> int:
-    from ..images import collect
+    from ..inputs import collect
 
     if req.photo_folder:
         if photos:
@@ -101,7 +101,7 @@ def _photo_count(req: TrainRequest, photos: list[str], studio) -> int:
         if studio.photo_folder is None:
             raise UsageError("photo_folder: this server has no photo folder; upload "
                              "photos to train on")
-        return len(collect([str(studio.photo_folder)]))
+        return len(collect([str(studio.photo_folder)], quiet=True))
     if not photos:
         raise UsageError("photos: upload photos to train on"
                          + (", or use the server's photo folder" if studio.photo_folder

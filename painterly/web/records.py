@@ -30,6 +30,7 @@ class Job:
     model_name: str = ""
     photos: list[str] = field(default_factory=list)  # training photos (upload ids)
     photo_folder: bool = False  # training on the server's photo folder
+    mask: str = ""  # upload id of a label image (which style goes where), as --mask
     status: str = "queued"  # queued, running, done, failed, cancelled
     error: str = ""
     note: str = ""  # what a stopped job left behind
@@ -44,7 +45,7 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     SAVED = ("id", "content", "styles", "options", "preset", "kind", "model", "model_name",
-             "photos", "photo_folder", "status", "error", "note", "created", "started",
+             "photos", "photo_folder", "mask", "status", "error", "note", "created", "started",
              "finished", "progress")
 
     def record(self) -> dict[str, Any]:

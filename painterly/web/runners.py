@@ -108,7 +108,8 @@ def stylize_job(job: Job, ctx: Context) -> None:
     opts = make_options(**job.options)
     content = str(path_of(ctx.uploads, job.content, "image"))
     styles = [str(path_of(ctx.uploads, s, "image")) for s in job.styles]
-    image = ctx.stylizer().picture(content, styles, opts, step_callback(job, ctx))
+    mask = str(path_of(ctx.uploads, job.mask, "image")) if job.mask else None
+    image = ctx.stylizer().picture(content, styles, opts, step_callback(job, ctx), mask=mask)
     save_image(image, ctx.folder / RESULTS["stylize"])
     save_thumb(image, ctx.folder)
 

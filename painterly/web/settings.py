@@ -53,7 +53,8 @@ def web_schema(max_size: int, cls: type = Options) -> list[dict[str, Any]]:
         item = dict(item, default=getattr(base, item["name"]))
         if item["name"] == "init":
             item["choices"] = list(INIT_CHOICES)
-            item["help"] = "Start image: the content, noise, or the first style image."
+            item["help"] = ("Start image: palette (the photo in the painting's colours), "
+                            "the content, noise, or the first style image.")
         if item["name"] in SIZES:
             item["max"] = min(item["max"] or max_size, max_size)
             item["min"] = max(item["min"] or MIN_SIDE, MIN_SIDE)

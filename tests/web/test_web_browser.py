@@ -13,6 +13,7 @@ import shutil
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("PAINTERLY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a camera
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -43,12 +45,13 @@ def server(tiny_weights: str, tmp_path: Path, monkeypatch) -> Iterator[str]:
     uvicorn = pytest.importorskip("uvicorn")
     real_run = Stylizer.picture
 
-    def slow_run(self, content, styles, opts, callback=None):
+    def slow_run(self, content, styles, opts, callback=None, **kw):
         def slow(progress):
             time.sleep(0.03)
-            callback(progress)
+            if callback is not None:  # the quick look's warm-up paints without one
+                callback(progress)
 
-        return real_run(self, content, styles, opts, slow)
+        return real_run(self, content, styles, opts, slow, **kw)
 
     monkeypatch.setattr(Stylizer, "picture", slow_run)
     sock = socket.socket()
@@ -103,6 +106,13 @@ def page(server: str) -> Iterator:
         pw.stop()
 
 
+def set_slider(page, selector: str, value: float) -> None:
+    """Move a slider to ``value`` as a hand would (the input event follows)."""
+    page.eval_on_selector(selector, "(e, v) => { e.value = String(v); "
+                                    "e.dispatchEvent(new Event('input', { bubbles: true })); }",
+                          value)
+
+
 def test_stylize_in_the_browser(page, server: str, tmp_path: Path):
     content, style = tmp_path / "photo.png", tmp_path / "art.jpg"
     content.write_bytes(png_bytes(64, 48, 11))
@@ -121,7 +131,8 @@ def test_stylize_in_the_browser(page, server: str, tmp_path: Path):
     page.wait_for_selector("#style-thumbs img")
 
     page.click("[data-preset='quick preview']")
-    page.fill("#opt-size", "48")
+    set_slider(page, "#opt-size", 48)
+    page.click("#advanced summary")
     page.fill("#opt-steps", "30")
     page.click("#start")
     page.wait_for_function("() => document.querySelector('#preview').src.includes('/preview.jpg')")
@@ -142,7 +153,6 @@ def test_stylize_in_the_browser(page, server: str, tmp_path: Path):
     page.screenshot(path=str(ARTIFACTS / "web-studio.png"), full_page=True)
 
     # a failing job is reported on the page, and the page goes on working
-    page.click("#advanced summary")
     page.fill("#opt-style_layers", "relu9_9")
     page.fill("#opt-steps", "2")
     page.click("#start")
@@ -168,11 +178,11 @@ def test_networks_in_the_browser(page, server: str, tmp_path: Path):
     assert page.locator(".network").count() == 1 and "starry" in page.inner_text("#networks")
     page.set_input_files("#content-input", str(content))
     page.wait_for_selector("#content-thumbs img")
-    page.fill("#apply-size", "40")
+    set_slider(page, "#apply-size", 48)
     page.click(".network")
     page.wait_for_selector("#download:not([hidden])")
     page.wait_for_function("() => document.querySelector('#preview').complete && "
-                           "document.querySelector('#preview').naturalWidth === 40")
+                           "document.querySelector('#preview').naturalWidth === 48")
     page.wait_for_selector(".card[data-kind='apply'][data-status='done'] img")
     assert "network: starry" in page.inner_text(".card[data-kind='apply']")
 
@@ -199,7 +209,7 @@ def test_networks_in_the_browser(page, server: str, tmp_path: Path):
 
     page.set_input_files("#content-input", str(make_clip(tmp_path / "clip.mp4", n=4, rate=8)))
     page.wait_for_selector("#content-thumbs video")
-    assert page.inner_text("#start") == "Start clip"
+    assert page.inner_text("#start") == "Paint the video"
     assert page.is_visible("#opt-frame_steps") is False  # under Advanced, shown for clips
     page.click(".network:has-text('starry')")
     page.wait_for_selector("#video:not([hidden])", timeout=60_000)
@@ -209,7 +219,136 @@ def test_networks_in_the_browser(page, server: str, tmp_path: Path):
     playable = page.evaluate("() => document.querySelector('#video')"
                              ".canPlayType('video/mp4; codecs=\"avc1.42E01E\"')")
     if playable:  # a Chromium built without H.264 cannot decode the clip; the rest holds
-        page.wait_for_function("() => document.querySelector('#video').videoWidth === 40")
+        page.wait_for_function("() => document.querySelector('#video').videoWidth === 48")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-studio-networks.png"), full_page=True)
+    assert not page.errors, page.errors
+
+
+# --- the studio for artists: plain words, quick looks, compare, regions, camera, many photos
+
+BANNED = ("relu", "alpha", "beta", "l-bfgs", "lbfgs", "gram", "adam", "optimizer steps")
+
+
+def photo_and_painting(tmp_path: Path) -> tuple[Path, Path]:
+    content, style = tmp_path / "photo.png", tmp_path / "art.png"
+    content.write_bytes(png_bytes(64, 48, 11))
+    style.write_bytes(png_bytes(56, 56, 12))
+    return content, style
+
+
+def test_a_quick_look_without_pressing_anything_then_compare(page, server: str,
+                                                            tmp_path: Path):
+    """Plain words outside Advanced; a picture within 5 s of choosing a photo and a painting,
+    a new one when a slider moves; a measured estimate; the split compare."""
+    page.goto(server)
+    page.wait_for_selector("#opt-size")
+    shown = page.inner_text("body").lower()
+    assert not [w for w in BANNED if w in shown], [w for w in BANNED if w in shown]
+    assert not page.eval_on_selector("#advanced", "e => e.open")
+    assert page.is_visible("#camera-start") and page.locator("#mask-canvas").count() == 1
+    assert page.locator("#basic-fields input[type=range]").count() >= 4
+
+    content, style = photo_and_painting(tmp_path)
+    page.set_input_files("#content-input", str(content))
+    t0 = time.monotonic()
+    page.set_input_files("#style-input", str(style))
+    page.wait_for_selector("#look-badge:not([hidden])", timeout=5_000)
+    assert time.monotonic() - t0 < 5
+    first = page.get_attribute("#preview", "src")
+    assert first.startswith("blob:")
+    set_slider(page, "#opt-style_weight", 900)  # "more painting"
+    page.wait_for_function("(old) => document.querySelector('#preview').src !== old", arg=first,
+                           timeout=5_000)
+    page.wait_for_function("() => /on this computer/.test("
+                           "document.querySelector('#estimate').textContent)")
+    assert "going by" in page.inner_text("#estimate")
+
+    set_slider(page, "#opt-size", 48)
+    page.click("#advanced summary")
+    assert "relu" in page.inner_text("body")  # the maths is there, inside Advanced
+    page.fill("#opt-steps", "3")
+    page.click("#start")
+    page.wait_for_selector("#download:not([hidden])", timeout=30_000)
+    assert page.is_visible("#compare") and page.get_attribute("#before", "src").startswith(
+        "/api/uploads/")
+    set_slider(page, "#compare", 20)
+    assert "20%" in page.eval_on_selector("#preview", "e => e.style.clipPath")
+    page.wait_for_selector(".card[data-status='done'] .compare input.split")
+    set_slider(page, ".card .compare input.split", 70)
+    assert "70%" in page.eval_on_selector(".card .compare img.after", "e => e.style.clipPath")
+    assert not page.errors, page.errors
+
+
+def painted(page) -> int:
+    """How many pixels of the regions canvas are painted."""
+    return page.eval_on_selector("#mask-canvas", """c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
+
+
+def test_painted_regions_go_with_the_job_and_come_back(page, server: str, tmp_path: Path):
+    content, style = photo_and_painting(tmp_path)
+    page.goto(server)
+    page.wait_for_selector("#opt-size")
+    page.set_input_files("#content-input", str(content))
+    page.set_input_files("#style-input", str(style))
+    page.wait_for_selector("#style-thumbs img")
+    page.click("#regions summary")
+    page.click("[data-brush='1']")
+    assert page.input_value("select[data-region='1']") == "photo"  # "stays the photo"
+    box = page.locator("#mask-canvas").bounding_box()
+    page.mouse.move(box["x"] + 4, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=6)
+    page.mouse.up()
+    assert painted(page) > 500
+    page.wait_for_function("() => /Painted regions/.test("
+                           "document.querySelector('#mask-state').textContent)")
+    set_slider(page, "#opt-size", 48)
+    page.click("#advanced summary")
+    page.fill("#opt-steps", "3")
+    page.click("#start")
+    page.wait_for_selector("#download:not([hidden])", timeout=30_000)
+    job = page.evaluate("() => fetch('/api/jobs').then(r => r.json()).then(j => j.jobs[0])")
+    assert job["status"] == "done" and job["mask"]
+    label = page.evaluate("(id) => fetch('/api/uploads/' + id).then(r => r.status)", job["mask"])
+    assert label == 200
+
+    page.click("#mask-clear")
+    assert painted(page) == 0
+    page.click(".card[data-status='done'] >> text=Use settings")
+    page.wait_for_function("() => /are back/.test("
+                           "document.querySelector('#mask-state').textContent)")
+    assert painted(page) > 500  # the photo's region, back on the canvas
+    assert page.input_value("select[data-region='1']") == "photo"
+    assert not page.errors, page.errors
+
+
+def test_the_camera_and_many_photos_through_a_network(page, server: str, tmp_path: Path):
+    """A fake camera painted live with its frame rate and a snapshot in the gallery; three
+    photos through the network at once, and all of them in one zip."""
+    page.goto(server)
+    page.wait_for_selector(".network[data-model]")
+    set_slider(page, "#apply-size", 32)
+    page.click("#camera-start")
+    page.wait_for_function("() => /[0-9.]+ frames\\/s/.test("
+                           "document.querySelector('#camera-fps').textContent)", timeout=15_000)
+    page.click("#camera-snap")
+    page.wait_for_selector(".card[data-kind='apply'][data-status='done'] .compare")
+    page.click("#camera-stop")
+    assert page.is_hidden("#camera-view")
+
+    photos = []
+    for i in range(3):
+        photos.append(tmp_path / f"p{i}.png")
+        photos[-1].write_bytes(png_bytes(48, 40, 30 + i))
+    page.set_input_files("#batch-input", [str(p) for p in photos])
+    page.wait_for_selector("#batch-zip:not([hidden])")
+    assert "3 of 3" in page.inner_text("#batch-status")
+    with page.expect_download() as info:
+        page.click("#batch-zip")
+    with zipfile.ZipFile(info.value.path()) as z:
+        assert len(z.namelist()) == 3
+    assert page.locator(".card[data-kind='apply']").count() == 4
     assert not page.errors, page.errors

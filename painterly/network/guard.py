@@ -1,0 +1,152 @@
+"""The checks ``painterly train`` makes before any work: its outputs (the model, its
+checkpoint, the previews folder) against its inputs, and a checkpoint to resume from.
+
+* The model file and ``MODEL.ckpt`` are never an input (the style image, the weights) nor
+  inside the photo folder, and the previews folder is neither the photo folder nor a file.
+* A fresh run does not replace the checkpoint of an earlier run that stopped before its
+  plan: it says to add ``--resume`` or to remove it.
+* ``--resume`` follows the ``--steps`` given (more or fewer than the checkpoint's plan, as
+  long as more than the steps done); without ``--steps`` it trains to the checkpoint's plan.
+  The checkpoint's options, network shape and optimizer state are checked against each
+  other: a tampered or foreign checkpoint is refused with one line naming it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import torch
+
+from ..config import make
+from ..errors import PainterlyError, UsageError
+from ..paths import (
+    check_input_folder,
+    check_output,
+    check_output_folder,
+    interrupted_path,
+    same_file,
+)
+from .modelfile import ModelError, ModelFile, load_model
+from .options import TrainOptions
+from .transform import Arch, TransformNet
+
+NOT_MODELS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".onnx",
+              ".mp4", ".mov", ".mkv", ".webm", ".avi", ".ckpt", ".txt", ".json"}
+
+
+def check_outputs(style: str, photos: str, out: str, ckpt: Path, previews: str | None,
+                  resume: bool, weights: str = "") -> None:
+    """Check the outputs of a training run before any work (one line naming the file)."""
+    check_input_folder(photos, f"--photos {photos}")
+    inputs = [style, photos, *([weights] if weights else [])]
+    check_output(out, "-o", inputs=inputs, folders=[photos])
+    if Path(out).suffix.lower() in NOT_MODELS:
+        raise UsageError(f"-o {out}: a model file is not {Path(out).suffix}; give a name "
+                         f"ending in .safetensors")
+    check_output(ckpt, "-o", inputs=inputs, others=[("-o", out)], folders=[photos])
+    if not resume and ckpt.exists() and unfinished(ckpt, out):
+        raise UsageError(f"{ckpt}: the checkpoint of an unfinished earlier run is there; add "
+                         f"--resume to continue it, or remove it to start afresh")
+    if previews:
+        if same_file(previews, photos):
+            raise UsageError(f"--previews {previews}: is the photo folder; previews would "
+                             f"become photos to train on; give another folder")
+        if Path(previews).exists() and not Path(previews).is_dir():
+            raise UsageError(f"--previews {previews}: is a file; give a folder (created if "
+                             f"needed)")
+
+
+def _steps_of(path: str | os.PathLike) -> tuple[int | None, int | None]:
+    """(steps done, steps planned) recorded in a model file; None for what is not there."""
+    try:
+        meta = load_model(path).meta
+    except PainterlyError:
+        return None, None
+    done, training = meta.get("steps"), meta.get("training")
+    plan = training.get("steps") if isinstance(training, dict) else None
+    return (done if isinstance(done, int) else None, plan if isinstance(plan, int) else None)
+
+
+def unfinished(ckpt: Path, out: str) -> bool:
+    """True if ``ckpt`` is the resume point of a run that stopped before its plan (a fresh
+    run must not replace it); False for a checkpoint left behind by a run that then finished
+    (``out`` holds its plan's steps) or one that cannot be read."""
+    done, plan = _steps_of(ckpt)
+    if done is None or plan is None or done >= plan:
+        return False
+    for model in (out, interrupted_path(out)):
+        if os.path.lexists(model) and (_steps_of(model)[0] or 0) >= plan:
+            return False
+    return True
+
+
+def resume_from(ckpt: Path, topts: TrainOptions,
+                steps_given: bool) -> tuple[TrainOptions, ModelFile, int]:
+    """(the options to go on with, the checkpoint, the steps it has done), all checked."""
+    if not ckpt.exists():
+        raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
+    mf = load_model(ckpt)
+    saved, done = mf.meta.get("training"), mf.meta.get("steps")
+    if not isinstance(saved, dict) or not isinstance(done, int) or isinstance(done, bool) \
+            or done < 0:
+        raise ModelError(f"{ckpt}: not a training checkpoint (no options or step count); "
+                         f"train afresh without --resume")
+    plan = saved.get("steps")
+    target = topts.steps if steps_given else plan
+    try:
+        topts = make(TrainOptions, **{**saved, "steps": target})
+    except PainterlyError as e:
+        raise ModelError(f"{ckpt}: the training options in it are damaged ({e})") from None
+    if Arch(topts.width, topts.blocks, topts.downs) != mf.arch:
+        raise ModelError(f"{ckpt}: its options and its network do not agree (tampered?); "
+                         f"train afresh without --resume")
+    if topts.steps <= done:
+        how = f"--steps {topts.steps}" if steps_given else f"its plan of {plan} steps"
+        raise UsageError(f"--resume: the checkpoint {ckpt} has done {done} steps, {how} "
+                         f"leaves nothing to do; give --steps above {done}")
+    check_adam(mf, ckpt)
+    return topts, mf, done
+
+
+def check_adam(mf: ModelFile, name: str | os.PathLike) -> None:
+    """The optimizer state in a checkpoint fits the network's parameters (shape, finite)."""
+    params = list(TransformNet(mf.arch).parameters())
+    for i, p in enumerate(params):
+        keys = [f"opt.{i}.{k}" for k in ("exp_avg", "exp_avg_sq", "step")]
+        have = [k in mf.extra for k in keys]
+        if not any(have):
+            continue
+        if not all(have):
+            raise ModelError(f"{name}: the optimizer state is incomplete; train afresh")
+        a, b, s = (mf.extra[k] for k in keys)
+        if tuple(a.shape) != tuple(p.shape) or tuple(b.shape) != tuple(p.shape) \
+                or s.numel() != 1:
+            raise ModelError(f"{name}: the optimizer state does not fit the network "
+                             f"(tensor opt.{i}); the file is damaged")
+        step = float(s.reshape(-1)[0])
+        if not (torch.isfinite(a.float()).all() and torch.isfinite(b.float()).all()
+                and math.isfinite(step) and step >= 0):
+            raise ModelError(f"{name}: the optimizer state holds NaN or infinite values")
+
+
+def keeps_earlier(out: str, resume: bool, start: int) -> bool:
+    """True if ``out`` holds an earlier result that a stopped run must not replace: any file
+    on a fresh run; on ``--resume``, a model of more steps than the checkpoint's (or one that
+    cannot be read)."""
+    if not os.path.lexists(out):
+        return False
+    if not resume:
+        return True
+    try:
+        steps = load_model(out).meta.get("steps")
+    except PainterlyError:
+        return True
+    return not isinstance(steps, int) or steps > start
+
+
+def make_previews(previews: str | None) -> None:
+    """Create the previews folder (checked) on the main process."""
+    if previews:
+        check_output_folder(previews, "--previews")
