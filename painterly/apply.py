@@ -134,8 +134,8 @@ def apply_files(method: Method, files: list[Path], outs: list[Path], opts: Apply
     files at a time; returns the number written.  A file that cannot be decoded is skipped
     with a warning (and added to ``skipped``)."""
     from . import bars, methods
+    from .dist import world
     from .images import save_image
-    from .network.dist import world
 
     skipped = [] if skipped is None else skipped
     w = world()
@@ -162,8 +162,8 @@ def apply_files(method: Method, files: list[Path], outs: list[Path], opts: Apply
 def cmd_apply(args: argparse.Namespace) -> int:
     """The ``apply`` subcommand: every option checked, then clip or images."""
     from . import methods
+    from .dist import world
     from .inputs import scan
-    from .network.dist import world
     from .video import is_video_output, sniff_video
 
     opts, runtime = from_args(ApplyOptions, args), from_args(Runtime, args)

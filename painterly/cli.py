@@ -38,6 +38,7 @@ from .errors import (
     UsageError,
     is_out_of_memory,
 )
+from .fast import cli as fast_cli
 from .network import cli as network_cli
 from .optimise.clips import ClipOptions
 from .version import __version__
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     web_cli.add_parser(sub)
     add_apply_parser(sub)
     network_cli.add_parsers(sub)
+    fast_cli.add_parsers(sub)
     return p
 
 

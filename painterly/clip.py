@@ -37,7 +37,7 @@ def apply_clip(model: str, inputs: list[str], output: str, opts: ApplyOptions,
                runtime: Runtime, kept: ClipOutput, *, quiet: bool = False) -> int:
     """``painterly apply`` on one clip into a video output (checked before the model is
     loaded)."""
-    from .network.dist import world
+    from .dist import world
 
     if len(inputs) != 1 or not video.sniff_video(inputs[0]):
         raise UsageError("a clip is applied on its own: one clip as INPUT and a video file as "

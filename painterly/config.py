@@ -29,7 +29,7 @@ from typing import Any
 from .errors import UsageError
 
 INIT_CHOICES = ("palette", "content", "noise", "style")  # --init: these, or a path to an image
-METHODS = ("optimise",)  # --method: the rooms of painterly.methods.ROOMS chosen by name
+METHODS = ("optimise", "fast")  # --method: the rooms of painterly.methods.ROOMS chosen by name
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)  # relu5_1 joins by --structure (objective.py)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # relu5_1: --structure
@@ -200,14 +200,22 @@ class Options:
 
     # --- the way of stylizing ------------------------------------------------------------
     method: str = _opt("optimise", "Way of stylizing: optimise (the picture optimised against "
-                                   "the painting's statistics, coarse to fine).",
+                                   "the painting's statistics, coarse to fine) or fast (one "
+                                   "pass of the shipped any-painting model, about a second on "
+                                   "a CPU).",
                        choices=METHODS)
+    strength: float = _opt(1.0, "--method fast: how far the photo's feature statistics move "
+                                "toward the painting's, 0 = the photo, 1 = the painting.",
+                           minimum=0.0, maximum=1.0)
 
     def replace(self, **changes: Any) -> Options:
         return make(Options, self, spelling=KEYWORDS, **changes)
 
     def check(self, n_styles: int | None = None) -> None:
         """Combinations of options (and, given ``n_styles``, the number of style images)."""
+        if self.strength != 1.0 and self.method != "fast":
+            raise UsageError(f"--strength {self.strength:g} applies to --method fast; use "
+                             f"--style-weight to weaken an optimised picture's style")
         if self.style_layer_weights and len(self.style_layer_weights) != len(self.style_layers):
             raise UsageError(f"--style-layer-weights: {len(self.style_layer_weights)} weights "
                              f"for {len(self.style_layers)} style layers")

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .images import ImageLike, LoadedImage
     from .temporal import FrameFn
 
-KINDS = ("optimise", "network")  # the kinds of the rooms painterly ships
+KINDS = ("optimise", "network", "fast")  # the kinds of the rooms painterly ships
 
 
 class Method(Protocol):

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 ROOMS: dict[str, str] = {
     "optimise": "painterly.optimise.stylizer",
     "network": "painterly.network.method",
+    "fast": "painterly.fast.method",
 }
 OLD_MODEL_KIND = "network"  # model files written before they named their kind
 MAX_HEADER = 16 * 2 ** 20

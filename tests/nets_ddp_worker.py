@@ -7,7 +7,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from painterly.config import Runtime, make
-from painterly.network.dist import world
+from painterly.dist import world
 from painterly.network.options import TrainOptions
 from painterly.network.train import train
 

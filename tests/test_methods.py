@@ -73,7 +73,7 @@ def test_the_optimise_room_makes_the_stylizer():
     m = methods.for_options(Options(), Runtime(device="cpu"))
     assert isinstance(m, Stylizer) and m.kind == "optimise"
     assert Stylizer.run is Stylizer.picture  # the name of earlier versions still works
-    with pytest.raises(UsageError, match="known: network, optimise"):
+    with pytest.raises(UsageError, match="known: fast, network, optimise"):
         methods.room("cubist")
 
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from painterly.config import ClipOutput, Extras, FolderFormat, SweepOptions, options_markdown
+from painterly.fast.options import FastTrainOptions
 from painterly.network.options import ApplyOptions, TrainFiles, TrainOptions
 from painterly.optimise.clips import ClipOptions
 from painterly.web.options import ServeOptions
@@ -27,7 +28,8 @@ def command_tables() -> str:
 TABLES = {"OPTIONS": ("README.md", lambda: options_markdown()),
           "COMMAND-OPTIONS": ("docs/options.md", command_tables),
           "CLIP-OPTIONS": ("docs/video.md", lambda: options_markdown([ClipOutput])),
-          "TRAIN-OPTIONS": ("docs/networks.md", lambda: options_markdown([TrainOptions]))}
+          "TRAIN-OPTIONS": ("docs/networks.md", lambda: options_markdown([TrainOptions])),
+          "FAST-TRAIN-OPTIONS": ("docs/fast.md", lambda: options_markdown([FastTrainOptions]))}
 
 
 def table_span(text: str, name: str) -> tuple[int, int]:

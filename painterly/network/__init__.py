@@ -7,8 +7,8 @@ apply in a fraction of a second.  Kind ``network`` (:mod:`painterly.methods`).
 * :mod:`.method`    -- the method (:mod:`painterly.method`'s contract) and ``load``;
 * :mod:`.steady`    -- the steadier of clips: grid lock and flow blend;
 * :mod:`.options`   -- ApplyOptions, TrainOptions, TrainFiles;
-* :mod:`.train`     -- ``painterly train``;
+* :mod:`.train`     -- ``painterly train`` (on :mod:`painterly.training`'s shared helpers);
+* :mod:`.guard`     -- the checks of its outputs, a resume and the previews folder;
 * :mod:`.export`    -- ``painterly export``: the network as an ONNX graph;
-* :mod:`.dist`      -- torchrun ranks and the process group;
 * :mod:`.cli`       -- the flags of train and export (no torch needed to build them).
 """

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..config import Runtime, validate
+from ..dist import device_for, world
 from ..engine import Callback
 from ..errors import UsageError
 from ..images import ImageLike, LoadedImage, load_image, to_pil
 from ..temporal import FrameFn
-from .dist import device_for, world
 from .network import Network, photo_tensor
 from .options import ApplyOptions
 from .steady import frame_fn

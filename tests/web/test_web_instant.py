@@ -21,6 +21,13 @@ from painterly.config import options_schema
 from painterly.web import instant
 from painterly.web.uploads import Limits
 
+
+@pytest.fixture
+def optimised(monkeypatch):
+    """The quick look by optimisation, as where no any-painting fast method is offered."""
+    monkeypatch.setattr(instant, "load_fast_method", lambda weights, device: None)
+
+
 PLAIN_BANNED = ("relu", "alpha", "beta", "l-bfgs", "lbfgs", "gram", "adam", "optimizer")
 
 
@@ -41,7 +48,7 @@ def test_the_page_words_come_from_the_options_model(client):
     assert "beta" in cli["style_weight"]  # the command line keeps its precise words
 
 
-def test_a_quick_look_is_a_small_picture_and_uses_the_sliders(client):
+def test_a_quick_look_is_a_small_picture_and_uses_the_sliders(client, optimised):
     content, style = images(client)
     body = {"content": content, "styles": [style], "options": {"style_weight": 40, "size": 40},
             "tab": "t1"}
@@ -60,7 +67,7 @@ def test_a_quick_look_is_a_small_picture_and_uses_the_sliders(client):
     assert gone.status_code == 400
 
 
-def test_a_newer_quick_look_makes_an_older_one_stop(client):
+def test_a_newer_quick_look_makes_an_older_one_stop(client, optimised):
     content, style = images(client)
     app = client.app
     previewer = instant.Previewer(app.state.studio, Limits())
@@ -112,8 +119,8 @@ def test_a_webcam_frame_goes_through_a_network_and_comes_back(with_network):
     assert not list((client.app.state.studio.root / "uploads").iterdir())  # nothing kept
     empty = client.post(f"/api/frame?model={model}", content=b"")
     assert empty.status_code == 400 and "frame" in empty.json()["error"]
-    fast = client.post("/api/frame?model=fast", content=frame)
-    assert fast.status_code == 400 and "network" in fast.json()["error"]
+    unknown = client.post("/api/frame?model=nosuchmodel", content=frame)
+    assert unknown.status_code == 400
 
 
 def test_several_photos_through_a_network_come_back_as_one_zip(with_network):
@@ -184,7 +191,7 @@ class SlowPainter:
         return Image.new("RGB", (8, 8))
 
 
-def test_a_slider_dragged_stops_the_look_in_progress(client):
+def test_a_slider_dragged_stops_the_look_in_progress(client, optimised):
     """A newer request makes the running look stop at its next step; a look that nobody
     replaces stops at its time budget."""
     content, style = images(client)
@@ -210,10 +217,34 @@ def test_a_slider_dragged_stops_the_look_in_progress(client):
     assert instant.PREVIEW_SECONDS <= time.monotonic() - started < instant.PREVIEW_SECONDS + 1
 
 
+def test_the_fast_method_is_the_quick_look_now_that_it_is_registered(client):
+    """The any-painting fast method is registered: the page is told so and the quick look is
+    its picture, final at once, no larger than asked."""
+    assert instant.has_fast_choice()
+    assert client.get("/api/preview/info").json()["fast"] is True
+    content, style = images(client)
+    r = client.post("/api/preview", json={"content": content, "styles": [style], "tab": "t",
+                                          "options": {"size": 40}})
+    assert r.status_code == 200 and r.headers["x-look"] == "final"
+    assert max(Image.open(io.BytesIO(r.content)).size) == 40
+
+
+def test_a_webcam_frame_goes_through_the_fast_method_with_a_style(client):
+    content, style = images(client)
+    frame = png_bytes(64, 48, 5, fmt="JPEG")
+    r = client.post(f"/api/frame?model=fast&style={style}&size=32", content=frame)
+    assert r.status_code == 200, r.text
+    assert Image.open(io.BytesIO(r.content)).size == (32, 24)
+    none = client.post("/api/frame?model=fast&size=32", content=frame)
+    assert none.status_code == 400
+
+
 def test_the_fast_method_is_taken_from_the_registry_when_it_is_offered(client, monkeypatch):
-    """Without a "fast" kind the look is optimised; with one, the registry's ``for_options``
+    """Without a "fast" room the look is optimised; with one, the registry's ``for_options``
     is asked for ``method="fast"`` and its picture is the look (marked final)."""
-    assert not instant.has_fast_choice()
+    assert instant.has_fast_choice()
+    monkeypatch.delitem(instant.methods.ROOMS, "fast")
+    assert not instant.has_fast_choice()  # a choice without a room is not offered
     assert instant.load_fast_method(None, "cpu") is None
     asked: list[str] = []
 
@@ -224,14 +255,6 @@ def test_the_fast_method_is_taken_from_the_registry_when_it_is_offered(client, m
             asked.append(opts.method)
             return Image.new("RGB", (24, 16), (200, 10, 10))
 
-    import dataclasses
-
-    from painterly.config import Options
-
-    method = next(f for f in dataclasses.fields(Options) if f.name == "method")
-    monkeypatch.setattr(method, "metadata",
-                        {**method.metadata, "choices": (*method.metadata["choices"], "fast")})
-    assert not instant.has_fast_choice()  # a choice without a room is not offered
     monkeypatch.setitem(instant.methods.ROOMS, "fast", "painterly.fast")
     assert instant.has_fast_choice()
     monkeypatch.setattr(instant.methods, "for_options",

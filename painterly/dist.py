@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as torch_dist
 
-from ..device import pick_device
+from .device import pick_device
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,184 @@
+"""Quality and speed of ``--method fast`` against ``painterly stylize`` (the default method)
+on the development pairs: every photo x painting of ../shared/images, at 512 px, scored by
+benchmarks/score.py (texture distance, recognizability, leak) and grid strength
+(benchmarks/nets_quality.py).
+
+    python benchmarks/fast_quality.py stylize --out DIR      # reference pictures (slow)
+    python benchmarks/fast_quality.py fast --model M --out DIR
+    python benchmarks/fast_quality.py score --stylize DIR --fast DIR [--figure F.png]
+    python benchmarks/fast_quality.py speed --model M        # 1024x768, warm, stats cached
+
+Run from the repository root with ``PYTHONPATH=.``.  ``speed`` also times the real VGG-19
+up to relu4_1 in the same process (the encoder the fast model replaces) so that numbers
+taken on a busy machine can be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHARED = ROOT.parent / "shared"
+CONTENTS = ("tubingen.jpg", "hoovertowernight.jpg")
+STYLES = ("starry_night.jpg", "the_scream.jpg", "woman-with-hat-matisse.jpg", "shipwreck.jpg")
+
+
+def shared(args) -> Path:
+    return Path(args.shared) if args.shared else SHARED
+
+
+def pairs(args) -> list[tuple[Path, Path, str]]:
+    d = shared(args) / "images"
+    return [(d / c, d / s, f"{Path(c).stem}__{Path(s).stem}") for c in CONTENTS for s in STYLES]
+
+
+def cmd_stylize(a) -> None:
+    import painterly
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    st = painterly.Stylizer()
+    for c, s, name in pairs(a):
+        if (out / f"{name}.png").exists():
+            continue
+        t0 = time.perf_counter()
+        st.run(str(c), [str(s)], painterly.Options(size=a.size)).save(out / f"{name}.png")
+        print(f"{name} {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def cmd_fast(a) -> None:
+    from painterly.config import Options
+    from painterly.fast.method import FastMethod
+    from painterly.images import load_image
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    m = FastMethod(a.model or None)
+    for c, s, name in pairs(a):
+        t0 = time.perf_counter()
+        m.picture(load_image(c), [load_image(s)], Options(size=a.size)).save(out / f"{name}.png")
+        print(f"{name} {time.perf_counter() - t0:.2f} s", flush=True)
+
+
+def cmd_score(a) -> None:
+    from benchmarks import score as S
+    from benchmarks.nets_quality import grid_strength
+
+    scorer = S.Scorer(None, "cpu", shared(a) / "photos")
+    methods = {"stylize": a.stylize, "fast": a.fast}
+    cache = Path(a.stylize) / "scores.json"  # the reference pictures are scored once
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    rows = []
+    for c, s, name in pairs(a):
+        row = {"pair": name}
+        for m, d in methods.items():
+            if m == "stylize" and name in known:
+                row[m] = known[name]
+                continue
+            o = Path(d) / f"{name}.png"
+            r = scorer.score(o, c, s)
+            row[m] = {"texture": r["texture"], "recog": r["recog"], "leak": r["leak"],
+                      "grid": grid_strength(o)}
+        known[name] = row["stylize"]
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    cache.write_text(json.dumps(known, indent=1))
+    keys = ("texture", "recog", "leak", "grid")
+    print("| pair | " + " | ".join(f"{m} {k}" for m in methods for k in keys)
+          + " | fast / stylize texture |")
+    print("|---" * (len(methods) * len(keys) + 2) + "|")
+    for r in [*rows, _median(rows, methods, keys)]:
+        cells = " | ".join(f"{r[m][k]:.3f}" if k == "texture" else f"{r[m][k]:.2f}"
+                           for m in methods for k in keys)
+        print(f"| {r['pair']} | {cells} | {r['fast']['texture'] / r['stylize']['texture']:.1f} |")
+    if a.figure:
+        figure(a, methods, rows)
+
+
+def _median(rows, methods, keys) -> dict:
+    return {"pair": "**median**", **{m: {k: statistics.median(r[m][k] for r in rows)
+                                         for k in keys} for m in methods}}
+
+
+def figure(a, methods: dict[str, str], rows: list[dict]) -> None:
+    from PIL import Image
+
+    from painterly.images import save_image
+
+    side = 220
+    cols = ["photo", "painting", *methods]
+    sheet = Image.new("RGB", (side * len(cols), side * len(rows)), "white")
+    for i, ((c, s, name), _) in enumerate(zip(pairs(a), rows)):
+        for j, p in enumerate([c, s, *(Path(d) / f"{name}.png" for d in methods.values())]):
+            im = Image.open(p).convert("RGB")
+            im.thumbnail((side, side))
+            sheet.paste(im, (j * side + (side - im.width) // 2,
+                             i * side + (side - im.height) // 2))
+    save_image(sheet, a.figure)
+    print(f"figure: {a.figure} (columns: {' | '.join(cols)})")
+
+
+def cmd_speed(a) -> None:
+    import torch
+
+    from painterly import device as dev
+    from painterly.fast.method import FastMethod
+    from painterly.vgg import build
+    from painterly.weights import resolve
+
+    torch.set_num_threads(a.threads)
+    m = FastMethod(a.model or None, precision=a.precision)
+    x = torch.rand(1, 3, 768, 1024)
+    st = [m.style_stats(torch.rand(1, 3, 512, 512))]
+    times = []
+    for _ in range(a.repeat + 1):
+        t0 = time.perf_counter()
+        m.paint(x, st)
+        times.append(time.perf_counter() - t0)
+    vgg = build(resolve(), ["relu4_1"]).to(memory_format=torch.channels_last)
+    ref = []
+    xc = x.contiguous(memory_format=torch.channels_last)
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with torch.no_grad(), dev.autocast(m.device, m.precision):
+            vgg(xc, ["relu4_1"])
+        ref.append(time.perf_counter() - t0)
+    print(json.dumps({"fast_s": min(times[1:]), "fast_median_s": statistics.median(times[1:]),
+                      "vgg19_relu4_1_s": min(ref[1:]), "precision": m.precision,
+                      "threads": a.threads}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shared", help="the shared folder [default: ../shared]")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("stylize")
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, default=512)
+    p = sub.add_parser("fast")
+    p.add_argument("--model", default="", help="model file [default: the shipped one]")
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, default=512)
+    p = sub.add_parser("score")
+    p.add_argument("--stylize", required=True, help="stylize's pictures (their scores are "
+                                                     "kept there in scores.json)")
+    p.add_argument("--fast", required=True, help="the fast model's pictures")
+    p.add_argument("--figure")
+    p = sub.add_parser("speed")
+    p.add_argument("--model", default="")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
+    a = ap.parse_args()
+    {"stylize": cmd_stylize, "fast": cmd_fast, "score": cmd_score, "speed": cmd_speed}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()

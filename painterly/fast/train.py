@@ -1,0 +1,277 @@
+"""``painterly train-fast --photos DIR... -o MODEL``: train the fast model on photos only.
+
+One step: a batch of content crops c and of style crops s (other photos, resized smaller
+and made more painting-like at random, :func:`jitter`, so the statistics vary more than
+photos' do).  The model paints c with the statistics of s at its four levels; the loss, seen
+through the frozen VGG-19, is
+
+    content_weight * |F(out) - F(c)|^2 / |F(c)|^2                    (relu4_2)
+  + style_weight * sum_l |G_l(out) - G_l(s)|^2 / |G_l(s)|^2         (relu1_1..relu4_1)
+  + recon_weight * mean |out_0 - c_0|                               (pixels)
+
+where the first pair of every batch has its own photo as the style (its statistics are its
+own, so the model must give the photo back: the pixel term), and the style term is the
+texture distance of benchmarks/score.py.  Adam updates the encoder and decoder.  The
+decoder thus learns to render statistics it has never seen, and to give back a photo from
+its own.
+
+Data-parallel under ``torchrun --nproc_per_node=N -m painterly train-fast ...`` as
+``painterly train`` is: every process has the model, DistributedDataParallel averages the
+gradients, each takes its share of every global batch, rank 0 writes files.  Checkpoints
+(model, Adam state, step) go to ``MODEL.ckpt`` every ``--checkpoint-every`` steps and on
+Ctrl-C or SIGTERM; ``--resume`` continues from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DistributedSampler
+
+from .. import device as dev
+from .. import dist
+from ..config import Runtime, make
+from ..errors import UsageError
+from ..images import check_folder, image_tensor, load_image, save_image, to_pil
+from ..inputs import collect
+from ..statistics import gram
+from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, split_photos
+from ..version import __version__
+from ..vgg import build
+from ..weights import resolve
+from .model import FastArch, FastNet
+from .modelfile import load_fast, save_fast
+from .options import FastTrainOptions
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+CONTENT_LAYER = "relu4_2"
+
+
+def checkpoint_path(model: str | Path) -> Path:
+    return Path(f"{model}.ckpt")
+
+
+def jitter(s: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Photos made more painting-like at random, per image: saturation x1..2.5, contrast
+    x0.8..1.5, sharpened (unsharp mask, 0..3: stronger texture) and, one time in three,
+    posterized to 3..8 levels (flat areas of colour with hard edges)."""
+    b = s.shape[0]
+    sat = 1 + 1.5 * torch.rand(b, 1, 1, 1, generator=g)
+    con = 0.8 + 0.7 * torch.rand(b, 1, 1, 1, generator=g)
+    sharp = 3 * torch.rand(b, 1, 1, 1, generator=g)
+    blur = torch.nn.functional.avg_pool2d(s, 5, 1, 2, count_include_pad=False)
+    s = s + sharp * (s - blur)
+    y = s.mean(1, keepdim=True)
+    s = y + (s - y) * sat
+    m = s.mean((1, 2, 3), keepdim=True)
+    s = ((s - m) * con + m).clamp(0, 1)
+    levels = torch.randint(3, 9, (b, 1, 1, 1), generator=g).float()
+    poster = (torch.rand(b, 1, 1, 1, generator=g) < 1 / 3).float()
+    return poster * torch.round(s * (levels - 1)) / (levels - 1) + (1 - poster) * s
+
+
+class FastLoss:
+    """The training loss above, with the frozen VGG-19."""
+
+    def __init__(self, vgg, topts: FastTrainOptions):
+        self.vgg, self.t = vgg, topts
+
+    def __call__(self, out: torch.Tensor, c: torch.Tensor, s: torch.Tensor
+                 ) -> dict[str, torch.Tensor]:
+        layers = [*STYLE_LAYERS, CONTENT_LAYER]
+        with torch.no_grad():
+            fc = self.vgg(c, [CONTENT_LAYER])[CONTENT_LAYER].float()
+            fs = self.vgg(s, list(STYLE_LAYERS))
+            gs = {k: gram(v) for k, v in fs.items()}
+        fo = self.vgg(out, layers)
+        content = ((fo[CONTENT_LAYER].float() - fc).pow(2).sum((1, 2, 3))
+                   / fc.pow(2).sum((1, 2, 3)).clamp_min(1e-8)).mean()
+        style = sum(((gram(fo[k]) - gs[k]).pow(2).sum((1, 2))
+                     / gs[k].pow(2).sum((1, 2)).clamp_min(1e-12)).mean() for k in STYLE_LAYERS)
+        pixels = (out[:1].float() - c[:1]).abs().mean()
+        total = (self.t.content_weight * content + self.t.style_weight * style
+                 + self.t.recon_weight * pixels)
+        return {"content": content, "style": style, "pixels": pixels, "total": total}
+
+
+def preview(net: FastNet, pairs: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
+            precision: str) -> torch.Tensor:
+    """Rows of content | style | result for held-out photo pairs."""
+    rows = []
+    was = net.training
+    net.eval()
+    with torch.no_grad(), dev.autocast(device, precision):
+        for c, s in pairs:
+            st = net.style_stats(s.to(device))
+            y = net(c.to(device), st).float().clamp(0, 1).cpu()
+            s_small = torch.nn.functional.interpolate(s, size=c.shape[-2:], mode="area")
+            rows.append(torch.cat([c, s_small, y], -1))
+    net.train(was)
+    width = max(r.shape[-1] for r in rows)
+    rows = [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows]
+    return torch.cat(rows, -2)
+
+
+def _meta(topts: FastTrainOptions, folders: list[str], n_train: int, held: list[Path],
+          w: dist.World) -> dict:
+    return {"training": dataclasses.asdict(topts),
+            "data": {"folders": [Path(f).name for f in folders], "photos": n_train,
+                     "holdout": [f.name for f in held]},
+            "processes": w.size, "painterly_version": __version__}
+
+
+def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
+           given: dict | None):
+    """(options, start step, state, adam state, seconds trained, model shape) from the
+    arguments or the checkpoint.  On --resume the checkpoint's options hold, but for those
+    in ``given`` (the flags given: the schedule and the loss weights may change, the model
+    may not)."""
+    check_folder(out)
+    ckpt = checkpoint_path(out)
+    if not resume:
+        return topts, 0, None, {}, 0.0, None
+    if not ckpt.exists():
+        raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
+    mf = load_fast(ckpt)
+    saved = mf.meta.get("training", {})
+    given = dict(given or {})
+    for k in ("widths", "statistic"):
+        if k in given and str(given.pop(k)) != str(saved.get(k)):
+            raise UsageError(f"--{k} differs from the checkpoint's ({saved.get(k)}); a resumed "
+                             f"run keeps its model's shape")
+    topts = make(FastTrainOptions, **{**saved, **given,
+                                      "steps": max(topts.steps, saved.get("steps", 1))})
+    return (topts, int(mf.meta.get("steps", 0)), mf.state, mf.extra,
+            float(mf.meta.get("train_seconds", 0.0)), mf.arch)
+
+
+def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: Runtime, *,
+               resume: bool = False, previews: str | None = None, workers: int = 0,
+               quiet: bool = False, given: dict | None = None) -> int:
+    """Train (or resume) and write the model file (rank 0); returns the steps done in all.
+    Ctrl-C or SIGTERM stops after the current step, writing the model and a checkpoint.
+    ``given``: the options set explicitly, which override a checkpoint's on --resume."""
+    w = dist.world()
+    device = dist.device_for(runtime.device, w)
+    topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given)
+    if topts.batch % w.size:
+        raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
+    files = collect(folders, quiet=not w.main)
+    if topts.holdout >= len(files):
+        raise UsageError(f"--holdout {topts.holdout}: the folders have only {len(files)} photos")
+    train_files, held = split_photos(files, topts.holdout, topts.seed)
+    if len(train_files) < 2 * topts.batch:
+        raise UsageError(f"--photos: {len(train_files)} photos to train on, fewer than twice "
+                         f"--batch {topts.batch}")
+    if previews and w.main:
+        Path(previews).mkdir(parents=True, exist_ok=True)
+    dist.init(w, device)
+    try:
+        precision = dev.resolve_precision(topts.precision, device)
+        vgg = build(resolve(runtime.weights), [*STYLE_LAYERS, CONTENT_LAYER], "max")
+        vgg = vgg.to(device, memory_format=dev.memory_format(device))
+        loss_fn = FastLoss(vgg, topts)
+        arch = saved_arch or FastArch(topts.width_list(), topts.statistic).check()
+        torch.manual_seed(topts.seed)
+        net = FastNet(arch)
+        if state is not None:
+            net.load_state_dict(state)
+        net = net.to(device, memory_format=torch.channels_last).train()
+        params = list(net.parameters())
+        opt = torch.optim.Adam(params, lr=topts.lr)
+        load_adam_state(opt, params, adam, device)
+        model = net if w.size == 1 else torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+        contents = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
+        styles = Crops(train_files, topts.style_photo_size, topts.crop, topts.seed + 1)
+        local, per_epoch = topts.batch // w.size, len(contents) // topts.batch
+        data_c = batches(contents, _sampler(contents, w, topts.seed), local, per_epoch, start,
+                         workers)
+        data_s = batches(styles, _sampler(styles, w, topts.seed + 1), local, per_epoch, start,
+                         workers)
+        pairs = [(image_tensor(load_image(a), 256), image_tensor(load_image(b), 256))
+                 for a, b in zip(held[0::2], held[1::2])]
+        meta = {**_meta(topts, folders, len(train_files), held, w), "train_seconds": seconds}
+        return _loop(model, net, opt, params, loss_fn, (data_c, data_s), pairs, meta, out,
+                     topts, start, device, precision, previews, quiet, w)
+    finally:
+        dist.done(w)
+
+
+def _sampler(ds: Crops, w: dist.World, seed: int) -> DistributedSampler:
+    return DistributedSampler(ds, num_replicas=w.size, rank=w.rank, shuffle=True, seed=seed,
+                              drop_last=True)
+
+
+def _loop(model, net, opt, params, loss_fn, data, pairs, meta, out, topts, start, device,
+          precision, previews, quiet, w) -> int:
+    ckpt = checkpoint_path(out)
+    t_run = time.perf_counter()
+    spent_before = float(meta.get("train_seconds", 0.0))
+
+    def save(step: int, path: Path, with_opt: bool) -> None:
+        if w.main:
+            m = {**meta, "steps": step, "intermediate": step < topts.steps,
+                 "train_seconds": round(spent_before + time.perf_counter() - t_run)}
+            save_fast(path, net.state_dict(), net.arch, m,
+                      adam_state(opt, params) if with_opt else None)
+
+    bar = None
+    if w.main and not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=topts.steps, initial=start, unit="step", file=sys.stderr,
+                   dynamic_ncols=True, desc="train-fast")
+    g = torch.Generator().manual_seed(topts.seed * 1000003 + start * 7 + w.rank)
+    step = start
+    with StopFlag() as stop:
+        while step < topts.steps:
+            c = next(data[0]).to(device).contiguous(memory_format=torch.channels_last)
+            s = jitter(next(data[1]), g)
+            s[:1] = c[:1].cpu()  # the first pair: the photo with its own statistics
+            s = s.to(device).contiguous(memory_format=torch.channels_last)
+            with dev.autocast(device, precision):
+                with torch.no_grad():
+                    st = net.style_stats(s)
+                parts = loss_fn(model(c, st), c, s)
+            opt.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            opt.step()
+            step += 1
+            vals = _mean_over_ranks(parts, w, device)
+            if not all(v == v and abs(v) != float("inf") for v in vals.values()):
+                raise UsageError("the loss is not finite; lower --lr or use --precision fp32")
+            if bar is not None:
+                bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
+                                    refresh=False)
+                bar.update(1)
+            if previews and w.main and pairs and topts.preview_every and \
+                    step % topts.preview_every == 0:
+                save_image(to_pil(preview(net, pairs, device, precision)),
+                           Path(previews) / f"step_{step:06d}.png")
+            if topts.checkpoint_every and step % topts.checkpoint_every == 0:
+                save(step, ckpt, True)
+            if dist.any_true(stop.set, w, device):
+                break
+    save(step, ckpt, True)
+    save(step, Path(out), False)
+    dist.barrier(w)
+    if bar is not None:
+        bar.close()
+    if w.main and not quiet:
+        print(f"painterly: {step} steps; wrote {out} and the checkpoint {ckpt} (--resume "
+              f"continues)", file=sys.stderr)
+    return step
+
+
+def _mean_over_ranks(parts: dict[str, torch.Tensor], w: dist.World,
+                     device: torch.device) -> dict[str, float]:
+    t = torch.stack([v.detach().float() for v in parts.values()])
+    if w.size > 1:
+        torch.distributed.all_reduce(t)
+        t = t / w.size
+    return dict(zip(parts, t.tolist()))

@@ -1,0 +1,324 @@
+"""The fast model (any painting at once): statistics, model, model file, method, training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from painterly.config import Options, Runtime, make
+from painterly.errors import UsageError
+from painterly.fast import stats as S
+from painterly.fast.method import FastMethod
+from painterly.fast.model import FastArch, FastNet
+from painterly.fast.modelfile import (
+    SHIPPED,
+    FastModelError,
+    FastModelFile,
+    decode,
+    digest,
+    load_fast,
+    save_fast,
+)
+from painterly.fast.options import FastTrainOptions
+from painterly.images import load_image, to_tensor
+
+from .conftest import gradient_image, run_cli, save_png, stripes_image
+
+TINY = FastArch((4, 6, 8, 8), "wct")
+
+
+def tiny_model(seed: int = 0, arch: FastArch = TINY) -> FastModelFile:
+    torch.manual_seed(seed)
+    net = FastNet(arch)
+    with torch.no_grad():  # a random decoder paints nearly flat grey: make it show its input
+        net.decoder.out.weight.mul_(30)
+    return FastModelFile(arch, net.state_dict(), {"steps": 0})
+
+
+def _feats(seed: int, c: int = 5, hw: int = 24, mix: bool = True) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, c, hw, hw, generator=g)
+    if mix:
+        x = torch.einsum("ij,bjhw->bihw", torch.randn(c, c, generator=g), x) + 3 * seed
+    return x
+
+
+# --- statistics ------------------------------------------------------------------------
+@pytest.mark.parametrize("statistic", ["wct", "adain"])
+def test_transfer_gives_the_style_statistics(statistic):
+    f, s = _feats(1), _feats(2)
+    st = S.feature_stats(s)
+    out = S.feature_stats(S.transfer(f, st, statistic, ridge=1e-9))
+    assert torch.allclose(out.mean, st.mean, atol=1e-3)
+    if statistic == "wct":  # the whole covariance (hence the Gram matrix)
+        assert torch.allclose(out.cov, st.cov, atol=1e-2 * st.cov.abs().max())
+    assert torch.allclose(out.std(), st.std(), rtol=1e-2)
+
+
+def test_feature_stats_match_torch_cov_and_masks_select():
+    f = _feats(3)
+    st = S.feature_stats(f)
+    flat = f.reshape(5, -1).double()
+    assert torch.allclose(st.cov[0], torch.cov(flat, correction=0), atol=1e-4)
+    mask = torch.zeros(1, 1, 24, 24)
+    mask[..., :, :12] = 1
+    left = S.feature_stats(f, mask)
+    assert torch.allclose(left.mean[0], f[..., :12].reshape(5, -1).double().mean(-1), atol=1e-5)
+
+
+def test_wct_is_finite_on_flat_and_low_rank_features():
+    flat = torch.zeros(1, 6, 16, 16)
+    low = torch.randn(1, 1, 16, 16).expand(1, 6, 16, 16).contiguous()
+    for a in (flat, low):
+        for b in (flat, low, _feats(4, 6, 16)):
+            y = S.transfer(a, S.feature_stats(b))
+            assert torch.isfinite(y).all()
+
+
+def test_blend_is_the_mixture_of_the_styles():
+    a, b = _feats(5), _feats(6)
+    mixed = S.blend([S.feature_stats(a), S.feature_stats(b)])
+    both = S.feature_stats(torch.cat([a, b], -1))
+    assert torch.allclose(mixed.mean, both.mean, atol=1e-6)
+    assert torch.allclose(mixed.cov, both.cov, atol=1e-4)
+    one = S.blend([S.feature_stats(a), S.feature_stats(b)], [1.0, 0.0])
+    assert torch.allclose(one.cov, S.feature_stats(a).cov)
+
+
+def test_strength_zero_keeps_the_features():
+    f = _feats(7)
+    y = S.transfer(f, S.feature_stats(_feats(8)), strength=0.0)
+    assert torch.allclose(y, f, atol=1e-5)
+
+
+# --- the model and its file -------------------------------------------------------------
+@pytest.mark.parametrize("hw", [(37, 23), (8, 8), (64, 48)])
+def test_model_output_has_the_input_size(hw):
+    net = tiny_model().network()
+    x = torch.rand(1, 3, *hw)
+    st = net.style_stats(torch.rand(1, 3, 20, 30))
+    assert net(x, st).shape == x.shape
+    assert net(x).shape == x.shape
+
+
+def test_model_file_round_trip(tmp_path):
+    mf = tiny_model()
+    p = save_fast(tmp_path / "m.safetensors", mf.state, mf.arch, {"steps": 3, "data": {"x": 1}})
+    back = load_fast(p)
+    assert back.arch == mf.arch and back.meta["steps"] == 3
+    for k, v in mf.state.items():
+        assert torch.equal(back.state[k], v)
+    x = torch.rand(1, 3, 20, 20)
+    assert torch.equal(back.network()(x), mf.network()(x))
+
+
+def test_bad_model_files_are_refused(tmp_path):
+    mf = tiny_model()
+    data = bytearray((save_fast(tmp_path / "m.safetensors", mf.state, mf.arch, {})).read_bytes())
+    changed = bytearray(data)
+    changed[-5] ^= 0xFF
+    for bad, word in [(bytes(changed), "modified"), (bytes(data[:len(data) // 2]), "truncat"),
+                      (b"hello world, not a model", "not a painterly"), (b"", "too short")]:
+        with pytest.raises(FastModelError, match=word):
+            decode(bad, "m")
+    with pytest.raises(FastModelError, match="no such"):
+        load_fast(tmp_path / "missing.safetensors")
+
+
+def test_bad_checkpoint_exits_2_with_one_line(tmp_path, cli_env):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    save_png(gradient_image(), photos / "a.png")
+    out = tmp_path / "m.safetensors"
+    (tmp_path / "m.safetensors.ckpt").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage}")
+    r = run_cli(["train-fast", "--photos", photos, "-o", out, "--resume"], cli_env)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "m.safetensors.ckpt" in lines[0] and "Traceback" not in r.stderr
+
+
+# --- the method ----------------------------------------------------------------------------
+@pytest.fixture()
+def method() -> FastMethod:
+    return FastMethod(tiny_model(), device="cpu", precision="fp32")
+
+
+def _img(arr: np.ndarray, tmp_path, name: str):
+    return load_image(save_png(arr, tmp_path / name))
+
+
+def test_picture_has_the_size_and_the_cache_keeps_styles(method, tmp_path):
+    c = _img(gradient_image(40, 30), tmp_path, "c.png")
+    s = _img(stripes_image(), tmp_path, "s.png")
+    opts = make(Options, size=40)
+    im = method.picture(c, [s], opts)
+    assert im.size == (40, 30) and im.mode == "RGB"
+    assert len(method._cache) == 1
+    again = method.picture(c, [s], opts)
+    assert len(method._cache) == 1
+    assert np.array_equal(np.asarray(im), np.asarray(again))
+
+
+def test_blend_weights_choose_between_styles(method, tmp_path):
+    c = _img(gradient_image(32, 32), tmp_path, "c.png")
+    a = _img(stripes_image(), tmp_path, "a.png")
+    b = _img(gradient_image(30, 30, seed=3)[::-1].copy(), tmp_path, "b.png")
+    only_a = np.asarray(method.picture(c, [a], make(Options, size=32)), dtype=float)
+    mixed = make(Options, size=32, style_blend_weights=[1.0, 0.0])
+    w10 = np.asarray(method.picture(c, [a, b], mixed), dtype=float)
+    w01 = np.asarray(method.picture(c, [a, b], make(Options, size=32,
+                                                       style_blend_weights=[0.0, 1.0])),
+                     dtype=float)
+    assert np.abs(w10 - only_a).max() <= 2
+    assert np.abs(w01 - only_a).max() > 2
+
+
+def test_preserve_color_keeps_the_photo_chroma(method, tmp_path):
+    from painterly.color import recombine
+
+    c = _img(gradient_image(32, 32), tmp_path, "c.png")
+    s = _img(stripes_image(), tmp_path, "s.png")
+    out = method.picture(c, [s], make(Options, size=32, preserve_color="luminance"))
+    x = to_tensor(np.asarray(out, dtype=np.float32) / 255)
+    ct = to_tensor(c.rgb)
+    from painterly.images import rgb_to_yiq
+
+    iq_out = rgb_to_yiq(x)[:, 1:]
+    iq_c = rgb_to_yiq(recombine(rgb_to_yiq(x)[:, :1], ct))[:, 1:]
+    assert (iq_out - iq_c).abs().mean() < 0.02
+
+
+def test_regions_take_their_own_style(method, tmp_path):
+    c = _img(gradient_image(32, 32), tmp_path, "c.png")
+    a = _img(stripes_image(), tmp_path, "a.png")
+    b = _img(np.full((20, 20, 3), [0.9, 0.1, 0.1], np.float32), tmp_path, "b.png")
+    labels = np.zeros((32, 32, 3), np.float32)
+    labels[:, 16:] = 1.0
+    mask = save_png(labels, tmp_path / "mask.png")
+    opts = make(Options, size=32)
+    split = np.asarray(method.picture(c, [a, b], opts, mask=str(mask)), dtype=float)
+    only_a = np.asarray(method.picture(c, [a], opts), dtype=float)
+    assert split.shape == only_a.shape
+    left = np.abs(split[:, :10] - only_a[:, :10]).mean()
+    right = np.abs(split[:, 22:] - only_a[:, 22:]).mean()
+    assert right > left
+
+
+def test_frames_give_frames_of_the_same_shape(method, tmp_path):
+    s = _img(stripes_image(), tmp_path, "s.png")
+    fn = method.frames([s], make(Options, size=32))
+    x = to_tensor(gradient_image(32, 24))
+    for _ in range(2):
+        y = fn(x)
+        assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+# --- training ------------------------------------------------------------------------------
+def test_train_fast_writes_a_model_and_resumes(tmp_path, tiny):
+    from painterly.fast.train import checkpoint_path, train_fast
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        save_png(gradient_image(48, 40, seed=i) if i % 2 else stripes_image(40, 44, seed=i),
+                 photos / f"p{i}.png")
+    out = tmp_path / "m.safetensors"
+    topts = make(FastTrainOptions, steps=2, batch=2, crop=32, photo_size=48,
+                 style_photo_size=40, widths="4,6,8,8", holdout=2, checkpoint_every=1,
+                 precision="fp32")
+    rt = Runtime(weights=tiny, device="cpu")
+    assert train_fast([str(photos)], str(out), topts, rt, quiet=True) == 2
+    first = load_fast(out)
+    assert first.meta["steps"] == 2 and first.meta["data"]["photos"] == 6
+    assert checkpoint_path(out).exists()
+    more = make(FastTrainOptions, steps=3, style_weight=7.0)
+    with pytest.raises(UsageError, match="--widths"):
+        train_fast([str(photos)], str(out), more, rt, resume=True, quiet=True,
+                   given={"widths": "4,4,4,4"})
+    assert train_fast([str(photos)], str(out), more, rt, resume=True, quiet=True,
+                      given={"style_weight": 7.0}) == 3
+    second = load_fast(out)
+    assert second.meta["steps"] == 3 and second.arch.widths == (4, 6, 8, 8)
+    assert second.meta["training"]["style_weight"] == 7.0
+    assert second.meta["training"]["crop"] == 32  # the checkpoint's, not the default
+    assert any(not torch.equal(first.state[k], second.state[k]) for k in first.state)
+
+
+# --- the shipped model ---------------------------------------------------------------------
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
+def test_the_shipped_model_loads_matches_its_digest_and_stylizes(tmp_path):
+    from safetensors import safe_open
+
+    mf = load_fast(SHIPPED)  # the digest is checked on loading
+    with safe_open(str(SHIPPED), "pt") as fh:
+        meta = fh.metadata()
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    assert digest(meta["painterly"], tensors) == meta["sha256"] == mf.digest
+    assert SHIPPED.stat().st_size <= 25 * 2 ** 20
+    for key in ("data", "steps", "painterly_version", "train_seconds"):
+        assert key in mf.meta
+    m = FastMethod(mf, device="cpu")
+    c = _img(gradient_image(64, 48), tmp_path, "c.png")
+    s = _img(stripes_image(48, 48), tmp_path, "s.png")
+    im = m.picture(c, [s], make(Options, size=64))
+    a = np.asarray(im, dtype=float)
+    assert im.size == (64, 48) and np.isfinite(a).all() and a.std() > 1
+
+
+def test_readme_fast_training_options_table_is_current():
+    from painterly.config import options_markdown
+
+    from .conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    begin = "<!-- FAST-TRAIN-OPTIONS:BEGIN -->\n"
+    start = text.index(begin) + len(begin)
+    end = text.index("<!-- FAST-TRAIN-OPTIONS:END -->")
+    assert text[start:end] == options_markdown([FastTrainOptions]), \
+        "README fast training options table is stale: run 'python tools/update_readme.py'"
+
+
+# --- through the registry and the callers ------------------------------------------------
+def test_the_registry_loads_a_fast_model_file_by_its_kind(tmp_path):
+    from painterly import methods
+
+    mf = tiny_model()
+    p = save_fast(tmp_path / "m.safetensors", mf.state, mf.arch, {})
+    assert methods.model_kind(p) == "fast"
+    m = methods.for_model(p, Runtime(device="cpu"))
+    assert isinstance(m, FastMethod) and m.kind == "fast"
+
+
+def test_strength_is_refused_for_the_optimiser():
+    with pytest.raises(UsageError, match="--strength"):
+        make(Options, strength=0.5)
+    assert make(Options, strength=0.5, method="fast").strength == 0.5
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
+def test_stylize_method_fast_from_the_cli_and_python(tmp_path, images, cli_env):
+    import painterly
+
+    content, style = images
+    out = tmp_path / "out.png"
+    r = run_cli(["stylize", content, style, "-o", out, "--method", "fast", "--size", "40",
+                 "--strength", "0.8"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert load_image(out).size == (40, 32)
+    im = painterly.stylize(str(content), str(style), method="fast", size=40)
+    assert im.size == (40, 32)
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
+def test_a_clip_with_method_fast(tmp_path, images, cli_env):
+    pytest.importorskip("av")
+    pytest.importorskip("cv2")
+    from .video_clips import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", n=4)
+    out = tmp_path / "out.mp4"
+    r = run_cli(["stylize", clip, images[1], "-o", out, "--method", "fast", "--size", "64"],
+                cli_env)
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and out.stat().st_size > 0
