@@ -266,19 +266,6 @@ def test_the_shipped_model_loads_matches_its_digest_and_stylizes(tmp_path):
     assert im.size == (64, 48) and np.isfinite(a).all() and a.std() > 1
 
 
-def test_readme_fast_training_options_table_is_current():
-    from painterly.config import options_markdown
-
-    from .conftest import ROOT
-
-    text = (ROOT / "README.md").read_text()
-    begin = "<!-- FAST-TRAIN-OPTIONS:BEGIN -->\n"
-    start = text.index(begin) + len(begin)
-    end = text.index("<!-- FAST-TRAIN-OPTIONS:END -->")
-    assert text[start:end] == options_markdown([FastTrainOptions]), \
-        "README fast training options table is stale: run 'python tools/update_readme.py'"
-
-
 # --- through the registry and the callers ------------------------------------------------
 def test_the_registry_loads_a_fast_model_file_by_its_kind(tmp_path):
     from painterly import methods
