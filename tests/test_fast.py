@@ -309,3 +309,15 @@ def test_a_clip_with_method_fast(tmp_path, images, cli_env):
                 cli_env)
     assert r.returncode == 0, r.stderr
     assert out.exists() and out.stat().st_size > 0
+
+
+def test_the_bf16_path_follows_fp32(tmp_path):
+    """bfloat16 runs on any CPU (native with AMX or AVX512-BF16, emulated elsewhere) and paints
+    the picture float32 paints, within bfloat16's rounding."""
+    c = _img(gradient_image(64, 48), tmp_path, "c.png")
+    s = _img(stripes_image(48, 48), tmp_path, "s.png")
+    opts = make(Options, size=64)
+    pics = [np.asarray(FastMethod(tiny_model(), device="cpu", precision=p).picture(c, [s], opts),
+                       dtype=float) for p in ("fp32", "bf16")]
+    assert np.isfinite(pics[1]).all() and pics[1].std() > 1
+    assert np.abs(pics[0] - pics[1]).mean() < 8  # mean difference under 8 of 255 levels
