@@ -245,6 +245,55 @@ def test_train_fast_writes_a_model_and_resumes(tmp_path, tiny):
     assert any(not torch.equal(first.state[k], second.state[k]) for k in first.state)
 
 
+def test_train_fast_starts_from_a_model_and_skips_non_finite_steps(tmp_path, tiny, monkeypatch):
+    from painterly.fast import train as ft
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        save_png(gradient_image(48, 40, seed=i), photos / f"p{i}.png")
+    base = dict(batch=2, crop=32, photo_size=48, style_photo_size=40, widths="4,6,8,8",
+                holdout=2, checkpoint_every=0, precision="fp32")
+    rt = Runtime(weights=tiny, device="cpu")
+    first = tmp_path / "a.safetensors"
+    ft.train_fast([str(photos)], str(first), make(FastTrainOptions, steps=1, **base), rt,
+                  quiet=True)
+    a = load_fast(first)
+    # zero learning rate (warmup's first step is lr * 1/warmup; lr tiny): the start is kept
+    same = tmp_path / "b.safetensors"
+    ft.train_fast([str(photos)], str(same), make(FastTrainOptions, steps=1, lr=1e-7,
+                                                 warmup=1000, **base), rt, quiet=True,
+                  init_from=str(first))
+    b = load_fast(same)
+    assert b.meta["init_from"] == "a.safetensors"
+    assert all(torch.allclose(a.state[k], b.state[k], atol=1e-6) for k in a.state)
+    with pytest.raises(UsageError, match="--widths"):
+        ft.train_fast([str(photos)], str(tmp_path / "c.safetensors"),
+                      make(FastTrainOptions, steps=1, **{**base, "widths": "4,4,4,4"}), rt,
+                      quiet=True, init_from=str(first))
+    # a loss that is never finite: no update is made, and training stops with one line
+    monkeypatch.setattr(ft, "MAX_BAD_STEPS", 2)
+    monkeypatch.setattr(ft, "_finite", lambda vals: False)
+    with pytest.raises(UsageError, match="not finite 3 steps in a row"):
+        ft.train_fast([str(photos)], str(tmp_path / "d.safetensors"),
+                      make(FastTrainOptions, steps=5, **base), rt, quiet=True,
+                      init_from=str(first))
+
+
+def test_brush_strokes_keep_the_picture_s_colours_and_change_its_texture():
+    from painterly.fast.augment import augment, brush
+
+    g = torch.Generator().manual_seed(0)
+    x = to_tensor(gradient_image(64, 48, seed=3))[0]
+    y = brush(x, g)
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    assert (y != x).float().mean() > 0.5  # most of the picture is repainted
+    assert abs(y.mean() - x.mean()) < 0.1  # in the picture's own colours
+    batch = torch.stack([x, x])
+    assert torch.equal(augment(batch, torch.Generator().manual_seed(1), 0.0),
+                       augment(batch, torch.Generator().manual_seed(1), 0.0))
+
+
 # --- the shipped model ---------------------------------------------------------------------
 @pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
 def test_the_shipped_model_loads_matches_its_digest_and_stylizes(tmp_path):

@@ -35,5 +35,6 @@ def _train(args: argparse.Namespace) -> int:
              if getattr(args, f.name, None) is not None}
     train_fast(files.photos, args.output, from_args(FastTrainOptions, args),
                from_args(Runtime, args), resume=files.resume, previews=files.previews or None,
-               workers=files.workers, quiet=args.quiet, given=given)
+               workers=files.workers, quiet=args.quiet, given=given,
+               init_from=files.init_from or None)
     return 0

@@ -19,6 +19,9 @@ class FastTrainFiles:
                            metavar="DIR", web=False)
     workers: int = option(0, "Processes decoding photos (for large folders).", minimum=0,
                           maximum=64, metavar="N", web=False)
+    init_from: str = option("", "Start from the weights of this fast model file (same "
+                                "--widths and --statistic) rather than from random ones.",
+                            metavar="MODEL", web=False)
     resume: bool = option(False, "Continue from MODEL.ckpt (its options, but for those given: "
                                  "--steps extends the run, --style-weight changes the loss).",
                           web=False)
@@ -59,6 +62,12 @@ class FastTrainOptions:
                                  minimum=0.0)
     recon_weight: float = option(4.0, "Weight of the pixel reconstruction term (the photo "
                                       "with its own statistics).", minimum=0.0)
+    brushwork: float = option(0.5, "Share of the style photos repainted in synthetic brush "
+                                   "strokes (0 = none).", minimum=0.0, maximum=1.0)
+    clip_grad: float = option(1.0, "Largest gradient norm of a step (0 = not clipped): "
+                                   "keeps long runs from blowing up.", minimum=0.0)
+    warmup: int = option(200, "Steps over which the learning rate ramps up from 0 (also "
+                              "after --init-from).", minimum=0)
     precision: str = option("auto", "Arithmetic: auto (bfloat16 where fast), bf16 or fp32.",
                             choices=("auto", "bf16", "fp32"))
     holdout: int = option(8, "Photos held out of training; previews show them.", minimum=2,

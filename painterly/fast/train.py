@@ -1,8 +1,9 @@
 """``painterly train-fast --photos DIR... -o MODEL``: train the fast model on photos only.
 
 One step: a batch of content crops c and of style crops s (other photos, resized smaller
-and made more painting-like at random, :func:`jitter`, so the statistics vary more than
-photos' do).  The model paints c with the statistics of s at its four levels; the loss, seen
+and made more painting-like at random: some repainted in brush strokes, all jittered in
+colour and contrast, :mod:`painterly.fast.augment`, so the statistics vary more than photos'
+do).  The model paints c with the statistics of s at its four levels; the loss, seen
 through the frozen VGG-19, is
 
     content_weight * |F(out) - F(c)|^2 / |F(c)|^2                    (relu4_2)
@@ -43,6 +44,7 @@ from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, sp
 from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
+from .augment import augment
 from .model import FastArch, FastNet
 from .modelfile import load_fast, save_fast
 from .options import FastTrainOptions
@@ -53,25 +55,6 @@ CONTENT_LAYER = "relu4_2"
 
 def checkpoint_path(model: str | Path) -> Path:
     return Path(f"{model}.ckpt")
-
-
-def jitter(s: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Photos made more painting-like at random, per image: saturation x1..2.5, contrast
-    x0.8..1.5, sharpened (unsharp mask, 0..3: stronger texture) and, one time in three,
-    posterized to 3..8 levels (flat areas of colour with hard edges)."""
-    b = s.shape[0]
-    sat = 1 + 1.5 * torch.rand(b, 1, 1, 1, generator=g)
-    con = 0.8 + 0.7 * torch.rand(b, 1, 1, 1, generator=g)
-    sharp = 3 * torch.rand(b, 1, 1, 1, generator=g)
-    blur = torch.nn.functional.avg_pool2d(s, 5, 1, 2, count_include_pad=False)
-    s = s + sharp * (s - blur)
-    y = s.mean(1, keepdim=True)
-    s = y + (s - y) * sat
-    m = s.mean((1, 2, 3), keepdim=True)
-    s = ((s - m) * con + m).clamp(0, 1)
-    levels = torch.randint(3, 9, (b, 1, 1, 1), generator=g).float()
-    poster = (torch.rand(b, 1, 1, 1, generator=g) < 1 / 3).float()
-    return poster * torch.round(s * (levels - 1)) / (levels - 1) + (1 - poster) * s
 
 
 class FastLoss:
@@ -151,13 +134,17 @@ def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
 
 def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: Runtime, *,
                resume: bool = False, previews: str | None = None, workers: int = 0,
-               quiet: bool = False, given: dict | None = None) -> int:
+               quiet: bool = False, given: dict | None = None,
+               init_from: str | None = None) -> int:
     """Train (or resume) and write the model file (rank 0); returns the steps done in all.
     Ctrl-C or SIGTERM stops after the current step, writing the model and a checkpoint.
-    ``given``: the options set explicitly, which override a checkpoint's on --resume."""
+    ``given``: the options set explicitly, which override a checkpoint's on --resume;
+    ``init_from``: a fast model file whose weights a new run starts from."""
     w = dist.world()
     device = dist.device_for(runtime.device, w)
     topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given)
+    if init_from:
+        state, saved_arch = _init_from(init_from, topts, resume)
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
     files = collect(folders, quiet=not w.main)
@@ -195,11 +182,24 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
                          workers)
         pairs = [(image_tensor(load_image(a), 256), image_tensor(load_image(b), 256))
                  for a, b in zip(held[0::2], held[1::2])]
-        meta = {**_meta(topts, folders, len(train_files), held, w), "train_seconds": seconds}
+        meta = {**_meta(topts, folders, len(train_files), held, w), "train_seconds": seconds,
+                **({"init_from": Path(init_from).name} if init_from else {})}
         return _loop(model, net, opt, params, loss_fn, (data_c, data_s), pairs, meta, out,
                      topts, start, device, precision, previews, quiet, w)
     finally:
         dist.done(w)
+
+
+def _init_from(path: str, topts: FastTrainOptions, resume: bool):
+    """(weights, model shape) of a fast model file to start a new run from."""
+    if resume:
+        raise UsageError("--init-from starts a new run; --resume continues one: give one")
+    mf = load_fast(path)
+    if mf.arch.widths != topts.width_list() or mf.arch.statistic != topts.statistic:
+        raise UsageError(f"--init-from {path}: its model has --widths "
+                         f"{','.join(map(str, mf.arch.widths))} --statistic "
+                         f"{mf.arch.statistic}; give the same to train from it")
+    return mf.state, mf.arch
 
 
 def _sampler(ds: Crops, w: dist.World, seed: int) -> DistributedSampler:
@@ -227,11 +227,11 @@ def _loop(model, net, opt, params, loss_fn, data, pairs, meta, out, topts, start
         bar = tqdm(total=topts.steps, initial=start, unit="step", file=sys.stderr,
                    dynamic_ncols=True, desc="train-fast")
     g = torch.Generator().manual_seed(topts.seed * 1000003 + start * 7 + w.rank)
-    step = start
+    step, bad = start, 0
     with StopFlag() as stop:
         while step < topts.steps:
             c = next(data[0]).to(device).contiguous(memory_format=torch.channels_last)
-            s = jitter(next(data[1]), g)
+            s = augment(next(data[1]), g, topts.brushwork)
             s[:1] = c[:1].cpu()  # the first pair: the photo with its own statistics
             s = s.to(device).contiguous(memory_format=torch.channels_last)
             with dev.autocast(device, precision):
@@ -240,11 +240,15 @@ def _loop(model, net, opt, params, loss_fn, data, pairs, meta, out, topts, start
                 parts = loss_fn(model(c, st), c, s)
             opt.zero_grad(set_to_none=True)
             parts["total"].backward()
-            opt.step()
-            step += 1
             vals = _mean_over_ranks(parts, w, device)
-            if not all(v == v and abs(v) != float("inf") for v in vals.values()):
-                raise UsageError("the loss is not finite; lower --lr or use --precision fp32")
+            bad = bad + 1 if not _finite(vals) else 0
+            if bad > MAX_BAD_STEPS:
+                raise UsageError(f"the loss was not finite {bad} steps in a row; lower --lr, "
+                                 f"--clip-grad or use --precision fp32")
+            step += 1
+            if bad:  # every rank sees the same mean: all skip the update together
+                continue
+            _update(opt, params, topts, step)
             if bar is not None:
                 bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
                                     refresh=False)
@@ -266,6 +270,24 @@ def _loop(model, net, opt, params, loss_fn, data, pairs, meta, out, topts, start
         print(f"painterly: {step} steps; wrote {out} and the checkpoint {ckpt} (--resume "
               f"continues)", file=sys.stderr)
     return step
+
+
+MAX_BAD_STEPS = 20  # non-finite losses in a row before training stops with a message
+
+
+def _finite(vals: dict[str, float]) -> bool:
+    return all(v == v and abs(v) != float("inf") for v in vals.values())
+
+
+def _update(opt: torch.optim.Optimizer, params: list, topts: FastTrainOptions,
+            step: int) -> None:
+    """One Adam step: the learning rate ramps up linearly over the first ``--warmup``
+    steps, and the gradient's norm is clipped to ``--clip-grad`` (0 = not clipped)."""
+    for group in opt.param_groups:
+        group["lr"] = topts.lr * min(1.0, step / topts.warmup) if topts.warmup else topts.lr
+    if topts.clip_grad:
+        torch.nn.utils.clip_grad_norm_(params, topts.clip_grad)
+    opt.step()
 
 
 def _mean_over_ranks(parts: dict[str, torch.Tensor], w: dist.World,
