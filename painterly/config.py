@@ -28,7 +28,8 @@ from typing import Any
 
 from .errors import UsageError
 
-INIT_CHOICES = ("palette", "content", "noise", "style")  # --init: these, or a path to an image
+INIT_CHOICES = ("palette", "content", "noise", "style", "fast")  # --init: these, or an image
+WARM_STARTS = ("fast",)  # --init values that are another method's picture (made by it)
 METHODS = ("optimise", "fast")  # --method: the rooms of painterly.methods.ROOMS chosen by name
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)  # relu5_1 joins by --structure (objective.py)
@@ -171,7 +172,8 @@ class Options:
 
     # --- optimisation --------------------------------------------------------------------
     init: str = _opt("palette", f"Start image: {', '.join(INIT_CHOICES)}, or a path to an "
-                                "image (palette: the photo in the style's colours).",
+                                "image (palette: the photo in the style's colours; fast: the "
+                                "fast model's picture, a warm start).",
                      group="basic")
     optimizer: str = _opt("lbfgs", "Optimizer.", choices=("lbfgs", "adam"))
     lr: float = _opt(0.0, "Learning rate (0 = the optimizer's default: 1 for L-BFGS, "

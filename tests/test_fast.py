@@ -347,6 +347,40 @@ def test_stylize_method_fast_from_the_cli_and_python(tmp_path, images, cli_env):
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
+def test_init_fast_starts_the_optimiser_from_the_fast_picture(tmp_path, images, tiny, cli_env):
+    from painterly import methods
+
+    content, style = images
+    opts = make(Options, size=40, init="fast", steps=1, scales=1)
+    st = methods.for_options(opts, Runtime(weights=tiny, device="cpu"))
+    assert st.start_with is not None and st.start_with.kind == "fast"
+    fast = FastMethod(device="cpu").picture(load_image(content), [load_image(style)],
+                                            make(Options, size=40, method="fast"))
+    seen = []
+
+    def first(p):  # the picture before the optimiser's first step is the fast one
+        seen.append(p.image())
+
+    zero = make(Options, size=40, init="fast", steps=1, scales=1, lr=1e-12, optimizer="adam")
+    st.picture(str(content), [str(style)], zero, first)
+    a = np.asarray(fast, dtype=np.float32)
+    b = np.asarray(seen[0], dtype=np.float32)
+    assert np.abs(a - b).mean() < 2.0  # the same picture, but for rounding
+    with pytest.raises(UsageError, match="init 'fast' needs"):
+        painterly_stylizer(tiny).picture(str(content), [str(style)], opts)
+    r = run_cli(["stylize", content, style, "-o", tmp_path / "o.png", "--init", "fast",
+                 "--size", "40", "--steps", "2", "--scales", "1"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert load_image(tmp_path / "o.png").size == (40, 32)
+
+
+def painterly_stylizer(weights: str):
+    import painterly
+
+    return painterly.Stylizer(weights, "cpu")
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
 def test_a_clip_with_method_fast(tmp_path, images, cli_env):
     pytest.importorskip("av")
     pytest.importorskip("cv2")

@@ -230,28 +230,16 @@ def _loop(model, net, opt, params, loss_fn, data, pairs, meta, out, topts, start
     step, bad = start, 0
     with StopFlag() as stop:
         while step < topts.steps:
-            c = next(data[0]).to(device).contiguous(memory_format=torch.channels_last)
-            s = augment(next(data[1]), g, topts.brushwork)
-            s[:1] = c[:1].cpu()  # the first pair: the photo with its own statistics
-            s = s.to(device).contiguous(memory_format=torch.channels_last)
-            with dev.autocast(device, precision):
-                with torch.no_grad():
-                    st = net.style_stats(s)
-                parts = loss_fn(model(c, st), c, s)
-            opt.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            vals = _mean_over_ranks(parts, w, device)
-            bad = bad + 1 if not _finite(vals) else 0
+            vals = _step(model, net, opt, params, loss_fn, data, g, topts, device, precision,
+                         w, step + 1)
+            step += 1
+            bad = 0 if vals else bad + 1
             if bad > MAX_BAD_STEPS:
                 raise UsageError(f"the loss was not finite {bad} steps in a row; lower --lr, "
                                  f"--clip-grad or use --precision fp32")
-            step += 1
-            if bad:  # every rank sees the same mean: all skip the update together
-                continue
-            _update(opt, params, topts, step)
             if bar is not None:
-                bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
-                                    refresh=False)
+                bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in (vals or {}).items())
+                                    or "loss not finite: step skipped", refresh=False)
                 bar.update(1)
             if previews and w.main and pairs and topts.preview_every and \
                     step % topts.preview_every == 0:
@@ -273,6 +261,27 @@ def _loop(model, net, opt, params, loss_fn, data, pairs, meta, out, topts, start
 
 
 MAX_BAD_STEPS = 20  # non-finite losses in a row before training stops with a message
+
+
+def _step(model, net, opt, params, loss_fn, data, g, topts, device, precision, w,
+          step: int) -> dict[str, float] | None:
+    """One training step: the losses (mean over the processes), or None when they were
+    not finite and no update was made (every rank sees the same mean: all skip together)."""
+    c = next(data[0]).to(device).contiguous(memory_format=torch.channels_last)
+    s = augment(next(data[1]), g, topts.brushwork)
+    s[:1] = c[:1].cpu()  # the first pair: the photo with its own statistics
+    s = s.to(device).contiguous(memory_format=torch.channels_last)
+    with dev.autocast(device, precision):
+        with torch.no_grad():
+            st = net.style_stats(s)
+        parts = loss_fn(model(c, st), c, s)
+    opt.zero_grad(set_to_none=True)
+    parts["total"].backward()
+    vals = _mean_over_ranks(parts, w, device)
+    if not _finite(vals):
+        return None
+    _update(opt, params, topts, step)
+    return vals
 
 
 def _finite(vals: dict[str, float]) -> bool:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from .. import color, engine, masks, vgg
-from ..config import KEYWORDS, Options, Runtime, validate
+from ..config import KEYWORDS, WARM_STARTS, Options, Runtime, validate
 from ..device import memory_format, pick_device
 from ..engine import Callback
 from ..errors import Interrupted, UsageError
@@ -35,6 +35,9 @@ from ..weights import VGGWeights, load_weights, resolve
 from .clips import ClipOptions, OptimisedFrames, style_tensors
 
 if TYPE_CHECKING:
+    import torch
+
+    from ..method import Method
     from ..temporal import FrameFn
 
 KIND = "optimise"
@@ -48,13 +51,16 @@ class Stylizer:
     and says so on stderr (``painterly weights --fetch`` does it beforehand).
 
     ``clip`` steadies the frames of clips (:meth:`frames`); ``frame_callback`` is told the
-    optimiser's progress within each frame."""
+    optimiser's progress within each frame.
+
+    ``start_with`` is the method whose picture ``init="fast"`` starts from (a warm start;
+    :func:`painterly.methods.for_options` and ``painterly.stylize`` give it)."""
 
     kind = KIND
 
     def __init__(self, weights: VGGWeights | str | os.PathLike | None = None,
                  device: str = "auto", *, clip: ClipOptions | None = None,
-                 frame_callback: Callback | None = None):
+                 frame_callback: Callback | None = None, start_with: Method | None = None):
         if isinstance(weights, VGGWeights):
             self.weights = weights
         elif weights:
@@ -66,6 +72,7 @@ class Stylizer:
         self.cache = TargetCache()
         self.clip = clip or ClipOptions()
         self.frame_callback = frame_callback
+        self.start_with = start_with
 
     def _weights_for(self, opts: Options) -> VGGWeights:
         if self.weights is None:
@@ -107,6 +114,8 @@ class Stylizer:
             i_img = init if init is not None else opts.init
             i_img = i_img if isinstance(i_img, LoadedImage) else load_image(i_img)
             init_t = image_tensor(i_img, opts.size)
+        elif opts.init in WARM_STARTS:
+            init_t = self._warm_start(c_img, s_imgs, opts, mask, style_masks)
         c = image_tensor(c_img, opts.size)
         s = load_styles(s_imgs, opts.size, opts.style_scale)
         guides = masks.load_guides(mask, style_masks, len(s), tuple(c.shape[-2:]))
@@ -123,19 +132,35 @@ class Stylizer:
 
     run = picture  # the name of earlier versions
 
+    def _warm_start(self, content: LoadedImage, styles: list[LoadedImage], opts: Options,
+                    mask, style_masks) -> torch.Tensor:
+        """The start image of ``--init fast``: the fast method's picture, same options."""
+        if self.start_with is None:
+            raise UsageError(f"init '{opts.init}' needs the method to start from: use "
+                             f"painterly.stylize(..., init='{opts.init}') or "
+                             f"painterly.methods.for_options(options)")
+        warm = dataclasses.replace(opts, method=opts.init, init="palette")
+        pic = self.start_with.picture(content, styles, warm, mask=mask,
+                                      style_masks=style_masks)
+        return image_tensor(load_image(pic), opts.size)
+
     def frames(self, styles: Sequence[ImageLike | LoadedImage], opts: Options) -> FrameFn:
         """The per-frame function of one clip (:class:`~.clips.OptimisedFrames`)."""
         validate(opts, len(styles))
+        if opts.init in WARM_STARTS:
+            raise UsageError(f"--init {opts.init} is for pictures; a clip's frames start "
+                             f"from the frame before")
         return OptimisedFrames(self, style_tensors(styles, opts), opts, self.clip,
                                self.frame_callback)
 
 
 def make(runtime: Runtime, *, clip: ClipOptions | None = None,
-         callback: Callback | None = None) -> Stylizer:
+         callback: Callback | None = None, start_with: Method | None = None) -> Stylizer:
     """The room's method for ``runtime`` (``clip``: how the frames of clips are steadied;
-    ``callback``: the optimiser's progress within each frame of a clip)."""
+    ``callback``: the optimiser's progress within each frame of a clip; ``start_with``: the
+    method of a warm start, ``--init fast``)."""
     return Stylizer(runtime.weights or None, runtime.device, clip=clip,
-                    frame_callback=callback)
+                    frame_callback=callback, start_with=start_with)
 
 
 def _finishing(callback: Callback | None, finish, mode: str) -> Callback | None:

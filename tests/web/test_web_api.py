@@ -30,7 +30,7 @@ def test_page_and_schema(client):
     schema = client.get("/api/schema").json()
     names = {o["name"]: o for o in schema["options"]}
     assert "weights" not in names and "device" not in names
-    assert names["init"]["choices"] == ["palette", "content", "noise", "style"]
+    assert names["init"]["choices"] == ["palette", "content", "noise", "style", "fast"]
     assert names["init"]["default"] == "palette"
     assert {"size", "style_weight", "preserve_color", "steps"} <= {
         n for n, o in names.items() if o["group"] == "basic"}
