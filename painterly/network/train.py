@@ -67,6 +67,7 @@ from ..training import (
 from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
+from .estimate import Estimate, for_run
 from .guard import check_outputs, keeps_earlier, make_previews, resume_from
 from .modelfile import ModelFile, save_model, thumbnail_png
 from .options import TrainOptions
@@ -137,6 +138,7 @@ class Run:
     meta: dict
     arch: Arch
     keep: bool = False  # an earlier model stays: a stopped run writes beside it
+    estimate: Estimate | None = None  # measured before the first step (rank 0, not quiet)
 
     def save(self, step: int, path: Path, with_opt: bool) -> None:
         if self.w.main:
@@ -193,9 +195,12 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     try:
         with _tuned(device):  # fixed shapes: cuDNN may pick its fastest kernels
             run = _setup(w, device, topts, runtime, style_t, train_files, held, start,
-                         (state, adam, workers), meta, (Path(out), ckpt, keep))
+                         (state, adam, workers), meta, (Path(out), ckpt, keep),
+                         measure=w.main and not quiet)
             if w.main:  # created once everything else is checked
                 make_previews(previews)
+            if run.estimate is not None:
+                print(run.estimate.line(), file=sys.stderr, flush=True)
             return _loop(run, previews, callback, quiet)
     finally:
         dist.done(w)
@@ -257,8 +262,10 @@ def _tuned(device: torch.device) -> contextlib.AbstractContextManager:
 
 def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Runtime,
            style_t: torch.Tensor, train_files: list[Path], held: list[Path], start: int,
-           saved: tuple, meta: dict, outs: tuple[Path, Path, bool]) -> Run:
-    """The objective, the data, the network and its optimizer, on this process."""
+           saved: tuple, meta: dict, outs: tuple[Path, Path, bool], measure: bool = False
+           ) -> Run:
+    """The objective, the data, the network and its optimizer, on this process; with
+    ``measure``, the time the steps will take (:mod:`.estimate`)."""
     state, adam, workers = saved
     precision = dev.resolve_precision(topts.precision, device)
     lopts = topts.loss_options()
@@ -267,7 +274,9 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     vgg = build(weights, network_layers(lopts, weights.arch), "max").to(device)
     vgg = vgg.to(memory_format=dev.memory_format(device))
     ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
+    t0 = time.perf_counter()
     calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
+    decode = (time.perf_counter() - t0) / len(calib)  # a photo's, the first time
     loss_fn = for_training(vgg, lopts, style_t, topts.photo_size, calib)
 
     arch = Arch(topts.width, topts.blocks, topts.downs).check()
@@ -276,6 +285,12 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     if state is not None:
         net.load_state_dict(state)
     net = net.to(device, memory_format=torch.channels_last).train()
+    est = None
+    if measure:  # each photo is decoded once, then kept
+        left = topts.steps - start
+        fresh = max(0, min(left * topts.batch, len(ds)) - len(calib))
+        est = for_run(net, loss_fn, device, precision, topts.batch // w.size, topts.crop,
+                      left, decode * fresh)
     params = list(net.parameters())
     opt = torch.optim.Adam(params, lr=topts.lr)
     load_adam_state(opt, params, adam, device)
@@ -288,7 +303,7 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     data = batches(ds, sampler, topts.batch // w.size, len(ds) // topts.batch, start, workers)
     held_t = _held_out(held, topts.photo_size)
     return Run(w, device, precision, topts, start, outs[0], outs[1], net, model, opt, params,
-               loss_fn, data, held_t, meta, arch, outs[2])
+               loss_fn, data, held_t, meta, arch, outs[2], est)
 
 
 def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None] | None,
