@@ -215,6 +215,25 @@ def test_training_requests_are_checked(client, tmp_path: Path):
     assert client.get("/api/jobs").json()["jobs"] == []
 
 
+def test_the_train_form_is_told_how_long_training_takes(client):
+    """Measured once per shape of run (a short pass here), then scaled by the steps."""
+    def ask(**options) -> dict:
+        r = client.post("/api/train/estimate", json={"options": {**TINY_TRAIN, **options}})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    first = ask(steps=30)
+    assert first["steps"] == 30 and first["seconds_per_step"] > 0 and first["seconds"] > 0
+    again = ask(steps=60, lr=0.01)  # the same shape: the same measurement
+    assert again["seconds_per_step"] == first["seconds_per_step"]
+    assert abs(again["seconds"] - 60 * again["seconds_per_step"]) < 0.1
+    for bad, words in (({"crop": 64}, "crop"), ({"device": "cuda"}, "cannot be set"),
+                       ({"photo_size": 4000}, "limit of 2048")):
+        r = client.post("/api/train/estimate", json={"options": {**TINY_TRAIN, **bad}})
+        assert r.status_code == 400 and words in r.json()["error"], r.text
+    assert client.get("/api/jobs").json()["jobs"] == []  # nothing was queued
+
+
 def test_cancelled_training_leaves_a_usable_model(client):
     style = upload(client, png_bytes(48, 48, 2))["id"]
     r = client.post("/api/train", json={"style": style, "photos": photo_ids(client, 3),

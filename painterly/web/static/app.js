@@ -8,7 +8,8 @@ const $ = (id) => document.getElementById(id);
 const state = { schema: null, content: null, styles: [], job: null, events: null,
                 preset: "", previewVersion: 0, models: [], trainStyle: null,
                 trainPhotos: [], info: { fast: false }, look: null, lookTimer: 0,
-                estimateTimer: 0, mask: null, tab: Math.random().toString(36).slice(2) };
+                estimateTimer: 0, trainTimer: 0, trainAsked: 0, mask: null,
+                tab: Math.random().toString(36).slice(2) };
 const FINAL = ["done", "failed", "cancelled"];
 const CLIP_EXT = ["mp4", "mov", "webm", "mkv"];
 const TRAIN_SHOWN = ["steps", "batch", "crop", "photo_size", "width", "style_weight",
@@ -201,7 +202,8 @@ function buildForms(schema) {
   }
   buildFields(schema.apply_options, "apply-", () => $("apply-fields"), null, true);
   buildFields(schema.train_options, "train-",
-              (opt) => $(TRAIN_SHOWN.includes(opt.name) ? "train-fields" : "train-advanced-fields"));
+              (opt) => $(TRAIN_SHOWN.includes(opt.name) ? "train-fields" : "train-advanced-fields"),
+              trainSettingsChanged);
   $("train-folder-choice").hidden = !schema.photo_folder;
   showClipFields();
 }
@@ -827,6 +829,29 @@ async function batch(files) {
   loadGallery();
 }
 
+function trainSettingsChanged() {
+  clearTimeout(state.trainTimer);
+  state.trainTimer = setTimeout(trainEstimate, LOOK_DELAY * 2);
+}
+
+// How long training with the form's options takes here (measured once per shape of run).
+async function trainEstimate() {
+  const box = $("train-estimate");
+  if (!$("train").open) return;
+  const asked = state.trainAsked + 1;
+  state.trainAsked = asked;
+  if (!box.textContent) box.textContent = "Measuring how long training takes here…";
+  try {
+    const r = await post("/api/train/estimate",
+                         { options: readFields(state.schema.train_options, "train-") });
+    if (state.trainAsked !== asked) return;
+    box.textContent = `About ${duration(Math.max(1, r.seconds))} for ${r.steps} steps on ` +
+                      `this computer (${num(r.seconds_per_step)} s a step), going by a short test run.`;
+  } catch (e) {
+    if (state.trainAsked === asked) box.textContent = "";
+  }
+}
+
 async function train() {
   if (!state.trainStyle) return say("Choose the painting the network learns first.", true);
   const folder = $("train-folder").checked;
@@ -1077,6 +1102,7 @@ async function main() {
   $("start").addEventListener("click", start);
   $("cancel").addEventListener("click", cancel);
   $("train-start").addEventListener("click", train);
+  $("train").addEventListener("toggle", trainEstimate);
   $("camera-start").addEventListener("click", startCamera);
   $("camera-stop").addEventListener("click", stopCamera);
   $("camera-snap").addEventListener("click", snapshot);
