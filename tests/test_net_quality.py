@@ -7,10 +7,21 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from painterly.config import Runtime, make
 from painterly.network.estimate import Estimate, duration, for_options
+from painterly.network.modelfile import load_model, save_model
 from painterly.network.options import TrainOptions
+from painterly.network.quality import (
+    SIDE,
+    TEXTURE_LIMIT,
+    default_work,
+    describe,
+    reasons,
+)
+from painterly.network.train import checkpoint_path, train
+from painterly.network.transform import Arch, TransformNet
 
 from .conftest import gradient_image, run_cli, save_png, stripes_image
 
@@ -61,3 +72,88 @@ def test_train_prints_the_time_it_will_take_before_it_starts(tmp_path, photos, s
 def test_the_estimate_of_options_without_photos(tiny):
     e = for_options(make(TrainOptions, steps=50, **TINY), Runtime(weights=tiny, device="cpu"))
     assert e.steps == 50 and e.seconds_per_step > 0 and e.seconds > 0
+
+
+# --- the quality figure ------------------------------------------------------------------
+
+def _train(tmp_path, photos, style, tiny, steps=2, callback=None, **opts):
+    out = tmp_path / "m.safetensors"
+    topts = make(TrainOptions, steps=steps, **{**TINY, **opts})
+    done = train(str(style), str(photos), str(out), topts,
+                 Runtime(weights=tiny, device="cpu"), quiet=True, callback=callback)
+    return out, done
+
+
+def test_a_two_step_training_writes_its_quality_figure_and_is_far_from_converged(
+        tmp_path, photos, style, tiny):
+    out, _ = _train(tmp_path, photos, style, tiny, holdout=2)
+    q = load_model(out).meta["quality"]
+    assert q["size"] == SIDE and q["photos"] == 2
+    assert q["texture"] > 0 and q["content"] > 0 and q["grid"] >= 1
+    assert q["seen"] == 4 and q["recipe_seen"] == default_work() == 8000
+    assert q["far_from_converged"] is True
+    assert "4 photos seen in training, the default recipe sees 8000" in reasons(q)
+    lines = describe(load_model(out).meta)
+    assert len(lines) == 2 and lines[0].startswith("quality: texture ")
+    assert lines[1].startswith("warning: far from converged") and "--steps" in lines[1]
+    assert not checkpoint_path(out).exists()  # no checkpoint: the run finished
+
+
+def test_the_verdict_follows_the_photos_seen_and_the_texture():
+    good = {"texture": 0.1, "seen": 8000, "recipe_seen": 8000, "texture_limit": TEXTURE_LIMIT}
+    assert reasons(good) == []
+    assert reasons({**good, "seen": 1999}) and not reasons({**good, "seen": 2000})
+    assert reasons({**good, "texture": TEXTURE_LIMIT * 2}) == \
+        [f"texture {TEXTURE_LIMIT * 2:.2f}, a trained network scores below {TEXTURE_LIMIT}"]
+    assert describe({"quality": {**good, "photos": 4, "size": SIDE,
+                                 "far_from_converged": False}})[0].startswith(
+        "quality: texture 0.100")
+    assert describe({}) == [] and describe({"quality": "junk"}) == []
+
+
+def test_without_held_out_photos_the_figure_says_so(tmp_path, photos, style, tiny):
+    out, _ = _train(tmp_path, photos, style, tiny, holdout=0)
+    q = load_model(out).meta["quality"]
+    assert q["photos"] == 0 and "texture" not in q and q["far_from_converged"]
+    assert describe(load_model(out).meta)[0] == \
+        "quality: not measured (no held-out photos)"
+
+
+def test_a_stopped_training_writes_its_figure_too(tmp_path, photos, style, tiny):
+    from painterly.errors import Interrupted
+
+    def stop(p):
+        if p.step == 2:
+            raise Interrupted()
+
+    out, done = _train(tmp_path, photos, style, tiny, steps=50, callback=stop)
+    assert done.interrupted and done.steps == 2
+    assert load_model(out).meta["quality"]["seen"] == 4
+    assert "quality" not in load_model(checkpoint_path(out)).meta
+
+
+def test_apply_prints_the_figure_and_the_warning(tmp_path, photos, style, tiny, cli_env):
+    out, _ = _train(tmp_path, photos, style, tiny)
+    photo = photos / "p0.png"
+    r = run_cli(["apply", out, photo, "-o", tmp_path / "o.png"], cli_env)
+    assert r.returncode == 0, r.stderr
+    said = [ln for ln in r.stderr.splitlines() if ln.startswith("painterly: ")]
+    assert len(said) == 2, r.stderr
+    assert said[0].startswith("painterly: quality: texture ")
+    assert said[1].startswith("painterly: warning: far from converged (4 photos seen")
+    r = run_cli(["apply", out, photo, "-o", tmp_path / "q.png", "-q"], cli_env)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_an_old_model_file_loads_and_says_nothing_of_quality(tmp_path, photos, cli_env):
+    from painterly.network.method import load
+
+    old = tmp_path / "old.safetensors"
+    torch.manual_seed(0)
+    a = Arch(4, 1, 2)
+    save_model(old, TransformNet(a), a, {"style": {"name": "s.png"}, "steps": 100})
+    assert load(old, Runtime(device="cpu")).notes == []
+    r = run_cli(["apply", old, photos / "p0.png", "-o", tmp_path / "o.png"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "quality" not in r.stderr and "warning" not in r.stderr, r.stderr
+    assert "1 image written" in r.stderr

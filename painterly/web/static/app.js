@@ -777,7 +777,21 @@ function networkCard(m) {
                         onclick: () => useNetwork(m) },
     el("div", { class: "pic" }, pic),
     el("b", {}, m.name),
-    el("small", {}, m.trained_here ? "trained here" : "ready"));
+    el("small", {}, m.trained_here ? "trained here" : "ready"),
+    ...qualityNotes(m.quality));
+}
+
+// A network's quality figure (measured when it was trained), and the warning of one far
+// from converged; nothing for networks trained before painterly measured it.
+function qualityNotes(q) {
+  if (!q) return [];
+  const notes = [el("small", { class: "quality", title: q.summary },
+                    q.texture === null ? "quality not measured" : `texture ${num(q.texture)}`)];
+  if (q.warning) {
+    notes.push(el("small", { class: "quality-warning", title: q.warning },
+                  "Far from converged: expect weak pictures"));
+  }
+  return notes;
 }
 
 async function useNetwork(m) {

@@ -1,0 +1,140 @@
+"""The quality figure of a trained style network, measured at the end of training and kept
+in its model file (``"quality"`` in the metadata), so that a weak network says so wherever
+it is used (``painterly apply``, the studio's list of networks).
+
+The network paints the held-out photos (those of its previews, up to :data:`PHOTOS`) at
+:data:`SIDE` px; the figure is the median over them of the measures of
+:mod:`painterly.scoring`: the texture distance of each picture to the painting, its
+content distance to its photo, and its grid strength.
+
+The verdict is "far from converged" when the network has seen fewer photos (steps x
+batch) than a quarter of the default recipe's (``TrainOptions``: 2000 x 4), or when its
+texture distance is above :data:`TEXTURE_LIMIT`.  The limit was chosen by measurement
+(``benchmarks/net_quality_limit.py``, docs/networks.md): painterly's own pictures of the
+same photos score well below it, and an untrained network and the photo itself well above.
+
+Files written before the figure existed have none; they load as before and say nothing.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import torch
+
+from .. import device as dev
+from ..images import fit_longest, resize_tensor, to_pil
+from ..scoring import (
+    content_distance,
+    features,
+    grid_strength,
+    scorer_net,
+    style_like,
+    texture_distance,
+)
+from ..vgg import VGGWeights
+from .options import TrainOptions
+
+SIDE = 256  # longest side of the pictures measured
+PHOTOS = 4  # held-out photos measured, at most
+WORK_SHARE = 0.25  # of the default recipe's photos seen (steps x batch), at least
+TEXTURE_LIMIT = 0.5  # texture distance at SIDE px above which a network is far off
+
+
+def default_work() -> int:
+    """Photos the default recipe trains on (steps x batch)."""
+    d = TrainOptions()
+    return d.steps * d.batch
+
+
+@torch.no_grad()
+def measure(net: torch.nn.Module, photos: list[torch.Tensor], style: torch.Tensor,
+            weights: VGGWeights, device: torch.device, precision: str) -> dict[str, Any]:
+    """The medians of texture distance, content distance and grid strength of the network's
+    pictures of ``photos`` (1 x 3 x H x W each, any size) at :data:`SIDE` px; ``style`` is
+    the painting (any size)."""
+    vgg = scorer_net(weights, device)
+    was = net.training
+    net.eval()
+    rows = []
+    try:
+        for p in photos[:PHOTOS]:
+            w, h = fit_longest(p.shape[-1], p.shape[-2], SIDE)
+            x = resize_tensor(p.float(), (h, w)).to(device)
+            with dev.autocast(device, precision):
+                y = net(x.contiguous(memory_format=torch.channels_last))
+            y = y.float().clamp(0, 1)
+            fo = features(vgg, y)
+            rows.append((texture_distance(fo, features(vgg, style_like(style, (h, w)))),
+                         content_distance(fo, features(vgg, x)),
+                         grid_strength(to_pil(y.cpu()))))
+    finally:
+        net.train(was)
+    return {"size": SIDE, "photos": len(rows),
+            **{k: round(statistics.median(r[i] for r in rows), 4)
+               for i, k in enumerate(("texture", "content", "grid"))}}
+
+
+def reasons(q: dict[str, Any]) -> list[str]:
+    """Why a quality figure says far from converged (nothing when it does not), in plain
+    words, from the numbers it holds."""
+    why = []
+    seen, full = q.get("seen"), q.get("recipe_seen")
+    if _real(seen) and _real(full) and seen < WORK_SHARE * full:
+        why.append(f"{seen} photos seen in training, the default recipe sees {full}")
+    texture, limit = q.get("texture"), q.get("texture_limit")
+    if _real(texture) and _real(limit) and texture > limit:
+        why.append(f"texture {texture:.2f}, a trained network scores below {limit}")
+    return why
+
+
+def figure(net: torch.nn.Module, photos: list[torch.Tensor], style: torch.Tensor,
+           weights: VGGWeights, device: torch.device, precision: str, steps: int,
+           batch: int) -> dict[str, Any]:
+    """The quality figure of a model file: the measures (none without held-out photos),
+    the photos seen, the default recipe's and the verdict."""
+    q: dict[str, Any] = measure(net, photos, style, weights, device, precision) if photos \
+        else {"size": SIDE, "photos": 0}
+    q.update({"seen": steps * batch, "recipe_seen": default_work(),
+              "texture_limit": TEXTURE_LIMIT})
+    q["far_from_converged"] = bool(reasons(q))
+    return q
+
+
+def summary(q: dict[str, Any]) -> str:
+    """The figure in one line."""
+    if not _real(q.get("texture")):
+        return "not measured (no held-out photos)"
+    photos, side = (v if _real(v) else "?" for v in (q.get("photos"), q.get("size")))
+    return (f"texture {q['texture']:.3f}, content {_num(q.get('content'))}, grid "
+            f"{_num(q.get('grid'))} ({photos} held-out photos, {side} px; lower texture = "
+            f"nearer the painting)")
+
+
+def warning(q: dict[str, Any], advice: str = "more --steps") -> str | None:
+    """The warning of a figure far from converged (``advice``: how to train longer), or
+    None."""
+    if not q.get("far_from_converged"):
+        return None
+    why = reasons(q)
+    because = f" ({'; '.join(why)})" if why else ""
+    return f"far from converged{because}: expect weak pictures; train it longer ({advice})"
+
+
+def describe(meta: dict[str, Any]) -> list[str]:
+    """What ``painterly apply`` tells of a model file: one line with the figure, and a
+    warning line when it is far from converged; nothing for a file without a figure."""
+    q = meta.get("quality")
+    if not isinstance(q, dict):
+        return []
+    warned = warning(q)
+    return [f"quality: {summary(q)}", *([f"warning: {warned}"] if warned else [])]
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _num(v: Any) -> str:
+    return f"{v:.2f}" if _real(v) else "?"
