@@ -1,22 +1,24 @@
 """The numbers behind a style network's "far from converged" limit (painterly/network/
-quality.py): the texture distance at 256 px, as the quality figure measures it, of pictures
-that are clearly good and clearly not, on the same photos and paintings.
+quality.py): the quality figure's texture distance, measured exactly as training measures
+it (the central 256 px squares of photos at --photo-size 512, against the painting as the
+training loss sees it), for pictures that are clearly good and clearly not.
 
-    python benchmarks/net_quality_limit.py [--styles a.jpg b.jpg] [--photos DIR] [--n 3]
-        [--models starry=m.safetensors ...] [--no-stylize]
+    python benchmarks/net_quality_limit.py --photos DIR [--names a.jpg b.jpg ...]
+        [--styles a.jpg b.jpg] [--models starry_night=m.safetensors ...] [--no-stylize]
 
-For each painting and each of the first N photos (sorted by name): the photo itself (a
-network that does nothing), an untrained network (the default shape, seed 0), the any-
-painting fast model that ships with painterly, ``painterly stylize`` at 256 px with the
-default options (the picture a network is trained to approach), and any model files given
-(``NAME=FILE``: the painting named NAME only).  Prints the median per painting and method
-as a markdown table.  Run from the repository root with ``PYTHONPATH=.``.
+For each painting, on the same photos (``--names``, or the first four of the folder): the
+photo itself (a network that does nothing), an untrained network (the default shape, seed
+0), the any-painting fast model that ships with painterly, ``painterly stylize`` of the
+square with the default options (the style seen at the training's scale: ``--style-scale
+2`` for a 256 px square of a 512 px photo; what a network is trained to approach), and any
+model files given (``NAME=FILE``: for the painting whose file is NAME.*).  Prints the
+figure (median over the photos) per painting and method as a markdown table.  Run from the
+repository root with ``PYTHONPATH=.``.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,42 +29,44 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from painterly import scoring  # noqa: E402
-from painterly.images import load_image  # noqa: E402
+from painterly.images import image_tensor, load_image, to_tensor  # noqa: E402
+from painterly.network.quality import SIDE, measures_of, seen_style  # noqa: E402
+from painterly.objective import load_styles  # noqa: E402
 from painterly.weights import resolve  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 STYLES = ("starry_night.jpg", "the_scream.jpg", "woman-with-hat-matisse.jpg")
-SIDE = 256
+PHOTO_SIZE = 512  # the default --photo-size
 
 
 def painters(a) -> dict:
-    """method -> fn(photo LoadedImage, style LoadedImage, style path) -> 1x3xHxW tensor."""
+    """method -> (the painting it is for, or None for any; fn(square 1x3xSxS, painting
+    LoadedImage) -> picture)."""
     import painterly
     from painterly import methods
     from painterly.config import Options
-    from painterly.images import to_tensor
-    from painterly.network.network import Network, photo_tensor
+    from painterly.network.network import Network
     from painterly.network.transform import Arch, TransformNet
 
     def tensor(im) -> torch.Tensor:
         return to_tensor(load_image(im.convert("RGB")).rgb)
 
+    def opts(x: torch.Tensor, **kw) -> Options:
+        side = x.shape[-1]
+        return Options(size=side, style_scale=PHOTO_SIZE / side, **kw)
+
     torch.manual_seed(0)
     untrained = TransformNet(Arch(16, 5, 3)).eval()
-    fns = {"photo": lambda p, s, name: photo_tensor(p, SIDE),
-           "untrained": lambda p, s, name: untrained(photo_tensor(p, SIDE)).detach().clamp(0, 1)}
     fast = methods.for_options(Options(method="fast"))
-    fns["fast"] = lambda p, s, name: tensor(fast.picture(p, [s], Options(method="fast",
-                                                                         size=SIDE)))
+    fns = {"photo": (None, lambda x, s: x), "untrained": (None, lambda x, s: untrained(x)),
+           "fast": (None, lambda x, s: tensor(fast.picture(x, [s], opts(x, method="fast"))))}
     if not a.no_stylize:
         st = painterly.Stylizer()
-        fns["stylize"] = lambda p, s, name: tensor(st.picture(p, [s], Options(size=SIDE)))
+        fns["stylize"] = (None, lambda x, s: tensor(st.picture(x, [s], opts(x))))
     for spec in a.models:
-        style_name, path = spec.split("=", 1)
+        want, path = spec.split("=", 1)
         net = Network.load(path, "cpu", "fp32", "torch")
-        fns[f"model {Path(path).name}"] = (
-            lambda p, s, name, net=net, want=style_name:
-            net.transform(photo_tensor(p, SIDE)) if Path(name).stem == want else None)
+        fns[Path(path).name] = (want, lambda x, s, net=net: net.transform(x))
     return fns
 
 
@@ -70,37 +74,37 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--styles", nargs="+", default=[str(SHARED / "images" / s) for s in STYLES])
     ap.add_argument("--photos", default=str(SHARED / "photos"))
-    ap.add_argument("--n", type=int, default=3)
+    ap.add_argument("--names", nargs="*", default=[], help="photos of the folder to use")
     ap.add_argument("--models", nargs="*", default=[], metavar="NAME=FILE")
     ap.add_argument("--no-stylize", action="store_true")
     a = ap.parse_args()
-    photos = sorted(p for p in Path(a.photos).iterdir()
-                    if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:a.n]
+    folder = Path(a.photos)
+    names = a.names or sorted(p.name for p in folder.iterdir()
+                              if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:4]
+    photos = [image_tensor(load_image(folder / n), PHOTO_SIZE) for n in names]
     vgg = scoring.scorer_net(resolve())
     fns = painters(a)
-    rows: dict[str, dict[str, list[float]]] = {}
+    table: dict[str, dict[str, dict]] = {}
     for style in a.styles:
         s_img = load_image(style)
-        fs: dict[int, dict[str, torch.Tensor]] = {}
-        for photo in photos:
-            p_img = load_image(photo)
-            for method, fn in fns.items():
-                t0 = time.perf_counter()
-                y = fn(p_img, s_img, style)
-                if y is None:
-                    continue
-                side = max(y.shape[-2:])
-                if side not in fs:  # the painting at the picture's longest side
-                    fs[side] = scoring.features(vgg, scoring.read(s_img, longest=side))
-                t = scoring.texture_distance(scoring.features(vgg, y), fs[side])
-                rows.setdefault(Path(style).stem, {}).setdefault(method, []).append(t)
-                print(f"{Path(style).stem} {photo.name} {method}: texture {t:.3f} "
-                      f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+        seen = seen_style(load_styles([s_img], PHOTO_SIZE, 1.0)[0], PHOTO_SIZE, 1.0)
+        for method, (want, fn) in fns.items():
+            if want not in (None, Path(style).stem):
+                continue
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                q = measures_of(lambda x, fn=fn, s=s_img: fn(x, s), photos, seen, vgg)
+            table.setdefault(Path(style).stem, {})[method] = q
+            print(f"{Path(style).stem} {method}: {q} ({time.perf_counter() - t0:.0f} s)",
+                  file=sys.stderr, flush=True)
     methods = list(fns)
+    print(f"texture distance (content distance), median of {len(photos)} photos "
+          f"({', '.join(names)}), {SIDE} px squares at --photo-size {PHOTO_SIZE}\n")
     print("| painting | " + " | ".join(methods) + " |")
     print("|---" * (len(methods) + 1) + "|")
-    for style, per in rows.items():
-        cells = [f"{statistics.median(per[m]):.3f}" if m in per else "" for m in methods]
+    for style, per in table.items():
+        cells = [f"{per[m]['texture']:.3f} ({per[m]['content']:.2f})" if m in per else ""
+                 for m in methods]
         print(f"| {style} | " + " | ".join(cells) + " |")
 
 

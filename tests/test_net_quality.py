@@ -16,6 +16,7 @@ from painterly.network.options import TrainOptions
 from painterly.network.quality import (
     SIDE,
     TEXTURE_LIMIT,
+    centre_crop,
     default_work,
     describe,
     reasons,
@@ -88,7 +89,7 @@ def test_a_two_step_training_writes_its_quality_figure_and_is_far_from_converged
         tmp_path, photos, style, tiny):
     out, _ = _train(tmp_path, photos, style, tiny, holdout=2)
     q = load_model(out).meta["quality"]
-    assert q["size"] == SIDE and q["photos"] == 2
+    assert q["size"] == 33 and q["photos"] == 2  # photos of 40 x 33 px: squares of 33
     assert q["texture"] > 0 and q["content"] > 0 and q["grid"] >= 1
     assert q["seen"] == 4 and q["recipe_seen"] == default_work() == 8000
     assert q["far_from_converged"] is True
@@ -97,6 +98,13 @@ def test_a_two_step_training_writes_its_quality_figure_and_is_far_from_converged
     assert len(lines) == 2 and lines[0].startswith("quality: texture ")
     assert lines[1].startswith("warning: far from converged") and "--steps" in lines[1]
     assert not checkpoint_path(out).exists()  # no checkpoint: the run finished
+
+
+def test_the_figure_is_taken_on_central_squares_at_the_training_scale():
+    x = torch.arange(2 * 3 * 300 * 400, dtype=torch.float32).reshape(2, 3, 300, 400)
+    assert torch.equal(centre_crop(x), x[..., 22:278, 72:328])
+    assert centre_crop(x[..., :40, :50]).shape[-2:] == (40, 40)
+    assert SIDE == 256
 
 
 def test_the_verdict_follows_the_photos_seen_and_the_texture():

@@ -2,10 +2,12 @@
 in its model file (``"quality"`` in the metadata), so that a weak network says so wherever
 it is used (``painterly apply``, the studio's list of networks).
 
-The network paints the held-out photos (those of its previews, up to :data:`PHOTOS`) at
-:data:`SIDE` px; the figure is the median over them of the measures of
-:mod:`painterly.scoring`: the texture distance of each picture to the painting, its
-content distance to its photo, and its grid strength.
+The network paints the held-out photos (those of its previews, up to :data:`PHOTOS`): the
+central :data:`SIDE` px square of each, at the scale training saw the photos
+(``--photo-size``), since a network paints strokes of a fixed size in pixels.  The figure
+is the median over them of the measures of :mod:`painterly.scoring`: the texture distance
+of each picture to the painting as training saw it, its content distance to its photo, and
+its grid strength.
 
 The verdict is "far from converged" when the network has seen fewer photos (steps x
 batch) than a quarter of the default recipe's (``TrainOptions``: 2000 x 4), or when its
@@ -19,27 +21,22 @@ Files written before the figure existed have none; they load as before and say n
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from .. import device as dev
-from ..images import fit_longest, resize_tensor, to_pil
-from ..scoring import (
-    content_distance,
-    features,
-    grid_strength,
-    scorer_net,
-    style_like,
-    texture_distance,
-)
-from ..vgg import VGGWeights
+from ..images import resize_tensor, to_pil
+from ..objective import style_size
+from ..scoring import content_distance, features, grid_strength, scorer_net, texture_distance
+from ..vgg import VGGFeatures, VGGWeights
 from .options import TrainOptions
 
 SIDE = 256  # longest side of the pictures measured
 PHOTOS = 4  # held-out photos measured, at most
 WORK_SHARE = 0.25  # of the default recipe's photos seen (steps x batch), at least
-TEXTURE_LIMIT = 0.5  # texture distance at SIDE px above which a network is far off
+TEXTURE_LIMIT = 0.3  # texture distance above which a network is far off (measured: module text)
 
 
 def default_work() -> int:
@@ -48,32 +45,55 @@ def default_work() -> int:
     return d.steps * d.batch
 
 
+def seen_style(style: torch.Tensor, photo_size: int, style_scale: float) -> torch.Tensor:
+    """The painting (1 x 3 x H x W, as loaded) at the size training's loss sees it."""
+    return resize_tensor(style, style_size(tuple(style.shape[-2:]), photo_size, style_scale))
+
+
+def centre_crop(x: torch.Tensor, side: int = SIDE) -> torch.Tensor:
+    """The central square of ``x`` (1 x 3 x H x W), ``side`` px or the short side if less."""
+    h, w = x.shape[-2:]
+    s = min(side, h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return x[..., top:top + s, left:left + s]
+
+
 @torch.no_grad()
-def measure(net: torch.nn.Module, photos: list[torch.Tensor], style: torch.Tensor,
-            weights: VGGWeights, device: torch.device, precision: str) -> dict[str, Any]:
-    """The medians of texture distance, content distance and grid strength of the network's
-    pictures of ``photos`` (1 x 3 x H x W each, any size) at :data:`SIDE` px; ``style`` is
-    the painting (any size)."""
-    vgg = scorer_net(weights, device)
-    was = net.training
-    net.eval()
-    rows = []
-    try:
-        for p in photos[:PHOTOS]:
-            w, h = fit_longest(p.shape[-1], p.shape[-2], SIDE)
-            x = resize_tensor(p.float(), (h, w)).to(device)
-            with dev.autocast(device, precision):
-                y = net(x.contiguous(memory_format=torch.channels_last))
-            y = y.float().clamp(0, 1)
-            fo = features(vgg, y)
-            rows.append((texture_distance(fo, features(vgg, style_like(style, (h, w)))),
-                         content_distance(fo, features(vgg, x)),
-                         grid_strength(to_pil(y.cpu()))))
-    finally:
-        net.train(was)
-    return {"size": SIDE, "photos": len(rows),
+def measures_of(paint: Callable[[torch.Tensor], torch.Tensor], photos: list[torch.Tensor],
+                style: torch.Tensor, vgg: VGGFeatures) -> dict[str, Any]:
+    """The medians of texture distance, content distance and grid strength of ``paint``'s
+    pictures of the central :data:`SIDE` px squares of ``photos`` (up to :data:`PHOTOS`, at
+    the scale training saw them), against ``style`` (the painting as training saw it)."""
+    fs = features(vgg, style)
+    rows, side = [], 0
+    for p in photos[:PHOTOS]:
+        x = centre_crop(p.float())
+        y = paint(x).float().clamp(0, 1)
+        fo = features(vgg, y)
+        rows.append((texture_distance(fo, fs), content_distance(fo, features(vgg, x)),
+                     grid_strength(to_pil(y.cpu()))))
+        side = max(side, x.shape[-1])
+    return {"size": side, "photos": len(rows),
             **{k: round(statistics.median(r[i] for r in rows), 4)
                for i, k in enumerate(("texture", "content", "grid"))}}
+
+
+def measure(net: torch.nn.Module, photos: list[torch.Tensor], style: torch.Tensor,
+            weights: VGGWeights, device: torch.device, precision: str) -> dict[str, Any]:
+    """:func:`measures_of` the network (in eval mode, in the run's arithmetic); photos at
+    the training's photo size, the style as training saw it."""
+    vgg = scorer_net(weights, device)
+
+    def paint(x: torch.Tensor) -> torch.Tensor:
+        with dev.autocast(device, precision):
+            return net(x.to(device).contiguous(memory_format=torch.channels_last))
+
+    was = net.training
+    net.eval()
+    try:
+        return measures_of(paint, photos, style, vgg)
+    finally:
+        net.train(was)
 
 
 def reasons(q: dict[str, Any]) -> list[str]:
@@ -108,8 +128,8 @@ def summary(q: dict[str, Any]) -> str:
         return "not measured (no held-out photos)"
     photos, side = (v if _real(v) else "?" for v in (q.get("photos"), q.get("size")))
     return (f"texture {q['texture']:.3f}, content {_num(q.get('content'))}, grid "
-            f"{_num(q.get('grid'))} ({photos} held-out photos, {side} px; lower texture = "
-            f"nearer the painting)")
+            f"{_num(q.get('grid'))} ({photos} held-out photos, {side} px squares; lower "
+            f"texture = nearer the painting)")
 
 
 def warning(q: dict[str, Any], advice: str = "more --steps") -> str | None:

@@ -71,7 +71,7 @@ from .estimate import Estimate, for_run
 from .guard import check_outputs, keeps_earlier, make_previews, resume_from
 from .modelfile import ModelFile, save_model, thumbnail_png
 from .options import TrainOptions
-from .quality import SIDE, describe, figure
+from .quality import describe, figure, seen_style
 from .transform import Arch, TransformNet
 
 CALIBRATION_PHOTOS = 8
@@ -141,7 +141,7 @@ class Run:
     keep: bool = False  # an earlier model stays: a stopped run writes beside it
     estimate: Estimate | None = None  # measured before the first step (rank 0, not quiet)
     weights: VGGWeights | None = None  # the VGG's, for the quality figure
-    style_q: torch.Tensor | None = None  # the painting at the quality figure's size
+    style_q: torch.Tensor | None = None  # the painting as training sees it
 
     def save(self, step: int, path: Path, with_opt: bool, quality: bool = False) -> dict:
         """Write the network (rank 0); a model (``quality``) with its quality figure.  The
@@ -220,7 +220,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
                          measure=w.main and not quiet)
             if w.main:  # created once everything else is checked
                 make_previews(previews)
-            run.style_q = image_tensor(style_img, SIDE)
+            run.style_q = seen_style(style_t, topts.photo_size, topts.style_scale)
             if run.estimate is not None:
                 print(run.estimate.line(), file=sys.stderr, flush=True)
             return _loop(run, previews, callback, quiet)
