@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE))
 from painterly import video  # noqa: E402
 from painterly.images import fit_longest, load_image, to_tensor  # noqa: E402
 from painterly.network.options import CLIP_BLEND  # noqa: E402
+from painterly.scoring import gram, relative  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 X = "libx264"
@@ -106,9 +107,9 @@ class Texture:
             size = fit_longest(s.shape[-1], s.shape[-2], max(hw))[::-1]
             s = F.interpolate(s, size=size, mode="bilinear", antialias=True,
                               align_corners=False)
-            self._grams[hw] = {k: self.score._gram(v) for k, v in self._features(s).items()}
+            self._grams[hw] = {k: gram(v) for k, v in self._features(s).items()}
         fo = self._features(x)
-        return sum(self.score._rel(self.score._gram(fo[k]), g)
+        return sum(relative(gram(fo[k]), g)
                    for k, g in self._grams[hw].items())
 
 

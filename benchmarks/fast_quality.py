@@ -69,7 +69,7 @@ def cmd_fast(a) -> None:
 
 def cmd_score(a) -> None:
     from benchmarks import score as S
-    from benchmarks.nets_quality import grid_strength
+    from painterly.scoring import grid_strength
 
     scorer = S.Scorer(None, "cpu", shared(a) / "photos")
     methods = {"stylize": a.stylize, "fast": a.fast}

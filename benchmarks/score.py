@@ -21,9 +21,11 @@ VGG-19 in float32 (TF32 off on GPUs, so a GPU scores like the CPU up to rounding
   of O's relu5_1 map (cosines of an all-zero vector count as 0).  O = C gives 0; O a copy of
   the painting gives nearly 1.
 
-Library: ``score(out, content, style, photos=DIR)`` (images as paths, PIL images, arrays or
-tensors) or a :class:`Scorer` kept between calls (its network and the photos' features are
-loaded once).  Command line::
+The measures themselves are :mod:`painterly.scoring` (one copy of the maths, which a style
+network's quality figure uses too); this module adds the recognizability ratio, the photos
+and the command line.  Library: ``score(out, content, style, photos=DIR)`` (images as
+paths, PIL images, arrays or tensors) or a :class:`Scorer` kept between calls (its network
+and the photos' features are loaded once).  Command line::
 
     python benchmarks/score.py OUT.png [OUT2.png ...] --content C.jpg --style S.jpg
         [--photos DIR] [--n-photos 24] [--no-recog] [--device cpu|cuda]
@@ -35,114 +37,39 @@ cached original VGG-19); run from the repository root with ``PYTHONPATH=.``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from painterly.images import (
-    ImageLike,
-    LoadedImage,
-    fit_longest,
-    load_image,
-    resize_tensor,
-    to_tensor,
+from painterly.images import ImageLike, LoadedImage
+from painterly.scoring import (  # noqa: F401  (the measures, named here for the benchmarks)
+    CONTENT_LAYER,
+    LEAK_LAYER,
+    LEAK_MARGIN,
+    STYLE_LAYERS,
+    TEXTURE_LAYERS,
+    content_distance,
+    features,
+    gram,
+    gram_distances,
+    grid_strength,
+    leak_fraction,
+    measures,
+    read,
+    relative,
+    scorer_net,
+    style_distance,
+    texture_distance,
 )
-from painterly.vgg import VGGFeatures, build
+from painterly.vgg import VGGFeatures
 from painterly.weights import VGGWeights, load_weights, resolve
 
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-TEXTURE_LAYERS = STYLE_LAYERS[:4]
-CONTENT_LAYER = "relu4_2"
-LEAK_LAYER = "relu5_1"
-LEAK_MARGIN = 0.1
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 N_PHOTOS = 24
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def read(src: ImageLike | LoadedImage, hw: tuple[int, int] | None = None,
-         longest: int = 0) -> torch.Tensor:
-    """An image as 1 x 3 x H x W in 0..1, resized to hw (exact) or to a longest side."""
-    img = src if isinstance(src, LoadedImage) else load_image(src)
-    x = to_tensor(img.rgb)
-    if hw is None:
-        w, h = fit_longest(*img.size, longest or max(img.size))
-        hw = (h, w)
-    return resize_tensor(x, hw)
-
-
-def _gram(f: torch.Tensor) -> torch.Tensor:
-    _, n, h, w = f.shape
-    x = f.reshape(n, h * w).double()
-    return x @ x.T / (n * h * w)
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).pow(2).sum() / b.double().pow(2).sum())
-
-
-def gram_distances(fo: dict[str, torch.Tensor], fs: dict[str, torch.Tensor]
-                   ) -> dict[str, float]:
-    """Relative Gram distance of O to S at every style layer."""
-    return {k: _rel(_gram(fo[k]), _gram(fs[k])) for k in STYLE_LAYERS}
-
-
-def style_distance(fo: dict[str, torch.Tensor], fs: dict[str, torch.Tensor]) -> float:
-    return sum(gram_distances(fo, fs).values())
-
-
-def texture_distance(fo: dict[str, torch.Tensor], fs: dict[str, torch.Tensor]) -> float:
-    d = gram_distances(fo, fs)
-    return sum(d[k] for k in TEXTURE_LAYERS)
-
-
-def content_distance(fo: dict[str, torch.Tensor], fc: dict[str, torch.Tensor]) -> float:
-    return _rel(fo[CONTENT_LAYER], fc[CONTENT_LAYER])
-
-
-def leak_fraction(o: torch.Tensor, c: torch.Tensor, s: torch.Tensor,
-                  margin: float = LEAK_MARGIN) -> float:
-    """Share of O's positions nearer (cosine) to some position of S than to C's feature at
-    the same position, by more than ``margin``.  o, c: 1 x N x H x W (same size); s:
-    1 x N x H' x W'."""
-    if o.shape != c.shape:
-        raise ValueError(f"output and content maps differ in shape: {tuple(o.shape)} vs "
-                         f"{tuple(c.shape)}")
-    n = o.shape[1]
-
-    def unit(f: torch.Tensor) -> torch.Tensor:  # positions x channels, unit rows (0 stays 0)
-        x = f.reshape(n, -1).T.double()
-        norm = x.norm(dim=1, keepdim=True)
-        return x / torch.where(norm > 0, norm, 1.0)
-
-    uo, uc, us = unit(o), unit(c), unit(s)
-    to_content = (uo * uc).sum(1)
-    to_style = (uo @ us.T).max(1).values
-    return float((to_style > to_content + margin).double().mean())
-
-
-@contextlib.contextmanager
-def _no_tf32(dev: torch.device):
-    """cuDNN convolutions in true float32 (GPUs use TF32 for them by default), restored
-    afterwards."""
-    if dev.type != "cuda":
-        yield
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        old = torch.backends.cudnn.allow_tf32
-        torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.backends.cudnn.allow_tf32 = old
 
 
 def _photo_paths(folder: Path, n: int) -> list[Path]:
@@ -171,16 +98,12 @@ class Scorer:
         if not isinstance(w, VGGWeights):
             w = load_weights(w) if w else resolve()
         self.dev = torch.device(self.device)
-        layers = sorted({*STYLE_LAYERS, CONTENT_LAYER, LEAK_LAYER})
-        self.net = build(w, layers).float().to(self.dev)
+        self.net = scorer_net(w, self.dev)
         if self.photos is not None and Path(self.photos).is_dir():
             self.photo_paths = _photo_paths(Path(self.photos), self.n_photos)
 
-    @torch.no_grad()
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        with _no_tf32(self.dev):
-            f = self.net(x.float().to(self.dev), [*STYLE_LAYERS, CONTENT_LAYER])
-        return {k: v.double() for k, v in f.items()}
+        return features(self.net, x)
 
     def _photo_features(self, hw: tuple[int, int]) -> list[torch.Tensor]:
         if hw not in self._photo_cache:
@@ -198,16 +121,13 @@ class Scorer:
         fo = self.features(o)
         fc = self.features(read(content, hw))
         fs = self.features(read(style, longest=max(hw)))
-        grams = gram_distances(fo, fs)
-        res = {"style": sum(grams.values()),
-               "texture": sum(grams[k] for k in TEXTURE_LAYERS),
-               "content": content_distance(fo, fc),
-               "leak": leak_fraction(fo[LEAK_LAYER], fc[LEAK_LAYER], fs[LEAK_LAYER])}
-        if recog and self.photo_paths:
-            others = [_rel(fo[CONTENT_LAYER], p) for p in self._photo_features(hw)]
-            res["recog"] = res["content"] / min(others)
-        res.update({f"gram_{k}": v for k, v in grams.items()})
-        return res
+        res = measures(fo, fc, fs)
+        if not (recog and self.photo_paths):
+            return res
+        others = [relative(fo[CONTENT_LAYER], p) for p in self._photo_features(hw)]
+        grams = {k: v for k, v in res.items() if k.startswith("gram_")}
+        main = {k: v for k, v in res.items() if k not in grams}
+        return {**main, "recog": main["content"] / min(others), **grams}
 
 
 @functools.cache

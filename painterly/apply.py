@@ -176,6 +176,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     found = scan(args.inputs)
     files = found.files
     method = methods.for_model(args.model, runtime, opts=opts)  # before any folder is made
+    if not args.quiet and world().main:  # a network's quality figure (and warning)
+        methods.tell_notes(method)
     outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model])
     skipped: list[Path] = []
     n = apply_files(method, files, outs, opts, args.quiet, skipped)

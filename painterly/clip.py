@@ -49,6 +49,9 @@ def apply_clip(model: str, inputs: list[str], output: str, opts: ApplyOptions,
         raise UsageError("a clip runs in one process; start it without torchrun")
     video.check_output(output, [*inputs, model], kept.quality)
     info = video.probe(inputs[0])
-    fn = methods.for_model(model, runtime, opts=opts).frames([], opts)
+    method = methods.for_model(model, runtime, opts=opts)
+    if not quiet:  # a network's quality figure (and warning)
+        methods.tell_notes(method)
+    fn = method.frames([], opts)
     return video.process_clip(inputs[0], output, fn, opts.size or None, quiet=quiet,
                               audio=kept.audio, info=info, quality=kept.quality)

@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import struct
+import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -101,3 +102,11 @@ def pictures(method: Method, contents: Sequence[LoadedImage], opts: Any) -> list
     if batched is not None:
         return batched(contents, opts)
     return [method.picture(c, [], opts) for c in contents]
+
+
+def tell_notes(method: Method) -> None:
+    """Print what the method's model says of itself before it paints (a network's quality
+    figure, and a warning when it is far from converged), one ``painterly:`` line each;
+    nothing for methods without notes."""
+    for line in getattr(method, "notes", ()):
+        print(f"painterly: {line}", file=sys.stderr, flush=True)

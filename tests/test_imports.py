@@ -124,6 +124,7 @@ def test_the_contract_imports_no_room():
 def test_lower_modules_never_import_the_entry_points():
     graph = imports()
     low = ("config", "errors", "images", "vgg", "weights", "losses", "objective", "engine",
+           "scoring",
            "masks", "color", "device", "optim", "plot", "temporal", "video", "bars")
     for m in low:
         up = {d for d in graph[f"painterly.{m}"] if floor(d) != "shared"}
@@ -132,6 +133,14 @@ def test_lower_modules_never_import_the_entry_points():
     face = [m for m, deps in graph.items() if "painterly" in deps and m != "painterly.cli"
             and m != "painterly.__main__"]
     assert not face, f"{face} import the package painterly itself"
+
+
+def test_the_measures_sit_on_the_lowest_floor():
+    """painterly.scoring (the measures of a picture) stands on images and the VGG only, so
+    that benchmarks, training and the studio can all use it."""
+    allowed = {"painterly.images", "painterly.vgg", "painterly.statistics", "painterly.errors"}
+    deps = imports()["painterly.scoring"]
+    assert deps <= allowed, deps - allowed
 
 
 def test_help_does_not_import_torch():

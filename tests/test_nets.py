@@ -462,23 +462,3 @@ def test_grid_lock_resamples_with_a_sharp_kernel():
     at_x, at_y = xs[:30] * 1.1 + 2.3, ys[:16] * 0.9 + 1.7  # a zoom and a shift
     got = _resample(wave(xs, ys), at_x, at_y)
     assert float((got - wave(at_x, at_y)).abs().max()) < 0.01
-
-
-def test_grid_strength_sees_a_pattern_at_the_networks_stride(tmp_path):
-    """The measure behind the network's faint grid (benchmarks/nets_quality.py)."""
-    from benchmarks.nets_quality import grid_strength
-
-    rng = np.random.default_rng(0)
-    noise = Image.fromarray(rng.uniform(0, 255, (29, 37)).astype(np.uint8))
-    smooth = np.asarray(noise.resize((256, 192), Image.BICUBIC),  # not 8x: 8x has a grid
-                        dtype=np.float64)
-    ridged = smooth.copy()
-    ridged[:, 3::8] += 20  # a column every 8 pixels, off the origin
-    striped = smooth.copy()
-    striped[5::8] += 20  # a row every 8 pixels
-    score = {}
-    for name, a in {"smooth": smooth, "ridged": ridged, "striped": striped}.items():
-        p = tmp_path / f"{name}.png"
-        Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(p)
-        score[name] = grid_strength(p)
-    assert score["smooth"] < 1.1 < 1.4 < min(score["ridged"], score["striped"]), score

@@ -9,6 +9,8 @@ apply in a fraction of a second.  Kind ``network`` (:mod:`painterly.methods`).
 * :mod:`.options`   -- ApplyOptions, TrainOptions, TrainFiles;
 * :mod:`.train`     -- ``painterly train`` (on :mod:`painterly.training`'s shared helpers);
 * :mod:`.guard`     -- the checks of its outputs, a resume and the previews folder;
+* :mod:`.estimate`  -- how long a training run will take here, measured before it starts;
+* :mod:`.quality`   -- the quality figure kept in the model file, and its verdict;
 * :mod:`.export`    -- ``painterly export``: the network as an ONNX graph;
 * :mod:`.cli`       -- the flags of train and export (no torch needed to build them).
 """

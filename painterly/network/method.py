@@ -18,6 +18,7 @@ from ..images import ImageLike, LoadedImage, load_image, to_pil
 from ..temporal import FrameFn
 from .network import Network, photo_tensor
 from .options import ApplyOptions
+from .quality import describe
 from .steady import frame_fn
 
 KIND = "network"
@@ -34,6 +35,12 @@ class NetworkMethod:
     def about(self) -> str:
         """What runs the network, in what arithmetic (for the closing line)."""
         return f"{self.net.runtime}, {self.net.precision}"
+
+    @property
+    def notes(self) -> list[str]:
+        """What a user is told before the network paints: its quality figure, and a warning
+        when it is far from converged (nothing for files without a figure)."""
+        return describe(self.net.meta)
 
     def picture(self, content: ImageLike | LoadedImage, styles: Sequence[object],
                 opts: ApplyOptions, callback: Callback | None = None, *,

@@ -65,11 +65,13 @@ from ..training import (
     split_photos,
 )
 from ..version import __version__
-from ..vgg import build
+from ..vgg import VGGWeights, build
 from ..weights import resolve
+from .estimate import Estimate, for_run
 from .guard import check_outputs, keeps_earlier, make_previews, resume_from
 from .modelfile import ModelFile, save_model, thumbnail_png
 from .options import TrainOptions
+from .quality import describe, figure, seen_style
 from .transform import Arch, TransformNet
 
 CALIBRATION_PHOTOS = 8
@@ -137,11 +139,32 @@ class Run:
     meta: dict
     arch: Arch
     keep: bool = False  # an earlier model stays: a stopped run writes beside it
+    estimate: Estimate | None = None  # measured before the first step (rank 0, not quiet)
+    weights: VGGWeights | None = None  # the VGG's, for the quality figure
+    style_q: torch.Tensor | None = None  # the painting as training sees it
 
-    def save(self, step: int, path: Path, with_opt: bool) -> None:
-        if self.w.main:
-            save_model(path, self.net, self.arch, {**self.meta, "steps": step},
-                       adam_state(self.opt, self.params) if with_opt else None)
+    def save(self, step: int, path: Path, with_opt: bool, quality: bool = False) -> dict:
+        """Write the network (rank 0); a model (``quality``) with its quality figure.  The
+        metadata written (nothing on the other ranks)."""
+        if not self.w.main:
+            return {}
+        meta = {**self.meta, "steps": step}
+        if quality and (q := self.quality(step)) is not None:
+            meta["quality"] = q
+        save_model(path, self.net, self.arch, meta,
+                   adam_state(self.opt, self.params) if with_opt else None)
+        return meta
+
+    def quality(self, step: int) -> dict | None:
+        """The quality figure (:mod:`.quality`) of the network after ``step`` steps; None
+        (with a warning line) when it cannot be measured."""
+        try:
+            return figure(self.net, self.held_t, self.style_q, self.weights, self.device,
+                          self.precision, step, self.topts.batch)
+        except (RuntimeError, ValueError, PainterlyError) as e:
+            warn(f"the network's quality could not be measured ({e}); the model has no "
+                 f"quality figure")
+            return None
 
     def stopped(self, step: int) -> str:
         """Write the checkpoint and the model of the finished steps (beside an earlier
@@ -149,7 +172,7 @@ class Run:
         target = interrupted_path(self.out) if self.keep else self.out
         with deferred():
             self.save(step, self.ckpt, True)
-            self.save(step, target, False)
+            self.save(step, target, False, quality=True)
         return (f"wrote {target} and the checkpoint {self.ckpt} of the {step} steps done "
                 f"(--resume continues){kept_note(self.out, target)}")
 
@@ -193,9 +216,13 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     try:
         with _tuned(device):  # fixed shapes: cuDNN may pick its fastest kernels
             run = _setup(w, device, topts, runtime, style_t, train_files, held, start,
-                         (state, adam, workers), meta, (Path(out), ckpt, keep))
+                         (state, adam, workers), meta, (Path(out), ckpt, keep),
+                         measure=w.main and not quiet)
             if w.main:  # created once everything else is checked
                 make_previews(previews)
+            run.style_q = seen_style(style_t, topts.photo_size, topts.style_scale)
+            if run.estimate is not None:
+                print(run.estimate.line(), file=sys.stderr, flush=True)
             return _loop(run, previews, callback, quiet)
     finally:
         dist.done(w)
@@ -257,8 +284,10 @@ def _tuned(device: torch.device) -> contextlib.AbstractContextManager:
 
 def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Runtime,
            style_t: torch.Tensor, train_files: list[Path], held: list[Path], start: int,
-           saved: tuple, meta: dict, outs: tuple[Path, Path, bool]) -> Run:
-    """The objective, the data, the network and its optimizer, on this process."""
+           saved: tuple, meta: dict, outs: tuple[Path, Path, bool], measure: bool = False
+           ) -> Run:
+    """The objective, the data, the network and its optimizer, on this process; with
+    ``measure``, the time the steps will take (:mod:`.estimate`)."""
     state, adam, workers = saved
     precision = dev.resolve_precision(topts.precision, device)
     lopts = topts.loss_options()
@@ -267,7 +296,9 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     vgg = build(weights, network_layers(lopts, weights.arch), "max").to(device)
     vgg = vgg.to(memory_format=dev.memory_format(device))
     ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
+    t0 = time.perf_counter()
     calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
+    decode = (time.perf_counter() - t0) / len(calib)  # a photo's, the first time
     loss_fn = for_training(vgg, lopts, style_t, topts.photo_size, calib)
 
     arch = Arch(topts.width, topts.blocks, topts.downs).check()
@@ -276,6 +307,12 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     if state is not None:
         net.load_state_dict(state)
     net = net.to(device, memory_format=torch.channels_last).train()
+    est = None
+    if measure:  # each photo is decoded once, then kept
+        left = topts.steps - start
+        fresh = max(0, min(left * topts.batch, len(ds)) - len(calib))
+        est = for_run(net, loss_fn, device, precision, topts.batch // w.size, topts.crop,
+                      left, decode * fresh)
     params = list(net.parameters())
     opt = torch.optim.Adam(params, lr=topts.lr)
     load_adam_state(opt, params, adam, device)
@@ -288,7 +325,7 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     data = batches(ds, sampler, topts.batch // w.size, len(ds) // topts.batch, start, workers)
     held_t = _held_out(held, topts.photo_size)
     return Run(w, device, precision, topts, start, outs[0], outs[1], net, model, opt, params,
-               loss_fn, data, held_t, meta, arch, outs[2])
+               loss_fn, data, held_t, meta, arch, outs[2], est, weights)
 
 
 def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None] | None,
@@ -318,11 +355,13 @@ def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None
         bar.close()
     if ended:
         return Trained(r.net, step, True)
-    r.save(step, r.out, False)
+    meta = r.save(step, r.out, False, quality=True)
     dist.barrier(r.w)
     if r.w.main and not quiet:
         print(f"trained {step - r.start} steps in {time.perf_counter() - t0:.0f} s; wrote "
               f"{r.out}", file=sys.stderr)
+        for line in describe(meta):
+            print(f"painterly: {line}", file=sys.stderr)
     return Trained(r.net, step, False)
 
 

@@ -63,6 +63,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
     app.state.studio = studio
     app.state.site = Site(studio, limits)
     app.state.previewer = instant.Previewer(studio, limits)
+    app.state.train_times = models_api.TrainTimes()
     install_guards(app, limits, access or Access())
     for part in (files_api, jobs_api, models_api, instant):
         app.include_router(part.router)

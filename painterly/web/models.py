@@ -50,12 +50,27 @@ class Entry:
     created: float
     trained_here: bool
     thumb: bytes  # PNG of the style image, or b""
+    quality: dict[str, Any] | None = None  # the figure measured after training, if any
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "width": self.arch.get("width"),
                 "arch": self.arch, "steps": self.steps, "created": self.created,
                 "trained_here": self.trained_here,
-                "thumb": f"/api/models/{self.id}/thumb.png" if self.thumb else None}
+                "thumb": f"/api/models/{self.id}/thumb.png" if self.thumb else None,
+                "quality": _quality(self.quality)}
+
+
+def _quality(q: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A network's quality figure as the page sees it: the numbers, one line saying them
+    and the warning of a network far from converged (None); None for files without it."""
+    if q is None:
+        return None
+    from ..network.quality import summary, warning
+
+    keys = ("texture", "content", "grid", "photos", "size", "seen")
+    return {**{k: q[k] if isinstance(q.get(k), (int, float)) else None for k in keys},
+            "far_from_converged": q.get("far_from_converged") is True,
+            "summary": summary(q), "warning": warning(q, "more steps")}
 
 
 def new_model_id() -> str:
@@ -119,9 +134,10 @@ class Models:
         style = meta.get("style") if isinstance(meta.get("style"), dict) else {}
         name = Path(str(style.get("name") or path.stem)).stem if own else path.stem
         steps = meta.get("steps")
+        quality = meta.get("quality")
         return Entry(model_id, path, stamp, name[:80], mf.arch.to_dict(),
                      steps if isinstance(steps, int) else 0, stamp[0] / 1e9, own,
-                     _thumb(meta))
+                     _thumb(meta), quality if isinstance(quality, dict) else None)
 
     def listing(self) -> list[Entry]:
         """Every model that loads, newest first; files read again only when they change."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -15,6 +17,10 @@ from .common import Site, checked, fail, public, queue_room, site
 from .models import UnknownModel, new_model_id
 
 MAX_PHOTOS = 5000  # training photos one request may name
+KEPT_TIMES = 32  # measured step times kept, one per shape of run
+# options that change what a step costs (the others: how many steps, and what they learn)
+STEP_SHAPE = ("batch", "crop", "photo_size", "width", "blocks", "downs", "content_layers",
+              "style_layers", "structure", "precision")
 
 router = APIRouter()
 
@@ -22,6 +28,10 @@ router = APIRouter()
 class ApplyRequest(BaseModel):
     model: str = Field(max_length=64)
     content: str = Field(max_length=64)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainEstimateRequest(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -75,6 +85,44 @@ def train(req: TrainRequest, s: Site = Depends(site)) -> dict[str, Any]:
                           model=new_model_id(), model_name=name, photos=photos,
                           photo_folder=req.photo_folder)
     return public(s, job)
+
+
+class TrainTimes:
+    """Seconds a training step takes here, measured once per shape of run by a short pass
+    of a network and objective made for the options (:func:`painterly.network.estimate.
+    for_options`: a few seconds on a CPU), one measurement at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.kept: OrderedDict[tuple, float] = OrderedDict()
+
+    def estimate(self, topts: TrainOptions, s: Site) -> dict[str, Any]:
+        from ..config import Runtime
+        from ..network.estimate import Estimate, for_options
+
+        key = tuple(repr(getattr(topts, k)) for k in STEP_SHAPE)
+        with self.lock:
+            if key not in self.kept:
+                rt = Runtime(weights=s.studio.weights or "", device=s.studio.device)
+                self.kept[key] = for_options(topts, rt).seconds_per_step
+            self.kept.move_to_end(key)
+            while len(self.kept) > KEPT_TIMES:
+                self.kept.popitem(last=False)
+            return Estimate(self.kept[key], topts.steps).to_json()
+
+
+def train_times(request: Request) -> TrainTimes:
+    """The app's :class:`TrainTimes` (a FastAPI dependency)."""
+    return request.app.state.train_times
+
+
+@router.post("/api/train/estimate")
+def train_estimate(req: TrainEstimateRequest, s: Site = Depends(site),
+                   times: TrainTimes = Depends(train_times)) -> dict[str, Any]:
+    """How long training with the form's options will take here: ``seconds``, ``steps``,
+    ``seconds_per_step`` (photos' decoding left out)."""
+    topts = checked(s, settings.parse_form, req.options, TrainOptions, s.limits.max_size)
+    return checked(s, times.estimate, topts, s)
 
 
 def train_plan(req: TrainRequest, s: Site) -> tuple[TrainOptions, list[str], str]:

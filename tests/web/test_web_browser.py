@@ -197,10 +197,17 @@ def test_networks_in_the_browser(page, server: str, tmp_path: Path):
     for name, value in {**TINY_TRAIN, "steps": 4}.items():
         page.fill(f"#train-{name}", str(value)) if name != "precision" else \
             page.select_option(f"#train-{name}", value)
+    page.wait_for_function("() => /About .* for 4 steps on this computer/"
+                           ".test(document.querySelector('#train-estimate').textContent)")
     page.click("#train-start")
     page.wait_for_function("() => document.querySelector('#status').textContent"
                            ".includes('Trained')", timeout=60_000)
     page.wait_for_selector(".network[data-model] >> text=stripes")
+    # 4 steps are far from enough: its card says so; the older network has no figure
+    assert "Far from converged" in page.inner_text(".network:has-text('stripes') "
+                                                   ".quality-warning")
+    assert "texture" in page.inner_text(".network:has-text('stripes') .quality")
+    assert page.locator(".network:has-text('starry') .quality").count() == 0
     page.click(".network:has-text('stripes')")
     page.wait_for_selector(".card[data-kind='apply'] >> text=network: stripes")
 

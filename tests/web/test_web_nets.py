@@ -70,6 +70,7 @@ def test_models_are_listed_by_ids_with_their_pictures(make_client, tmp_path: Pat
     assert "truncated.safetensors" in skipped and "foreign.safetensors" in skipped
 
     starry, waves = model_by_name(c, "starry"), model_by_name(c, "waves")
+    assert starry["quality"] is None and waves["quality"] is None  # files without a figure
     assert waves["id"] == "0123456789abcdef" and waves["trained_here"]
     assert len(starry["id"]) == 16 and not starry["trained_here"]
     assert (starry["width"], starry["steps"], waves["steps"]) == (4, 7, 3)
@@ -176,6 +177,12 @@ def test_train_from_uploaded_photos_then_apply_the_model(client, tmp_path: Path)
 
     model = model_by_name(client, "stripes")
     assert model["id"] == job["model"] and model["steps"] == 6 and model["trained_here"]
+    q = model["quality"]  # measured at the end of training: 6 steps are far from enough
+    assert q["texture"] > 0 and q["content"] > 0 and q["grid"] >= 1 and q["photos"] == 1
+    assert q["seen"] == 12 and q["far_from_converged"] is True
+    assert q["summary"].startswith("texture ") and "held-out photos" in q["summary"]
+    assert q["warning"].startswith("far from converged (12 photos seen")
+    assert "(more steps)" in q["warning"] and "--" not in q["warning"]
     assert client.get(model["thumb"]).status_code == 200
     folder = tmp_path / "studio" / "jobs" / job["id"]
     assert sorted(p.name for p in folder.iterdir()) == ["job.json", "thumb.jpg"]
@@ -213,6 +220,25 @@ def test_training_requests_are_checked(client, tmp_path: Path):
     refused({"options": {"output": "/tmp/m.safetensors"}}, "unknown option")
     refused({"name": "bad\x07name"}, "printable")
     assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_the_train_form_is_told_how_long_training_takes(client):
+    """Measured once per shape of run (a short pass here), then scaled by the steps."""
+    def ask(**options) -> dict:
+        r = client.post("/api/train/estimate", json={"options": {**TINY_TRAIN, **options}})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    first = ask(steps=30)
+    assert first["steps"] == 30 and first["seconds_per_step"] > 0 and first["seconds"] > 0
+    again = ask(steps=60, lr=0.01)  # the same shape: the same measurement
+    assert again["seconds_per_step"] == first["seconds_per_step"]
+    assert abs(again["seconds"] - 60 * again["seconds_per_step"]) < 0.1
+    for bad, words in (({"crop": 64}, "crop"), ({"device": "cuda"}, "cannot be set"),
+                       ({"photo_size": 4000}, "limit of 2048")):
+        r = client.post("/api/train/estimate", json={"options": {**TINY_TRAIN, **bad}})
+        assert r.status_code == 400 and words in r.json()["error"], r.text
+    assert client.get("/api/jobs").json()["jobs"] == []  # nothing was queued
 
 
 def test_cancelled_training_leaves_a_usable_model(client):

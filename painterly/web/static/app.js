@@ -8,7 +8,8 @@ const $ = (id) => document.getElementById(id);
 const state = { schema: null, content: null, styles: [], job: null, events: null,
                 preset: "", previewVersion: 0, models: [], trainStyle: null,
                 trainPhotos: [], info: { fast: false }, look: null, lookTimer: 0,
-                estimateTimer: 0, mask: null, tab: Math.random().toString(36).slice(2) };
+                estimateTimer: 0, trainTimer: 0, trainAsked: 0, mask: null,
+                tab: Math.random().toString(36).slice(2) };
 const FINAL = ["done", "failed", "cancelled"];
 const CLIP_EXT = ["mp4", "mov", "webm", "mkv"];
 const TRAIN_SHOWN = ["steps", "batch", "crop", "photo_size", "width", "style_weight",
@@ -201,7 +202,8 @@ function buildForms(schema) {
   }
   buildFields(schema.apply_options, "apply-", () => $("apply-fields"), null, true);
   buildFields(schema.train_options, "train-",
-              (opt) => $(TRAIN_SHOWN.includes(opt.name) ? "train-fields" : "train-advanced-fields"));
+              (opt) => $(TRAIN_SHOWN.includes(opt.name) ? "train-fields" : "train-advanced-fields"),
+              trainSettingsChanged);
   $("train-folder-choice").hidden = !schema.photo_folder;
   showClipFields();
 }
@@ -775,7 +777,21 @@ function networkCard(m) {
                         onclick: () => useNetwork(m) },
     el("div", { class: "pic" }, pic),
     el("b", {}, m.name),
-    el("small", {}, m.trained_here ? "trained here" : "ready"));
+    el("small", {}, m.trained_here ? "trained here" : "ready"),
+    ...qualityNotes(m.quality));
+}
+
+// A network's quality figure (measured when it was trained), and the warning of one far
+// from converged; nothing for networks trained before painterly measured it.
+function qualityNotes(q) {
+  if (!q) return [];
+  const notes = [el("small", { class: "quality", title: q.summary },
+                    q.texture === null ? "quality not measured" : `texture ${num(q.texture)}`)];
+  if (q.warning) {
+    notes.push(el("small", { class: "quality-warning", title: q.warning },
+                  "Far from converged: expect weak pictures"));
+  }
+  return notes;
 }
 
 async function useNetwork(m) {
@@ -825,6 +841,29 @@ async function batch(files) {
     $("batch-zip").hidden = false;
   }
   loadGallery();
+}
+
+function trainSettingsChanged() {
+  clearTimeout(state.trainTimer);
+  state.trainTimer = setTimeout(trainEstimate, LOOK_DELAY * 2);
+}
+
+// How long training with the form's options takes here (measured once per shape of run).
+async function trainEstimate() {
+  const box = $("train-estimate");
+  if (!$("train").open) return;
+  const asked = state.trainAsked + 1;
+  state.trainAsked = asked;
+  if (!box.textContent) box.textContent = "Measuring how long training takes here…";
+  try {
+    const r = await post("/api/train/estimate",
+                         { options: readFields(state.schema.train_options, "train-") });
+    if (state.trainAsked !== asked) return;
+    box.textContent = `About ${duration(Math.max(1, r.seconds))} for ${r.steps} steps on ` +
+                      `this computer (${num(r.seconds_per_step)} s a step), going by a short test run.`;
+  } catch (e) {
+    if (state.trainAsked === asked) box.textContent = "";
+  }
 }
 
 async function train() {
@@ -1077,6 +1116,7 @@ async function main() {
   $("start").addEventListener("click", start);
   $("cancel").addEventListener("click", cancel);
   $("train-start").addEventListener("click", train);
+  $("train").addEventListener("toggle", trainEstimate);
   $("camera-start").addEventListener("click", startCamera);
   $("camera-stop").addEventListener("click", stopCamera);
   $("camera-snap").addEventListener("click", snapshot);
