@@ -73,7 +73,8 @@ def test_models_are_listed_by_ids_with_their_pictures(make_client, tmp_path: Pat
     assert waves["id"] == "0123456789abcdef" and waves["trained_here"]
     assert len(starry["id"]) == 16 and not starry["trained_here"]
     assert (starry["width"], starry["steps"], waves["steps"]) == (4, 7, 3)
-    assert starry["arch"] == {"kind": "johnson-in", "width": 4, "blocks": 1, "downs": 2}
+    assert starry["arch"] == {"kind": "johnson-in", "width": 4, "blocks": 1, "downs": 2,
+                              "down": "stride", "up": "nearest"}
     pic = c.get(starry["thumb"])
     assert pic.status_code == 200 and pic.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(pic.content)).size == (96, 64)
