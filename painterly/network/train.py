@@ -187,7 +187,8 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
     meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
                       "thumbnail_png": thumbnail_png(style_t)},
-            "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
+            "training": {**dataclasses.asdict(topts), **topts.layout()},  # as built
+            "preset": topts.preset, "holdout": [f.name for f in held],
             "processes": w.size, "painterly_version": __version__}
     dist.init(w, device)
     try:
@@ -270,7 +271,7 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
     loss_fn = for_training(vgg, lopts, style_t, topts.photo_size, calib)
 
-    arch = Arch(topts.width, topts.blocks, topts.downs).check()
+    arch = topts.arch()
     torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
     net = TransformNet(arch)
     if state is not None:

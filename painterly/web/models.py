@@ -50,11 +50,12 @@ class Entry:
     created: float
     trained_here: bool
     thumb: bytes  # PNG of the style image, or b""
+    preset: str = ""  # the training preset (quality, fast; "" before presets)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "width": self.arch.get("width"),
-                "arch": self.arch, "steps": self.steps, "created": self.created,
-                "trained_here": self.trained_here,
+                "arch": self.arch, "preset": self.preset, "steps": self.steps,
+                "created": self.created, "trained_here": self.trained_here,
                 "thumb": f"/api/models/{self.id}/thumb.png" if self.thumb else None}
 
 
@@ -121,7 +122,7 @@ class Models:
         steps = meta.get("steps")
         return Entry(model_id, path, stamp, name[:80], mf.arch.to_dict(),
                      steps if isinstance(steps, int) else 0, stamp[0] / 1e9, own,
-                     _thumb(meta))
+                     _thumb(meta), str(meta.get("preset") or "")[:20])
 
     def listing(self) -> list[Entry]:
         """Every model that loads, newest first; files read again only when they change."""
