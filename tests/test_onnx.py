@@ -70,7 +70,7 @@ def test_the_model_description_travels_as_metadata(exported):
     assert json.loads(props["painterly"]) == mf.meta
     assert props["style"] == "s.png" and props["steps"] == "0"
     assert props["painterly_version"] == __version__ and props["stride"] == "4"
-    assert props["network"] == "width 4, blocks 1, downs 2"
+    assert props["network"] == "width 4, blocks 1, downs 2, down stride, up nearest"
     assert props["input"].startswith(f"{INPUT}: float32 N x 3 x H x W, RGB in 0..1")
     assert props["output"].startswith(f"{OUTPUT}: float32 N x 3 x H x W, RGB in 0..1")
 

@@ -86,7 +86,8 @@ def _rows(side: torch.Tensor, padded: torch.Tensor, reflect: torch.Tensor) -> to
 
 def metadata(model: ModelFile) -> dict[str, str]:
     """The graph's ``metadata_props``: the style, the steps trained, the painterly versions
-    that trained and exported it, the network's shape, the input and output conventions, and
+    that trained and exported it, the network's shape and layout, the training preset (empty
+    for files written before presets), the input and output conventions, and
     ``painterly``: the model file's whole description (JSON)."""
     meta, arch = model.meta, model.arch
     style = meta.get("style")
@@ -95,7 +96,9 @@ def metadata(model: ModelFile) -> dict[str, str]:
         "steps": str(meta.get("steps", "")),
         "trained_with": f"painterly {meta.get('painterly_version', '?')}",
         "painterly_version": __version__,
-        "network": f"width {arch.width}, blocks {arch.blocks}, downs {arch.downs}",
+        "network": f"width {arch.width}, blocks {arch.blocks}, downs {arch.downs}, "
+                   f"down {arch.down}, up {arch.up}",
+        "preset": str(meta.get("preset", "")),
         "stride": str(2 ** arch.downs),
         "input": f"{INPUT}: float32 {SHAPE}, RGB in 0..1, any N, H, W",
         "output": f"{OUTPUT}: float32 {SHAPE}, RGB in 0..1, the input's size",

@@ -28,9 +28,9 @@ from ..paths import (
     interrupted_path,
     same_file,
 )
-from .modelfile import ModelError, ModelFile, load_model
+from .modelfile import OLD_LAYOUT, ModelError, ModelFile, load_model
 from .options import TrainOptions
-from .transform import Arch, TransformNet
+from .transform import TransformNet
 
 NOT_MODELS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".onnx",
               ".mp4", ".mov", ".mkv", ".webm", ".avi", ".ckpt", ".txt", ".json"}
@@ -95,11 +95,11 @@ def resume_from(ckpt: Path, topts: TrainOptions,
                          f"train afresh without --resume")
     plan = saved.get("steps")
     target = topts.steps if steps_given else plan
-    try:
-        topts = make(TrainOptions, **{**saved, "steps": target})
+    try:  # options without down and up are older than them: the layout of that time
+        topts = make(TrainOptions, **{**OLD_LAYOUT, **saved, "steps": target})
     except PainterlyError as e:
         raise ModelError(f"{ckpt}: the training options in it are damaged ({e})") from None
-    if Arch(topts.width, topts.blocks, topts.downs) != mf.arch:
+    if topts.arch() != mf.arch:
         raise ModelError(f"{ckpt}: its options and its network do not agree (tampered?); "
                          f"train afresh without --resume")
     if topts.steps <= done:

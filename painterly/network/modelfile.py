@@ -5,8 +5,10 @@ the safetensors format allows) holds:
 
 * ``painterly``: the JSON description: format version, the method's kind (``network``:
   :mod:`painterly.methods` hands the file to this room), architecture (kind, width, blocks,
-  downs), the style image's name, sha256 and a small PNG thumbnail (base64), the training
-  options, the steps trained and the painterly version;
+  downs, down, up: an arch without down and up, as files written before them, is the
+  stride-2 layout with nearest upsampling), the training preset, the style image's name,
+  sha256 and a small PNG thumbnail (base64), the training options, the steps trained and
+  the painterly version;
 * ``sha256``: a digest of that JSON text and of every tensor (name, dtype, shape, bytes),
   so that a file changed after it was written is refused.
 
@@ -44,6 +46,7 @@ METHOD_KIND = "network"  # the room that loads these files (painterly.methods); 
 MAX_HEADER = 16 * 2 ** 20  # a painterly header is a few kB (the thumbnail); refuse huge ones
 MAX_BYTES = 2 ** 30  # the largest network with its optimizer state is far below this
 FLOATS = ("F32", "BF16", "F16", "F64")
+OLD_LAYOUT = {"down": "stride", "up": "nearest"}  # what an arch without these keys means
 DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "I64": torch.int64,
           "U8": torch.uint8, "F64": torch.float64}
 
@@ -142,8 +145,11 @@ def _parse_arch(a: Any, name: str) -> Arch:
         raise ModelError(f"{name}: the description lacks {e.args[0]!r}") from None
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals.values()):
         raise ModelError(f"{name}: the network's shape is not given as whole numbers")
+    layout = {k: a.get(k, OLD_LAYOUT[k]) for k in OLD_LAYOUT}  # older files: the old layout
+    if not all(isinstance(v, str) for v in layout.values()):
+        raise ModelError(f"{name}: the network's layout (down, up) is not given as names")
     try:
-        return Arch(**vals).check()
+        return Arch(**vals, **layout).check()
     except PainterlyError as e:
         raise ModelError(f"{name}: {e}") from None
 

@@ -11,15 +11,26 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Options, make, option
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .transform import Arch
 
 _STYLE_FIELDS = {f.name: f for f in dataclasses.fields(Options)}
 PRESERVE = ("none", "luminance")
 RUNTIMES = ("auto", "torch", "onnxruntime")
 MIN_SIZE = 16
+MIN_WIDTH = 4
+# The layouts --preset names (width, down, up; blocks and downs are the options'), by
+# measurement: docs/networks.md, Presets.  quality: anti-aliased downsampling (Zhang 2019)
+# against the stride-2 layout's grid pattern; fast: the stride-2 layout at half the width.
+PRESETS: dict[str, dict[str, Any]] = {
+    "quality": {"width": 16, "down": "blur", "up": "nearest"},
+    "fast": {"width": 8, "down": "stride", "up": "nearest"},
+}
 # Chosen by measurement (README, Video): with the grid lock, halves the flicker of a sliding
 # object with the style distance within 10%.
 CLIP_BLEND = 0.5
@@ -113,11 +124,26 @@ class TrainOptions:
                           "order.", minimum=0)
 
     # --- the network -------------------------------------------------------------------------
-    width: int = option(16, "Channels of the network's first layer (32 = Johnson et al.; "
-                            "smaller is faster).", group="basic", minimum=4, maximum=256)
+    preset: str = option("quality", "The network's layout: quality (anti-aliased "
+                                    "downsampling against the stride-2 layout's grid "
+                                    "pattern, width 16) or fast (stride-2 downsampling, "
+                                    "width 8: the fastest to apply); --width, --down and "
+                                    "--up given change it.",
+                         choices=tuple(PRESETS), group="basic")
+    width: int = option(0, "Channels of the network's first layer (0 = the preset's: 16 for "
+                           "quality, 8 for fast; 32 = Johnson et al.; smaller is faster).",
+                        group="basic", minimum=0, maximum=256)
     blocks: int = option(5, "Residual blocks.", minimum=0, maximum=32)
-    downs: int = option(3, "Stride-2 stages (each halves the side; more = larger brush "
-                           "strokes, faster).", minimum=1, maximum=4)
+    downs: int = option(3, "Stages that halve the side (more = larger brush strokes, "
+                           "faster).", minimum=1, maximum=4)
+    down: str = option("auto", "How a stage halves the side: blur (a convolution, then a "
+                               "fixed blur taken at stride 2: anti-aliased, Zhang 2019) or "
+                               "stride (a stride-2 convolution: faster); auto = the "
+                               "preset's.",
+                       choices=("auto", "blur", "stride"))
+    up: str = option("auto", "How a stage doubles the side on the way up, before its "
+                             "convolution: nearest or bilinear; auto = the preset's.",
+                     choices=("auto", "nearest", "bilinear"))
 
     # --- the perceptual objective (as for stylize) ------------------------------------------
     content_weight: float = _like("content_weight")
@@ -139,10 +165,27 @@ class TrainOptions:
                                         "N steps (0 = only on interruption).", minimum=0)
 
     def check(self) -> None:
+        if 0 < self.width < MIN_WIDTH:
+            raise UsageError(f"--width: {self.width} is below the minimum {MIN_WIDTH} (0 = "
+                             f"the preset's)")
         if self.crop > self.photo_size:
             raise UsageError(f"--crop {self.crop} is larger than --photo-size "
                              f"{self.photo_size}")
         self.loss_options()  # the loss options' own checks
+
+    def layout(self) -> dict[str, Any]:
+        """The network's width, blocks, downs, down and up: the preset's, changed by the
+        options given (``width`` not 0, ``down`` and ``up`` not auto)."""
+        base = PRESETS[self.preset]
+        return {"width": self.width or base["width"], "blocks": self.blocks,
+                "downs": self.downs, "down": base["down"] if self.down == "auto" else self.down,
+                "up": base["up"] if self.up == "auto" else self.up}
+
+    def arch(self) -> Arch:
+        """The :class:`~.transform.Arch` of :meth:`layout` (checked)."""
+        from .transform import Arch
+
+        return Arch(**self.layout()).check()
 
     def check_photos(self, count: int, dashes: str = "--") -> None:
         """Enough photos for the held-out ones and a batch (training, and the studio before

@@ -210,7 +210,8 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
     meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
                       "thumbnail_png": thumbnail_png(style_t)},
-            "training": dataclasses.asdict(topts), "holdout": [f.name for f in held],
+            "training": {**dataclasses.asdict(topts), **topts.layout()},  # as built
+            "preset": topts.preset, "holdout": [f.name for f in held],
             "processes": w.size, "painterly_version": __version__}
     dist.init(w, device)
     try:
@@ -301,7 +302,7 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     decode = (time.perf_counter() - t0) / len(calib)  # a photo's, the first time
     loss_fn = for_training(vgg, lopts, style_t, topts.photo_size, calib)
 
-    arch = Arch(topts.width, topts.blocks, topts.downs).check()
+    arch = topts.arch()
     torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
     net = TransformNet(arch)
     if state is not None:

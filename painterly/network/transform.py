@@ -4,13 +4,20 @@ for Real-Time Style Transfer", with the fixes that followed it:
 * instance normalisation instead of batch normalisation (Ulyanov et al. 2016): each image
   is normalised on its own, so a stylized photo does not depend on its batch;
 * reflection padding at every convolution, so the borders carry no dark frame;
-* on the way up, nearest-neighbour upsampling followed by a convolution instead of a
-  transposed convolution (Odena et al. 2016), so there is no checkerboard pattern.
+* on the way up, upsampling (nearest-neighbour, or bilinear: ``up``) followed by a
+  convolution instead of a transposed convolution (Odena et al. 2016), so there is no
+  checkerboard pattern;
+* ``down="blur"``: anti-aliased downsampling (Zhang 2019, "Making Convolutional Networks
+  Shift-Invariant Again"): each stride-2 convolution becomes a stride-1 convolution (with its
+  norm and ReLU) followed by a fixed [1,2,1]x[1,2,1]/16 blur of each channel taken at stride
+  2 (:class:`Blur`), so what is dropped by the subsampling is first smoothed away rather than
+  aliased into a pattern on the network's 2^d-pixel grid.  ``down="stride"`` is the plain
+  stride-2 convolution (the layout of model files written before the choice existed).
 
 Layout, for ``width`` c (32 = the paper's), ``blocks`` b and ``downs`` d::
 
-    conv 9x9 3->c  | d x (conv 3x3 stride 2, channels x2 up to 4c)  | b residual blocks
-    | d x (upsample x2, conv 3x3, channels /2)  | conv 3x3 c->3
+    conv 9x9 3->c  | d x (conv 3x3 stride 2, or conv 3x3 + blur stride 2; channels x2 up
+    to 4c)  | b residual blocks  | d x (upsample x2, conv 3x3, channels /2)  | conv 3x3 c->3
 
 The defaults differ from the paper's (c = 32, d = 2, a 9x9 last layer) by measurement
 (``benchmarks/nets_speed.py``): the 9x9 convolution from c channels to 3 at full resolution
@@ -34,20 +41,28 @@ from torch import nn
 from ..errors import UsageError
 
 KIND = "johnson-in"  # the architecture's name in model files
+DOWNS = ("stride", "blur")  # how a stage halves the side (Arch.down)
+UPS = ("nearest", "bilinear")  # how a stage doubles it (Arch.up)
 
 
 @dataclass(frozen=True)
 class Arch:
-    """What decides the network's shapes (stored in the model file)."""
+    """What decides the network's layers (stored in the model file).  The defaults of
+    ``down`` and ``up`` are the layout of files written before they existed."""
 
     width: int = 16  # channels of the first layer (the paper: 32)
     blocks: int = 5  # residual blocks at the lowest resolution
-    downs: int = 3  # stride-2 stages, each halving the side (the paper: 2)
+    downs: int = 3  # stages that halve the side (the paper: 2)
+    down: str = "stride"  # stride: stride-2 convolution; blur: conv, then blur at stride 2
+    up: str = "nearest"  # upsampling before each convolution on the way up
 
     def check(self) -> Arch:
         if not (4 <= self.width <= 256 and 0 <= self.blocks <= 32 and 1 <= self.downs <= 4):
             raise UsageError(f"network shape out of range: width {self.width} (4-256), "
                              f"blocks {self.blocks} (0-32), downs {self.downs} (1-4)")
+        if self.down not in DOWNS or self.up not in UPS:
+            raise UsageError(f"network layout unknown: down {self.down!r} (one of "
+                             f"{', '.join(DOWNS)}), up {self.up!r} (one of {', '.join(UPS)})")
         return self
 
     def channels(self) -> list[int]:
@@ -93,6 +108,31 @@ class ConvNormReLU(nn.Sequential):
         super().__init__(_conv(cin, cout, k, stride), InstanceNorm(cout), nn.ReLU(inplace=True))
 
 
+class Blur(nn.Module):
+    """A fixed [1,2,1]x[1,2,1]/16 blur of each channel, taken at stride 2 (reflection padded,
+    so a flat picture stays flat up to its borders).  The kernel is not a parameter and not
+    in the model file: it is a buffer rebuilt with the layer."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        k = (k[:, None] * k[None, :]) / 16
+        self.register_buffer("kernel", k.expand(c, 1, 3, 3).clone(), persistent=False)
+        self.channels = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        return F.conv2d(x, self.kernel.to(x.dtype), stride=2, groups=self.channels)
+
+
+def down_stage(cin: int, cout: int, down: str) -> nn.Sequential:
+    """One stage that halves the side.  Both layouts name their parameters alike (the
+    convolution at 0, the norm at 1): the blur (at 3) has none."""
+    if down == "blur":
+        return ConvNormReLU(cin, cout, 3).append(Blur(cout))
+    return ConvNormReLU(cin, cout, 3, 2)
+
+
 class Residual(nn.Module):
     """x + IN(conv(ReLU(IN(conv(x)))))"""
 
@@ -106,10 +146,12 @@ class Residual(nn.Module):
 
 
 class Up(nn.Sequential):
-    """Nearest-neighbour x2, then conv + IN + ReLU (no checkerboard)."""
+    """Upsampling x2 (nearest or bilinear), then conv + IN + ReLU (no checkerboard)."""
 
-    def __init__(self, cin: int, cout: int):
-        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvNormReLU(cin, cout, 3))
+    def __init__(self, cin: int, cout: int, mode: str = "nearest"):
+        up = nn.Upsample(scale_factor=2, mode=mode,
+                         align_corners=False if mode == "bilinear" else None)
+        super().__init__(up, ConvNormReLU(cin, cout, 3))
 
 
 class TransformNet(nn.Module):
@@ -120,10 +162,11 @@ class TransformNet(nn.Module):
         self.arch = arch.check()
         ch = arch.channels()
         self.head = ConvNormReLU(3, ch[0], 9)
-        self.down = nn.Sequential(*[ConvNormReLU(ch[i], ch[i + 1], 3, 2)
+        self.down = nn.Sequential(*[down_stage(ch[i], ch[i + 1], arch.down)
                                     for i in range(arch.downs)])
         self.res = nn.Sequential(*[Residual(ch[-1]) for _ in range(arch.blocks)])
-        self.up = nn.Sequential(*[Up(ch[i + 1], ch[i]) for i in reversed(range(arch.downs))])
+        self.up = nn.Sequential(*[Up(ch[i + 1], ch[i], arch.up)
+                                  for i in reversed(range(arch.downs))])
         self.tail = _conv(ch[0], 3, 3, bias=True)
         with torch.no_grad():
             self.tail.weight.mul_(0.1)  # start near a flat grey picture, not saturated noise

@@ -51,11 +51,12 @@ class Entry:
     trained_here: bool
     thumb: bytes  # PNG of the style image, or b""
     quality: dict[str, Any] | None = None  # the figure measured after training, if any
+    preset: str = ""  # the training preset (quality, fast; "" before presets)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "width": self.arch.get("width"),
-                "arch": self.arch, "steps": self.steps, "created": self.created,
-                "trained_here": self.trained_here,
+                "arch": self.arch, "preset": self.preset, "steps": self.steps,
+                "created": self.created, "trained_here": self.trained_here,
                 "thumb": f"/api/models/{self.id}/thumb.png" if self.thumb else None,
                 "quality": _quality(self.quality)}
 
@@ -137,7 +138,8 @@ class Models:
         quality = meta.get("quality")
         return Entry(model_id, path, stamp, name[:80], mf.arch.to_dict(),
                      steps if isinstance(steps, int) else 0, stamp[0] / 1e9, own,
-                     _thumb(meta), quality if isinstance(quality, dict) else None)
+                     _thumb(meta), quality if isinstance(quality, dict) else None,
+                     str(meta.get("preset") or "")[:20])
 
     def listing(self) -> list[Entry]:
         """Every model that loads, newest first; files read again only when they change."""

@@ -74,7 +74,9 @@ def test_models_are_listed_by_ids_with_their_pictures(make_client, tmp_path: Pat
     assert waves["id"] == "0123456789abcdef" and waves["trained_here"]
     assert len(starry["id"]) == 16 and not starry["trained_here"]
     assert (starry["width"], starry["steps"], waves["steps"]) == (4, 7, 3)
-    assert starry["arch"] == {"kind": "johnson-in", "width": 4, "blocks": 1, "downs": 2}
+    assert starry["arch"] == {"kind": "johnson-in", "width": 4, "blocks": 1, "downs": 2,
+                              "down": "stride", "up": "nearest"}
+    assert starry["preset"] == ""  # written without one
     pic = c.get(starry["thumb"])
     assert pic.status_code == 200 and pic.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(pic.content)).size == (96, 64)
@@ -158,7 +160,8 @@ def test_train_from_uploaded_photos_then_apply_the_model(client, tmp_path: Path)
     style = upload(client, png_bytes(48, 48, 2))["id"]
     photos = photo_ids(client, 4)
     r = client.post("/api/train", json={"style": style, "photos": photos, "name": "stripes",
-                                        "options": {**TINY_TRAIN, "steps": 6}})
+                                        "options": {**TINY_TRAIN, "steps": 6,
+                                                    "preset": "fast"}})
     assert r.status_code == 201, r.text
     job = r.json()
     assert job["kind"] == "train" and job["model_name"] == "stripes" and job["photos"] == photos
@@ -183,6 +186,9 @@ def test_train_from_uploaded_photos_then_apply_the_model(client, tmp_path: Path)
     assert q["summary"].startswith("texture ") and "held-out photos" in q["summary"]
     assert q["warning"].startswith("far from converged (12 photos seen")
     assert "(more steps)" in q["warning"] and "--" not in q["warning"]
+    assert model["preset"] == "fast"  # its layout, with the width given
+    assert (model["arch"]["width"], model["arch"]["down"], model["arch"]["up"]) == \
+        (4, "stride", "nearest")
     assert client.get(model["thumb"]).status_code == 200
     folder = tmp_path / "studio" / "jobs" / job["id"]
     assert sorted(p.name for p in folder.iterdir()) == ["job.json", "thumb.jpg"]
@@ -216,6 +222,12 @@ def test_training_requests_are_checked(client, tmp_path: Path):
     refused({"options": {**TINY_TRAIN, "holdout": 3}}, "holdout")
     refused({"options": {**TINY_TRAIN, "crop": 64}}, "crop")
     refused({"options": {**TINY_TRAIN, "photo_size": 4000}}, "limit of 2048")
+    refused({"options": {**TINY_TRAIN, "preset": "best"}}, "preset")
+    refused({"options": {**TINY_TRAIN, "width": 2}}, "width: 2 is below the minimum 4")
+    form = {o["name"]: o for o in client.get("/api/schema").json()["train_options"]}
+    assert form["preset"]["choices"] == ["quality", "fast"]
+    assert form["preset"]["default"] == "quality" and form["width"]["default"] == 0
+    assert form["down"]["choices"] == ["auto", "blur", "stride"]
     refused({"options": {"device": "cuda"}}, "cannot be set from the web")
     refused({"options": {"output": "/tmp/m.safetensors"}}, "unknown option")
     refused({"name": "bad\x07name"}, "printable")

@@ -12,7 +12,7 @@ const state = { schema: null, content: null, styles: [], job: null, events: null
                 tab: Math.random().toString(36).slice(2) };
 const FINAL = ["done", "failed", "cancelled"];
 const CLIP_EXT = ["mp4", "mov", "webm", "mkv"];
-const TRAIN_SHOWN = ["steps", "batch", "crop", "photo_size", "width", "style_weight",
+const TRAIN_SHOWN = ["preset", "steps", "batch", "crop", "photo_size", "width", "style_weight",
                      "holdout", "preview_every"];
 const LOOK_DELAY = 250;  // ms after the last change before a quick look is asked for
 const MAX_REFINES = 8;  // rounds of going on painting a quick look while nothing changes
