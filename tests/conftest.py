@@ -74,3 +74,12 @@ def precision(request) -> str:
 def tiny(tiny_weights) -> str:
     """The tiny VGG's path as a string."""
     return str(tiny_weights)
+
+
+def photo_folder(tmp_path: Path, n: int) -> Path:
+    """A folder of ``n`` small generated photos to train on."""
+    d = tmp_path / "photos"
+    d.mkdir()
+    for i in range(n):
+        save_png(gradient_image(48, 40, seed=i), d / f"p{i}.png")
+    return d

@@ -24,7 +24,7 @@ from painterly.network.quality import (
 from painterly.network.train import checkpoint_path, train
 from painterly.network.transform import Arch, TransformNet
 
-from .conftest import gradient_image, run_cli, save_png, stripes_image
+from .conftest import photo_folder, run_cli, save_png, stripes_image
 
 TINY = dict(crop=32, photo_size=40, width=4, blocks=1, downs=2, holdout=1, precision="fp32",
             preview_every=0, checkpoint_every=0, batch=2)
@@ -35,11 +35,7 @@ ESTIMATE = re.compile(r"^painterly: about (\d+) (s|min) for (\d+) steps on this 
 
 @pytest.fixture()
 def photos(tmp_path) -> Path:
-    d = tmp_path / "photos"
-    d.mkdir()
-    for i in range(6):
-        save_png(gradient_image(48, 40, seed=i), d / f"p{i}.png")
-    return d
+    return photo_folder(tmp_path, 6)
 
 
 @pytest.fixture()

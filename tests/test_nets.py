@@ -20,7 +20,7 @@ from painterly.network.options import TrainOptions
 from painterly.network.train import Crops, checkpoint_path, train
 from painterly.network.transform import Arch, TransformNet
 
-from .conftest import ROOT, gradient_image, run_cli, save_png, stripes_image
+from .conftest import ROOT, gradient_image, photo_folder, run_cli, save_png, stripes_image
 
 TINY = dict(crop=32, photo_size=40, width=4, blocks=1, downs=2, holdout=1, precision="fp32",
             preview_every=0, checkpoint_every=0)
@@ -28,11 +28,7 @@ TINY = dict(crop=32, photo_size=40, width=4, blocks=1, downs=2, holdout=1, preci
 
 @pytest.fixture()
 def photos(tmp_path) -> Path:
-    d = tmp_path / "photos"
-    d.mkdir()
-    for i in range(9):
-        save_png(gradient_image(48, 40, seed=i), d / f"p{i}.png")
-    return d
+    return photo_folder(tmp_path, 9)
 
 
 @pytest.fixture()
