@@ -134,23 +134,29 @@ def cmd_speed(a) -> None:
     from painterly.weights import resolve
 
     torch.set_num_threads(a.threads)
-    m = FastMethod(a.model or None, precision=a.precision)
-    x = torch.rand(1, 3, 768, 1024)
+    m = FastMethod(a.model or None, device=a.device, precision=a.precision)
+    w, h = (int(v) for v in a.size.split("x"))
+    x = torch.rand(1, 3, h, w)
     st = [m.style_stats(torch.rand(1, 3, 512, 512))]
     times = []
     for _ in range(a.repeat + 1):
         t0 = time.perf_counter()
         m.paint(x, st)
         times.append(time.perf_counter() - t0)
-    vgg = build(resolve(), ["relu4_1"]).to(memory_format=torch.channels_last)
+    fmt = dev.memory_format(m.device)
+    vgg = build(resolve(), ["relu4_1"]).to(m.device, memory_format=fmt)
     ref = []
-    xc = x.contiguous(memory_format=torch.channels_last)
+    xc = x.to(m.device).contiguous(memory_format=fmt)
     for _ in range(3):
         t0 = time.perf_counter()
         with torch.no_grad(), dev.autocast(m.device, m.precision):
             vgg(xc, ["relu4_1"])
+        if m.device.type == "cuda":
+            torch.cuda.synchronize()
         ref.append(time.perf_counter() - t0)
-    print(json.dumps({"fast_s": min(times[1:]), "fast_median_s": statistics.median(times[1:]),
+    med = statistics.median(times[1:])
+    print(json.dumps({"size": a.size, "device": str(m.device), "fast_s": min(times[1:]),
+                      "fast_median_s": med, "frames_per_s": 1 / med,
                       "vgg19_relu4_1_s": min(ref[1:]), "precision": m.precision,
                       "threads": a.threads}))
 
@@ -176,6 +182,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
+    p.add_argument("--size", default="1024x768", help="WxH of the photo painted")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     a = ap.parse_args()
     {"stylize": cmd_stylize, "fast": cmd_fast, "score": cmd_score, "speed": cmd_speed}[a.cmd](a)
 

@@ -18,10 +18,10 @@ to rounding):
   better (cosine) than C's feature at the same position does, by a margin of 0.1
   (:func:`leak_fraction`);
 * grid strength    = the mean absolute step between neighbouring grey pixels, taken for
-  each of the ``period`` phases of the column (row) boundaries; the largest phase over the
-  median phase, the larger of columns and rows (:func:`grid_strength`).  1 = no phase
-  stands out; photos of buildings reach about 1.1 on their own; a network that downsamples
-  by 8 can leave a pattern at that stride.
+  each of the P phases of the column (row) boundaries; the largest phase over the median
+  phase, the largest over columns and rows and over the periods P = 4, 8 and 16
+  (:func:`grid_strength`).  1 = no phase stands out; photos of buildings reach about 1.1 on
+  their own; a network that downsamples by 2^k can leave a pattern at that stride.
 
 Every distance is computed in float64.
 """
@@ -44,7 +44,7 @@ TEXTURE_LAYERS = STYLE_LAYERS[:4]
 CONTENT_LAYER = "relu4_2"
 LEAK_LAYER = "relu5_1"
 LEAK_MARGIN = 0.1
-GRID_PERIOD = 8
+GRID_PERIODS = (4, 8, 16)
 
 
 def read(src: ImageLike | LoadedImage, hw: tuple[int, int] | None = None,
@@ -132,9 +132,9 @@ def measures(fo: dict[str, torch.Tensor], fc: dict[str, torch.Tensor],
 
 
 def grid_strength(image: str | os.PathLike | Image.Image | np.ndarray,
-                  period: int = GRID_PERIOD) -> float:
-    """How much the boundaries of one phase of a ``period``-pixel grid stand out (see the
-    module's text).  ``image``: a file, a PIL image, or a grey array in 0..1."""
+                  periods: tuple[int, ...] = GRID_PERIODS) -> float:
+    """How much the boundaries of one phase of a grid of any of ``periods`` pixels stand out
+    (see the module's text).  ``image``: a file, a PIL image, or a grey array in 0..1."""
     if isinstance(image, np.ndarray):
         y = image.astype(np.float64)
     elif isinstance(image, Image.Image):
@@ -145,8 +145,9 @@ def grid_strength(image: str | os.PathLike | Image.Image | np.ndarray,
     out = []
     for a in (y, y.T):
         d = np.abs(np.diff(a, axis=1)).mean(0)  # mean step at each column boundary
-        phases = np.array([d[p::period].mean() for p in range(period)])
-        out.append(phases.max() / np.median(phases))
+        for period in periods:
+            phases = np.array([d[p::period].mean() for p in range(period)])
+            out.append(phases.max() / np.median(phases))
     return float(max(out))
 
 

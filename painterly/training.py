@@ -100,10 +100,20 @@ def batches(ds: Crops, sampler: DistributedSampler, local: int, steps_per_epoch:
         sampler.set_epoch(epoch)
         idx = list(sampler)[pos * local:steps_per_epoch * local]
         loader = DataLoader(ds, batch_size=local, sampler=idx, num_workers=workers,
-                            drop_last=True, pin_memory=False)
+                            drop_last=True, pin_memory=False,
+                            worker_init_fn=_worker_ignores_signals if workers else None)
         for b in loader:
             yield b
             step += 1
+
+
+def _worker_ignores_signals(_worker_id: int) -> None:
+    """A photo-decoding process leaves Ctrl-C and SIGTERM to the training process (a
+    terminal's Ctrl-C, or ``timeout``, signals the whole process group): that one stops
+    after its step, writes the model and ends the workers; a worker that died of the
+    signal first would turn the clean stop into a traceback."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
 
 
 class StopFlag:

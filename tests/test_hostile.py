@@ -223,6 +223,8 @@ CASES = [  # (command line with {file} names, words the error line must hold)
 @pytest.mark.parametrize("line,words", CASES, ids=[c[0][:60] for c in CASES])
 def test_hostile_input_is_one_line_and_changes_nothing(line, words, w, tmp_path, capsys,
                                                        alarm):
+    if ".mp4" in line:  # without PyAV the clip is refused first, for that reason
+        pytest.importorskip("av")
     args = re.sub(r"\{([^}]+)\}", lambda m: str(w[m[1]]), line).split()
     before = snapshot(tmp_path)
     code = cli.main(args)

@@ -185,12 +185,12 @@ def test_the_blur_is_no_parameter_of_the_file():
 # --- flags over the preset ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("flags, want", [
-    ([], Arch(16, 5, 3, "blur", "nearest")),
+    ([], Arch(16, 5, 2, "blur", "nearest")),
     (["--preset", "fast"], Arch(8, 5, 3, "stride", "nearest")),
-    (["--width", "32"], Arch(32, 5, 3, "blur", "nearest")),
+    (["--width", "32"], Arch(32, 5, 2, "blur", "nearest")),
     (["--preset", "fast", "--down", "blur", "--up", "bilinear"], Arch(8, 5, 3, "blur",
                                                                       "bilinear")),
-    (["--down", "stride"], Arch(16, 5, 3, "stride", "nearest")),  # the layout before presets
+    (["--down", "stride", "--downs", "3"], Arch(16, 5, 3, "stride", "nearest")),  # before presets
     (["--preset", "fast", "--width", "12", "--downs", "2"], Arch(12, 5, 2, "stride",
                                                                 "nearest")),
 ])

@@ -36,6 +36,22 @@ def test_grid_strength_sees_a_pattern_at_the_networks_stride(tmp_path):
     assert got["smooth"] < 1.1 < 1.4 < min(got["ridged"], got["striped"]), got
 
 
+def test_grid_strength_takes_periods_4_8_and_16():
+    """A network with two halving stages leaves its pattern at 4 pixels, one with four at 16:
+    the measure takes the largest over the periods 4, 8 and 16 (the issue's definition)."""
+    rng = np.random.default_rng(1)
+    noise = Image.fromarray(rng.uniform(0, 255, (29, 37)).astype(np.uint8))
+    smooth = np.asarray(noise.resize((256, 192), Image.BICUBIC), dtype=np.float64) / 255
+    for period in (4, 16):
+        a = smooth.copy()
+        a[:, 1::period] += 0.08
+        assert scoring.grid_strength(a) > 1.3
+        assert scoring.grid_strength(a) == max(scoring.grid_strength(a, periods=(p,))
+                                               for p in (4, 8, 16))
+    assert scoring.grid_strength(a, periods=(8,)) < scoring.grid_strength(a) - 0.1  # 16 px
+    assert scoring.grid_strength(smooth) < 1.1
+
+
 def test_the_benchmarks_score_with_the_packages_maths(tmp_path, tiny_weights):
     """benchmarks/score.py is the package's measures plus the recognizability: the same
     numbers, from the same functions."""

@@ -26,7 +26,7 @@ from ..objective import PerceptualLoss, for_training, network_layers
 from ..vgg import build
 from ..weights import resolve
 from .options import TrainOptions
-from .transform import Arch, TransformNet
+from .transform import TransformNet
 
 TIMED = 2  # passes timed by train (after one untimed)
 
@@ -117,7 +117,7 @@ def for_options(topts: TrainOptions, runtime: Runtime, steps: int | None = None)
                            topts.photo_size, x)
     with torch.random.fork_rng(devices=[]):  # the process's random numbers stay as they were
         torch.manual_seed(topts.seed)
-        net = TransformNet(Arch(topts.width, topts.blocks, topts.downs).check())
+        net = TransformNet(topts.arch())
     net = net.to(device, memory_format=torch.channels_last).train()
     seconds = time_pass(net, loss_fn, x, device, precision, repeats=1)
     return Estimate(seconds * topts.batch / per, topts.steps if steps is None else steps)

@@ -24,12 +24,13 @@ PRESERVE = ("none", "luminance")
 RUNTIMES = ("auto", "torch", "onnxruntime")
 MIN_SIZE = 16
 MIN_WIDTH = 4
-# The layouts --preset names (width, down, up; blocks and downs are the options'), by
-# measurement: docs/networks.md, Presets.  quality: anti-aliased downsampling (Zhang 2019)
-# against the stride-2 layout's grid pattern; fast: the stride-2 layout at half the width.
+# The layouts --preset names (width, downs, down, up; blocks is the option's), by
+# measurement: docs/networks.md, Presets.  quality: two anti-aliased halving stages (Zhang
+# 2019): a third stage leaves a pattern at its 8-pixel stride that blur and bilinear
+# upsampling do not remove; fast: three stride-2 stages at half the width.
 PRESETS: dict[str, dict[str, Any]] = {
-    "quality": {"width": 16, "down": "blur", "up": "nearest"},
-    "fast": {"width": 8, "down": "stride", "up": "nearest"},
+    "quality": {"width": 16, "downs": 2, "down": "blur", "up": "nearest"},
+    "fast": {"width": 8, "downs": 3, "down": "stride", "up": "nearest"},
 }
 # Chosen by measurement (README, Video): with the grid lock, halves the flicker of a sliding
 # object with the style distance within 10%.
@@ -124,18 +125,19 @@ class TrainOptions:
                           "order.", minimum=0)
 
     # --- the network -------------------------------------------------------------------------
-    preset: str = option("quality", "The network's layout: quality (anti-aliased "
-                                    "downsampling against the stride-2 layout's grid "
-                                    "pattern, width 16) or fast (stride-2 downsampling, "
-                                    "width 8: the fastest to apply); --width, --down and "
-                                    "--up given change it.",
+    preset: str = option("quality", "The network's layout: quality (two anti-aliased "
+                                    "halving stages, width 16: no grid pattern) or fast "
+                                    "(three stride-2 stages, width 8: the fastest to "
+                                    "apply); --width, --downs, --down and --up given "
+                                    "change it.",
                          choices=tuple(PRESETS), group="basic")
     width: int = option(0, "Channels of the network's first layer (0 = the preset's: 16 for "
                            "quality, 8 for fast; 32 = Johnson et al.; smaller is faster).",
                         group="basic", minimum=0, maximum=256)
     blocks: int = option(5, "Residual blocks.", minimum=0, maximum=32)
-    downs: int = option(3, "Stages that halve the side (more = larger brush strokes, "
-                           "faster).", minimum=1, maximum=4)
+    downs: int = option(0, "Stages that halve the side (more = larger brush strokes, "
+                           "faster, and a grid pattern at 8 pixels from 3 on; 0 = the "
+                           "preset's: 2 for quality, 3 for fast).", minimum=0, maximum=4)
     down: str = option("auto", "How a stage halves the side: blur (a convolution, then a "
                                "fixed blur taken at stride 2: anti-aliased, Zhang 2019) or "
                                "stride (a stride-2 convolution: faster); auto = the "
@@ -175,10 +177,11 @@ class TrainOptions:
 
     def layout(self) -> dict[str, Any]:
         """The network's width, blocks, downs, down and up: the preset's, changed by the
-        options given (``width`` not 0, ``down`` and ``up`` not auto)."""
+        options given (``width`` and ``downs`` not 0, ``down`` and ``up`` not auto)."""
         base = PRESETS[self.preset]
         return {"width": self.width or base["width"], "blocks": self.blocks,
-                "downs": self.downs, "down": base["down"] if self.down == "auto" else self.down,
+                "downs": self.downs or base["downs"],
+                "down": base["down"] if self.down == "auto" else self.down,
                 "up": base["up"] if self.up == "auto" else self.up}
 
     def arch(self) -> Arch:

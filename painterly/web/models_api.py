@@ -19,7 +19,8 @@ from .models import UnknownModel, new_model_id
 MAX_PHOTOS = 5000  # training photos one request may name
 KEPT_TIMES = 32  # measured step times kept, one per shape of run
 # options that change what a step costs (the others: how many steps, and what they learn)
-STEP_SHAPE = ("batch", "crop", "photo_size", "width", "blocks", "downs", "content_layers",
+STEP_SHAPE = ("batch", "crop", "photo_size", "preset", "width", "blocks", "downs", "down", "up",
+              "content_layers",
               "style_layers", "structure", "precision")
 
 router = APIRouter()
