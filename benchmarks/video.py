@@ -14,8 +14,10 @@ With ``--model MODEL`` the clips are stylized instead by that style network (``p
 apply``): frame by frame, grid-locked to the camera (painterly.network.steady.GridLocked), and
 with flow-guided blending at a few strengths (``--blends``), with and without the grid lock;
 ``--optimised CLIPS`` adds the optimisation methods on those clips to the same run, so
-that both share one figure.  The optimised clips are run at each temporal weight of
-``--temporal-weights``.
+that both share one figure.  With ``--fast`` (or ``--fast MODEL``) the any-painting model
+(``--method fast``) is scored the same way instead: frame by frame and blended at each of
+``--blends`` (its clips blend at 0.5 by default).  The optimised clips are run at each
+temporal weight of ``--temporal-weights``.
 
 All are scored by the temporal warping error (Lai et al. 2018, painterly.temporal.warping_error)
 next to the style, texture and content distances of benchmarks/score.py (mean over frames).
@@ -27,7 +29,7 @@ against texture distance: flicker and style as one picture); video_net.* with ``
 
 Usage: python benchmarks/video.py [--size 256] [--frames 10] [--images DIR] [--photos DIR]
        [--device auto] [--sweep] [--model MODEL [--precision auto] [--blends A,B]
-       [--optimised CLIPS]] [--temporal-weights W,W]
+       [--optimised CLIPS]] [--fast [MODEL]] [--temporal-weights W,W]
 """
 
 from __future__ import annotations
@@ -248,6 +250,9 @@ def main() -> None:
     p.add_argument("--clips", default="pan,zoom,cut-out", help="which clips, comma-separated")
     p.add_argument("--model", help="a style network: score it instead of optimisation")
     p.add_argument("--precision", default="auto", help="the network's arithmetic (--model)")
+    p.add_argument("--fast", nargs="?", const="shipped", default="", metavar="MODEL",
+                   help="score the any-painting model (--method fast; the shipped one "
+                        "unless a file is named) instead of optimisation")
     p.add_argument("--blends", default=f"0.3,{CLIP_BLEND:g}",
                    help="blend strengths tried with --model, comma-separated")
     p.add_argument("--optimised", default="", metavar="CLIPS",
@@ -291,12 +296,19 @@ def main() -> None:
 
         net = Network.load(a.model, a.device, a.precision)
         net.run(clips[0].frames[0])  # warm up
+    fast = None
+    if a.fast:
+        from painterly.fast.method import FastMethod
+
+        fast = FastMethod(None if a.fast == "shipped" else a.fast, a.device, a.precision)
     points: dict[str, list[tuple[str, float, float]]] = {}
     for ci, clip in enumerate(clips):
         methods = {}
         if net is not None:
             methods.update(network_methods(net, clip, a.blends))
-        if net is None or clip.name in a.optimised.split(","):
+        if fast is not None:
+            methods.update(fast_methods(fast, a.images / a.style, opts, clip, a.blends))
+        elif net is None or clip.name in a.optimised.split(","):
             methods.update(optimised_methods(stylizer, styles, opts, clip, a, ci == 0))
         score_methods(methods, clip, styles[0], rows, curves, a.score_every, points)
         strips[clip.name] = {"input": clip.frames, **{k: v[0] for k, v in methods.items()}}
@@ -325,7 +337,8 @@ def write(a, lines: list[str], rows: list[str], strips: dict, curves: dict,
         f"benchmarks/score.py, mean over every {a.score_every}-th frame (counting from 1).  "
         "Time: seconds per frame, the first frame and the mean of "
         "the later ones.", ""] + rows
-    stem = ("video_both" if a.optimised else "video_net") if a.model else "video"
+    stem = ("video_both" if a.optimised else "video_net") if a.model else (
+        "video_fast" if a.fast else "video")
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     figures(strips, curves, a.out, stem)
@@ -346,6 +359,24 @@ def network_methods(net, clip: Clip, blends: str) -> dict:
         default = " (default)" if s == CLIP_BLEND else ""
         methods[f"network, grid-locked + temporal blend {s:g}{default}"] = stylize(
             frame_fn(net, blend=s), clip.frames)
+    return methods
+
+
+def fast_methods(fast, style: Path, opts: Options, clip: Clip, blends: str) -> dict:
+    """The any-painting model on ``clip`` (``stylize clip.mp4 --method fast``): frame by
+    frame, and blended along the flow at each of ``blends`` (the clip default: 0.5)."""
+    from painterly.fast.method import CLIP_BLEND as FAST_BLEND
+
+    s_imgs = [load_image(str(style))]
+
+    def one(x):
+        return fast.paint_tensor(x, s_imgs, opts)
+
+    methods = {"fast, frame by frame": stylize(one, clip.frames)}
+    for s in (float(b) for b in blends.split(",") if b):
+        default = " (default)" if s == FAST_BLEND else ""
+        methods[f"fast + temporal blend {s:g}{default}"] = stylize(
+            temporal.temporal_blend(one, s), clip.frames)
     return methods
 
 
@@ -380,6 +411,7 @@ FAMILIES = (  # (label, test on a method's name, colour): one line per family in
     ("optimisation, temporal weights", lambda k: k.startswith("optimisation, anti-flicker")
      or k == "frame by frame", "C2"),
     ("optimisation frame by frame + blend", lambda k: k.startswith("frame by frame"), "C3"),
+    ("any-painting model + blend", lambda k: k.startswith("fast"), "C4"),
 )
 
 
