@@ -89,11 +89,11 @@ def report(rows: list[dict], labels: list[str], tol: float) -> None:
         f"{med[m][k]:.1f}" if k == "seconds" else f"{med[m][k]:.3f}" if k == "texture"
         else f"{med[m][k]:.2f}" for m in labels for k in keys) + " |")
     print()
+    def ok(r: dict, m: str, k: str) -> bool:  # lower is better for all three; leak: a floor
+        return r[m][k] <= r["default"][k] * (1 + tol) + (0.01 if k == "leak" else 0)
+
     for m in labels[1:]:
-        def ok(r: dict, k: str) -> bool:  # lower is better for all three; leak has a floor
-            d = r["default"][k]
-            return r[m][k] <= d * (1 + tol) + (0.01 if k == "leak" else 0)
-        better = sum(all(ok(r, k) for k in ("texture", "recog", "leak")) for r in rows)
+        better = sum(all(ok(r, m, k) for k in ("texture", "recog", "leak")) for r in rows)
         ratio = statistics.median(r[m]["seconds"] / r["default"]["seconds"] for r in rows)
         print(f"- {m}: equal or better on all three measures in {better} of {len(rows)} pairs; "
               f"median time {ratio:.2f}x the default's -> "
