@@ -208,3 +208,15 @@ def test_flags_given_change_the_presets_layout(flags, want):
 def test_bad_layout_options_are_one_line(bad, words):
     with pytest.raises(UsageError, match=words):
         make(TrainOptions, **bad)
+
+
+def test_clips_lock_the_grid_of_three_stage_networks_only():
+    """The grid lock is for the 8-pixel grid of three halving stages (the fast preset, older
+    files); the two-stage quality preset blends without it (measured: docs/video.md)."""
+    from painterly.network.modelfile import ModelFile
+    from painterly.network.steady import locks
+
+    for preset, want in (("quality", False), ("fast", True)):
+        arch = dataclasses.replace(TrainOptions(preset=preset).arch(), width=4, blocks=1)
+        net = Network(ModelFile(arch, TransformNet(arch).state_dict(), {}), "cpu", "fp32")
+        assert locks(net) is want, preset

@@ -100,6 +100,18 @@ class GridLocked:
         return _resample(y, back_x, back_y).clamp_(0, 1)
 
 
+# The grid lock is for networks that downsample by 8 or more (``--preset fast``, files of
+# earlier versions): their 8-pixel grid shimmers on a moving camera.  For the two-stage
+# default (stride 4) blending without the lock measured steadier *and* kept more texture
+# on pans, zooms and moving objects (docs/video.md): there it is off.
+LOCK_STRIDE = 8
+
+
+def locks(net: Network) -> bool:
+    """Whether a clip of ``net`` is kept on the camera's grid (:data:`LOCK_STRIDE`)."""
+    return net.stride >= LOCK_STRIDE
+
+
 def frame_fn(net: Network, preserve_color: str = "none", strength: float = 1.0,
              blend: float = 0.0, lock: bool = True):
     """A per-frame stylizer (:data:`painterly.temporal.FrameFn`) for the frames of one clip,
