@@ -32,6 +32,7 @@ from PIL import Image, ImageOps
 
 from .errors import ImageError
 from .paths import TEMP_SUFFIX, check_input_file, check_output, fallback_path, temp_prefix
+from .signals import deferred
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
@@ -338,26 +339,29 @@ def check_writable(path: str | os.PathLike, flag: str = "", *, inputs=(), others
 def atomic_write(path: str | os.PathLike):
     """Yield a binary file in ``path``'s folder that replaces ``path`` only when complete.
 
-    On any error the temporary file is removed; an OSError becomes one-line ImageError."""
+    On any error the temporary file is removed; an OSError becomes one-line ImageError.
+    Ctrl-C and SIGTERM wait until the file is written (:func:`~.signals.deferred`; every
+    caller writes bytes it already holds): caught inside ``mkstemp``, or between this
+    generator's steps, they would leave the temporary file behind."""
     p = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(p.name), suffix=TEMP_SUFFIX,
-                                   dir=p.parent or ".")
-    except OSError as e:
-        raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved image is an ordinary file
-        os.replace(tmp, p)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
-        raise
+    tmp = None
+    with deferred():
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(p.name), suffix=TEMP_SUFFIX,
+                                       dir=p.parent or ".")
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved image is ordinary
+            os.replace(tmp, p)
+        except BaseException as e:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            if isinstance(e, OSError):
+                raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
+            raise
 
 
 def save_image(im: Image.Image, path: str | os.PathLike) -> Path:

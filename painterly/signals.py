@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -68,9 +69,10 @@ def current() -> Catcher | None:
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """Hold SIGINT/SIGTERM back inside the block; raise KeyboardInterrupt after it if one
-    came.  Without an installed catcher this does nothing."""
+    came.  Without an installed catcher, or outside the main thread (where no signal
+    handler runs), this does nothing."""
     c = current()
-    if c is None:
+    if c is None or threading.current_thread() is not threading.main_thread():
         yield
         return
     c.deferring += 1
