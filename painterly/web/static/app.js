@@ -1083,9 +1083,13 @@ function card(job) {
     tools);
 }
 
+let galleryTurn = 0;  // calls overlap when a job changes fast: only the newest one draws
+
 async function loadGallery() {
+  const turn = ++galleryTurn;
   try {
     const { jobs } = await api("/api/jobs");
+    if (turn !== galleryTurn) return jobs;  // an older answer (a job still running, say)
     $("gallery").replaceChildren(...jobs.map(card));
     $("gallery-empty").hidden = jobs.length > 0;
     return jobs;
