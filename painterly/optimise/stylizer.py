@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from .. import color, engine, masks, vgg
-from ..config import KEYWORDS, WARM_STARTS, Options, Runtime, validate
+from ..config import KEYWORDS, WARM_STARTS, Options, Runtime, validate, warm_start_options
 from ..device import memory_format, pick_device
 from ..engine import Callback
 from ..errors import Interrupted, UsageError
@@ -139,8 +139,7 @@ class Stylizer:
             raise UsageError(f"init '{opts.init}' needs the method to start from: use "
                              f"painterly.stylize(..., init='{opts.init}') or "
                              f"painterly.methods.for_options(options)")
-        warm = dataclasses.replace(opts, method=opts.init, init="palette")
-        pic = self.start_with.picture(content, styles, warm, mask=mask,
+        pic = self.start_with.picture(content, styles, warm_start_options(opts), mask=mask,
                                       style_masks=style_masks)
         return image_tensor(load_image(pic), opts.size)
 
