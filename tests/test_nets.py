@@ -65,6 +65,25 @@ def test_instance_norm_makes_images_independent_of_their_batch():
     torch.testing.assert_close(InstanceNorm(6)(x), norm(x), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("c", [4, 8, 16])
+def test_instance_norm_is_the_same_in_either_memory_layout(c):
+    # below CL_NORM_MIN channels a channels-last map is normalised in the plain layout
+    # (PyTorch's channels-last kernel is slow there): same numbers, layout kept
+    from painterly.network.transform import InstanceNorm
+    norm = InstanceNorm(c)
+    with torch.no_grad():
+        norm.weight.copy_(torch.rand(c) + 0.5)
+        norm.bias.copy_(torch.randn(c))
+    ref = torch.nn.InstanceNorm2d(c, affine=True)
+    ref.load_state_dict(norm.state_dict())
+    x = torch.randn(2, c, 9, 13) * 3 + 1
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 3e-2)):
+        cl = x.to(dtype).contiguous(memory_format=torch.channels_last)
+        y = norm.to(dtype)(cl)
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(y.float(), ref(x), atol=tol * 4, rtol=tol)
+
+
 # --- the model file ----------------------------------------------------------------------
 
 def test_model_file_round_trips_exactly(tmp_path):

@@ -43,6 +43,7 @@ from ..errors import UsageError
 KIND = "johnson-in"  # the architecture's name in model files
 DOWNS = ("stride", "blur")  # how a stage halves the side (Arch.down)
 UPS = ("nearest", "bilinear")  # how a stage doubles it (Arch.up)
+CL_NORM_MIN = 16  # fewer channels than this: the norm runs in the plain layout (InstanceNorm)
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,14 @@ class InstanceNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.onnx.is_in_onnx_export():  # one InstanceNormalization node with the affine
             return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
-        return F.group_norm(x, self.channels, self.weight.to(x.dtype), self.bias.to(x.dtype),
-                            self.eps)
+        w, b = self.weight.to(x.dtype), self.bias.to(x.dtype)
+        if self.channels < CL_NORM_MIN and x.is_contiguous(memory_format=torch.channels_last):
+            # PyTorch's channels-last group norm is 5x slower than the plain layout's
+            # below 16 channels (bfloat16, CPU): 13 ms against 2.7 ms with both copies
+            # for 8 channels at 856x480 (the fast preset's full-resolution layers)
+            y = F.group_norm(x.contiguous(), self.channels, w, b, self.eps)
+            return y.contiguous(memory_format=torch.channels_last)
+        return F.group_norm(x, self.channels, w, b, self.eps)
 
 
 class ConvNormReLU(nn.Sequential):
