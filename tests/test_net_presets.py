@@ -128,7 +128,7 @@ def test_an_old_file_loads_as_stride_and_nearest_with_the_same_pixels():
     saved = np.load(ROOT / "tests" / "data" / "net_v1_out.npz")  # its output, written then
     x, want = torch.from_numpy(saved["x"]), torch.from_numpy(saved["y"])
     with torch.no_grad():
-        torch.testing.assert_close(mf.network()(x), want, atol=1e-6, rtol=0)
+        torch.testing.assert_close(mf.network()(x), want, atol=1e-5, rtol=0)  # sums reordered
     y = Network.load(OLD, "cpu", "fp32", runtime="torch").run(x)  # channels-last kernels
     torch.testing.assert_close(y, want.clamp(0, 1), atol=1e-4, rtol=0)
 

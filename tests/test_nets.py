@@ -84,6 +84,22 @@ def test_instance_norm_is_the_same_in_either_memory_layout(c):
         torch.testing.assert_close(y.float(), ref(x), atol=tol * 4, rtol=tol)
 
 
+@pytest.mark.parametrize("hw", [(6, 10), (7, 5), (1, 3)])
+def test_upsampling_on_the_small_map_is_upsample_then_convolve(hw):
+    # Up computes nearest x2 + reflect-padded 3x3 conv on the small map (phases + pixel
+    # shuffle): the same numbers as the plain way, borders included
+    from painterly.network.transform import Up
+    torch.manual_seed(1)
+    up = Up(6, 4).eval()
+    with torch.no_grad():
+        for p in up.parameters():
+            p.add_(torch.randn_like(p))
+        x = torch.randn(2, 6, *hw)
+        plain = up[1](up[0](x))
+        torch.testing.assert_close(up(x), plain, atol=1e-5, rtol=1e-5)
+    assert "phases" not in up.state_dict()
+
+
 # --- the model file ----------------------------------------------------------------------
 
 def test_model_file_round_trips_exactly(tmp_path):
