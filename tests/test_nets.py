@@ -100,6 +100,20 @@ def test_upsampling_on_the_small_map_is_upsample_then_convolve(hw):
     assert "phases" not in up.state_dict()
 
 
+@pytest.mark.parametrize("hw", [(2, 2), (8, 6), (6, 9), (3, 5)])
+def test_blur_without_a_padded_copy_is_the_reflected_blur(hw):
+    # even sides take the blur with zeros at the top and left and add back what the
+    # reflected row and column would have added: the same numbers as padding first
+    from painterly.network.transform import Blur
+    blur = Blur(3)
+    x = torch.rand(2, 3, *hw)
+    want = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"),
+                                      blur.kernel, stride=2, groups=3)
+    torch.testing.assert_close(blur(x), want, atol=1e-6, rtol=1e-6)
+    flat = torch.full((1, 3, *hw), 0.3)
+    torch.testing.assert_close(blur(flat), torch.full_like(want[:1], 0.3))
+
+
 # --- the model file ----------------------------------------------------------------------
 
 def test_model_file_round_trips_exactly(tmp_path):

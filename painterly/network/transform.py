@@ -128,8 +128,26 @@ class Blur(nn.Module):
         self.channels = c
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, (1, 1, 1, 1), mode="reflect")
-        return F.conv2d(x, self.kernel.to(x.dtype), stride=2, groups=self.channels)
+        k = self.kernel.to(x.dtype)
+        h, w = x.shape[-2:]
+        if h % 2 or w % 2 or h < 2 or w < 2 or torch.onnx.is_in_onnx_export():
+            x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            return F.conv2d(x, k, stride=2, groups=self.channels)
+        # Even sides (every map inside the network): the reflected margin is needed on the
+        # top and left only (row -1 = row 1), so the blur is taken with zeros there, without
+        # a padded copy of the map, and the first output row and column get what the
+        # reflected row and column add: a quarter of row 1 (column 1) blurred along it, the
+        # corner's shared term x[1, 1] / 16 counted once.
+        y = F.conv2d(x, k, stride=2, padding=1, groups=self.channels)
+        g = k[:, :, 1:2, :] * 2  # the [1,2,1]/4 of one axis
+        row = F.conv2d(F.pad(x[..., 1:2, :], (1, 1, 0, 0), mode="reflect"), g,
+                       stride=(1, 2), groups=self.channels)
+        col = F.conv2d(F.pad(x[..., :, 1:2], (0, 0, 1, 1), mode="reflect"),
+                       g.transpose(-1, -2), stride=(2, 1), groups=self.channels)
+        y[..., :1, :] += row / 4
+        y[..., :, :1] += col / 4
+        y[..., :1, :1] -= x[..., 1:2, 1:2] / 16
+        return y
 
 
 def down_stage(cin: int, cout: int, down: str) -> nn.Sequential:
