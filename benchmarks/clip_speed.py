@@ -69,7 +69,6 @@ def main() -> None:
     from painterly.network.method import NetworkMethod
     from painterly.network.network import Network
     from painterly.network.options import ApplyOptions
-    from painterly.network.steady import locks
 
     w, h = (int(v) for v in a.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,8 +76,8 @@ def main() -> None:
         make_pan(src, w, h, a.frames, a.photo)
         print(f"{w}x{h}, {a.frames} frames, {torch.get_num_threads()} threads, torch "
               f"{torch.__version__}, median of {a.runs} after a warm-up\n")
-        print("| model | grid lock | clip frames/s (all stages) | network alone frames/s |")
-        print("| --- | --- | --- | --- |")
+        print("| model | clip frames/s (all stages) | network alone frames/s |")
+        print("| --- | --- | --- |")
         for m in a.models:
             method = NetworkMethod(Network.load(m, "cpu", "auto"))
             opts = make(ApplyOptions)
@@ -98,7 +97,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 net.run(x)
                 ts.append(time.perf_counter() - t0)
-            print(f"| {Path(m).name} | {'on' if locks(net) else 'off'} | "
+            print(f"| {Path(m).name} | "
                   f"{statistics.median(fps):.1f} | {1 / statistics.median(ts):.1f} |",
                   flush=True)
 

@@ -358,18 +358,16 @@ def write(a, lines: list[str], rows: list[str], strips: dict, curves: dict,
 def network_methods(net, clip: Clip, blends: str) -> dict:
     """A style network on ``clip`` (``painterly apply``): frame by frame, grid-locked, and
     blended at each of ``blends`` with and without the lock."""
-    from painterly.network.steady import frame_fn, locks
+    from painterly.network.steady import frame_fn
 
     methods = {"network, frame by frame": stylize(frame_fn(net, lock=False), clip.frames),
                "network, grid-locked": stylize(frame_fn(net), clip.frames)}
     for s in (float(b) for b in blends.split(",") if b):
-        # "(default)" marks what `painterly apply` does: the lock follows the stride
-        default = " (default)" if s == CLIP_BLEND else ""
-        methods[f"network + temporal blend {s:g} (no grid lock)"
-                f"{'' if locks(net) else default}"] = stylize(
+        methods[f"network + temporal blend {s:g} (no grid lock)"] = stylize(
             frame_fn(net, blend=s, lock=False), clip.frames)
-        methods[f"network, grid-locked + temporal blend {s:g}"
-                f"{default if locks(net) else ''}"] = stylize(frame_fn(net, blend=s), clip.frames)
+        default = " (default)" if s == CLIP_BLEND else ""  # what `painterly apply` does
+        methods[f"network, grid-locked + temporal blend {s:g}{default}"] = stylize(
+            frame_fn(net, blend=s), clip.frames)
     return methods
 
 

@@ -19,7 +19,7 @@ from ..temporal import FrameFn
 from .network import Network, photo_tensor
 from .options import ApplyOptions
 from .quality import describe
-from .steady import frame_fn, locks
+from .steady import frame_fn
 
 KIND = "network"
 
@@ -75,13 +75,11 @@ class NetworkMethod:
         return out
 
     def frames(self, styles: Sequence[object], opts: ApplyOptions) -> FrameFn:
-        """The frames of one clip, kept on the camera's grid when the network's stride calls
-        for it (:func:`~.steady.locks`) and steadied by the flow blend
+        """The frames of one clip, kept on the camera's grid and steadied by the flow blend
         (:func:`~.steady.frame_fn`)."""
         _refuse(styles)
         validate(opts)
-        return frame_fn(self.net, opts.preserve_color, opts.strength, opts.blend,
-                        lock=locks(self.net))
+        return frame_fn(self.net, opts.preserve_color, opts.strength, opts.blend)
 
 
 def _refuse(styles: Sequence[object], mask: object = None,
