@@ -396,8 +396,9 @@ def peer_methods(peer_python: str, style: Path, clip: Clip, smooths: str) -> dic
     video command does (it has no flow)."""
     import tempfile
 
-    from peer_lite import paint
     from PIL import Image
+
+    from benchmarks.peer_lite import paint
 
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp, "in"), Path(tmp, "out")

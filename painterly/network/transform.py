@@ -130,7 +130,7 @@ class Blur(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.kernel.to(x.dtype)
         h, w = x.shape[-2:]
-        if h % 2 or w % 2 or h < 2 or w < 2 or torch.onnx.is_in_onnx_export():
+        if h % 2 or w % 2 or torch.onnx.is_in_onnx_export():
             x = F.pad(x, (1, 1, 1, 1), mode="reflect")
             return F.conv2d(x, k, stride=2, groups=self.channels)
         # Even sides (every map inside the network): the reflected margin is needed on the
@@ -195,10 +195,9 @@ class Up(nn.Sequential):
                          align_corners=False if mode == "bilinear" else None)
         super().__init__(up, ConvNormReLU(cin, cout, 3))
         self.register_buffer("phases", _phases(), persistent=False)
-        self.nearest = mode == "nearest"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.nearest:
+        if self[0].mode != "nearest":
             return super().forward(x)
         conv, norm, relu = self[1]
         a = self.phases.float()
