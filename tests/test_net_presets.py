@@ -68,6 +68,7 @@ def test_each_preset_writes_its_layout_and_its_name(trained, name):
     training = mf.meta["training"]  # the layout as built, whatever the preset said
     assert (training["width"], training["down"], training["up"]) == (want.width, want.down,
                                                                       want.up)
+    assert training["style_weight"] == {"quality": 80.0, "fast": 40.0}[given["preset"]]
 
 
 @pytest.mark.parametrize("name", list(RUNS))
@@ -199,6 +200,15 @@ def test_flags_given_change_the_presets_layout(flags, want):
     topts = from_args(TrainOptions, args)
     assert topts.arch() == want
     assert topts.preset == ("fast" if "fast" in flags else "quality")
+
+
+@pytest.mark.parametrize("flags, want", [([], 80.0), (["--preset", "fast"], 40.0),
+                                         (["--style-weight", "25"], 25.0),
+                                         (["--preset", "fast", "--style-weight", "60"], 60.0)])
+def test_the_style_weight_is_the_presets_unless_given(flags, want):
+    args = build_parser().parse_args(["train", "s.png", "-o", "m.safetensors", *flags])
+    topts = from_args(TrainOptions, args)
+    assert topts.style_strength() == want and topts.loss_options().style_weight == want
 
 
 @pytest.mark.parametrize("bad, words", [({"width": 2}, "--width: 2 is below the minimum 4"),

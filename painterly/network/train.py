@@ -210,7 +210,8 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
     meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
                       "thumbnail_png": thumbnail_png(style_t)},
-            "training": {**dataclasses.asdict(topts), **topts.layout()},  # as built
+            "training": {**dataclasses.asdict(topts), **topts.layout(),  # as built
+                         "style_weight": topts.style_strength()},
             "preset": topts.preset, "holdout": [f.name for f in held],
             "processes": w.size, "painterly_version": __version__}
     dist.init(w, device)
