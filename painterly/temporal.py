@@ -196,6 +196,19 @@ def _sample(img: torch.Tensor, px: torch.Tensor, py: torch.Tensor,
                          align_corners=True)[0, :, 0]
 
 
+def fine_band(x: torch.Tensor) -> torch.Tensor:
+    """The finest band of ``x`` (N x C x H x W): ``x`` less its [1,2,1] x [1,2,1] / 16 blur
+    (edges repeated), the one-pixel strokes that every interpolation and every mix of two
+    unrelated stroke patterns weakens."""
+    c = x.shape[1]
+    k = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype, device=x.device)
+    lo = F.conv2d(F.pad(x, (1, 1, 0, 0), mode="replicate"), k.view(1, 1, 1, 3).expand(c, 1, 1, 3),
+                  groups=c)
+    lo = F.conv2d(F.pad(lo, (0, 0, 1, 1), mode="replicate"),
+                  k.view(1, 1, 3, 1).expand(c, 1, 3, 1), groups=c)
+    return x - lo
+
+
 def occlusion_mask(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
     """1 where the backward flow of the current frame is reliable, else 0 (H x W float32).
 
@@ -335,7 +348,11 @@ class TemporalBlend:
     of a fraction of a pixel on a zoom blends nothing.  With a camera the flows are DIS on
     copies shrunk to ``FLOW_SIDE`` (those the camera was fitted to; ``flow_method`` and
     ``flow_side`` apply without one).  ``warp_mode`` bicubic carries the previous output
-    with less blur than bilinear (it adds up over the frames).
+    with less blur than bilinear (it adds up over the frames).  ``keep_detail`` (with a
+    camera): the blend mixes the coarse part as above and the finest band
+    (:func:`fine_band`) as ``((1 - w) f_t + w warp(f_{t-1})) / sqrt((1 - w)^2 + w^2)``,
+    ``w = a * c_t``: two unrelated stroke patterns mixed keep the energy of either (plain
+    mixing halves it at w = 0.5, and the texture distance of a moving object rose by 19%).
 
     Called with the frames of one clip in order; :meth:`reset` before another clip."""
 
@@ -346,6 +363,7 @@ class TemporalBlend:
     warp_mode: str = "bilinear"
     camera: Callable[[], Camera] | None = None
     flow_side: int | None = None
+    keep_detail: bool = False
     _prev_in: torch.Tensor | None = field(default=None, repr=False)
     _prev_out: torch.Tensor | None = field(default=None, repr=False)
 
@@ -400,14 +418,25 @@ class TemporalBlend:
         carried = _sample(self._prev_out.cpu(), px, py, self.warp_mode).clamp_(0, 1)
         out = out.clone()
         here = out[0, :, ys, xs]
-        out[0, :, ys, xs] = here + self.strength * conf.to(out.device) * (
-            carried.to(out.device) - here)
+        a = self.strength * conf.to(out.device)
+        if not self.keep_detail:
+            out[0, :, ys, xs] = here + a * (carried.to(out.device) - here)
+            return out
+        # the coarse part mixed as it is; the finest band (two unrelated stroke patterns,
+        # mixed, lose energy) scaled back to the energy of either: / sqrt((1-a)^2 + a^2)
+        f_here = fine_band(out)[0, :, ys, xs]
+        f_car = _sample(fine_band(self._prev_out).cpu(), px, py, self.warp_mode).to(out.device)
+        coarse = here - f_here
+        coarse = coarse + a * (carried.to(out.device) - f_car - coarse)
+        fine = ((1 - a) * f_here + a * f_car) / ((1 - a) ** 2 + a ** 2).sqrt()
+        out[0, :, ys, xs] = (coarse + fine).clamp_(0, 1)
         return out
 
 
 def temporal_blend(fn: FrameFn, strength: float = 0.7, sigma: float = 0.1,
                    flow_method: str = "dis", *, camera: Callable[[], Camera] | None = None,
-                   warp_mode: str = "bilinear", flow_side: int | None = None
-                   ) -> TemporalBlend:
+                   warp_mode: str = "bilinear", flow_side: int | None = None,
+                   keep_detail: bool = False) -> TemporalBlend:
     """Wrap any per-frame stylizer with flow-guided temporal blending (:class:`TemporalBlend`)."""
-    return TemporalBlend(fn, strength, sigma, flow_method, warp_mode, camera, flow_side)
+    return TemporalBlend(fn, strength, sigma, flow_method, warp_mode, camera, flow_side,
+                         keep_detail)

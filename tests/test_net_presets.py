@@ -19,7 +19,7 @@ from painterly.config import Runtime, from_args, make
 from painterly.errors import UsageError
 from painterly.network.modelfile import FORMAT, FORMAT_VERSION, _digest, load_model
 from painterly.network.network import Network
-from painterly.network.options import TrainOptions
+from painterly.network.options import CLIP_BLEND, TrainOptions
 from painterly.network.train import checkpoint_path, train
 from painterly.network.transform import Arch, Blur, TransformNet
 
@@ -231,4 +231,4 @@ def test_clips_lock_the_grid_of_either_preset():
         arch = dataclasses.replace(TrainOptions(preset=preset).arch(), width=4, blocks=1)
         net = Network(ModelFile(arch, TransformNet(arch).state_dict(), {}), "cpu", "fp32")
         fn = NetworkMethod(net).frames([], make(ApplyOptions))
-        assert fn.camera is not None and fn.strength == 0.5, preset
+        assert fn.camera is not None and fn.strength == CLIP_BLEND, preset

@@ -444,6 +444,28 @@ def test_grid_lock_keeps_the_texture_on_a_panning_scene(tmp_path, precision):
     assert shifted.shape == x.shape and not torch.equal(shifted, net.run(x))
 
 
+def test_grid_lock_gives_a_zoom_back_the_detail_its_resampling_takes(tmp_path):
+    from painterly import temporal
+    from painterly.network.steady import frame_fn
+
+    from .test_video import zoomed_frames
+
+    net = Network.load(tiny_model(tmp_path / "m.safetensors", seed=3), "cpu", "fp32")
+    zoom = zoomed_frames(4, 80, 112)
+
+    def fine(fn) -> tuple[float, float]:  # the finest band's energy of the later frames
+        outs = [fn(f) for f in zoom]
+        e = sum(float(temporal.fine_band(o)[..., 8:-8, 8:-8].pow(2).mean()) for o in outs[1:])
+        return e, temporal.warping_error(outs, zoom)[0]
+
+    (alone, err_alone), (soft, _), (kept, err_kept) = (
+        fine(frame_fn(net, lock=False)), fine(frame_fn(net, keep_detail=False)),
+        fine(frame_fn(net)))
+    assert soft < 0.9 * alone  # two resamplings soften the strokes
+    assert abs(kept / alone - 1) < abs(soft / alone - 1) and kept > 0.9 * alone
+    assert err_kept < 0.5 * err_alone  # and the zoom stays steady
+
+
 def test_apply_refuses_clips_mixed_with_images_or_a_folder_output(tmp_path, cli_env):
     from .video_clips import make_clip
 

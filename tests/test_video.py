@@ -365,6 +365,46 @@ def test_locked_blend_leaves_what_moves_with_the_camera_and_steadies_the_rest():
     assert max(moved[1:]) > 0.02  # the moving square is blended with its past
 
 
+def test_fine_band_is_zero_on_flat_and_sloping_pictures():
+    flat = torch.full((1, 3, 12, 16), 0.4)
+    assert float(temporal.fine_band(flat).abs().max()) < 1e-6
+    ramp = torch.linspace(0, 1, 16).expand(1, 3, 12, 16)
+    assert float(temporal.fine_band(ramp)[..., 1:-1, 1:-1].abs().max()) < 1e-6
+    noise = torch.rand(1, 3, 12, 16, generator=torch.Generator().manual_seed(0))
+    assert float(temporal.fine_band(noise).pow(2).mean()) > 0.3 * float(noise.var())
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_locked_blend_keeps_the_strokes_energy_where_it_mixes_two_patterns(keep):
+    """A moving square painted with new strokes every frame: mixing two unrelated stroke
+    patterns halves their energy; the blend that keeps detail scales it back."""
+    gen = torch.Generator().manual_seed(0)
+    seen, follow = [], {"prev": None, "camera": temporal.Camera()}
+
+    def strokes(x):  # a stylizer following the camera, with fresh fine strokes each frame
+        if follow["prev"] is not None:
+            follow["camera"] = temporal.camera_motion(x, follow["prev"])
+        follow["prev"] = x
+        seen.append((x * 0.8 + 0.1 + 0.05 * torch.randn(x.shape, generator=gen)).clamp(0, 1))
+        return seen[-1]
+
+    blend = temporal.temporal_blend(strokes, 0.5, camera=lambda: follow["camera"],
+                                    warp_mode="bicubic", keep_detail=keep)
+    outs = [blend(f) for f in _square_over_still_background(6)]
+    inside = (..., slice(26, 36), slice(34, 44))  # on the square in every frame
+    ratio = [float(temporal.fine_band(o)[inside].pow(2).mean()
+                   / temporal.fine_band(r)[inside].pow(2).mean())
+             for o, r in zip(outs[1:], seen[1:])]
+    moved = [float((o - r)[inside].abs().mean()) for o, r in zip(outs[1:], seen[1:])]
+    assert min(moved) > 0.005  # blended in every frame
+    if keep:
+        assert 0.85 < float(np.median(ratio)) < 1.2, ratio
+    else:
+        assert float(np.median(ratio)) < 0.7, ratio
+    still = [float((o - r)[..., 48:, :].abs().mean()) for o, r in zip(outs, seen)]
+    assert max(still) < 0.005  # what moves with the camera is left as painted
+
+
 def _whole_frame_locked_blend(now, before, out, prev_out, cam, strength, sigma=0.1):
     """The locked blend's rule computed at every pixel (the reference of the sparse one)."""
     m = temporal.motion(now, before, "dis", temporal.FLOW_SIDE)
