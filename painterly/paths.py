@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import ImageError
+from .signals import deferred
 
 TEMP_SUFFIX = ".part"
 TEMP_NAME_CHARS = 40  # of the final name kept in the temporary name
@@ -191,13 +192,17 @@ def check_output(path: str | os.PathLike, flag: str = "", *,
 
 
 def probe(folder: str | os.PathLike, name: str, what: str) -> None:
-    """Create and remove the temporary file a write of ``name`` would use."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(name), suffix=TEMP_SUFFIX, dir=folder)
-    except OSError as e:
-        raise ImageError(f"{what}: cannot write in {folder} ({e.strerror or e})") from None
-    os.close(fd)
-    os.unlink(tmp)
+    """Create and remove the temporary file a write of ``name`` would use.  Ctrl-C and
+    SIGTERM wait until it is removed (:func:`~.signals.deferred`): one caught between the
+    two would leave it behind (a run interrupted while it checks a snapshot's folder)."""
+    with deferred():
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(name), suffix=TEMP_SUFFIX,
+                                       dir=folder)
+        except OSError as e:
+            raise ImageError(f"{what}: cannot write in {folder} ({e.strerror or e})") from None
+        os.close(fd)
+        os.unlink(tmp)
 
 
 def check_output_folder(path: str | os.PathLike, flag: str = "") -> Path:

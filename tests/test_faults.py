@@ -225,6 +225,27 @@ def test_signal_during_a_run_writes_the_current_image(sig, status, images, tmp_p
     assert leftovers(tmp_path) == []
 
 
+def test_a_signal_while_the_folder_is_probed_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """Every save checks its folder by creating and removing the temporary file it would use;
+    a signal between the two (a run interrupted as it saves a snapshot) must not leave it."""
+    import tempfile
+
+    from painterly import paths, signals
+
+    real = tempfile.mkstemp
+
+    def signalled(*args, **kwargs):  # the signal arrives just after the file is created
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return made
+
+    monkeypatch.setattr(paths.tempfile, "mkstemp", signalled)
+    with signals.catch() as caught, pytest.raises(KeyboardInterrupt):
+        check_output(tmp_path / "step_00003.png")
+    assert caught.received == signal.SIGTERM
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")
 def test_ctrl_c_during_start_up_is_one_line(images, tmp_path, cli_env):
     content, style = images
