@@ -278,6 +278,17 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).float()
 
 
+def separable_conv(x: torch.Tensor, k: torch.Tensor, mode: str) -> torch.Tensor:
+    """Each channel of ``x`` (N x C x H x W) convolved with the odd 1-D kernel ``k`` along
+    the rows, then along the columns, the borders padded by ``mode`` (reflect, replicate)."""
+    r, c = k.numel() // 2, x.shape[1]
+    k = k.to(x)
+    y = F.conv2d(F.pad(x, (r, r, 0, 0), mode=mode), k.view(1, 1, 1, -1).expand(c, 1, 1, -1),
+                 groups=c)
+    return F.conv2d(F.pad(y, (0, 0, r, r), mode=mode), k.view(1, 1, -1, 1).expand(c, 1, -1, 1),
+                    groups=c)
+
+
 def resize_tensor(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     """Resize a 1 x C x H x W tensor to (height, width), antialiased when shrinking."""
     if tuple(x.shape[-2:]) == tuple(hw):

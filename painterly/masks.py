@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UsageError
-from .images import ImageLike, LoadedImage, load_image, to_tensor
+from .images import ImageLike, LoadedImage, load_image, separable_conv, to_tensor
 
 MIN_SHARE = 0.005  # colours below this share of the pixels are merged into their neighbours
 BLUR = 0.01  # Gaussian sigma of the region masks, as a fraction of the longest side
@@ -97,12 +97,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     r = max(1, min(int(3 * sigma + 0.5), min(x.shape[-2:]) - 1))
     t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    y = F.pad(x, (r, r, 0, 0), mode="reflect")
-    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = F.pad(y, (0, 0, r, r), mode="reflect")
-    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return separable_conv(x, k / k.sum(), "reflect")
 
 
 def layer_mask(mask: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:

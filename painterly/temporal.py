@@ -51,6 +51,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .images import separable_conv
+
 FrameFn = Callable[[torch.Tensor], torch.Tensor]
 """A per-frame stylizer: 1 x 3 x H x W in 0..1 -> 1 x 3 x H x W in 0..1 (the same size)."""
 
@@ -200,13 +202,7 @@ def fine_band(x: torch.Tensor) -> torch.Tensor:
     """The finest band of ``x`` (N x C x H x W): ``x`` less its [1,2,1] x [1,2,1] / 16 blur
     (edges repeated), the one-pixel strokes that every interpolation and every mix of two
     unrelated stroke patterns weakens."""
-    c = x.shape[1]
-    k = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype, device=x.device)
-    lo = F.conv2d(F.pad(x, (1, 1, 0, 0), mode="replicate"), k.view(1, 1, 1, 3).expand(c, 1, 1, 3),
-                  groups=c)
-    lo = F.conv2d(F.pad(lo, (0, 0, 1, 1), mode="replicate"),
-                  k.view(1, 1, 3, 1).expand(c, 1, 3, 1), groups=c)
-    return x - lo
+    return x - separable_conv(x, torch.tensor([0.25, 0.5, 0.25]), "replicate")
 
 
 def occlusion_mask(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:

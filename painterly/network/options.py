@@ -153,7 +153,9 @@ class TrainOptions:
     # --- the perceptual objective (as for stylize) ------------------------------------------
     content_weight: float = _like("content_weight")
     style_weight: float = option(0.0, "Weight beta of the style loss (style strength; 0 = the "
-                                      "preset's: 80 for quality, 40 for fast).",
+                                      "preset's: " + ", ".join(
+                                          f"{p['style_weight']:g} for {n}"
+                                          for n, p in PRESETS.items()) + ").",
                                  group="basic", minimum=0.0)
     tv_weight: float = _like("tv_weight")
     content_layers: list[str] = _like("content_layers")
