@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from painterly.config import Runtime, make
@@ -98,6 +99,28 @@ def test_upsampling_on_the_small_map_is_upsample_then_convolve(hw):
         plain = up[1](up[0](x))
         torch.testing.assert_close(up(x), plain, atol=1e-5, rtol=1e-5)
     assert "phases" not in up.state_dict()
+
+
+@pytest.mark.parametrize("hw", [(6, 10), (7, 5), (1, 3), (2, 2)])
+def test_bilinear_upsampling_on_the_small_map_is_upsample_then_convolve(hw):
+    # bilinear x2 (half-pixel centres) then a 3x3 conv, computed on the small map: exactly
+    # F.interpolate + the conv inside; on the outermost ring the conv sees the upsampled
+    # map's border repeated (the plain way reflects it)
+    from painterly.network.transform import Up
+    torch.manual_seed(2)
+    up = Up(6, 4, "bilinear").eval()
+    conv = up[1][0]
+    with torch.no_grad():
+        conv.weight.normal_()
+        x = torch.randn(2, 6, *hw)
+        u = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        ref = F.conv2d(F.pad(u, (1, 1, 1, 1), mode="replicate"), conv.weight)
+        norm, relu = up[1][1], up[1][2]
+        torch.testing.assert_close(up(x), relu(norm(ref)), atol=1e-5, rtol=1e-5)
+        # inside that ring, the same sums as the module's own upsample-then-convolve
+        plain = conv(up[0](x))  # the conv pads the upsampled map by reflection
+        torch.testing.assert_close(ref[..., 1:-1, 1:-1], plain[..., 1:-1, 1:-1],
+                                   atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("hw", [(2, 2), (8, 6), (6, 9), (3, 5)])
