@@ -209,6 +209,8 @@ class Up(nn.Sequential):
     convolution sees the upsampled map's border repeated instead of reflected."""
 
     def __init__(self, cin: int, cout: int, mode: str = "nearest"):
+        # forward never calls the Upsample at [0]: it names the mode, is the plain reference
+        # (tests), and keeps the convolution's parameters at [1] as model files name them
         up = nn.Upsample(scale_factor=2, mode=mode,
                          align_corners=False if mode == "bilinear" else None)
         super().__init__(up, ConvNormReLU(cin, cout, 3))
