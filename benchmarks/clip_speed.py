@@ -64,6 +64,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
+    from benchmarks.machine import cpu_line
     from painterly import video
     from painterly.config import make
     from painterly.network.method import NetworkMethod
@@ -74,7 +75,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "pan.mp4"
         make_pan(src, w, h, a.frames, a.photo)
-        print(f"{w}x{h}, {a.frames} frames, {torch.get_num_threads()} threads, torch "
+        print(f"{cpu_line()}; {w}x{h}, {a.frames} frames, {torch.get_num_threads()} threads, torch "
               f"{torch.__version__}, median of {a.runs} after a warm-up\n")
         print("| model | clip frames/s (all stages) | network alone frames/s |")
         print("| --- | --- | --- |")

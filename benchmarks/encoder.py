@@ -24,7 +24,6 @@ Usage: python benchmarks/encoder.py --model MODEL [--sizes 854,1280,1920] [--fra
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from benchmarks.machine import cpu_line  # noqa: E402
 from painterly import video  # noqa: E402
 from painterly.images import fit_longest, load_image, to_tensor  # noqa: E402
 from painterly.network.options import CLIP_BLEND  # noqa: E402
@@ -67,6 +67,8 @@ SETTINGS: dict[str, video.Encoder] = {
     "x264 4:2:0 lossless (qp 0)": _e(X, "yuv420p", qp="0", preset="veryfast"),
     "x264 4:4:4 veryfast crf 15": _e(X, "yuv444p", crf="15", preset="veryfast"),
     "x264 4:4:4 veryfast crf 12 tune grain": _e(X, "yuv444p", crf="12", preset="veryfast",
+                                                 tune="grain"),
+    "x264 4:4:4 veryfast crf 10 tune grain": _e(X, "yuv444p", crf="10", preset="veryfast",
                                                  tune="grain"),
     "x265 4:2:0 fast crf 15": _e("libx265", "yuv420p", crf="15", preset="fast",
                                  x265_params=X265_QUIET),
@@ -237,7 +239,7 @@ def main() -> None:
                         + f" | {np.mean(rel):+.1f}% | {np.mean(kb):.0f} | "
                           f"{np.median(ms):.0f} |")
             print(rows[-1], flush=True)
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_line()
     lines = [f"# Brushwork through the encoder ({a.frames} frames per clip)", "",
              f"Machine: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
              + (f"frames cut from {a.image.name} (whole-pixel moves). " if a.image else

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
 import sys
 import textwrap
 import time
@@ -50,6 +49,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_line  # noqa: E402
 from painterly import temporal  # noqa: E402
 from painterly.config import Options  # noqa: E402
 from painterly.images import fit_longest, load_image, to_tensor  # noqa: E402
@@ -281,7 +281,7 @@ def main() -> None:
     clips = [c for c in make_clips(a.photos, a.frames, a.size) if c.name in wanted]
     lines = [f"# Video flicker benchmark ({a.size} px wide, {a.frames} frames, style "
              f"{a.style})", "",
-             f"Machine: {platform.processor() or platform.machine()}, "
+             f"Machine: {cpu_line()}, "
              f"{torch.get_num_threads()} threads, torch {torch.__version__}, device "
              f"{a.device}.", "", "## Optical flow against the true motion", ""]
     lines += flow_table(clips)

@@ -67,6 +67,15 @@ def any_true(flag: bool, w: World, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def from_main(value: int, w: World, device: torch.device) -> int:
+    """Rank 0's ``value`` (a count at least 0) on every rank."""
+    if w.size == 1:
+        return value
+    t = torch.tensor([float(value) if w.main else 0.0], device=device)
+    torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
+    return int(t.item())
+
+
 def barrier(w: World) -> None:
     if w.size > 1:
         torch_dist.barrier()

@@ -111,3 +111,19 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (os.stat(out).st_mode & 0o777) == 0o644
+
+
+@pytest.mark.parametrize("taps", [3, 5, 13])
+@pytest.mark.parametrize("mode", ["replicate", "reflect"])
+def test_separable_conv_is_the_padded_2d_convolution(taps, mode):
+    import torch.nn.functional as F
+
+    from painterly.images import separable_conv
+
+    k = torch.hann_window(taps + 2, periodic=False)[1:-1]  # short: shifted sums; 13: conv
+    k = k / k.sum()
+    x = torch.rand(2, 3, 37, 51, generator=torch.Generator().manual_seed(0))
+    r = taps // 2
+    ref = F.conv2d(F.pad(x, (r, r, r, r), mode=mode),
+                   (k[:, None] * k[None, :]).expand(3, 1, -1, -1), groups=3)
+    torch.testing.assert_close(separable_conv(x, k, mode), ref, atol=1e-6, rtol=1e-5)

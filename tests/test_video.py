@@ -475,3 +475,17 @@ def test_every_quality_has_its_encoders():
     (field,) = [f for f in dataclasses.fields(ClipOutput) if f.name == "quality"]
     assert tuple(video.ENCODERS) == field.metadata["choices"]
     assert set(video.ENCODERS["web"]) == set(video.OUTPUT_FORMATS.values())
+
+
+def test_the_blend_takes_the_fine_band_over_its_pixels_only_with_the_same_numbers():
+    from painterly.temporal import _band_at, _sample, fine_band
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(1, 3, 60, 90, generator=g)
+    ys, xs = torch.randint(0, 60, (50,), generator=g), torch.randint(20, 40, (50,), generator=g)
+    assert torch.equal(_band_at(img, ys, xs), fine_band(img)[0, :, ys, xs])
+    for lo, span in ((-5.0, 100.0), (20.0, 20.0)):  # past the borders, and inside
+        py, px = torch.rand(50, generator=g) * span + lo, torch.rand(50, generator=g) * 20 + 30
+        torch.testing.assert_close(_band_at(img, py, px, "bicubic"),
+                                   _sample(fine_band(img), px, py, "bicubic"),
+                                   atol=1e-5, rtol=0)

@@ -96,13 +96,14 @@ def resume_from(ckpt: Path, topts: TrainOptions,
     plan = saved.get("steps")
     target = topts.steps if steps_given else plan
     try:  # options without down and up are older than them: the layout of that time
-        topts = make(TrainOptions, **{**OLD_LAYOUT, **saved, "steps": target})
+        topts = make(TrainOptions, **{**OLD_LAYOUT, **saved, "steps": target,
+                                      "minutes": topts.minutes})  # this run's time
     except PainterlyError as e:
         raise ModelError(f"{ckpt}: the training options in it are damaged ({e})") from None
     if topts.arch() != mf.arch:
         raise ModelError(f"{ckpt}: its options and its network do not agree (tampered?); "
                          f"train afresh without --resume")
-    if topts.steps <= done:
+    if topts.steps <= done and not topts.minutes:  # --minutes plans its own steps
         how = f"--steps {topts.steps}" if steps_given else f"its plan of {plan} steps"
         raise UsageError(f"--resume: the checkpoint {ckpt} has done {done} steps, {how} "
                          f"leaves nothing to do; give --steps above {done}")

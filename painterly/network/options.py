@@ -118,7 +118,16 @@ class TrainOptions:
                         maximum=10_000_000)
     batch: int = option(4, "Photos per step, over all processes under torchrun (a multiple "
                            "of their number).", group="basic", minimum=1, maximum=4096)
+    minutes: float = option(0.0, "Train for this long (0 = --steps): the steps are planned "
+                                 "from the time of a step on this machine, measured before "
+                                 "the first and again as the run goes, so that the run, its "
+                                 "learning-rate decay and the closing measurement end "
+                                 "within it; --steps is then not used.", group="basic",
+                            minimum=0.0, maximum=1e6, web=False)
     lr: float = option(1e-3, "Adam learning rate.", minimum=1e-7, maximum=1.0)
+    lr_decay: float = option(0.0, "Fraction of the steps, at the end, over which the "
+                                  "learning rate falls to zero along a half cosine (0 = "
+                                  "constant).", minimum=0.0, maximum=1.0)
     crop: int = option(256, "Side of the square crops trained on.", group="basic",
                        minimum=32, maximum=4096)
     photo_size: int = option(512, "Photos are resized to this longest side before cropping; "

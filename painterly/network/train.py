@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -75,6 +76,8 @@ from .quality import describe, figure, seen_style
 from .transform import Arch, TransformNet
 
 CALIBRATION_PHOTOS = 8
+REPLAN_EVERY = 25  # steps between two plans of a --minutes run, until its lr decays
+CLOSING_STEPS = 5  # the run's end (the quality figure, the files) takes about as long
 
 
 def checkpoint_path(model: str | Path) -> Path:
@@ -139,9 +142,10 @@ class Run:
     meta: dict
     arch: Arch
     keep: bool = False  # an earlier model stays: a stopped run writes beside it
-    estimate: Estimate | None = None  # measured before the first step (rank 0, not quiet)
+    estimate: Estimate | None = None  # before the first step (rank 0: not quiet, or --minutes)
     weights: VGGWeights | None = None  # the VGG's, for the quality figure
     style_q: torch.Tensor | None = None  # the painting as training sees it
+    deadline: float = 0.0  # --minutes: when the run is to end (time.perf_counter)
 
     def save(self, step: int, path: Path, with_opt: bool, quality: bool = False) -> dict:
         """Write the network (rank 0); a model (``quality``) with its quality figure.  The
@@ -194,6 +198,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     (an error, Ctrl-C, SIGTERM) after a step writes the model and the checkpoint of the
     finished steps, beside an earlier model (``NAME.interrupted.safetensors``) rather than
     over it."""
+    began = time.perf_counter()
     w = dist.world()
     device = dist.device_for(runtime.device, w)
     ckpt = checkpoint_path(out)
@@ -219,12 +224,21 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         with _tuned(device):  # fixed shapes: cuDNN may pick its fastest kernels
             run = _setup(w, device, topts, runtime, style_t, train_files, held, start,
                          (state, adam, workers), meta, (Path(out), ckpt, keep),
-                         measure=w.main and not quiet)
+                         measure=w.main and (not quiet or topts.minutes > 0))
             if w.main:  # created once everything else is checked
                 make_previews(previews)
             run.style_q = seen_style(style_t, topts.photo_size, topts.style_scale)
-            if run.estimate is not None:
-                print(run.estimate.line(), file=sys.stderr, flush=True)
+            line = ""
+            if topts.minutes:  # the steps that fit, from the pace measured on rank 0
+                run.deadline = began + topts.minutes * 60
+                est = run.estimate
+                _plan(run, start, est.seconds_per_step if est else 1.0,
+                      est.decode_seconds if est else 0.0)
+                if est is not None:
+                    est.steps = run.topts.steps - start
+                    line = f", planned for --minutes {topts.minutes:g}"
+            if run.estimate is not None and not quiet:
+                print(run.estimate.line() + line, file=sys.stderr, flush=True)
             return _loop(run, previews, callback, quiet)
     finally:
         dist.done(w)
@@ -337,10 +351,11 @@ def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None
         else None
     step = r.start
     t0 = time.perf_counter()
+    paced = (t0, step)  # where the pace of a --minutes run is measured from
     ended: list[int] = []  # a second Ctrl-C stopped the run (the steps were written)
     with StopFlag() as stop, _on_stop(lambda: step, r.start, r.stopped, ended):
         while step < r.topts.steps:
-            vals = _step(r)
+            vals = _step(r, step)
             step += 1
             if bar is not None:
                 bar.set_postfix_str(" ".join(f"{k} {v:.3g}" for k, v in vals.items()),
@@ -348,6 +363,13 @@ def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None
                 bar.update(1)
             shown = _preview(r, step, previews) if previews or callback else None
             asked = _tell(callback, r, step, vals, time.perf_counter() - t0, shown)
+            if r.topts.minutes and step % REPLAN_EVERY == 0 and step < r.topts.steps \
+                    and step < decay_begins(r.topts):  # the plan holds once the lr decays
+                now = time.perf_counter()
+                _plan(r, step, (now - paced[0]) / (step - paced[1]))
+                paced = (now, step)
+                if bar is not None:
+                    bar.total = r.topts.steps
             if r.topts.checkpoint_every and step % r.topts.checkpoint_every == 0 \
                     and step < r.topts.steps:
                 r.save(step, r.ckpt, True)
@@ -367,8 +389,40 @@ def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None
     return Trained(r.net, step, False)
 
 
-def _step(r: Run) -> dict[str, float]:
-    """One step on the next batch; the loss terms over the global batch."""
+def decay_begins(topts: TrainOptions) -> float:
+    """The step from which the learning rate decays (``--steps`` when it does not)."""
+    return topts.steps * (1 - topts.lr_decay)
+
+
+def lr_at(topts: TrainOptions, step: int) -> float:
+    """The learning rate of the step after ``step`` done: ``--lr`` until the last
+    ``--lr-decay`` fraction of ``--steps``, then along a half cosine towards zero."""
+    span = topts.lr_decay * topts.steps
+    begin = decay_begins(topts)
+    if span <= 0 or step < begin:
+        return topts.lr
+    return topts.lr * 0.5 * (1 + math.cos(math.pi * (step - begin + 1) / (span + 1)))
+
+
+def planned_steps(done: int, seconds_left: float, per_step: float) -> int:
+    """The steps to reach in ``seconds_left`` at ``per_step`` seconds a step, keeping the
+    time of :data:`CLOSING_STEPS` for the run's end; at least one more than ``done``."""
+    return done + max(1, int(seconds_left / max(per_step, 1e-6)) - CLOSING_STEPS)
+
+
+def _plan(r: Run, done: int, per_step: float, extra: float = 0.0) -> None:
+    """The steps of a ``--minutes`` run from rank 0's pace (``per_step`` seconds a step, and
+    ``extra`` seconds of other work to come), the same on every rank."""
+    left = r.deadline - time.perf_counter() - extra
+    steps = dist.from_main(planned_steps(done, left, per_step) if r.w.main else 0, r.w,
+                           r.device)
+    r.topts = dataclasses.replace(r.topts, steps=steps)
+    r.meta["training"]["steps"] = steps  # the plan a checkpoint resumes to
+
+
+def _step(r: Run, step: int) -> dict[str, float]:
+    """One step on the next batch (``step`` done before it); the loss terms over the global
+    batch."""
     x = next(r.data).to(r.device).contiguous(memory_format=torch.channels_last)
     with dev.autocast(r.device, r.precision):
         y = r.model(x)
@@ -376,6 +430,8 @@ def _step(r: Run) -> dict[str, float]:
     vals = _mean_over_ranks(loss, r.w, r.device)
     if not all(v == v and abs(v) != float("inf") for v in vals.values()):  # before the update
         raise UsageError("the loss is not finite; lower --lr or use --precision fp32")
+    for group in r.opt.param_groups:
+        group["lr"] = lr_at(r.topts, step)
     r.opt.zero_grad(set_to_none=True)
     loss.total.backward()
     r.opt.step()
