@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine import cpu_line  # benchmarks/, the script's folder
 
 from painterly import device as dev
 from painterly import vgg
@@ -81,7 +82,7 @@ def main() -> None:
     device = torch.device(a.device)
     w = random_weights() if a.random else resolve()
     net = vgg.build(w, LAYERS).to(device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_line()
     rows = ["| device | size | precision | layout | s/iter | GFLOP/iter | TFLOP/s |",
             "|---|---|---|---|---|---|---|"]
     for side in a.sizes:
@@ -98,16 +99,6 @@ def main() -> None:
     text = "\n".join(rows) + "\n"
     if a.out:
         Path(a.out).write_text(text)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "cpu"
 
 
 if __name__ == "__main__":

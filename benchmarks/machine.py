@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def cpu_line() -> str:
-    """E.g. ``AMD EPYC (AVX512-BF16, no AMX), 2 cores``."""
+    """E.g. ``AMD EPYC (no AMX, AVX512-BF16), 2 cores``."""
     name, flags, cores = "an unknown CPU", set(), 0
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

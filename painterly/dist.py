@@ -58,22 +58,23 @@ def done(w: World) -> None:
         torch_dist.destroy_process_group()
 
 
+def _largest(value: float, w: World, device: torch.device) -> float:
+    """The largest of the ranks' ``value``s, on every rank."""
+    if w.size == 1:
+        return value
+    t = torch.tensor([value], device=device)
+    torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
+    return float(t.item())
+
+
 def any_true(flag: bool, w: World, device: torch.device) -> bool:
     """True on every rank if ``flag`` is true on any (e.g. one rank saw Ctrl-C)."""
-    if w.size == 1:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
+    return _largest(1.0 if flag else 0.0, w, device) > 0
 
 
 def from_main(value: int, w: World, device: torch.device) -> int:
     """Rank 0's ``value`` (a count at least 0) on every rank."""
-    if w.size == 1:
-        return value
-    t = torch.tensor([float(value) if w.main else 0.0], device=device)
-    torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
-    return int(t.item())
+    return int(_largest(float(value) if w.main else 0.0, w, device))
 
 
 def barrier(w: World) -> None:

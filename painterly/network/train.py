@@ -152,7 +152,8 @@ class Run:
         metadata written (nothing on the other ranks)."""
         if not self.w.main:
             return {}
-        meta = {**self.meta, "steps": step}
+        meta = {**self.meta, "steps": step,  # the plan (--minutes changes it) resumes to
+                "training": {**self.meta["training"], "steps": self.topts.steps}}
         if quality and (q := self.quality(step)) is not None:
             meta["quality"] = q
         save_model(path, self.net, self.arch, meta,
@@ -417,7 +418,6 @@ def _plan(r: Run, done: int, per_step: float, extra: float = 0.0) -> None:
     steps = dist.from_main(planned_steps(done, left, per_step) if r.w.main else 0, r.w,
                            r.device)
     r.topts = dataclasses.replace(r.topts, steps=steps)
-    r.meta["training"]["steps"] = steps  # the plan a checkpoint resumes to
 
 
 def _step(r: Run, step: int) -> dict[str, float]:
