@@ -406,11 +406,19 @@ def test_locked_blend_keeps_the_strokes_energy_where_it_mixes_two_patterns(keep)
 
 
 def _whole_frame_locked_blend(now, before, out, prev_out, cam, strength, sigma=0.1):
-    """The locked blend's rule computed at every pixel (the reference of the sparse one)."""
+    """The locked blend's rule computed at every pixel (the reference of the sparse one):
+    the whole-frame blend's, with the colour check alone standing for the forward-backward
+    one, and only where the flow lands inside the previous frame."""
     m = temporal.motion(now, before, "dis", temporal.FLOW_SIDE)
     apart = temporal.apart_from_camera(m.flow, cam)
     lift = ((apart - temporal.LOCK_FREE) / temporal.LOCK_TOL).clamp(0.0, 1.0)
-    conf = m.mask * torch.exp(-m.photo / sigma ** 2) * lift
+    h, w = now.shape[-2:]
+    f = torch.as_tensor(m.flow)
+    px = torch.arange(w).float() + f[..., 0]
+    py = torch.arange(h).float()[:, None] + f[..., 1]
+    inside = ((px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)).float()
+    conf = inside * (m.photo <= temporal.PHOTO_TOL).float() * torch.exp(-m.photo / sigma ** 2)
+    conf = conf * lift
     carried = temporal.warp(prev_out, m.flow, "bicubic").clamp_(0, 1)
     return out + strength * conf * (carried - out)
 
