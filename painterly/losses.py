@@ -16,6 +16,16 @@ Total variation (smoothness prior on the RGB image x in 0..1, C x H x W)::
 
     L_tv = 1/(C H W) * sum ((x[:, i+1, j] - x[:, i, j])^2 + (x[:, i, j+1] - x[:, i, j])^2)
 
+Grid (a style network's prior against a pattern on its stride P = 2^downs; x RGB in 0..1,
+g its grey 0.299 R + 0.587 G + 0.114 B, H x W)::
+
+    m_j = 1/H * sum_i |g[i, j+1] - g[i, j]|        the mean step at column boundary j
+    s_p = mean of m_j over j = p (mod P)            the phase p's step, p = 0..P-1
+    L_grid = sum_p ((s_p - s) / (s + eps))^2,  s = mean_q s_q     + the same over the rows
+
+zero when no phase of the boundaries stands out: the smooth form of the grid strength that
+``painterly.scoring.grid_strength`` measures (the largest phase over the median one).
+
 Total objective (:mod:`painterly.objective`)::
 
     L = alpha * L_content + beta * L_style + tv_weight * L_tv
@@ -27,6 +37,27 @@ loss, so a batch of B identical images has the loss of one image.
 from __future__ import annotations
 
 import torch
+
+GREY = (0.299, 0.587, 0.114)  # the grey of the grid's steps (ITU-R 601, as PIL's "L")
+GRID_EPS = 1e-3  # added to mean_q s_q: a flat picture has no grid (real ones: 0.02-0.05)
+
+
+def grid_loss(x: torch.Tensor, period: int) -> torch.Tensor:
+    """L_grid (module doc) of ``x`` (B x 3 x H x W in 0..1) for a grid of ``period`` pixels
+    starting at the first row and column, in float32, the mean over the batch."""
+    w = x.new_tensor(GREY, dtype=torch.float32).view(1, 3, 1, 1)
+    g = (x.float() * w).sum(1)
+    total = x.new_zeros((), dtype=torch.float32)
+    for steps in ((g[..., :, 1:] - g[..., :, :-1]).abs().mean(-2),
+                  (g[..., 1:, :] - g[..., :-1, :]).abs().mean(-1)):
+        n = steps.shape[-1] // period * period
+        if n == 0:
+            continue
+        phase = steps[:, :n].reshape(steps.shape[0], -1, period).mean(1)  # B x P
+        mean = phase.mean(1, keepdim=True)
+        rel = (phase - mean) / (mean + GRID_EPS)
+        total = total + rel.pow(2).sum(1).mean()
+    return total
 
 
 def content_layer_loss(f: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

@@ -364,6 +364,33 @@ def test_a_decayed_learning_rate_moves_the_weights_less(tmp_path, photos, style,
     assert 0 < moved[1.0] < 0.8 * moved[0.0], moved
 
 
+def test_the_grid_term_is_trained_on_the_networks_own_stride(tmp_path, photos, style, tiny,
+                                                             monkeypatch):
+    from painterly import losses
+
+    periods = []
+    real = losses.grid_loss
+
+    def spy(x, period):
+        periods.append(period)
+        return real(x, period)
+
+    monkeypatch.setattr(losses, "grid_loss", spy)
+    rt = Runtime(weights=tiny, device="cpu")
+    seen = []
+    train(str(style), str(photos), str(tmp_path / "m.safetensors"),
+          make(TrainOptions, steps=2, batch=2, grid_weight=3.0, **TINY), rt, quiet=True,
+          callback=seen.append)
+    assert all(p.losses["grid"] > 0 for p in seen)
+    assert set(periods) == {4}  # TINY: two halvings
+    seen.clear()
+    train(str(style), str(photos), str(tmp_path / "n.safetensors"),
+          make(TrainOptions, steps=1, batch=2, grid_weight=0.0, **TINY), rt, quiet=True,
+          callback=seen.append)
+    assert "grid" not in seen[0].losses  # 0 turns it off
+    assert make(TrainOptions).grid_weight > 0  # on by default
+
+
 def test_planned_steps_fit_the_time_left():
     assert planned_steps(10, 100.0, 2.0) == 10 + 50 - CLOSING_STEPS
     assert planned_steps(10, 1.0, 2.0) == 11  # always one more step

@@ -167,6 +167,10 @@ class TrainOptions:
                                           for n, p in PRESETS.items()) + ").",
                                  group="basic", minimum=0.0)
     tv_weight: float = _like("tv_weight")
+    grid_weight: float = option(10.0, "Weight of the grid term: how much any phase of the "
+                                      "network's 2^downs-pixel grid may stand out in the "
+                                      "steps between neighbouring pixels (0 = none).",
+                                minimum=0.0, maximum=1e4)
     content_layers: list[str] = _like("content_layers")
     style_layers: list[str] = _like("style_layers")
     style_layer_weights: list[float] = _like("style_layer_weights")

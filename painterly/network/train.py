@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import math
 import sys
@@ -35,7 +36,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DistributedSampler
 
-from .. import bars, dist
+from .. import bars, dist, losses
 from .. import device as dev
 from ..config import Runtime
 from ..errors import (
@@ -317,8 +318,11 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
     decode = (time.perf_counter() - t0) / len(calib)  # a photo's, the first time
     loss_fn = for_training(vgg, lopts, style_t, topts.photo_size, calib)
-
     arch = topts.arch()
+    if topts.grid_weight > 0:
+        loss_fn.add_term("grid", topts.grid_weight,
+                         functools.partial(losses.grid_loss, period=2 ** arch.downs))
+
     torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
     net = TransformNet(arch)
     if state is not None:
