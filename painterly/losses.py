@@ -38,15 +38,15 @@ from __future__ import annotations
 
 import torch
 
-GREY = (0.299, 0.587, 0.114)  # the grey of the grid's steps (ITU-R 601, as PIL's "L")
+from .images import rgb_to_yiq
+
 GRID_EPS = 1e-3  # added to mean_q s_q: a flat picture has no grid (real ones: 0.02-0.05)
 
 
 def grid_loss(x: torch.Tensor, period: int) -> torch.Tensor:
     """L_grid (module doc) of ``x`` (B x 3 x H x W in 0..1) for a grid of ``period`` pixels
     starting at the first row and column, in float32, the mean over the batch."""
-    w = x.new_tensor(GREY, dtype=torch.float32).view(1, 3, 1, 1)
-    g = (x.float() * w).sum(1)
+    g = rgb_to_yiq(x.float())[:, 0]  # Y: the grey of PIL's "L", as the scorer takes it
     total = x.new_zeros((), dtype=torch.float32)
     for steps in ((g[..., :, 1:] - g[..., :, :-1]).abs().mean(-2),
                   (g[..., 1:, :] - g[..., :-1, :]).abs().mean(-1)):
