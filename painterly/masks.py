@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UsageError
-from .images import ImageLike, LoadedImage, load_image, separable_conv, to_tensor
+from .images import ImageLike, LoadedImage, load_image, rgb_to_yiq, separable_conv, to_tensor
 
 MIN_SHARE = 0.005  # colours below this share of the pixels are merged into their neighbours
 BLUR = 0.01  # Gaussian sigma of the region masks, as a fraction of the longest side
@@ -84,7 +84,7 @@ def style_mask(img: LoadedImage) -> torch.Tensor:
         s = MAX_STYLE_MASK_SIDE / longest
         x = F.interpolate(x, size=(max(1, round(x.shape[-2] * s)), max(1, round(x.shape[-1] * s))),
                           mode="area")
-    m = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:]).clamp(0, 1)
+    m = rgb_to_yiq(x)[:, :1].clamp(0, 1)
     if float(m.max()) <= 0.01:
         raise UsageError(f"--style-masks {img.name}: the mask is black everywhere")
     return m
