@@ -438,19 +438,28 @@ def test_a_stop_never_replaces_an_earlier_model(w, tmp_path):
 
 
 def test_resume_follows_the_steps_given(w, tmp_path, capsys):
-    from painterly.errors import PainterlyError
+    from painterly.errors import Interrupted, PainterlyError
     from painterly.network.modelfile import load_model
     from painterly.network.train import checkpoint_path
 
     out = tmp_path / "m.safetensors"
-    _train(w, out, opts={"steps": 6, "checkpoint_every": 3})
+
+    def stop_at_3(p):
+        if p.step == 3:
+            raise Interrupted
+
+    _train(w, out, opts={"steps": 6}, callback=stop_at_3)
     assert load_model(checkpoint_path(out)).meta["steps"] == 3
     with pytest.raises(PainterlyError, match="has done 3 steps"):
         _train(w, out, opts={"steps": 2}, resume=True)
     done = _train(w, out, opts={"steps": 4}, resume=True)  # fewer than its plan of 6
     assert done.steps == 4 and load_model(out).meta["steps"] == 4
+    # a finished run goes on from its last step, not from an earlier checkpoint
+    assert load_model(checkpoint_path(out)).meta["steps"] == 4
+    with pytest.raises(PainterlyError, match="has done 4 steps"):
+        _train(w, out, opts={"steps": 4}, resume=True)
     done = _train(w, out, opts={"steps": 9}, resume=True)  # more than its plan
-    assert done.steps == 9
+    assert done.steps == 9 and load_model(checkpoint_path(out)).meta["steps"] == 9
     # from the command line: --steps not given goes on to the checkpoint's plan
     ck = checkpoint_path(out)
     code = cli.main(["train", str(w["style"]), "--photos", str(w["photos"]), "-o", str(out),

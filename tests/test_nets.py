@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.config import Runtime, make
+from painterly.errors import Interrupted
 from painterly.network.modelfile import ModelError, decode, encode, load_model, save_model
 from painterly.network.network import Network
 from painterly.network.options import TrainOptions
@@ -324,15 +325,26 @@ def test_a_few_steps_lower_the_loss_and_resume_continues(tmp_path, photos, style
     assert meta["painterly_version"]
     assert (tmp_path / "prev" / "step_000012.png").exists()
 
-    # the checkpoint at step 6 resumed to 12 gives the same network as the straight run
-    # (the learning rate, decaying from step 3, goes on along the same curve)
+    # the finished run leaves the checkpoint of its last step: --resume goes on from there
     ck = load_model(checkpoint_path(out))
-    assert ck.meta["steps"] == 6 and any(k.startswith("opt.") for k in ck.extra)
-    straight = load_model(out).state
-    done2 = train(str(style), str(photos), str(out), make(TrainOptions, steps=12), rt,
+    assert ck.meta["steps"] == 12 and any(k.startswith("opt.") for k in ck.extra)
+    torch.testing.assert_close(ck.state, load_model(out).state)
+
+    # a run stopped at step 6 and resumed to 12 gives the same network as the straight run
+    # (the learning rate, decaying from step 3, goes on along the same curve)
+    out2 = tmp_path / "m2.safetensors"
+
+    def stop_at_6(p):
+        if p.step == 6:
+            raise Interrupted
+
+    half = train(str(style), str(photos), str(out2), topts, rt, quiet=True, callback=stop_at_6)
+    assert half.interrupted and load_model(checkpoint_path(out2)).meta["steps"] == 6
+    done2 = train(str(style), str(photos), str(out2), make(TrainOptions, steps=12), rt,
                   resume=True, quiet=True)
     assert done2.steps == 12
-    for k, v in load_model(out).state.items():
+    straight = load_model(out).state
+    for k, v in load_model(out2).state.items():
         torch.testing.assert_close(v, straight[k], atol=1e-6, rtol=1e-5)
 
 
@@ -474,7 +486,7 @@ def test_torchrun_two_processes_hold_the_same_weights_as_one(tmp_path, photos, s
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr[-2000:]
         assert sorted(p.name for p in d.iterdir() if not p.name.startswith("rank")) == \
-            ["m.safetensors"]
+            ["m.safetensors", "m.safetensors.ckpt"]  # written once, by rank 0
         from safetensors.torch import load_file
 
         results[n] = [load_file(str(d / f"rank{i}.safetensors")) for i in range(n)]

@@ -184,7 +184,8 @@ class TrainOptions:
     preview_every: int = option(200, "Write a preview of the held-out photos every N steps "
                                      "(0 = only at the end).", minimum=0)
     checkpoint_every: int = option(500, "Write a checkpoint (with the optimizer state) every "
-                                        "N steps (0 = only on interruption).", minimum=0)
+                                        "N steps (0 = only on interruption and at the end).",
+                                        minimum=0)
 
     def check(self) -> None:
         if 0 < self.width < MIN_WIDTH:

@@ -17,7 +17,8 @@ batch) gives the same gradient: the same network within float noise.
 Photos held out of training (``--holdout``, chosen by the seed, named in the model file)
 are the previews (``--previews DIR``, every ``--preview-every`` steps).  Checkpoints
 (network, Adam state, step) go to ``MODEL.ckpt`` (a model file too) every
-``--checkpoint-every`` steps and on Ctrl-C or SIGTERM; ``--resume`` continues from it.
+``--checkpoint-every`` steps, on Ctrl-C or SIGTERM and at the end; ``--resume`` continues
+from it (after a finished run, from its last step).
 """
 
 from __future__ import annotations
@@ -384,11 +385,14 @@ def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None
         bar.close()
     if ended:
         return Trained(r.net, step, True)
-    meta = r.save(step, r.out, False, quality=True)
+    with deferred():  # the checkpoint follows the model: --resume goes on from the last step
+        meta = r.save(step, r.out, False, quality=True)
+        r.save(step, r.ckpt, True)
     dist.barrier(r.w)
     if r.w.main and not quiet:
         print(f"trained {step - r.start} steps in {time.perf_counter() - t0:.0f} s; wrote "
-              f"{r.out}", file=sys.stderr)
+              f"{r.out} and the checkpoint {r.ckpt} (--resume --steps N trains on to N)",
+              file=sys.stderr)
         for line in describe(meta):
             print(f"painterly: {line}", file=sys.stderr)
     return Trained(r.net, step, False)
