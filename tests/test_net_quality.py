@@ -93,7 +93,7 @@ def test_a_two_step_training_writes_its_quality_figure_and_is_far_from_converged
     lines = describe(load_model(out).meta)
     assert len(lines) == 2 and lines[0].startswith("quality: texture ")
     assert lines[1].startswith("warning: far from converged") and "--steps" in lines[1]
-    assert not checkpoint_path(out).exists()  # no checkpoint: the run finished
+    assert load_model(checkpoint_path(out)).meta["steps"] == 2  # the finished run's last step
 
 
 def test_the_figure_is_taken_on_central_squares_at_the_training_scale():
