@@ -648,7 +648,10 @@ async function start() {
   const body = { content: state.content.id, styles, options: readForm(), preset: state.preset };
   if (state.mask && !isClip()) body.mask = state.mask.id;
   try {
+    // a quick look still waiting on the last edit would cover the job's status: drop it
+    clearTimeout(state.lookTimer);
     const seconds = isClip() ? null : await estimate();
+    clearTimeout(state.lookTimer);
     if (state.look) state.look.abort();
     const job = await post("/api/jobs", body);
     state.expected = seconds;
