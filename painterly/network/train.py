@@ -173,13 +173,18 @@ class Run:
                  f"quality figure")
             return None
 
+    def write(self, step: int, target: Path) -> dict:
+        """The checkpoint and the model (with its quality figure) of ``step`` steps, both or
+        neither held back from Ctrl-C; the model's metadata."""
+        with deferred():
+            self.save(step, self.ckpt, True)
+            return self.save(step, target, False, quality=True)
+
     def stopped(self, step: int) -> str:
         """Write the checkpoint and the model of the finished steps (beside an earlier
         model); the words that say so."""
         target = interrupted_path(self.out) if self.keep else self.out
-        with deferred():
-            self.save(step, self.ckpt, True)
-            self.save(step, target, False, quality=True)
+        self.write(step, target)
         return (f"wrote {target} and the checkpoint {self.ckpt} of the {step} steps done "
                 f"(--resume continues){kept_note(self.out, target)}")
 
@@ -385,9 +390,7 @@ def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None
         bar.close()
     if ended:
         return Trained(r.net, step, True)
-    with deferred():  # the checkpoint follows the model: --resume goes on from the last step
-        meta = r.save(step, r.out, False, quality=True)
-        r.save(step, r.ckpt, True)
+    meta = r.write(step, r.out)  # with its checkpoint: --resume goes on from the last step
     dist.barrier(r.w)
     if r.w.main and not quiet:
         print(f"trained {step - r.start} steps in {time.perf_counter() - t0:.0f} s; wrote "
