@@ -8,7 +8,9 @@ the network's stride calls for it), flow blend and encode, in one warm process
 The clip is a camera panning over a photo (``../shared/images/tubingen.jpg`` when it is
 there, else a generated picture), written once with x264.  Each model is run ``--runs``
 times after one warm-up run; the table gives the median frames/s and the network alone on
-the same frames.
+the same frames.  ``--serial`` adds, interleaved run by run, the same clip with every stage
+one after the other in one thread (decode, look, stylize, encode: what ``process_clip`` did
+before it ran decoding and encoding beside the stylizer).
 """
 
 from __future__ import annotations
@@ -53,6 +55,25 @@ def make_pan(path: Path, w: int, h: int, n: int, photo: Path) -> None:
         out.mux(vs.encode())
 
 
+def serial_clip(src: Path, dst: Path, fn) -> None:
+    """The clip with every stage in turn, in this thread (the baseline of ``--serial``)."""
+    from painterly import video
+
+    info = video.probe(src)
+    size = video.output_size(info, None, "mp4")
+    writer = video.ClipWriter(dst, info, size)
+    look = getattr(fn, "look", None)
+    for fr in video.read_frames(info, size):
+        x = fr.tensor()
+        if look is not None:
+            look(x)
+        out = fn(x)
+        rgb = (out.detach().float().clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255.0
+               + 0.5).astype(np.uint8)
+        writer.write(rgb, fr.pts, fr.duration)
+    writer.finish()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+")
@@ -61,6 +82,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--photo", type=Path, default=PHOTO)
+    ap.add_argument("--serial", action="store_true",
+                    help="also time the stages one after the other in one thread")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
@@ -77,12 +100,13 @@ def main() -> None:
         make_pan(src, w, h, a.frames, a.photo)
         print(f"{cpu_line()}; {w}x{h}, {a.frames} frames, {torch.get_num_threads()} threads, torch "
               f"{torch.__version__}, median of {a.runs} after a warm-up\n")
-        print("| model | clip frames/s (all stages) | network alone frames/s |")
-        print("| --- | --- | --- |")
+        serial = " clip frames/s, stages in turn |" if a.serial else ""
+        print(f"| model | clip frames/s (all stages) |{serial} network alone frames/s |")
+        print("| --- | --- |" + (" --- |" if a.serial else "") + " --- |")
         for m in a.models:
             method = NetworkMethod(Network.load(m, "cpu", "auto"))
             opts = make(ApplyOptions)
-            fps = []
+            fps, fps_serial = [], []
             for i in range(a.runs + 1):
                 dst = Path(tmp) / f"out{i}.mp4"
                 t0 = time.perf_counter()
@@ -90,6 +114,12 @@ def main() -> None:
                 if i:
                     fps.append(a.frames / (time.perf_counter() - t0))
                 dst.unlink()
+                if a.serial:
+                    t0 = time.perf_counter()
+                    serial_clip(src, dst, method.frames([], opts))
+                    if i:
+                        fps_serial.append(a.frames / (time.perf_counter() - t0))
+                    dst.unlink()
             x = torch.rand(1, 3, h, w)
             net = method.net
             net.run(x)
@@ -98,9 +128,9 @@ def main() -> None:
                 t0 = time.perf_counter()
                 net.run(x)
                 ts.append(time.perf_counter() - t0)
-            print(f"| {Path(m).name} | "
-                  f"{statistics.median(fps):.1f} | {1 / statistics.median(ts):.1f} |",
-                  flush=True)
+            col = f" {statistics.median(fps_serial):.1f} |" if a.serial else ""
+            print(f"| {Path(m).name} | {statistics.median(fps):.1f} |{col} "
+                  f"{1 / statistics.median(ts):.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,12 @@ import torch.nn.functional as F
 from .images import separable_conv
 
 FrameFn = Callable[[torch.Tensor], torch.Tensor]
-"""A per-frame stylizer: 1 x 3 x H x W in 0..1 -> 1 x 3 x H x W in 0..1 (the same size)."""
+"""A per-frame stylizer: 1 x 3 x H x W in 0..1 -> 1 x 3 x H x W in 0..1 (the same size),
+called with the frames of one clip in order.  One may also have a ``look(frame)`` method:
+:func:`painterly.video.process_clip` calls it with each frame, in order, in its decoding
+thread, before the frame reaches the stylizer, for work that depends on the input frames
+only (a grid-locked network's camera motion), done there beside the stylizer's work on the
+frames before."""
 
 FLOW_METHODS = ("dis", "farneback")
 
@@ -365,6 +370,12 @@ class TemporalBlend:
 
     def reset(self) -> None:
         self._prev_in = self._prev_out = None
+
+    def look(self, frame: torch.Tensor) -> None:
+        """The wrapped stylizer's ``look`` (:data:`FrameFn`), if it has one."""
+        look = getattr(self.fn, "look", None)
+        if look is not None:
+            look(frame)
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
         out = self.fn(frame).detach().float()

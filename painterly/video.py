@@ -5,6 +5,11 @@ must open, hold a video stream, and its packets must all be there (a clip cut sh
 an error, not with a shorter output).  Frames are decoded one at a time, turned upright by
 the rotation the clip declares, and resized, so memory does not grow with the clip's length.
 
+Stylizing a clip (:func:`process_clip`) runs three stages at once, each frame in order:
+decoding (a thread of its own, up to ``AHEAD`` frames ahead, with the stylizer's ``look`` at
+each frame: :data:`painterly.temporal.FrameFn`), the stylizer (the caller's thread), and
+conversion and encoding (a thread of its own, up to ``AHEAD`` frames behind).
+
 Writing (:class:`ClipWriter`): the output's container follows its extension (.mp4 .mov .mkv
 .webm .gif), its encoder the container and ``--quality`` (:data:`ENCODERS`).  Every frame
 keeps its input timestamp, so the frame rate (constant or variable) and the duration are
@@ -19,14 +24,19 @@ finished into a playable clip at the output path, and the exit status is 130.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
+import queue
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -76,6 +86,8 @@ ENCODERS: dict[str, dict[str, Encoder]] = {
                  "webm": Encoder("libvpx-vp9", "gbrp", (("lossless", "1"), *_VP9))},
 }
 BT601, LIMITED_RANGE = 6, 1  # FFmpeg's AVCOL_SPC/PRI/TRC_SMPTE170M, AVCOL_RANGE_MPEG
+T = TypeVar("T")
+_END = object()  # the end of the items of _ahead
 INPUT_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif"}
 
 
@@ -512,6 +524,126 @@ def output_size(info: ClipInfo, longest: int | None, fmt: str) -> tuple[int, int
     return even_size(w, h, fmt)
 
 
+AHEAD = 2  # frames decoded ahead of the stylizer, and frames waiting to be encoded
+
+
+def _ahead(items: Iterator[T], depth: int) -> Generator[T, None, None]:
+    """The items of ``items``, produced by a thread of their own up to ``depth`` ahead (an
+    error there is raised here, in order); closing the generator stops the thread."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    break
+            else:
+                put((_END, None))
+        except BaseException as e:  # noqa: BLE001  (handed over to the consumer)
+            put((None, e))
+        finally:
+            if hasattr(items, "close"):
+                items.close()
+
+    t = threading.Thread(target=run, name="painterly-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            item, err = q.get()
+            if err is not None:
+                raise err
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+class _Behind:
+    """Stylized frames converted and encoded by a thread of their own, in order, at most
+    ``depth`` waiting; ``written(rgb)`` is called here (the caller's thread) for each frame
+    once it is in the clip, so it may raise to stop as the stylizer may."""
+
+    def __init__(self, writer: ClipWriter, written: Callable[[np.ndarray], None], depth: int):
+        self.writer, self.written, self.depth = writer, written, depth
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="painterly-encode")
+        self.pending: collections.deque[Future] = collections.deque()
+
+    def _write(self, x: torch.Tensor, pts: int | None, duration: int) -> np.ndarray:
+        rgb = (x.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+        self.writer.write(rgb, pts, duration)
+        return rgb
+
+    def put(self, out: torch.Tensor, pts: int | None, duration: int) -> None:
+        x = out.detach().float().clamp(0, 1)[0]  # a copy: the stylizer may reuse its output
+        self.pending.append(self.pool.submit(self._write, x, pts, duration))
+        while len(self.pending) > self.depth:
+            self.written(self.pending.popleft().result())
+
+    def drain(self, quiet: bool = False) -> None:
+        """Wait for every frame handed over; with ``quiet`` nobody is told (a stop is under
+        way), and the first error of the encoder is still raised."""
+        try:
+            while self.pending:
+                rgb = self.pending.popleft().result()
+                if not quiet:
+                    self.written(rgb)
+        finally:
+            for f in self.pending:
+                f.cancel()
+            self.pending.clear()
+            self.pool.shutdown(wait=True)
+
+
+def _stylize_frames(frames: Iterator[Frame], fn: Callable[[torch.Tensor], torch.Tensor],
+                    writer: ClipWriter, written: Callable[[np.ndarray], None]) -> int:
+    """``frames`` through ``fn`` into ``writer``, three stages at once (each frame in order):
+    decoding the next frames (and the stylizer's ``look`` at them), the stylizer on this one,
+    encoding the ones before.  Returns 0, or 130 when interrupted (the frames handed over
+    are in the writer); on any other error the writer is discarded and the error raised."""
+    look = getattr(fn, "look", None)  # work on the input frames alone (temporal.FrameFn)
+
+    def decoded() -> Iterator[tuple[Frame, torch.Tensor]]:
+        for fr in frames:
+            x = fr.tensor()
+            if look is not None:
+                look(x)
+            yield fr, x
+
+    ahead = _ahead(decoded(), AHEAD)
+    encode = _Behind(writer, written, AHEAD)
+    try:
+        for fr, x in ahead:
+            encode.put(fn(x), fr.pts, fr.duration)
+        encode.drain()
+    except (KeyboardInterrupt, Interrupted):
+        try:
+            encode.drain(quiet=True)  # the frames done go into the clip
+        except BaseException:
+            writer.discard()
+            raise
+        return EXIT_INTERRUPTED
+    except BaseException:
+        with contextlib.suppress(Exception):
+            encode.drain(quiet=True)  # the encoding thread lets go of the writer
+        writer.discard()
+        raise
+    finally:
+        ahead.close()  # the decoding thread stops
+    return 0
+
+
 def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[torch.Tensor],
                  torch.Tensor], longest: int | None = None, quiet: bool = False,
                  audio: bool = True, info: ClipInfo | None = None,
@@ -535,22 +667,18 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
     bar = None
     if not quiet:
         bar = bars.bar(info.frames, "frame", f"{Path(src).name} {size[0]}x{size[1]}")
-    status = 0
+    done = 0
+
+    def written(rgb: np.ndarray) -> None:  # a frame is in the clip: tell the bar and caller
+        nonlocal done
+        done += 1
+        if bar is not None:
+            bar.update(1)
+        if progress is not None:
+            progress(done, info.frames, rgb)
+
     try:
-        for fr in read_frames(info, size):
-            out = fn(fr.tensor())
-            rgb = (out.detach().float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy() * 255.0
-                   + 0.5).astype(np.uint8)
-            writer.write(rgb, fr.pts, fr.duration)
-            if bar is not None:
-                bar.update(1)
-            if progress is not None:
-                progress(writer.frames, info.frames, rgb)
-    except (KeyboardInterrupt, Interrupted):
-        status = EXIT_INTERRUPTED
-    except BaseException:
-        writer.discard()
-        raise
+        status = _stylize_frames(read_frames(info, size), fn, writer, written)
     finally:
         if bar is not None:
             bar.close()

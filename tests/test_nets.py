@@ -613,6 +613,29 @@ def test_a_fresh_view_of_a_zoom_is_painted_finer_than_its_frame(tmp_path):
             assert all(a < b for a, b in zip(scales, scales[1:])) and scales[-1] > 1.08
 
 
+def test_the_camera_found_ahead_gives_the_same_frames(tmp_path):
+    """process_clip has the camera's motion found in its decoding thread (look, frame by
+    frame ahead of the network): the frames are those of finding it in the call."""
+    from painterly.network.steady import frame_fn
+
+    from .test_video import zoomed_frames
+
+    net = Network.load(tiny_model(tmp_path / "m.safetensors", seed=3), "cpu", "fp32")
+    zoom = zoomed_frames(5, 80, 112, rate=0.98)
+    plain, ahead = frame_fn(net, blend=0.5), frame_fn(net, blend=0.5)
+    want = [plain(f) for f in zoom]
+    for f in zoom[:2]:  # ahead by two frames, as the decoding thread runs
+        ahead.look(f)
+    assert len(ahead.fn.look.__self__._looked) == 2  # the cameras wait for their frames
+    got = []
+    for i, f in enumerate(zoom):
+        if i + 2 < len(zoom):
+            ahead.look(zoom[i + 2])
+        got.append(ahead(f))
+    for a, b in zip(want, got):
+        assert torch.equal(a, b)
+
+
 def test_apply_refuses_clips_mixed_with_images_or_a_folder_output(tmp_path, cli_env):
     from .video_clips import make_clip
 

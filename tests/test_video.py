@@ -100,6 +100,74 @@ def test_frames_are_streamed(tmp_path):
     assert sum(1 for _ in it) == 9
 
 
+def test_decoding_runs_ahead_in_order_and_stops_when_closed():
+    import threading
+
+    made = []
+
+    def items():
+        for i in range(100):
+            made.append(i)
+            yield i
+
+    it = video._ahead(items(), 2)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    it.close()
+    assert not [t for t in threading.enumerate() if t.name == "painterly-decode"]
+    assert len(made) <= 5 + 2 + 1  # bounded look-ahead, then the thread let go
+
+    def failing():
+        yield 1
+        yield 2
+        raise video.VideoError("damaged at frame 3")
+
+    got = []
+    with pytest.raises(video.VideoError, match="frame 3"):
+        for x in video._ahead(failing(), 2):
+            got.append(x)
+    assert got == [1, 2]  # the error comes after the frames before it
+
+
+def test_frames_are_written_in_order_whatever_the_stylizer_does_to_its_output(tmp_path):
+    """The encoder works beside the stylizer: a stylizer that paints every frame into the
+    same tensor must still get each frame into the clip as it was returned."""
+    src = make_clip(tmp_path / "in.mp4", n=10, audio=False)
+    buf = torch.zeros(1, 3, 48, 64)
+    seen = []
+
+    def fn(x):
+        buf.copy_(1 - x)
+        return buf
+
+    def progress(done, total, rgb):
+        seen.append((done, total, rgb.shape))
+
+    out = tmp_path / "out.mp4"
+    assert video.process_clip(src, out, fn, quiet=True, progress=progress) == 0
+    assert seen == [(i, 10, (48, 64, 3)) for i in range(1, 11)]
+    a, b = _decoded(src), _decoded(out)
+    assert max(np.abs((1 - x) - y).mean() for x, y in zip(a, b)) < 0.05
+
+
+def test_a_caller_that_stops_from_progress_keeps_the_frames_handed_over(tmp_path):
+    from painterly.errors import Interrupted
+
+    src = make_clip(tmp_path / "in.mp4", n=10, audio=False)
+
+    def progress(done, total, rgb):
+        if done == 3:
+            raise Interrupted()
+
+    out = tmp_path / "out.mp4"
+    assert video.process_clip(src, out, lambda x: x, quiet=True,
+                              progress=progress) == video.EXIT_INTERRUPTED
+    assert 3 <= video.probe(out).frames <= 3 + video.AHEAD
+    assert _no_leftovers(tmp_path)
+    assert video.process_clip(src, tmp_path / "none.mp4", lambda x: x, quiet=True,
+                              progress=progress, partial=False) == video.EXIT_INTERRUPTED
+    assert not (tmp_path / "none.mp4").exists() and _no_leftovers(tmp_path)
+
+
 def test_sniffing(tmp_path):
     clip = make_clip(tmp_path / "clip.bin", audio=False)
     assert video.sniff_video(clip)

@@ -7,7 +7,8 @@ where things move apart from the camera (:func:`painterly.temporal.temporal_blen
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -84,13 +85,32 @@ class GridLocked:
     prev: np.ndarray | None = None  # the last frame, as the camera's motion sees it
     camera: Camera = Camera()  # the last frame's motion, as found (before snapping)
     keep_detail: bool = True  # a zoom's finest band back to its energy before resampling
+    _looked: deque[Camera | None] = field(default_factory=deque, repr=False)  # by look()
+    _look_prev: np.ndarray | None = field(default=None, repr=False)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def look(self, x: torch.Tensor) -> None:
+        """Find the camera's motion of the next frame ahead of :meth:`__call__` (frames in
+        order, from another thread: :func:`painterly.video.process_clip` calls it as it
+        decodes, so the flow is found beside the network's work on the frames before)."""
+        cam = None if self._look_prev is None else camera_motion(x, self._look_prev)
+        self._look_prev = small_grey(x) if cam is None else cam.greys[0]
+        self._looked.append(cam)
+
+    def _find(self, x: torch.Tensor) -> Camera | None:
+        """The camera's motion from the last frame to ``x`` (None for a clip's first)."""
+        if self._looked:  # found ahead by look()
+            return self._looked.popleft()
         if self.prev is None:
             self.prev = small_grey(x)
-        else:
-            cam = self.camera = camera_motion(x, self.prev)
-            self.prev = cam.greys[0]
+            return None
+        cam = camera_motion(x, self.prev)
+        self.prev = cam.greys[0]
+        return cam
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        cam = self._find(x)
+        if cam is not None:
+            self.camera = cam
             k = 1.0 if abs(cam.scale - 1.0) < SNAP else cam.scale
             self.shift = (self.scale * cam.shift[0] + self.shift[0],
                           self.scale * cam.shift[1] + self.shift[1])
@@ -137,6 +157,8 @@ def frame_fn(net: Network, preserve_color: str = "none", strength: float = 1.0,
     def fn(x):
         return net.finish(paint(x), x, preserve_color, strength)
 
+    if locked:
+        fn.look = locked.look  # the camera found ahead (painterly.temporal.FrameFn)
     if blend <= 0:
         return fn
     camera = (lambda: locked.camera) if locked else None
