@@ -28,7 +28,7 @@ from .conftest import ROOT, gradient_image, run_cli, save_png, stripes_image
 TINY = dict(steps=2, batch=2, crop=32, photo_size=40, blocks=1, downs=2, holdout=1,
             precision="fp32", preview_every=0, checkpoint_every=0)
 # what each training below asks for, and the layout it must build
-RUNS = {"quality": ({"preset": "quality"}, Arch(16, 1, 2, "blur", "nearest")),
+RUNS = {"quality": ({"preset": "quality"}, Arch(16, 1, 2, "stride", "nearest")),
         "fast": ({"preset": "fast"}, Arch(8, 1, 2, "stride", "nearest")),
         "fast-bilinear": ({"preset": "fast", "width": 4, "up": "bilinear"},
                           Arch(4, 1, 2, "stride", "bilinear"))}
@@ -186,12 +186,16 @@ def test_the_blur_is_no_parameter_of_the_file():
 # --- flags over the preset ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("flags, want", [
-    ([], Arch(16, 5, 2, "blur", "nearest")),
+    ([], Arch(16, 10, 2, "stride", "nearest")),
     (["--preset", "fast"], Arch(8, 5, 3, "stride", "nearest")),
-    (["--width", "32"], Arch(32, 5, 2, "blur", "nearest")),
+    (["--width", "32"], Arch(32, 10, 2, "stride", "nearest")),
+    (["--blocks", "3"], Arch(16, 3, 2, "stride", "nearest")),
+    (["--preset", "fast", "--blocks", "7"], Arch(8, 7, 3, "stride", "nearest")),
     (["--preset", "fast", "--down", "blur", "--up", "bilinear"], Arch(8, 5, 3, "blur",
                                                                       "bilinear")),
-    (["--down", "stride", "--downs", "3"], Arch(16, 5, 3, "stride", "nearest")),  # before presets
+    (["--down", "blur", "--blocks", "5"], Arch(16, 5, 2, "blur", "nearest")),  # quality before
+    (["--down", "stride", "--downs", "3", "--blocks", "5"], Arch(16, 5, 3, "stride",
+                                                                 "nearest")),  # before presets
     (["--preset", "fast", "--width", "12", "--downs", "2"], Arch(12, 5, 2, "stride",
                                                                 "nearest")),
 ])

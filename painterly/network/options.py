@@ -24,15 +24,18 @@ PRESERVE = ("none", "luminance")
 RUNTIMES = ("auto", "torch", "onnxruntime")
 MIN_SIZE = 16
 MIN_WIDTH = 4
-# The layouts --preset names (width, downs, down, up; blocks is the option's) and their
-# style weights, by measurement: docs/networks.md, Presets.  quality: two anti-aliased
-# halving stages (Zhang 2019): a third stage leaves a pattern at its 8-pixel stride that blur
-# and bilinear upsampling do not remove; style weight 80 (an hour on a 2-core CPU: texture
-# 1.40x stylize's against 1.71x at 40, recognizability 0.83); fast: three stride-2 stages at
-# half the width, style weight 40 (its recognizability is 0.87 there already).
+# The layouts --preset names (width, blocks, downs, down, up) and their style weights, by
+# measurement: docs/networks.md, Presets.  quality: two stride-2 halving stages (a third
+# stage lost the finest strokes and the photo) and ten residual blocks at the quarter-size
+# map, where the five of earlier versions fell short of stylize's strokes a few dozen pixels
+# wide (an hour on a 2-core CPU: texture 1.30x stylize's against 1.56x with five blurred
+# stages, recognizability 0.83; the grid term keeps the stride's pattern away); style weight
+# 80.  fast: three stride-2 stages at half the width and five blocks, style weight 40.
 PRESETS: dict[str, dict[str, Any]] = {
-    "quality": {"width": 16, "downs": 2, "down": "blur", "up": "nearest", "style_weight": 80.0},
-    "fast": {"width": 8, "downs": 3, "down": "stride", "up": "nearest", "style_weight": 40.0},
+    "quality": {"width": 16, "blocks": 10, "downs": 2, "down": "stride", "up": "nearest",
+                "style_weight": 80.0},
+    "fast": {"width": 8, "blocks": 5, "downs": 3, "down": "stride", "up": "nearest",
+             "style_weight": 40.0},
 }
 # Chosen by measurement (docs/video.md, Detail kept): with the grid lock and the blend that
 # keeps the finest band's energy, 0.8 cut a sliding object's flicker by 81% at +8% texture
@@ -137,16 +140,17 @@ class TrainOptions:
                           "order.", minimum=0)
 
     # --- the network -------------------------------------------------------------------------
-    preset: str = option("quality", "The network's layout: quality (two anti-aliased "
-                                    "halving stages, width 16: no grid pattern) or fast "
-                                    "(three stride-2 stages, width 8: the fastest to "
-                                    "apply); --width, --downs, --down and --up given "
-                                    "change it.",
+    preset: str = option("quality", "The network's layout: quality (two halving stages, "
+                                    "10 residual blocks, width 16: the strongest strokes) "
+                                    "or fast (three halving stages, 5 blocks, width 8: the "
+                                    "fastest to apply); --width, --blocks, --downs, --down "
+                                    "and --up given change it.",
                          choices=tuple(PRESETS), group="basic")
     width: int = option(0, "Channels of the network's first layer (0 = the preset's: 16 for "
                            "quality, 8 for fast; 32 = Johnson et al.; smaller is faster).",
                         group="basic", minimum=0, maximum=256)
-    blocks: int = option(5, "Residual blocks.", minimum=0, maximum=32)
+    blocks: int = option(0, "Residual blocks at the smallest map (0 = the preset's: 10 for "
+                            "quality, 5 for fast).", minimum=0, maximum=32)
     downs: int = option(0, "Stages that halve the side (more = larger brush strokes, "
                            "faster, and a grid pattern at 8 pixels from 3 on; 0 = the "
                            "preset's: 2 for quality, 3 for fast).", minimum=0, maximum=4)
@@ -198,9 +202,10 @@ class TrainOptions:
 
     def layout(self) -> dict[str, Any]:
         """The network's width, blocks, downs, down and up: the preset's, changed by the
-        options given (``width`` and ``downs`` not 0, ``down`` and ``up`` not auto)."""
+        options given (``width``, ``blocks`` and ``downs`` not 0, ``down`` and ``up`` not
+        auto)."""
         base = PRESETS[self.preset]
-        return {"width": self.width or base["width"], "blocks": self.blocks,
+        return {"width": self.width or base["width"], "blocks": self.blocks or base["blocks"],
                 "downs": self.downs or base["downs"],
                 "down": base["down"] if self.down == "auto" else self.down,
                 "up": base["up"] if self.up == "auto" else self.up}

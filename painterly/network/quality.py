@@ -132,7 +132,7 @@ def summary(q: dict[str, Any]) -> str:
             f"texture = nearer the painting)")
 
 
-def warning(q: dict[str, Any], advice: str = "more --steps") -> str | None:
+def warning(q: dict[str, Any], advice: str = "more --steps or --minutes") -> str | None:
     """The warning of a figure far from converged (``advice``: how to train longer), or
     None."""
     if not q.get("far_from_converged"):
