@@ -30,6 +30,8 @@ TINY = dict(steps=2, batch=2, crop=32, photo_size=40, blocks=1, downs=2, holdout
 # what each training below asks for, and the layout it must build
 RUNS = {"quality": ({"preset": "quality"}, Arch(16, 1, 2, "stride", "nearest")),
         "fast": ({"preset": "fast"}, Arch(8, 1, 2, "stride", "nearest")),
+        "quality-blur": ({"preset": "quality", "down": "blur"},  # the quality layout before
+                         Arch(16, 1, 2, "blur", "nearest")),
         "fast-bilinear": ({"preset": "fast", "width": 4, "up": "bilinear"},
                           Arch(4, 1, 2, "stride", "bilinear"))}
 OLD = ROOT / "tests" / "data" / "net_v1.safetensors"  # written before down/up existed
