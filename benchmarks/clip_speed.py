@@ -58,6 +58,7 @@ def make_pan(path: Path, w: int, h: int, n: int, photo: Path) -> None:
 def serial_clip(src: Path, dst: Path, fn) -> None:
     """The clip with every stage in turn, in this thread (the baseline of ``--serial``)."""
     from painterly import video
+    from painterly.images import to_rgb8
 
     info = video.probe(src)
     size = video.output_size(info, None, "mp4")
@@ -67,10 +68,7 @@ def serial_clip(src: Path, dst: Path, fn) -> None:
         x = fr.tensor()
         if look is not None:
             look(x)
-        out = fn(x)
-        rgb = (out.detach().float().clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255.0
-               + 0.5).astype(np.uint8)
-        writer.write(rgb, fr.pts, fr.duration)
+        writer.write(to_rgb8(fn(x)), fr.pts, fr.duration)
     writer.finish()
 
 

@@ -317,11 +317,15 @@ def image_tensor(img: LoadedImage, longest: int) -> torch.Tensor:
     return resize_tensor(to_tensor(img.rgb), (h, w))
 
 
+def to_rgb8(x: torch.Tensor) -> np.ndarray:
+    """1 x 3 x H x W tensor in 0..1 (any dtype/device) -> H x W x 3 uint8, rounded."""
+    a = x.detach().float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+    return (a * 255.0 + 0.5).astype(np.uint8)
+
+
 def to_pil(x: torch.Tensor, alpha: np.ndarray | None = None) -> Image.Image:
     """1 x 3 x H x W tensor in 0..1 (any dtype/device) -> 8-bit PIL image (RGBA with alpha)."""
-    a = x.detach().float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-    arr = (a * 255.0 + 0.5).astype(np.uint8)
-    im = Image.fromarray(arr, "RGB")
+    im = Image.fromarray(to_rgb8(x), "RGB")
     if alpha is not None:
         al = Image.fromarray((np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8), "L")
         al = al.resize(im.size, Image.Resampling.LANCZOS)

@@ -43,6 +43,7 @@ import torch
 
 from . import bars, paths
 from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
+from .images import fit_longest, to_rgb8
 from .paths import TEMP_SUFFIX, temp_prefix
 
 # extension -> container format
@@ -516,8 +517,6 @@ class ClipWriter:
 # --- the driver ---------------------------------------------------------------------------
 
 def output_size(info: ClipInfo, longest: int | None, fmt: str) -> tuple[int, int]:
-    from .images import fit_longest
-
     w, h = info.upright_size
     if longest:
         w, h = fit_longest(w, h, longest)
@@ -581,12 +580,12 @@ class _Behind:
         self.pending: collections.deque[Future] = collections.deque()
 
     def _write(self, x: torch.Tensor, pts: int | None, duration: int) -> np.ndarray:
-        rgb = (x.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+        rgb = to_rgb8(x)
         self.writer.write(rgb, pts, duration)
         return rgb
 
     def put(self, out: torch.Tensor, pts: int | None, duration: int) -> None:
-        x = out.detach().float().clamp(0, 1)[0]  # a copy: the stylizer may reuse its output
+        x = out.detach().to(torch.float32, copy=True)  # the stylizer may reuse its output
         self.pending.append(self.pool.submit(self._write, x, pts, duration))
         while len(self.pending) > self.depth:
             self.written(self.pending.popleft().result())

@@ -82,30 +82,25 @@ class GridLocked:
     net: Network
     scale: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)
-    prev: np.ndarray | None = None  # the last frame, as the camera's motion sees it
+    prev: np.ndarray | None = None  # the last frame looked at, as the camera's motion sees it
     camera: Camera = Camera()  # the last frame's motion, as found (before snapping)
     keep_detail: bool = True  # a zoom's finest band back to its energy before resampling
     _looked: deque[Camera | None] = field(default_factory=deque, repr=False)  # by look()
-    _look_prev: np.ndarray | None = field(default=None, repr=False)
 
     def look(self, x: torch.Tensor) -> None:
         """Find the camera's motion of the next frame ahead of :meth:`__call__` (frames in
         order, from another thread: :func:`painterly.video.process_clip` calls it as it
         decodes, so the flow is found beside the network's work on the frames before)."""
-        cam = None if self._look_prev is None else camera_motion(x, self._look_prev)
-        self._look_prev = small_grey(x) if cam is None else cam.greys[0]
+        cam = None if self.prev is None else camera_motion(x, self.prev)
+        self.prev = small_grey(x) if cam is None else cam.greys[0]
         self._looked.append(cam)
 
     def _find(self, x: torch.Tensor) -> Camera | None:
-        """The camera's motion from the last frame to ``x`` (None for a clip's first)."""
-        if self._looked:  # found ahead by look()
-            return self._looked.popleft()
-        if self.prev is None:
-            self.prev = small_grey(x)
-            return None
-        cam = camera_motion(x, self.prev)
-        self.prev = cam.greys[0]
-        return cam
+        """The camera's motion from the last frame to ``x`` (None for a clip's first): as
+        found ahead by :meth:`look`, or found now when nobody looked."""
+        if not self._looked:
+            self.look(x)
+        return self._looked.popleft()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         cam = self._find(x)
