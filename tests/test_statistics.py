@@ -47,6 +47,26 @@ def test_gram_and_its_gradient_do_not_depend_on_the_memory_layout():
     assert torch.allclose(a.grad, b.grad)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_bf16_gram_follows_fp32(channels_last):
+    """A bfloat16 map (the network ran in bfloat16) is multiplied in bfloat16 with one
+    rounding at the end: the Gram matrix is float32 and within bfloat16's rounding of the
+    float32 one, and so is its gradient, which comes back in bfloat16."""
+    f = torch.rand(2, 16, 12, 10, generator=torch.Generator().manual_seed(4))
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    a = f.clone().requires_grad_(True)
+    b = f.to(torch.bfloat16).requires_grad_(True)
+    ga, gb = gram(a), gram(b)
+    assert gb.dtype == torch.float32
+    torch.testing.assert_close(gb, ga, rtol=2e-2, atol=1e-3)
+    w = torch.randn(ga.shape, generator=torch.Generator().manual_seed(5))
+    (ga * w).sum().backward()
+    (gb * w).sum().backward()
+    assert b.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(b.grad.float(), a.grad, rtol=5e-2, atol=2e-3)
+
+
 def test_gram_distance_is_gatys_normalisation():
     f, s = _randn(1, 3, 4, 5, seed=0), _randn(1, 3, 4, 5, seed=1)
     n, m = 3, 20
