@@ -59,10 +59,12 @@ from .images import LoadedImage, fit_longest, image_tensor, resize_tensor
 from .masks import layer_mask
 from .statistics import Gram, Statistic
 from .vgg import VGGFeatures, canonical
+from .vgg import build as build_vgg
 
 if TYPE_CHECKING:
     from .config import Options
     from .masks import Guides
+    from .weights import VGGWeights
 
 @dataclass
 class Loss:
@@ -141,6 +143,7 @@ class PerceptualLoss:
         self.statistic = statistic or Gram()
         self.device = dev.module_device(net)
         self.layout = dev.layout_of(net)
+        self.bf16_products = dev.fast_bf16_products(self.device)
         self.layers = set(self.content_layers) | set(self.style_layers)
         self.content_target: dict[str, torch.Tensor] | None = None
         self.content_coef: dict[str, float] | None = None
@@ -222,6 +225,11 @@ class PerceptualLoss:
                                    device=self.device)
         self.style = StyleTarget(stat, stacked, coef, regions)
 
+    def _for_statistic(self, f: torch.Tensor) -> torch.Tensor:
+        """Features as the statistic takes them: bfloat16 maps stay bfloat16 where bfloat16
+        products are fast (:func:`painterly.device.fast_bf16_products`), else float32."""
+        return f if self.bf16_products or f.dtype != torch.bfloat16 else f.float()
+
     def _style_norm(self, layer: str, target: torch.Tensor) -> float:
         """The normalised weight of a style layer: explicit weights are used as given (Gatys
         et al.); by default divided by the energy of the target (the statistic's ``norm``),
@@ -239,7 +247,7 @@ class PerceptualLoss:
                                    self.style_layers.keys())
             m = None if mask is None else mask.to(self.device).float()
             return {k: self.statistic.target(
-                sf[k], None if m is None else layer_mask(m, sf[k].shape[-2:]))
+                self._for_statistic(sf[k]), None if m is None else layer_mask(m, sf[k].shape[-2:]))
                 for k in self.style_layers}
 
         if self.cache is None:
@@ -277,7 +285,8 @@ class PerceptualLoss:
         if target:
             terms["content"] = self.content_weight * losses.content_loss(feats, target, coef)
             loss = loss + terms["content"]
-        terms["style"] = self.style_weight * self.style.loss(feats)
+        terms["style"] = self.style_weight * self.style.loss(
+            {k: self._for_statistic(feats[k]) for k in self.style.targets})
         loss = loss + terms["style"]
         if self.tv_weight > 0:
             terms["tv"] = self.tv_weight * losses.tv_loss(x.float())
@@ -351,6 +360,11 @@ def network_layers(opts: Options, arch: str) -> list[str]:
     """The layers the feature extractor must give for the objective of ``opts``."""
     content, style = layer_setup(opts, arch)
     return sorted(set(content) | set(style))
+
+
+def feature_net(weights: VGGWeights, opts: Options) -> VGGFeatures:
+    """The feature extractor the objective of ``opts`` needs (on the CPU, float32)."""
+    return build_vgg(weights, network_layers(opts, weights.arch), opts.pooling)
 
 
 def layer_setup(opts: Options, arch: str) -> tuple[dict[str, float], dict[str, float]]:

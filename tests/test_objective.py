@@ -110,3 +110,23 @@ def test_extra_terms_are_weighted_and_reported(net):
     assert list(out.values()) == ["content", "style", "tv", "temporal", "total"]
     with pytest.raises(ValueError):
         obj.add_term("style", 1.0, lambda y: y.sum())
+
+
+@pytest.mark.parametrize("fast_products", [True, False])
+def test_the_bf16_style_term_is_the_same_with_either_product(net, monkeypatch, fast_products):
+    """In bfloat16 the Gram matrices are multiplied in bfloat16 where that is fast (AMX, GPUs)
+    and in float32 elsewhere: the loss is the same within bfloat16's rounding."""
+    from painterly import device
+
+    monkeypatch.setattr(device, "_cpu_flags", lambda: "amx_bf16" if fast_products else "")
+    assert device.fast_bf16_products(torch.device("cpu")) is fast_products
+    x = _rand(1, 3, 32, 40, seed=7).requires_grad_(True)
+    ref = _objective(net)(x).values()["style"]
+    obj = PerceptualLoss.from_options(net, Options(precision="bf16", tv_weight=0.01))
+    assert obj.bf16_products is fast_products
+    obj.set_content(_rand(1, 3, 32, 40, seed=1))
+    obj.set_style([_rand(1, 3, 36, 36, seed=2)], side=40)
+    out = obj(x)
+    out.total.backward()
+    assert abs(out.values()["style"] - ref) < 0.05 * ref
+    assert x.grad is not None and torch.isfinite(x.grad).all()
