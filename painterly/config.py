@@ -30,6 +30,7 @@ from .errors import UsageError
 
 INIT_CHOICES = ("palette", "content", "noise", "style", "fast")  # --init: these, or an image
 WARM_STARTS = ("fast",)  # --init values that are another method's picture (made by it)
+REFINE_STEPS = 6  # --refine: by measurement, docs/fast.md (Refining)
 METHODS = ("optimise", "fast")  # --method: the rooms of painterly.methods.ROOMS chosen by name
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)  # relu5_1 joins by --structure (objective.py)
@@ -209,12 +210,21 @@ class Options:
     strength: float = _opt(1.0, "--method fast: how far the photo's feature statistics move "
                                 "toward the painting's, 0 = the photo, 1 = the painting.",
                            minimum=0.0, maximum=1.0)
+    refine: int = _opt(REFINE_STEPS, "--method fast: optimisation steps at 256 px that give "
+                                     "the model's picture the painting's larger strokes (about "
+                                     "0.1 s each on a 2-core CPU, whatever the size; 0 = the "
+                                     "model's picture alone).",
+                       minimum=0, maximum=200)
 
     def replace(self, **changes: Any) -> Options:
         return make(Options, self, spelling=KEYWORDS, **changes)
 
     def check(self, n_styles: int | None = None) -> None:
         """Combinations of options (and, given ``n_styles``, the number of style images)."""
+        fast = self.method == "fast" or self.init in WARM_STARTS
+        if self.refine != REFINE_STEPS and not fast:
+            raise UsageError(f"--refine {self.refine} applies to --method fast (or --init "
+                             f"fast); use --steps for the optimised picture")
         if self.strength != 1.0 and self.method != "fast":
             raise UsageError(f"--strength {self.strength:g} applies to --method fast; use "
                              f"--style-weight to weaken an optimised picture's style")

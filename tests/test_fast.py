@@ -140,8 +140,8 @@ def test_bad_checkpoint_exits_2_with_one_line(tmp_path, cli_env):
 
 # --- the method ----------------------------------------------------------------------------
 @pytest.fixture()
-def method() -> FastMethod:
-    return FastMethod(tiny_model(), device="cpu", precision="fp32")
+def method(tiny) -> FastMethod:
+    return FastMethod(tiny_model(), device="cpu", precision="fp32", weights=tiny)
 
 
 def _img(arr: np.ndarray, tmp_path, name: str):
@@ -297,7 +297,7 @@ def test_brush_strokes_keep_the_picture_s_colours_and_change_its_texture():
 
 # --- the shipped model ---------------------------------------------------------------------
 @pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
-def test_the_shipped_model_loads_matches_its_digest_and_stylizes(tmp_path):
+def test_the_shipped_model_loads_matches_its_digest_and_stylizes(tmp_path, tiny):
     from safetensors import safe_open
 
     mf = load_fast(SHIPPED)  # the digest is checked on loading
@@ -308,7 +308,7 @@ def test_the_shipped_model_loads_matches_its_digest_and_stylizes(tmp_path):
     assert SHIPPED.stat().st_size <= 25 * 2 ** 20
     for key in ("data", "steps", "painterly_version", "train_seconds"):
         assert key in mf.meta
-    m = FastMethod(mf, device="cpu")
+    m = FastMethod(mf, device="cpu", weights=tiny)
     c = _img(gradient_image(64, 48), tmp_path, "c.png")
     s = _img(stripes_image(48, 48), tmp_path, "s.png")
     im = m.picture(c, [s], make(Options, size=64))
@@ -334,7 +334,7 @@ def test_strength_is_refused_for_the_optimiser():
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
-def test_stylize_method_fast_from_the_cli_and_python(tmp_path, images, cli_env):
+def test_stylize_method_fast_from_the_cli_and_python(tmp_path, images, tiny, cli_env):
     import painterly
 
     content, style = images
@@ -343,7 +343,7 @@ def test_stylize_method_fast_from_the_cli_and_python(tmp_path, images, cli_env):
                  "--strength", "0.8"], cli_env)
     assert r.returncode == 0, r.stderr
     assert load_image(out).size == (40, 32)
-    im = painterly.stylize(str(content), str(style), method="fast", size=40)
+    im = painterly.stylize(str(content), str(style), method="fast", size=40, weights=tiny)
     assert im.size == (40, 32)
 
 
@@ -355,8 +355,8 @@ def test_init_fast_starts_the_optimiser_from_the_fast_picture(tmp_path, images, 
     opts = make(Options, size=40, init="fast", steps=1, scales=1)
     st = methods.for_options(opts, Runtime(weights=tiny, device="cpu"))
     assert st.start_with is not None and st.start_with.kind == "fast"
-    fast = FastMethod(device="cpu").picture(load_image(content), [load_image(style)],
-                                            make(Options, size=40, method="fast"))
+    fast = FastMethod(device="cpu", weights=tiny).picture(
+        load_image(content), [load_image(style)], make(Options, size=40, method="fast"))
     seen = []
 
     def first(p):  # the picture before the optimiser's first step is the fast one
@@ -400,7 +400,7 @@ def test_the_bf16_path_follows_fp32(tmp_path):
     the picture float32 paints, within bfloat16's rounding."""
     c = _img(gradient_image(64, 48), tmp_path, "c.png")
     s = _img(stripes_image(48, 48), tmp_path, "s.png")
-    opts = make(Options, size=64)
+    opts = make(Options, size=64, method="fast", refine=0)  # the model; refining is the engine's
     pics = [np.asarray(FastMethod(tiny_model(), device="cpu", precision=p).picture(c, [s], opts),
                        dtype=float) for p in ("fp32", "bf16")]
     assert np.isfinite(pics[1]).all() and pics[1].std() > 1

@@ -15,6 +15,9 @@ style picture, size and donor mask, and cached.  The controls that carry over:
 * ``--mask`` regions (each region takes its style's statistics, measured over the region;
   a content-only region keeps the photo's features) and ``--style-masks`` (the style's
   statistics over the bright part of its mask only).
+
+Then ``--refine`` steps of optimisation at 256 px give the picture the painting's larger
+strokes (:mod:`.refine`; 0: the model's picture alone).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from PIL import Image
 
 from .. import color
 from .. import device as dev
+from ..errors import Interrupted
 from ..images import (
     ImageLike,
     LoadedImage,
@@ -38,6 +42,7 @@ from ..images import (
 )
 from .model import MARGIN, FastNet, _mask_at
 from .modelfile import SHIPPED, FastModelError, FastModelFile, load_fast
+from .refine import Refiner
 from .stats import Stats, blend, feature_stats, transfer
 
 KIND = "fast"
@@ -54,12 +59,13 @@ def _digest(x: torch.Tensor) -> str:
 
 
 class FastMethod:
-    """The fast model as a method (``kind = "fast"``)."""
+    """The fast model as a method (``kind = "fast"``).  ``weights``: the VGG-19 of the
+    refining steps (default: the cached original, as for ``stylize``)."""
 
     kind = KIND
 
     def __init__(self, model: str | os.PathLike | FastModelFile | None = None,
-                 device: str = "auto", precision: str = "auto"):
+                 device: str = "auto", precision: str = "auto", weights: str | None = None):
         if model is None and not SHIPPED.exists():
             raise FastModelError(f"{SHIPPED}: the fast model is not installed; train one "
                                  f"with 'painterly train-fast' and pass it")
@@ -70,6 +76,7 @@ class FastMethod:
         self.net: FastNet = mf.network().to(self.device,
                                             memory_format=dev.memory_format(self.device))
         self._cache: dict[tuple, list[Stats]] = {}
+        self.refiner = Refiner(weights or None, self.device)
 
     # --- statistics ------------------------------------------------------------------
     def style_stats(self, style: torch.Tensor, mask: torch.Tensor | None = None) -> list[Stats]:
@@ -135,19 +142,23 @@ class FastMethod:
                 mask: ImageLike | LoadedImage | None = None,
                 style_masks: Sequence[ImageLike | LoadedImage | None] | None = None,
                 init: LoadedImage | None = None) -> Image.Image:
-        """One stylized picture (RGBA when the content had alpha); not iterative, so the
-        callback is not called and ``init`` does not apply."""
+        """One stylized picture (RGBA when the content had alpha); the callback is told the
+        refining steps' progress, and ``init`` does not apply."""
         from ..masks import load_guides
 
         c_img = content if isinstance(content, LoadedImage) else load_image(content)
         s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
         c = image_tensor(c_img, opts.size)
         guides = load_guides(mask, style_masks, len(s_imgs), tuple(c.shape[-2:]))
-        out = self.paint_tensor(c, s_imgs, opts, guides)
+        try:
+            out = self.paint_tensor(c, s_imgs, opts, guides, callback)
+        except Interrupted as e:  # stopped while refining: the picture so far
+            e.image = to_pil(e.image, c_img.alpha)
+            raise
         return to_pil(out, c_img.alpha)
 
     def paint_tensor(self, c: torch.Tensor, s_imgs: Sequence[LoadedImage], opts,
-                     guides=None) -> torch.Tensor:
+                     guides=None, callback: Callable | None = None) -> torch.Tensor:
         """The content tensor (1 x 3 x H x W) painted per the options (see the module)."""
         side = max(16, min(4096, round(max(c.shape[-2:]) * opts.style_scale)))
         s = [image_tensor(im, side) for im in s_imgs]
@@ -166,6 +177,13 @@ class FastMethod:
             out = self.paint(c, [mixed], None, strength)
         else:
             out = self.paint(c, stats, regions, strength)
+        if getattr(opts, "refine", 0) > 0:
+            try:
+                out = self.refiner(out, c, s, opts, guides, strength, callback)
+            except Interrupted as e:
+                if opts.preserve_color == "luminance":
+                    e.image = color.recombine(color.luminance(e.image), c)
+                raise
         if opts.preserve_color == "luminance":
             out = color.recombine(color.luminance(out), c)
         return out
@@ -192,10 +210,10 @@ def shipped_info() -> dict:
 
 def make(runtime, model: str | os.PathLike | None = None) -> FastMethod:
     """The method ``--method fast`` chooses: the shipped model (or ``model``), on the
-    runtime's device."""
-    return FastMethod(model, device=runtime.device)
+    runtime's device, refining with the runtime's VGG weights."""
+    return FastMethod(model, device=runtime.device, weights=runtime.weights)
 
 
 def load(path: str | os.PathLike, runtime) -> FastMethod:
     """The method of a fast model file."""
-    return FastMethod(path, device=runtime.device)
+    return FastMethod(path, device=runtime.device, weights=runtime.weights)

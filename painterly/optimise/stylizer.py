@@ -30,7 +30,7 @@ from ..images import (
     load_image,
     to_pil,
 )
-from ..objective import TargetCache, load_styles, network_layers
+from ..objective import TargetCache, feature_net, load_styles, network_layers
 from ..weights import VGGWeights, load_weights, resolve
 from .clips import ClipOptions, OptimisedFrames, style_tensors
 
@@ -84,10 +84,9 @@ class Stylizer:
 
     def network(self, opts: Options) -> vgg.VGGFeatures:
         w = self._weights_for(opts)
-        layers = network_layers(opts, w.arch)
-        key = (tuple(layers), opts.pooling)
+        key = (tuple(network_layers(opts, w.arch)), opts.pooling)
         if key not in self._nets:  # built once, in the device's fastest memory layout
-            self._nets[key] = vgg.build(w, layers, opts.pooling).to(
+            self._nets[key] = feature_net(w, opts).to(
                 self.device, memory_format=memory_format(self.device))
         return self._nets[key]
 

@@ -355,7 +355,7 @@ def frame_jpeg(pv: Previewer, data: bytes, query: dict[str, str]) -> Response:
         fast = pv.fast()
         if fast is None:
             raise UsageError("model: this studio has no any-painting model; pick a network")
-        opts = Options().replace(method=FAST, size=a.size)
+        opts = Options().replace(method=FAST, size=a.size, refine=0)  # a camera: the model only
         out = fast.picture(load_image(picture), [pv.image(style)], opts)
     else:
         _, network = pv.studio.models.method(model)
