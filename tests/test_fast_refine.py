@@ -97,3 +97,17 @@ def test_refine_is_refused_for_the_optimiser(tmp_path, images, cli_env):
     r = run_cli(["stylize", *images, "-o", tmp_path / "o.png", "--refine", "3"], cli_env)
     assert r.returncode == 2 and "--refine" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+def test_without_vgg_weights_the_error_names_refine_0(tmp_path, images, cli_env):
+    """The refining steps need VGG-19; without it (offline, nothing cached) the one-line error
+    says so, and --refine 0 paints the model's picture alone."""
+    env = {k: v for k, v in cli_env.items() if k != "PAINTERLY_WEIGHTS"}
+    out = tmp_path / "o.png"
+    r = run_cli(["stylize", *images, "-o", out, "--method", "fast", "--size", "40"], env)
+    assert r.returncode == 2 and "--refine 0" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
+    r = run_cli(["stylize", *images, "-o", out, "--method", "fast", "--size", "40",
+                 "--refine", "0"], env)
+    assert r.returncode == 0, r.stderr
+    assert load_image(out).size == (40, 32)

@@ -29,7 +29,7 @@ from .. import engine
 from ..config import Options
 from ..device import memory_format
 from ..engine import Callback
-from ..errors import Interrupted
+from ..errors import Interrupted, WeightsError
 from ..images import fit_longest, resize_tensor
 from ..masks import Guides
 from ..objective import TargetCache, feature_net, network_layers
@@ -51,7 +51,11 @@ class Refiner:
     def network(self, opts: Options) -> VGGFeatures:
         w = self._weights
         if not isinstance(w, VGGWeights):
-            w = self._weights = load_weights(w) if w else resolve()
+            try:
+                w = self._weights = load_weights(w) if w else resolve()
+            except WeightsError as e:
+                raise WeightsError(f"{e}; or --refine 0 for the fast model's picture alone, "
+                                   f"which needs no VGG") from None
         key = (tuple(network_layers(opts, w.arch)), opts.pooling)
         if key not in self._nets:
             self._nets[key] = feature_net(w, opts).to(
