@@ -206,7 +206,7 @@ class PerceptualLoss:
         b = list(blend) if blend else [1.0] * len(styles)
         b = [w / sum(b) for w in b]
         smasks = list(style_masks) if style_masks else [None] * len(styles)
-        per_style = [self._style_targets(s, side, style_scale, m, regions is not None)
+        per_style = [self._style_targets(s, side, style_scale, m)
                      for s, m in zip(styles, smasks)]
         stat = self.statistic
         if regions is None:
@@ -225,12 +225,10 @@ class PerceptualLoss:
                                    device=self.device)
         self.style = StyleTarget(stat, stacked, coef, regions)
 
-    def _for_statistic(self, f: torch.Tensor, guided: bool = False) -> torch.Tensor:
+    def _for_statistic(self, f: torch.Tensor) -> torch.Tensor:
         """Features as the statistic takes them: bfloat16 maps stay bfloat16 where bfloat16
-        products are fast (:func:`painterly.device.fast_bf16_products`), else float32; the
-        targets of a guided loss are float32 like its guided statistics."""
-        low = self.bf16_products and not guided
-        return f if low or f.dtype != torch.bfloat16 else f.float()
+        products are fast (:func:`painterly.device.fast_bf16_products`), else float32."""
+        return f if self.bf16_products or f.dtype != torch.bfloat16 else f.float()
 
     def _style_norm(self, layer: str, target: torch.Tensor) -> float:
         """The normalised weight of a style layer: explicit weights are used as given (Gatys
@@ -240,8 +238,7 @@ class PerceptualLoss:
         return w if self.explicit_style_weights else self.statistic.norm(w, target)
 
     def _style_targets(self, style: torch.Tensor, side: int | None, style_scale: float,
-                       mask: torch.Tensor | None, guided: bool = False
-                       ) -> dict[str, torch.Tensor]:
+                       mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
         s_hw = style_size(tuple(style.shape[-2:]), side, style_scale)
 
         def compute() -> dict[str, torch.Tensor]:
@@ -250,15 +247,14 @@ class PerceptualLoss:
                                    self.style_layers.keys())
             m = None if mask is None else mask.to(self.device).float()
             return {k: self.statistic.target(
-                self._for_statistic(sf[k], guided),
-                None if m is None else layer_mask(m, sf[k].shape[-2:]))
+                self._for_statistic(sf[k]), None if m is None else layer_mask(m, sf[k].shape[-2:]))
                 for k in self.style_layers}
 
         if self.cache is None:
             return compute()
         key = ("style", self.statistic.name, id(self.net), TargetCache.digest(style), s_hw,
                tuple(sorted(self.style_layers)), self.precision,
-               self.bf16_products and not guided, TargetCache.digest(mask))
+               self.bf16_products, TargetCache.digest(mask))
         return self.cache.get(key, compute)
 
     def add_term(self, name: str, weight: float,
@@ -367,9 +363,16 @@ def network_layers(opts: Options, arch: str) -> list[str]:
     return sorted(set(content) | set(style))
 
 
-def feature_net(weights: VGGWeights, opts: Options) -> VGGFeatures:
-    """The feature extractor the objective of ``opts`` needs (on the CPU, float32)."""
-    return build_vgg(weights, network_layers(opts, weights.arch), opts.pooling)
+def feature_net(weights: VGGWeights, opts: Options, device: torch.device,
+                nets: dict[tuple, VGGFeatures]) -> VGGFeatures:
+    """The feature extractor the objective of ``opts`` needs, on ``device`` in its fastest
+    memory layout, built once and kept in ``nets`` (keyed by its layers and pooling)."""
+    layers = network_layers(opts, weights.arch)
+    key = (tuple(layers), opts.pooling)
+    if key not in nets:
+        nets[key] = build_vgg(weights, layers, opts.pooling).to(
+            device, memory_format=dev.memory_format(device))
+    return nets[key]
 
 
 def layer_setup(opts: Options, arch: str) -> tuple[dict[str, float], dict[str, float]]:

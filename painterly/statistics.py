@@ -105,14 +105,17 @@ class _Gram(torch.autograd.Function):
 def guided_gram(f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """Guided Gram matrices of a B x N x H x W map for R soft masks m (1 x R x H x W, the
     same for every image, or B x R x H x W): g^r = (F m_r)(F m_r)^T / (N sum_k m_rk^2), so
-    that a full mask (m = 1) gives the plain normalised Gram.  Returns B x R x N x N."""
+    that a full mask (m = 1) gives the plain normalised Gram.  Returns B x R x N x N, in
+    float32; a bfloat16 map is multiplied in bfloat16, as :func:`gram` does."""
     b, n, h, w = f.shape
     r = m.shape[1]
-    x = f.reshape(b, 1, n, h * w).float()
+    x = f.reshape(b, 1, n, h * w)
+    if x.dtype not in (torch.float32, torch.bfloat16):
+        x = x.float()
     mm = m.reshape(m.shape[0], r, 1, h * w).float()
-    xr = (x * mm).reshape(-1, n, h * w)  # (B R) x N x M
+    xr = (x * mm.to(x.dtype)).reshape(-1, n, h * w)  # (B R) x N x M
     mass = mm.pow(2).sum((2, 3)).clamp_min(1e-8).expand(b, r).reshape(-1)
-    g = torch.bmm(xr, xr.transpose(1, 2)) / (n * mass[:, None, None])
+    g = _Gram.apply(xr.transpose(1, 2)) / (n * mass[:, None, None])
     return g.reshape(b, r, n, n)
 
 

@@ -39,7 +39,7 @@ def _style_loss(tiny, img, pair, opts: Options) -> float:
     x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1)[None]
     from painterly.objective import feature_net
 
-    net = feature_net(load_weights(tiny), opts)
+    net = feature_net(load_weights(tiny), opts, torch.device("cpu"), {})
     obj = build(net, opts, image_tensor(c, max(x.shape[-2:])), [image_tensor(s, 40)])(
         tuple(x.shape[-2:]))
     return obj(x).values()["style"]

@@ -177,16 +177,17 @@ class FastMethod:
             out = self.paint(c, [mixed], None, strength)
         else:
             out = self.paint(c, stats, regions, strength)
-        if getattr(opts, "refine", 0) > 0:
-            try:
-                out = self.refiner(out, c, s, opts, guides, strength, callback)
-            except Interrupted as e:
-                if opts.preserve_color == "luminance":
-                    e.image = color.recombine(color.luminance(e.image), c)
-                raise
-        if opts.preserve_color == "luminance":
-            out = color.recombine(color.luminance(out), c)
-        return out
+        def finish(x: torch.Tensor) -> torch.Tensor:
+            if opts.preserve_color == "luminance":
+                return color.recombine(color.luminance(x), c)
+            return x
+
+        try:
+            out = self.refiner(out, c, s, opts, guides, strength, callback)
+        except Interrupted as e:  # stopped while refining: the picture so far, finished
+            e.image = finish(e.image)
+            raise
+        return finish(out)
 
     def frames(self, styles: Sequence[LoadedImage], opts) -> Callable[[torch.Tensor],
                                                                        torch.Tensor]:

@@ -27,12 +27,11 @@ import torch.nn.functional as F
 
 from .. import engine
 from ..config import Options
-from ..device import memory_format
 from ..engine import Callback
 from ..errors import Interrupted, WeightsError
 from ..images import fit_longest, resize_tensor
 from ..masks import Guides
-from ..objective import TargetCache, feature_net, network_layers
+from ..objective import TargetCache, feature_net
 from ..vgg import VGGFeatures
 from ..weights import VGGWeights, load_weights, resolve
 
@@ -56,11 +55,7 @@ class Refiner:
             except WeightsError as e:
                 raise WeightsError(f"{e}; or --refine 0 for the fast model's picture alone, "
                                    f"which needs no VGG") from None
-        key = (tuple(network_layers(opts, w.arch)), opts.pooling)
-        if key not in self._nets:
-            self._nets[key] = feature_net(w, opts).to(
-                self.device, memory_format=memory_format(self.device))
-        return self._nets[key]
+        return feature_net(w, opts, self.device, self._nets)
 
     def __call__(self, picture: torch.Tensor, content: torch.Tensor,
                  styles: Sequence[torch.Tensor], opts: Options, guides: Guides | None = None,
@@ -69,7 +64,7 @@ class Refiner:
         ``opts.refine`` steps at :data:`REFINE_SIDE` add; ``content`` at the picture's size,
         ``styles`` as the objective takes them.  On :class:`Interrupted` (a callback, Ctrl-C)
         the picture with the change so far is attached to the raised error."""
-        if opts.refine <= 0:
+        if getattr(opts, "refine", 0) <= 0:  # a network's options have no refining steps
             return picture
         h, w = picture.shape[-2:]
         sw, sh = fit_longest(w, h, min(REFINE_SIDE, max(h, w)))

@@ -18,7 +18,7 @@ from PIL import Image
 
 from .. import color, engine, masks, vgg
 from ..config import KEYWORDS, WARM_STARTS, Options, Runtime, validate, warm_start_options
-from ..device import memory_format, pick_device
+from ..device import pick_device
 from ..engine import Callback
 from ..errors import Interrupted, UsageError
 from ..images import (
@@ -30,7 +30,7 @@ from ..images import (
     load_image,
     to_pil,
 )
-from ..objective import TargetCache, feature_net, load_styles, network_layers
+from ..objective import TargetCache, feature_net, load_styles
 from ..weights import VGGWeights, load_weights, resolve
 from .clips import ClipOptions, OptimisedFrames, style_tensors
 
@@ -83,12 +83,7 @@ class Stylizer:
         return self.weights
 
     def network(self, opts: Options) -> vgg.VGGFeatures:
-        w = self._weights_for(opts)
-        key = (tuple(network_layers(opts, w.arch)), opts.pooling)
-        if key not in self._nets:  # built once, in the device's fastest memory layout
-            self._nets[key] = feature_net(w, opts).to(
-                self.device, memory_format=memory_format(self.device))
-        return self._nets[key]
+        return feature_net(self._weights_for(opts), opts, self.device, self._nets)
 
     def picture(self, content: ImageLike | LoadedImage,
                 styles: Sequence[ImageLike | LoadedImage],
