@@ -101,13 +101,22 @@ class InstanceNorm(nn.Module):
         if torch.onnx.is_in_onnx_export():  # one InstanceNormalization node with the affine
             return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
         w, b = self.weight.to(x.dtype), self.bias.to(x.dtype)
-        if self.channels < CL_NORM_MIN and x.is_contiguous(memory_format=torch.channels_last):
+        if x.is_contiguous(memory_format=torch.channels_last) and (
+                self.channels < CL_NORM_MIN or _slow_cl_backward(x)):
             # PyTorch's channels-last group norm is 5x slower than the plain layout's
             # below 16 channels (bfloat16, CPU): 13 ms against 2.7 ms with both copies
-            # for 8 channels at 856x480 (the fast preset's full-resolution layers)
+            # for 8 channels at 856x480 (the fast preset's full-resolution layers); its
+            # backward in bfloat16 on the CPU is 9x slower at any width (training:
+            # 21.6 ms against 2.5 ms with both copies for 2x64x64x64)
             y = F.group_norm(x.contiguous(), self.channels, w, b, self.eps)
             return y.contiguous(memory_format=torch.channels_last)
         return F.group_norm(x, self.channels, w, b, self.eps)
+
+
+def _slow_cl_backward(x: torch.Tensor) -> bool:
+    """Whether group norm's backward would take PyTorch's slow channels-last path: a
+    bfloat16 map on the CPU that gradients flow through (training)."""
+    return x.requires_grad and x.dtype == torch.bfloat16 and x.device.type == "cpu"
 
 
 class ConvNormReLU(nn.Sequential):
