@@ -22,8 +22,7 @@ import torch
 
 from .. import device as dev
 from ..config import Runtime
-from ..objective import PerceptualLoss, for_training, network_layers
-from ..vgg import build
+from ..objective import PerceptualLoss, feature_net, for_training
 from ..weights import resolve
 from .options import TrainOptions
 from .transform import TransformNet
@@ -109,8 +108,7 @@ def for_options(topts: TrainOptions, runtime: Runtime, steps: int | None = None)
     precision = dev.resolve_precision(topts.precision, device)
     lopts = dataclasses.replace(topts.loss_options(), precision=precision)
     weights = resolve(runtime.weights)
-    vgg = build(weights, network_layers(lopts, weights.arch), "max").to(device)
-    vgg = vgg.to(memory_format=dev.memory_format(device))
+    vgg = feature_net(weights, lopts, device, {})
     per = 1 if device.type == "cpu" else topts.batch
     x = made_batch(per, topts.crop, device)
     loss_fn = for_training(vgg, lopts, made_batch(1, topts.photo_size, device).float(),

@@ -56,7 +56,7 @@ from ..images import (
     to_pil,
 )
 from ..inputs import scan, warn
-from ..objective import PerceptualLoss, for_training, load_styles, network_layers
+from ..objective import PerceptualLoss, feature_net, for_training, load_styles
 from ..paths import interrupted_path, kept_note
 from ..signals import deferred
 from ..training import (
@@ -68,7 +68,7 @@ from ..training import (
     split_photos,
 )
 from ..version import __version__
-from ..vgg import VGGWeights, build
+from ..vgg import VGGWeights
 from ..weights import resolve
 from .estimate import Estimate, for_run
 from .guard import check_outputs, keeps_earlier, make_previews, resume_from
@@ -317,8 +317,7 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
     lopts = topts.loss_options()
     lopts = dataclasses.replace(lopts, precision=precision)
     weights = resolve(runtime.weights)
-    vgg = build(weights, network_layers(lopts, weights.arch), "max").to(device)
-    vgg = vgg.to(memory_format=dev.memory_format(device))
+    vgg = feature_net(weights, lopts, device, {})
     ds = Crops(train_files, topts.photo_size, topts.crop, topts.seed)
     t0 = time.perf_counter()
     calib = torch.stack([ds[i] for i in range(min(CALIBRATION_PHOTOS, len(ds)))])
