@@ -102,6 +102,27 @@ def test_model_output_has_the_input_size(hw):
     assert net(x).shape == x.shape
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_the_decoder_upsamples_and_joins_without_writing_either(layout):
+    """up_fuse is conv(cat(nearest x2 of the small map, the skip)), borders included, in
+    either memory layout, and its gradients are the reference's."""
+    import torch.nn.functional as F
+
+    from painterly.fast.model import up_fuse
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6 + 4, 5, 3, padding=1).to(memory_format=layout)
+    small = torch.randn(2, 6, 5, 7).contiguous(memory_format=layout).requires_grad_()
+    skip = torch.randn(2, 4, 10, 14).contiguous(memory_format=layout)
+    ref = conv(torch.cat([F.interpolate(small, scale_factor=2.0, mode="nearest"), skip], 1))
+    got = up_fuse(conv, small, skip)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(ref)
+    want = torch.autograd.grad(ref, [small, conv.weight], g)
+    have = torch.autograd.grad(got, [small, conv.weight], g)
+    for a, b in zip(have, want):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
 def test_model_file_round_trip(tmp_path):
     mf = tiny_model()
     p = save_fast(tmp_path / "m.safetensors", mf.state, mf.arch, {"steps": 3, "data": {"x": 1}})
@@ -405,3 +426,18 @@ def test_the_bf16_path_follows_fp32(tmp_path):
                        dtype=float) for p in ("fp32", "bf16")]
     assert np.isfinite(pics[1]).all() and pics[1].std() > 1
     assert np.abs(pics[0] - pics[1]).mean() < 8  # mean difference under 8 of 255 levels
+
+
+def test_the_precision_option_reaches_the_model(tmp_path):
+    """``--precision`` of a call decides the model's arithmetic, as the method's own does,
+    and a style's statistics are kept per precision."""
+    c = _img(gradient_image(64, 48), tmp_path, "c.png")
+    s = _img(stripes_image(48, 48), tmp_path, "s.png")
+    built = {p: np.asarray(FastMethod(tiny_model(), device="cpu", precision=p).picture(
+        c, [s], make(Options, size=64, method="fast", refine=0))) for p in ("fp32", "bf16")}
+    assert not np.array_equal(built["fp32"], built["bf16"])
+    m = FastMethod(tiny_model(), device="cpu")
+    for p in ("fp32", "bf16"):
+        got = m.picture(c, [s], make(Options, size=64, method="fast", refine=0, precision=p))
+        assert np.array_equal(np.asarray(got), built[p])
+    assert len(m._cache) == 2

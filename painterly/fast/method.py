@@ -79,14 +79,22 @@ class FastMethod:
         self.refiner = Refiner(weights or None, self.device)
 
     # --- statistics ------------------------------------------------------------------
-    def style_stats(self, style: torch.Tensor, mask: torch.Tensor | None = None) -> list[Stats]:
+    def precision_for(self, opts) -> str:
+        """The arithmetic of a call: ``opts.precision`` where it names one, else the
+        method's own (bfloat16 where fast, unless built otherwise)."""
+        asked = getattr(opts, "precision", "auto")
+        return self.precision if asked == "auto" else dev.resolve_precision(asked, self.device)
+
+    def style_stats(self, style: torch.Tensor, mask: torch.Tensor | None = None,
+                    precision: str | None = None) -> list[Stats]:
         """A style picture's statistics at every level and, last, of its pixels' colours
         (1 x 3 x H x W in 0..1; an optional donor mask 1 x 1 x H x W at its size), cached
-        by its pixels and mask."""
-        key = (_digest(style), None if mask is None else _digest(mask))
+        by its pixels, mask and precision (default: the method's)."""
+        precision = precision or self.precision
+        key = (_digest(style), None if mask is None else _digest(mask), precision)
         if key not in self._cache:
             x = style.to(self.device).contiguous(memory_format=dev.memory_format(self.device))
-            with torch.no_grad(), dev.autocast(self.device, self.precision):
+            with torch.no_grad(), dev.autocast(self.device, precision):
                 feats = self.net.encode(x)
             m = None if mask is None else mask.to(self.device)
             levels = [feature_stats(f.float(), None if m is None else _mask_at(m, f))
@@ -98,7 +106,8 @@ class FastMethod:
 
     # --- painting ---------------------------------------------------------------------
     def paint(self, x: torch.Tensor, styles: Sequence[Sequence[Stats]],
-              regions: torch.Tensor | None = None, strength: float = 1.0) -> torch.Tensor:
+              regions: torch.Tensor | None = None, strength: float = 1.0,
+              precision: str | None = None) -> torch.Tensor:
         """x (1 x 3 x H x W) painted with one set of statistics (``styles`` of one item), or
         per region: ``regions`` 1 x R x H x W soft masks with R == len(styles) or one more
         (the first: the photo's own features).  The decoded picture is then given the
@@ -107,7 +116,7 @@ class FastMethod:
         h, w = x.shape[-2:]
         x = x.to(self.device).contiguous(memory_format=dev.memory_format(self.device))
         stat = self.net.arch.statistic
-        with torch.no_grad(), dev.autocast(self.device, self.precision):
+        with torch.no_grad(), dev.autocast(self.device, precision or self.precision):
             feats = self.net.encode(x)
             if regions is None:
                 out = [transfer(f, s, stat, strength) for f, s in zip(feats, styles[0])]
@@ -166,17 +175,18 @@ class FastMethod:
             s = [color.match_histogram(st, c) for st in s]
         donors = guides.style_masks if guides is not None and guides.style_masks else \
             [None] * len(s)
+        precision = self.precision_for(opts)
         stats = [self.style_stats(st, None if dm is None else resize_tensor(
-            dm.float(), tuple(st.shape[-2:]))) for st, dm in zip(s, donors)]
+            dm.float(), tuple(st.shape[-2:])), precision) for st, dm in zip(s, donors)]
         strength = float(getattr(opts, "strength", 1.0))
         regions = guides.region_masks(tuple(c.shape[-2:])) \
             if guides is not None and guides.regions is not None else None
         if regions is None:
             weights = opts.style_blend_weights or None
             mixed = [blend([st[k] for st in stats], weights) for k in range(len(stats[0]))]
-            out = self.paint(c, [mixed], None, strength)
+            out = self.paint(c, [mixed], None, strength, precision)
         else:
-            out = self.paint(c, stats, regions, strength)
+            out = self.paint(c, stats, regions, strength, precision)
         def finish(x: torch.Tensor) -> torch.Tensor:
             if opts.preserve_color == "luminance":
                 return color.recombine(color.luminance(x), c)
