@@ -11,7 +11,8 @@ decoder starts at the deepest level and goes up::
     conv c3->c3 | up x2, concat level 2, conv -> c2, conv c2->c2 | ... | conv c0->3
 
 Every convolution is 3x3 with reflection padding and a ReLU (not the last).  Upsampling is
-nearest-neighbour followed by a convolution (no transposed convolution: no checkerboard).
+nearest-neighbour followed by a convolution (no transposed convolution: no checkerboard);
+the upsampled map and the concatenation are never written (:func:`up_fuse`).
 The input is RGB in 0..1 of any size, padded (reflection) to a multiple of 8 and the output
 cropped back.  No normalisation layers: they would remove the statistics the style brings.
 """
@@ -115,10 +116,38 @@ class Decoder(nn.Module):
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
         h = self.act(self.top(feats[-1]))
         for i, k in enumerate(reversed(range(LEVELS - 1))):
-            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-            h = self.act(self.fuse[i](torch.cat([h, feats[k]], 1)))
+            h = self.act(up_fuse(self.fuse[i], h, feats[k]))
             h = self.act(self.refine[i](h))
         return self.out(h) * 0.25 + 0.45
+
+
+# For an output phase p (even, odd) of a nearest x2 upsampling, the rows of a 3x3 kernel that
+# reach each of the two input rows it sees (i-1, i for even; i, i+1 for odd): 2 x 2 x 3
+_NEAREST_TAPS = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]],
+                              [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+
+
+def up_fuse(conv: nn.Conv2d, small: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """``conv(cat([up2(small), skip]))`` (nearest x2, the 3x3 conv zero-padded), computed
+    without writing the upsampled map or the concatenation.
+
+    The kernel splits along its input channels.  The skip's part is a plain 3x3 convolution.
+    The small map's part, for each of the four output phases (py, px), sees only a 2 x 2
+    window of the small map (rows i-1, i for an even output row, i, i+1 for an odd one), with
+    the kernel's taps summed accordingly (:data:`_NEAREST_TAPS`): one 2x2 convolution of the
+    zero-padded small map with 4 x the output channels gives all four phases, 4/9 of the
+    multiply-adds, each added into its phase of the result.  The same sums, in another order."""
+    c = small.shape[1]
+    w = conv.weight
+    a = _NEAREST_TAPS.to(w.device, torch.float32)
+    k = torch.einsum("ocyx,pay,qbx->pqocab", w[:, :c].float(), a, a)  # 2 x 2 x O x C x 2 x 2
+    k = k.reshape(-1, c, 2, 2).to(small.dtype)
+    phases = F.conv2d(F.pad(small, (1, 1, 1, 1)), k)  # B x 4O x (H+1) x (W+1)
+    y = F.conv2d(skip, w[:, c:].to(skip.dtype), conv.bias.to(skip.dtype), padding=1)
+    o, (hh, ww) = w.shape[0], small.shape[-2:]
+    for p, (py, px) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        y[..., py::2, px::2] += phases[:, p * o:(p + 1) * o, py:py + hh, px:px + ww]
+    return y
 
 
 class FastNet(nn.Module):

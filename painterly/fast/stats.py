@@ -139,7 +139,8 @@ def apply_matrix(f: torch.Tensor, m: torch.Tensor, b: torch.Tensor,
         b = strength * b
     w = m.to(f.device, f.dtype)[..., None, None]  # B x C x C x 1 x 1: one 1x1 conv each
     bias = b.to(f.device, f.dtype)
-    return torch.cat([F.conv2d(f[i:i + 1], w[i], bias[i]) for i in range(f.shape[0])])
+    out = [F.conv2d(f[i:i + 1], w[i], bias[i]) for i in range(f.shape[0])]
+    return out[0] if len(out) == 1 else torch.cat(out)  # one picture: no copy
 
 
 def transfer(f: torch.Tensor, style: Stats, statistic: str = "wct", strength: float = 1.0,
