@@ -121,6 +121,11 @@ def test_the_decoder_upsamples_and_joins_without_writing_either(layout):
     have = torch.autograd.grad(got, [small, conv.weight], g)
     for a, b in zip(have, want):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    net = tiny_model().network()  # painting (no gradients) goes through it, training not
+    x = torch.rand(1, 3, 40, 24)
+    with torch.no_grad():
+        painted = net(x)
+    torch.testing.assert_close(painted, net(x).detach(), atol=1e-5, rtol=1e-5)
 
 
 def test_model_file_round_trip(tmp_path):

@@ -12,7 +12,7 @@ decoder starts at the deepest level and goes up::
 
 Every convolution is 3x3 with reflection padding and a ReLU (not the last).  Upsampling is
 nearest-neighbour followed by a convolution (no transposed convolution: no checkerboard);
-the upsampled map and the concatenation are never written (:func:`up_fuse`).
+when painting, the upsampled map and the concatenation are never written (:func:`up_fuse`).
 The input is RGB in 0..1 of any size, padded (reflection) to a multiple of 8 and the output
 cropped back.  No normalisation layers: they would remove the statistics the style brings.
 """
@@ -116,7 +116,11 @@ class Decoder(nn.Module):
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
         h = self.act(self.top(feats[-1]))
         for i, k in enumerate(reversed(range(LEVELS - 1))):
-            h = self.act(up_fuse(self.fuse[i], h, feats[k]))
+            if torch.is_grad_enabled():  # training: the phases' strided adds cost more there
+                up = F.interpolate(h, scale_factor=2.0, mode="nearest")
+                h = self.act(self.fuse[i](torch.cat([up, feats[k]], 1)))
+            else:
+                h = self.act(up_fuse(self.fuse[i], h, feats[k]))
             h = self.act(self.refine[i](h))
         return self.out(h) * 0.25 + 0.45
 
