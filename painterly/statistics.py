@@ -82,9 +82,15 @@ def gram(f: torch.Tensor) -> torch.Tensor:
         x = f.permute(0, 2, 3, 1).reshape(b, h * w, n)
     else:
         x = f.reshape(b, n, h * w).transpose(1, 2)
+    return _products(x) / (n * h * w)
+
+
+def _products(x: torch.Tensor) -> torch.Tensor:
+    """X^T X of B x M x N rows in float32: bfloat16 rows multiplied in bfloat16, any other
+    precision in float32."""
     if x.dtype not in (torch.float32, torch.bfloat16):
         x = x.float()
-    return _Gram.apply(x) / (n * h * w)
+    return _Gram.apply(x)
 
 
 class _Gram(torch.autograd.Function):
@@ -110,12 +116,10 @@ def guided_gram(f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     b, n, h, w = f.shape
     r = m.shape[1]
     x = f.reshape(b, 1, n, h * w)
-    if x.dtype not in (torch.float32, torch.bfloat16):
-        x = x.float()
     mm = m.reshape(m.shape[0], r, 1, h * w).float()
     xr = (x * mm.to(x.dtype)).reshape(-1, n, h * w)  # (B R) x N x M
     mass = mm.pow(2).sum((2, 3)).clamp_min(1e-8).expand(b, r).reshape(-1)
-    g = _Gram.apply(xr.transpose(1, 2)) / (n * mass[:, None, None])
+    g = _products(xr.transpose(1, 2)) / (n * mass[:, None, None])
     return g.reshape(b, r, n, n)
 
 
