@@ -3,7 +3,7 @@ the network's stride calls for it), flow blend and encode, in one warm process
 (``painterly.video.process_clip`` with the clip function ``painterly apply`` uses).
 
     python benchmarks/clip_speed.py MODEL [MODEL...] [--size 854x480] [--frames 40]
-        [--runs 3] [--threads 2] [--photo PHOTO]
+        [--runs 3] [--threads 2] [--photo PHOTO] [--runtime auto torch onnxruntime]
 
 The clip is a camera panning over a photo (``../shared/images/tubingen.jpg`` when it is
 there, else a generated picture), written once with x264.  Each model is run ``--runs``
@@ -80,6 +80,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--photo", type=Path, default=PHOTO)
+    ap.add_argument("--runtime", nargs="+", default=["auto"],
+                    choices=("auto", "torch", "onnxruntime"),
+                    help="what runs the network (each given: a row per model)")
     ap.add_argument("--serial", action="store_true",
                     help="also time the stages one after the other in one thread")
     a = ap.parse_args()
@@ -101,8 +104,8 @@ def main() -> None:
         serial = " clip frames/s, stages in turn |" if a.serial else ""
         print(f"| model | clip frames/s (all stages) |{serial} network alone frames/s |")
         print("| --- | --- |" + (" --- |" if a.serial else "") + " --- |")
-        for m in a.models:
-            method = NetworkMethod(Network.load(m, "cpu", "auto"))
+        for m, runtime in [(m, r) for m in a.models for r in a.runtime]:
+            method = NetworkMethod(Network.load(m, "cpu", "auto", runtime))
             opts = make(ApplyOptions)
             fps, fps_serial = [], []
             for i in range(a.runs + 1):
@@ -127,7 +130,8 @@ def main() -> None:
                 net.run(x)
                 ts.append(time.perf_counter() - t0)
             col = f" {statistics.median(fps_serial):.1f} |" if a.serial else ""
-            print(f"| {Path(m).name} | {statistics.median(fps):.1f} |{col} "
+            print(f"| {Path(m).name} ({net.runtime}, {net.precision}) | "
+                  f"{statistics.median(fps):.1f} |{col} "
                   f"{1 / statistics.median(ts):.1f} |", flush=True)
 
 

@@ -43,7 +43,7 @@ from ..errors import UsageError
 KIND = "johnson-in"  # the architecture's name in model files
 DOWNS = ("stride", "blur")  # how a stage halves the side (Arch.down)
 UPS = ("nearest", "bilinear")  # how a stage doubles it (Arch.up)
-CL_NORM_MIN = 16  # fewer channels than this: the norm runs in the plain layout (InstanceNorm)
+CL_NORM_MIN = 16  # fewer channels: a bfloat16 norm on the CPU runs in the plain layout
 
 
 @dataclass(frozen=True)
@@ -101,22 +101,24 @@ class InstanceNorm(nn.Module):
         if torch.onnx.is_in_onnx_export():  # one InstanceNormalization node with the affine
             return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
         w, b = self.weight.to(x.dtype), self.bias.to(x.dtype)
-        if x.is_contiguous(memory_format=torch.channels_last) and (
-                self.channels < CL_NORM_MIN or _slow_cl_backward(x)):
-            # PyTorch's channels-last group norm is 5x slower than the plain layout's
-            # below 16 channels (bfloat16, CPU): 13 ms against 2.7 ms with both copies
-            # for 8 channels at 856x480 (the fast preset's full-resolution layers); its
-            # backward in bfloat16 on the CPU is 9x slower at any width (training:
-            # 21.6 ms against 2.5 ms with both copies for 2x64x64x64)
+        if _slow_cl_norm(x, self.channels):
             y = F.group_norm(x.contiguous(), self.channels, w, b, self.eps)
             return y.contiguous(memory_format=torch.channels_last)
         return F.group_norm(x, self.channels, w, b, self.eps)
 
 
-def _slow_cl_backward(x: torch.Tensor) -> bool:
-    """Whether group norm's backward would take PyTorch's slow channels-last path: a
-    bfloat16 map on the CPU that gradients flow through (training)."""
-    return x.requires_grad and x.dtype == torch.bfloat16 and x.device.type == "cpu"
+def _slow_cl_norm(x: torch.Tensor, channels: int) -> bool:
+    """Whether PyTorch's group norm of this channels-last map is slower than copying it to
+    the plain layout and back: in bfloat16 on the CPU, below :data:`CL_NORM_MIN` channels
+    (13 ms against 2.7 ms with both copies for 8 channels at 856x480, the fast preset's
+    full-resolution layers) and, at any width, when gradients flow through it (the
+    backward: 21.6 ms against 2.5 ms for 2x64x64x64 in training).  In float32 the
+    channels-last kernel is the faster one (8 channels at 856x480: 2.5 ms against 16 ms
+    with the copies, a 2-core Xeon without bfloat16 instructions)."""
+    if not (x.dtype == torch.bfloat16 and x.device.type == "cpu"
+            and x.is_contiguous(memory_format=torch.channels_last)):
+        return False
+    return channels < CL_NORM_MIN or x.requires_grad
 
 
 class ConvNormReLU(nn.Sequential):
