@@ -559,7 +559,10 @@ def test_the_blend_takes_the_fine_band_over_its_pixels_only_with_the_same_number
     g = torch.Generator().manual_seed(0)
     img = torch.rand(1, 3, 60, 90, generator=g)
     ys, xs = torch.randint(0, 60, (50,), generator=g), torch.randint(20, 40, (50,), generator=g)
-    assert torch.equal(_band_at(img, ys, xs), fine_band(img)[0, :, ys, xs])
+    ys = torch.cat([ys, torch.tensor([0, 59, 0, 59])])
+    xs = torch.cat([xs, torch.tensor([0, 89, 89, 0])])
+    torch.testing.assert_close(_band_at(img, ys, xs), fine_band(img)[0, :, ys, xs],
+                               atol=1e-6, rtol=0)  # the corners' repeated edges included
     for lo, span in ((-5.0, 100.0), (20.0, 20.0)):  # past the borders, and inside
         py, px = torch.rand(50, generator=g) * span + lo, torch.rand(50, generator=g) * 20 + 30
         torch.testing.assert_close(_band_at(img, py, px, "bicubic"),
