@@ -48,7 +48,20 @@ def test_durations_are_said_in_plain_words():
         ["1 s", "40 s", "89 s", "52 min", "2 h 00 min", "3 h 10 min"]
     e = Estimate(1.6, 2000)
     assert e.line() == "painterly: about 53 min for 2000 steps on this machine (1.6 s a step)"
-    assert e.to_json() == {"seconds": 3200.0, "steps": 2000, "seconds_per_step": 1.6}
+    assert e.to_json() == {"seconds": 3200.0, "steps": 2000, "seconds_per_step": 1.6,
+                           "note": ""}
+
+
+def test_a_run_short_of_the_default_recipe_is_told_so_before_it_starts():
+    # --minutes 60 in float32 on a 2-core CPU without bfloat16 plans 918 steps of 4
+    short = Estimate(3.9, 918, batch=4)
+    assert short.note() == ("918 steps of 4 see 3,672 photos; the default recipe's measured "
+                            "quality came after 8,000 (2000 x 4): expect a weaker network, "
+                            "or give it 2000 steps (about 2 h 10 min here)")
+    assert short.note(2000) == "" and Estimate(1.6, 2000, batch=4).note() == ""
+    assert Estimate(1.0, 1000, batch=8).note() == ""  # the same photos in fewer steps
+    assert Estimate(1.0, 10).note() == ""  # the batch not known: no guess
+    assert short.to_json()["note"] == short.note()
 
 
 def test_train_prints_the_time_it_will_take_before_it_starts(tmp_path, photos, style,
@@ -61,6 +74,7 @@ def test_train_prints_the_time_it_will_take_before_it_starts(tmp_path, photos, s
     assert found, r.stderr
     assert int(found[1]) > 0 and int(found[3]) == 2 and float(found[4]) > 0
     assert r.stderr.index(found[0]) < r.stderr.index("step")  # before the progress bar
+    assert "painterly: note: 2 steps of 2 see 4 photos; the default recipe's" in r.stderr
     r = run_cli(["train", style, "--photos", photos, "-o", tmp_path / "q.safetensors",
                  "--steps", "2", "-q", *TINY_FLAGS], cli_env)
     assert r.returncode == 0 and "about" not in r.stderr, r.stderr

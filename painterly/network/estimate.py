@@ -37,6 +37,7 @@ class Estimate:
     seconds_per_step: float
     steps: int
     decode_seconds: float = 0.0  # decoding the photos, once each
+    batch: int = 0  # photos a step (0: not known, no note)
 
     @property
     def seconds(self) -> float:
@@ -46,9 +47,26 @@ class Estimate:
         return (f"painterly: about {duration(self.seconds)} for {self.steps} steps on this "
                 f"machine ({self.seconds_per_step:.2g} s a step)")
 
-    def to_json(self) -> dict[str, float | int]:
+    def note(self, planned: int | None = None) -> str:
+        """A sentence when a run of ``planned`` steps in all (default: :attr:`steps`) sees
+        fewer photos than the default recipe, after which its measured quality came
+        (docs/networks.md): how many it sees, and how long the recipe's share takes here;
+        "" otherwise.  On a slow machine ``--minutes 60`` plans fewer steps than the
+        recipe's (918 of 2000 in float32 on a 2-core CPU without bfloat16)."""
+        planned = self.steps if planned is None else planned
+        recipe = TrainOptions()
+        full = recipe.steps * recipe.batch
+        if not self.batch or planned * self.batch >= full:
+            return ""
+        need = -(-full // self.batch)
+        return (f"{planned} steps of {self.batch} see {planned * self.batch:,} photos; the "
+                f"default recipe's measured quality came after {full:,} ({recipe.steps} x "
+                f"{recipe.batch}): expect a weaker network, or give it {need} steps (about "
+                f"{duration(need * self.seconds_per_step + self.decode_seconds)} here)")
+
+    def to_json(self) -> dict[str, float | int | str]:
         return {"seconds": round(self.seconds, 1), "steps": self.steps,
-                "seconds_per_step": round(self.seconds_per_step, 4)}
+                "seconds_per_step": round(self.seconds_per_step, 4), "note": self.note()}
 
 
 def duration(seconds: float) -> str:
@@ -118,4 +136,5 @@ def for_options(topts: TrainOptions, runtime: Runtime, steps: int | None = None)
         net = TransformNet(topts.arch())
     net = net.to(device, memory_format=torch.channels_last).train()
     seconds = time_pass(net, loss_fn, x, device, precision, repeats=1)
-    return Estimate(seconds * topts.batch / per, topts.steps if steps is None else steps)
+    return Estimate(seconds * topts.batch / per, topts.steps if steps is None else steps,
+                    batch=topts.batch)

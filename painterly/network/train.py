@@ -247,6 +247,9 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
                     line = f", planned for --minutes {topts.minutes:g}"
             if run.estimate is not None and not quiet:
                 print(run.estimate.line() + line, file=sys.stderr, flush=True)
+                note = run.estimate.note(run.topts.steps)
+                if note:
+                    print(f"painterly: note: {note}", file=sys.stderr, flush=True)
             return _loop(run, previews, callback, quiet)
     finally:
         dist.done(w)
@@ -339,6 +342,7 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
         fresh = max(0, min(left * topts.batch, len(ds)) - len(calib))
         est = for_run(net, loss_fn, device, precision, topts.batch // w.size, topts.crop,
                       left, decode * fresh)
+        est.batch = topts.batch
     params = list(net.parameters())
     opt = torch.optim.Adam(params, lr=topts.lr)
     load_adam_state(opt, params, adam, device)

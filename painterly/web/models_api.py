@@ -109,7 +109,7 @@ class TrainTimes:
             self.kept.move_to_end(key)
             while len(self.kept) > KEPT_TIMES:
                 self.kept.popitem(last=False)
-            return Estimate(self.kept[key], topts.steps).to_json()
+            return Estimate(self.kept[key], topts.steps, batch=topts.batch).to_json()
 
 
 def train_times(request: Request) -> TrainTimes:

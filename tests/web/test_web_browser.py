@@ -197,7 +197,7 @@ def test_networks_in_the_browser(page, server: str, tmp_path: Path):
     for name, value in {**TINY_TRAIN, "steps": 4}.items():
         page.fill(f"#train-{name}", str(value)) if name != "precision" else \
             page.select_option(f"#train-{name}", value)
-    page.wait_for_function("() => /About .* for 4 steps on this computer/"
+    page.wait_for_function("() => /About .* for 4 steps on this computer.* Note: 4 steps of/"
                            ".test(document.querySelector('#train-estimate').textContent)")
     page.click("#train-start")
     page.wait_for_function("() => document.querySelector('#status').textContent"

@@ -246,6 +246,8 @@ def test_the_train_form_is_told_how_long_training_takes(client):
     again = ask(steps=60, lr=0.01)  # the same shape: the same measurement
     assert again["seconds_per_step"] == first["seconds_per_step"]
     assert abs(again["seconds"] - 60 * again["seconds_per_step"]) < 0.1
+    # far fewer photos than the default recipe's: the form is told (the page shows it)
+    assert again["note"].startswith("60 steps of ") and "default recipe" in again["note"]
     for bad, words in (({"crop": 64}, "crop"), ({"device": "cuda"}, "cannot be set"),
                        ({"photo_size": 4000}, "limit of 2048")):
         r = client.post("/api/train/estimate", json={"options": {**TINY_TRAIN, **bad}})

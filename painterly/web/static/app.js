@@ -863,7 +863,8 @@ async function trainEstimate() {
                          { options: readFields(state.schema.train_options, "train-") });
     if (state.trainAsked !== asked) return;
     box.textContent = `About ${duration(Math.max(1, r.seconds))} for ${r.steps} steps on ` +
-                      `this computer (${num(r.seconds_per_step)} s a step), going by a short test run.`;
+                      `this computer (${num(r.seconds_per_step)} s a step), going by a short test run.` +
+                      (r.note ? ` Note: ${r.note}.` : "");
   } catch (e) {
     if (state.trainAsked === asked) box.textContent = "";
   }
