@@ -24,7 +24,7 @@ from .. import device as dev
 from ..config import Runtime
 from ..objective import PerceptualLoss, feature_net, for_training
 from ..weights import resolve
-from .options import TrainOptions
+from .options import TrainOptions, default_work
 from .transform import TransformNet
 
 TIMED = 2  # passes timed by train (after one untimed)
@@ -54,8 +54,7 @@ class Estimate:
         "" otherwise.  On a slow machine ``--minutes 60`` plans fewer steps than the
         recipe's (918 of 2000 in float32 on a 2-core CPU without bfloat16)."""
         planned = self.steps if planned is None else planned
-        recipe = TrainOptions()
-        full = recipe.steps * recipe.batch
+        recipe, full = TrainOptions(), default_work()
         if not self.batch or planned * self.batch >= full:
             return ""
         need = -(-full // self.batch)

@@ -237,3 +237,9 @@ class TrainOptions:
         return make(Options, style_weight=self.style_strength(), **{k: getattr(self, k) for k in (
             "content_weight", "tv_weight", "content_layers", "style_layers",
             "style_layer_weights", "style_scale", "structure", "precision")})
+
+
+def default_work() -> int:
+    """Photos the default recipe trains on (steps x batch)."""
+    d = TrainOptions()
+    return d.steps * d.batch

@@ -31,18 +31,12 @@ from ..images import resize_tensor, to_pil
 from ..objective import style_size
 from ..scoring import content_distance, features, grid_strength, scorer_net, texture_distance
 from ..vgg import VGGFeatures, VGGWeights
-from .options import TrainOptions
+from .options import default_work
 
 SIDE = 256  # longest side of the pictures measured
 PHOTOS = 4  # held-out photos measured, at most
 WORK_SHARE = 0.25  # of the default recipe's photos seen (steps x batch), at least
 TEXTURE_LIMIT = 0.3  # texture distance above which a network is far off (measured: module text)
-
-
-def default_work() -> int:
-    """Photos the default recipe trains on (steps x batch)."""
-    d = TrainOptions()
-    return d.steps * d.batch
 
 
 def seen_style(style: torch.Tensor, photo_size: int, style_scale: float) -> torch.Tensor:
