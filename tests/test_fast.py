@@ -240,6 +240,24 @@ def test_frames_give_frames_of_the_same_shape(method, tmp_path):
         assert y.shape == x.shape and torch.isfinite(y).all()
 
 
+@pytest.mark.parametrize("keep", ["none", "histogram"])
+def test_a_clip_prepares_its_styles_once_a_frame_size(method, tmp_path, monkeypatch, keep):
+    from painterly.fast import method as fm
+    s = _img(stripes_image(), tmp_path, "s.png")
+    opts = make(Options, size=32, preserve_color=keep, method="fast", refine=0)
+    calls = []
+    monkeypatch.setattr(fm, "image_tensor", lambda *a: calls.append(a) or to_tensor(
+        gradient_image(32, 32)))
+    fn = method.frames([s], opts)
+    frames = [to_tensor(gradient_image(32, 24, seed=i)) for i in range(3)]
+    for x in frames:
+        fn(x)
+    # the histogram follows each frame; otherwise one preparation for the clip
+    assert len(calls) == (3 if keep == "histogram" else 1)
+    fn.reset()
+    torch.testing.assert_close(fn(frames[0]), method.paint_tensor(frames[0], [s], opts))
+
+
 # --- training ------------------------------------------------------------------------------
 def test_train_fast_writes_a_model_and_resumes(tmp_path, tiny):
     from painterly.fast.train import checkpoint_path, train_fast

@@ -166,9 +166,11 @@ class FastMethod:
             raise
         return to_pil(out, c_img.alpha)
 
-    def paint_tensor(self, c: torch.Tensor, s_imgs: Sequence[LoadedImage], opts,
-                     guides=None, callback: Callable | None = None) -> torch.Tensor:
-        """The content tensor (1 x 3 x H x W) painted per the options (see the module)."""
+    def styles_for(self, c: torch.Tensor, s_imgs: Sequence[LoadedImage], opts,
+                   guides=None) -> tuple[list[torch.Tensor], list[list[Stats]]]:
+        """The style pictures at the scale of the content ``c`` (given its colours with
+        ``--preserve-color histogram``) and their statistics: what :meth:`paint_tensor`
+        paints ``c`` with.  They depend on ``c``'s size only, but for the histogram."""
         side = max(16, min(4096, round(max(c.shape[-2:]) * opts.style_scale)))
         s = [image_tensor(im, side) for im in s_imgs]
         if opts.preserve_color == "histogram":
@@ -176,8 +178,16 @@ class FastMethod:
         donors = guides.style_masks if guides is not None and guides.style_masks else \
             [None] * len(s)
         precision = self.precision_for(opts)
-        stats = [self.style_stats(st, None if dm is None else resize_tensor(
+        return s, [self.style_stats(st, None if dm is None else resize_tensor(
             dm.float(), tuple(st.shape[-2:])), precision) for st, dm in zip(s, donors)]
+
+    def paint_tensor(self, c: torch.Tensor, s_imgs: Sequence[LoadedImage], opts,
+                     guides=None, callback: Callable | None = None, styles: tuple[
+                         list[torch.Tensor], list[list[Stats]]] | None = None) -> torch.Tensor:
+        """The content tensor (1 x 3 x H x W) painted per the options (see the module);
+        ``styles``: :meth:`styles_for` of it, when the caller keeps them."""
+        s, stats = styles or self.styles_for(c, s_imgs, opts, guides)
+        precision = self.precision_for(opts)
         strength = float(getattr(opts, "strength", 1.0))
         regions = guides.region_masks(tuple(c.shape[-2:])) \
             if guides is not None and guides.regions is not None else None
@@ -207,9 +217,18 @@ class FastMethod:
         from ..temporal import temporal_blend
 
         s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
+        kept: dict[tuple, tuple] = {}  # the styles at a frame size: resized and looked up
+        # once a clip, not every frame (at 854x480: 24 ms to resize starry night, 10 ms to
+        # find its statistics again), but for the histogram, which follows each frame
 
         def one(frame: torch.Tensor) -> torch.Tensor:
-            return self.paint_tensor(frame, s_imgs, opts)
+            size = tuple(frame.shape[-2:])
+            if opts.preserve_color == "histogram":
+                return self.paint_tensor(frame, s_imgs, opts)
+            if size not in kept:
+                kept.clear()
+                kept[size] = self.styles_for(frame, s_imgs, opts)
+            return self.paint_tensor(frame, s_imgs, opts, styles=kept[size])
 
         return temporal_blend(one, CLIP_BLEND)
 
