@@ -136,3 +136,23 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     monkeypatch.setattr(device, "_cpu_has_fast_bf16", lambda: False)
     assert device.resolve_precision("auto", cpu) == "fp32"
     assert device.resolve_precision("bf16", cpu) == "bf16"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bfloat16_asked_of_a_cpu_that_emulates_it_is_warned_of(monkeypatch, native):
+    monkeypatch.setattr(device, "_cpu_has_fast_bf16", lambda: native)
+    said = device.emulated_precision("bf16", "cpu")
+    assert (said == "") is native
+    assert native or ("emulated" in said and "--precision" in said)
+    assert device.emulated_precision("auto", "cpu") == ""
+    assert device.emulated_precision("fp32", "cpu") == ""
+
+
+def test_the_cli_warns_of_emulated_bfloat16_where_this_cpu_lacks_it(tmp_path, cli_env):
+    from .conftest import run_cli, save_png
+    c = save_png(gradient_image(24, 20), tmp_path / "c.png")
+    s = save_png(stripes_image(), tmp_path / "s.png")
+    r = run_cli(["stylize", c, s, "-o", tmp_path / "o.png", "--size", "24", "--steps", "1",
+                 "--scales", "1", "--precision", "bf16"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert ("emulated" in r.stderr) is not device._cpu_has_fast_bf16()  # this machine's kind
