@@ -162,14 +162,12 @@ def apply_files(method: Method, files: list[Path], outs: list[Path], opts: Apply
 def cmd_apply(args: argparse.Namespace) -> int:
     """The ``apply`` subcommand: every option checked, then clip or images."""
     from . import methods
-    from .device import emulated_precision
     from .dist import world
-    from .inputs import scan, warn
+    from .inputs import scan, warn_emulated
     from .video import is_video_output, sniff_video
 
     opts, runtime = from_args(ApplyOptions, args), from_args(Runtime, args)
-    if not args.quiet and (slow := emulated_precision(opts.precision, runtime.device)):
-        warn(slow)
+    warn_emulated(opts.precision, runtime.device, args.quiet)
     fmt, kept = from_args(FolderFormat, args), from_args(ClipOutput, args)
     if is_video_output(args.output) or any(sniff_video(s) for s in args.inputs):
         from .clip import apply_clip

@@ -194,15 +194,13 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from .device import emulated_precision
-    from .inputs import warn
+    from .inputs import warn_emulated
     from .render import stylize_picture
     from .video import is_video_output, sniff_video
 
     opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
     extras = from_args(Extras, args)
-    if not args.quiet and (slow := emulated_precision(opts.precision, runtime.device)):
-        warn(slow)
+    warn_emulated(opts.precision, runtime.device, args.quiet)
     if sniff_video(args.content) or is_video_output(args.output):  # a clip: frame by frame
         from .clip import stylize_clip
 

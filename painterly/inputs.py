@@ -33,6 +33,16 @@ def warn(message: str) -> None:
     print(f"painterly: warning: {message}", file=sys.stderr)
 
 
+def warn_emulated(precision: str, device: str, quiet: bool) -> None:
+    """The warning of :func:`painterly.device.emulated_precision`, once (the first of the
+    processes torchrun starts), unless ``quiet``."""
+    from .device import emulated_precision
+
+    if not quiet and int(os.environ.get("RANK", 0)) == 0 and \
+            (slow := emulated_precision(precision, device)):
+        warn(slow)
+
+
 @dataclass
 class ImageList:
     """Usable image files (in order) and those skipped, with the reason of each."""
