@@ -167,7 +167,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from .video import is_video_output, sniff_video
 
     opts, runtime = from_args(ApplyOptions, args), from_args(Runtime, args)
-    warn_emulated(opts.precision, runtime.device, args.quiet)
     fmt, kept = from_args(FolderFormat, args), from_args(ClipOutput, args)
     if is_video_output(args.output) or any(sniff_video(s) for s in args.inputs):
         from .clip import apply_clip
@@ -179,6 +178,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     method = methods.for_model(args.model, runtime, opts=opts)  # before any folder is made
     if not args.quiet and world().main:  # a network's quality figure (and warning)
         methods.tell_notes(method)
+    warn_emulated(opts.precision, runtime.device, args.quiet)  # after every check
     outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model])
     skipped: list[Path] = []
     n = apply_files(method, files, outs, opts, args.quiet, skipped)

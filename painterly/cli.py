@@ -194,13 +194,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from .inputs import warn_emulated
     from .render import stylize_picture
     from .video import is_video_output, sniff_video
 
     opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
     extras = from_args(Extras, args)
-    warn_emulated(opts.precision, runtime.device, args.quiet)
     if sniff_video(args.content) or is_video_output(args.output):  # a clip: frame by frame
         from .clip import stylize_clip
 

@@ -27,6 +27,7 @@ from .images import (
     save_image,
     save_result,
 )
+from .inputs import warn_emulated
 from .paths import (
     check_output,
     check_output_folder,
@@ -250,6 +251,7 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
 
     c_img, s_imgs, init = _read_inputs(content, styles, opts, paths, quiet)
     method = methods.for_options(opts, runtime)
+    warn_emulated(opts.precision, runtime.device, quiet)  # after every check
     existed = {path: os.path.lexists(path) for path in (output, log, plot, animate)
                if path}  # kept if interrupted
     rec = Recorder(quiet, save_every, snap_dir, anim, fit_longest(*c_img.size, opts.size))

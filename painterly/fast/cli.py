@@ -28,14 +28,12 @@ def add_parsers(sub) -> None:
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from ..inputs import warn_emulated
     from .train import train_fast
 
     files = from_args(FastTrainFiles, args)
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(FastTrainOptions)
              if getattr(args, f.name, None) is not None}
     topts, runtime = from_args(FastTrainOptions, args), from_args(Runtime, args)
-    warn_emulated(topts.precision, runtime.device, args.quiet)
     train_fast(files.photos, args.output, topts, runtime, resume=files.resume,
                previews=files.previews or None,
                workers=files.workers, quiet=args.quiet, given=given,

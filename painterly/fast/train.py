@@ -38,7 +38,7 @@ from .. import dist
 from ..config import Runtime, make
 from ..errors import UsageError
 from ..images import check_folder, image_tensor, load_image, save_image, to_pil
-from ..inputs import collect
+from ..inputs import collect, warn_emulated
 from ..statistics import gram
 from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, split_photos
 from ..version import __version__
@@ -227,6 +227,7 @@ def _loop(model, net, opt, params, loss_fn, data, pairs, meta, out, topts, start
     if w.main and not quiet:
         from tqdm import tqdm
 
+        warn_emulated(precision, str(device), quiet)
         bar = tqdm(total=topts.steps, initial=start, unit="step", file=sys.stderr,
                    dynamic_ncols=True, desc="train-fast")
     g = torch.Generator().manual_seed(topts.seed * 1000003 + start * 7 + w.rank)

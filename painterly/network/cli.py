@@ -34,14 +34,12 @@ def add_train_parser(sub) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from ..errors import EXIT_INTERRUPTED, UsageError
-    from ..inputs import warn_emulated
     from .train import train
 
     files = from_args(TrainFiles, args)
     if not files.photos:
         raise UsageError("--photos DIR: give the folder of photos to train on")
     topts, runtime = from_args(TrainOptions, args), from_args(Runtime, args)
-    warn_emulated(topts.precision, runtime.device, args.quiet)
     done = train(args.style, files.photos, args.output, topts, runtime, resume=files.resume,
                  previews=files.previews or None, workers=files.workers, quiet=args.quiet,
                  steps_given=getattr(args, "steps", None) is not None)

@@ -55,7 +55,7 @@ from ..images import (
     save_image,
     to_pil,
 )
-from ..inputs import scan, warn
+from ..inputs import scan, warn, warn_emulated
 from ..objective import PerceptualLoss, feature_net, for_training, load_styles
 from ..paths import interrupted_path, kept_note
 from ..signals import deferred
@@ -247,6 +247,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
                     line = f", planned for --minutes {topts.minutes:g}"
             if run.estimate is not None and not quiet:
                 print(run.estimate.line() + line, file=sys.stderr, flush=True)
+                warn_emulated(topts.precision, runtime.device, quiet)
                 note = run.estimate.note(run.topts.steps)
                 if note:
                     print(f"painterly: note: {note}", file=sys.stderr, flush=True)
