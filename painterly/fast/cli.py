@@ -33,9 +33,8 @@ def _train(args: argparse.Namespace) -> int:
     files = from_args(FastTrainFiles, args)
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(FastTrainOptions)
              if getattr(args, f.name, None) is not None}
-    topts, runtime = from_args(FastTrainOptions, args), from_args(Runtime, args)
-    train_fast(files.photos, args.output, topts, runtime, resume=files.resume,
-               previews=files.previews or None,
+    train_fast(files.photos, args.output, from_args(FastTrainOptions, args),
+               from_args(Runtime, args), resume=files.resume, previews=files.previews or None,
                workers=files.workers, quiet=args.quiet, given=given,
                init_from=files.init_from or None)
     return 0

@@ -39,8 +39,8 @@ def _train(args: argparse.Namespace) -> int:
     files = from_args(TrainFiles, args)
     if not files.photos:
         raise UsageError("--photos DIR: give the folder of photos to train on")
-    topts, runtime = from_args(TrainOptions, args), from_args(Runtime, args)
-    done = train(args.style, files.photos, args.output, topts, runtime, resume=files.resume,
+    done = train(args.style, files.photos, args.output, from_args(TrainOptions, args),
+                 from_args(Runtime, args), resume=files.resume,
                  previews=files.previews or None, workers=files.workers, quiet=args.quiet,
                  steps_given=getattr(args, "steps", None) is not None)
     return EXIT_INTERRUPTED if done.interrupted else 0
