@@ -176,9 +176,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     found = scan(args.inputs)
     files = found.files
     method = methods.for_model(args.model, runtime, opts=opts)  # before any folder is made
-    if not args.quiet and world().main:  # a network's quality figure (and warning)
+    if not args.quiet and world().main:  # a network's quality figure (and warnings)
         methods.tell_notes(method)
-    warn_emulated(opts.precision, runtime.device, args.quiet)  # after every check
+        warn_emulated(opts.precision, runtime.device, args.quiet)  # after every check
     outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model])
     skipped: list[Path] = []
     n = apply_files(method, files, outs, opts, args.quiet, skipped)

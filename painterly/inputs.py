@@ -34,12 +34,11 @@ def warn(message: str) -> None:
 
 
 def warn_emulated(precision: str, device: str, quiet: bool) -> None:
-    """The warning of :func:`painterly.device.emulated_precision`, once (the first of the
-    processes torchrun starts), unless ``quiet``."""
+    """The warning of :func:`painterly.device.emulated_precision`, unless ``quiet`` (called
+    by the one process that speaks under torchrun)."""
     from .device import emulated_precision
 
-    if not quiet and int(os.environ.get("RANK", 0)) == 0 and \
-            (slow := emulated_precision(precision, device)):
+    if not quiet and (slow := emulated_precision(precision, device)):
         warn(slow)
 
 

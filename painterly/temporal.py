@@ -62,20 +62,28 @@ only (a grid-locked network's camera motion), done there beside the stylizer's w
 frames before."""
 
 FLOW_METHODS = ("dis", "farneback")
+LUMA = (0.299, 0.587, 0.114)  # the grey of R, G and B
 
 
 def _grey(x: torch.Tensor | np.ndarray) -> np.ndarray:
-    """A frame as 8-bit grey H x W (what OpenCV's flow wants); one already so is kept."""
+    """A frame as 8-bit grey H x W (what OpenCV's flow wants): RGB as a 1 x 3 x H x W tensor
+    or an H x W x 3 array (0..1 or 0..255), or already grey (a 1 x 1 x H x W tensor in 0..1;
+    an H x W uint8 array is kept)."""
     if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype == np.uint8:
         return x
-    if isinstance(x, torch.Tensor):
-        a = x.detach().float().cpu()[0].permute(1, 2, 0).numpy()
-    else:
-        a = np.asarray(x, dtype=np.float32)
+    if isinstance(x, np.ndarray):
+        a = torch.from_numpy(np.asarray(x, dtype=np.float32)).permute(2, 0, 1)[None]
         if a.max() > 1.0:
             a = a / 255.0
-    g = a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
-    return np.clip(g * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    else:
+        a = x.detach().float().cpu()
+    g = a if a.shape[1] == 1 else _luma(a)
+    return (g[0, 0] * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    """The grey of RGB (N x 3 x H x W -> N x 1 x H x W)."""
+    return x[:, :1] * LUMA[0] + x[:, 1:2] * LUMA[1] + x[:, 2:3] * LUMA[2]
 
 
 def optical_flow(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray,
@@ -155,9 +163,7 @@ def small_grey(x: torch.Tensor) -> np.ndarray:
     network's clip is found on: the grey of the full frame shrunk (one channel to shrink
     instead of three; both steps are linear, so the same grey as :func:`_grey` of the
     shrunk frame but for rounding)."""
-    x = x.detach().float().cpu()
-    g = _shrink(x[:, :1] * 0.299 + x[:, 1:2] * 0.587 + x[:, 2:3] * 0.114, FLOW_SIDE)
-    return (g[0, 0] * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).numpy()
+    return _grey(_shrink(_luma(x.detach().float().cpu()), FLOW_SIDE))
 
 
 def camera_motion(current: torch.Tensor, previous: torch.Tensor | np.ndarray) -> Camera:

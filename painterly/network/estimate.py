@@ -110,10 +110,12 @@ def made_batch(batch: int, crop: int, device: torch.device) -> torch.Tensor:
 
 def for_run(net: torch.nn.Module, loss_fn: PerceptualLoss, device: torch.device,
             precision: str, local_batch: int, crop: int, steps: int,
-            decode_seconds: float = 0.0) -> Estimate:
-    """The estimate of a run that is set up (its network and objective on ``device``)."""
+            decode_seconds: float = 0.0, batch: int = 0) -> Estimate:
+    """The estimate of a run that is set up (its network and objective on ``device``;
+    ``batch``: the photos of a step in all processes)."""
     x = made_batch(local_batch, crop, device)
-    return Estimate(time_pass(net, loss_fn, x, device, precision), steps, decode_seconds)
+    return Estimate(time_pass(net, loss_fn, x, device, precision), steps, decode_seconds,
+                    batch)
 
 
 def for_options(topts: TrainOptions, runtime: Runtime, steps: int | None = None) -> Estimate:

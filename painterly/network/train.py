@@ -342,8 +342,7 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
         left = topts.steps - start
         fresh = max(0, min(left * topts.batch, len(ds)) - len(calib))
         est = for_run(net, loss_fn, device, precision, topts.batch // w.size, topts.crop,
-                      left, decode * fresh)
-        est.batch = topts.batch
+                      left, decode * fresh, topts.batch)
     params = list(net.parameters())
     opt = torch.optim.Adam(params, lr=topts.lr)
     load_adam_state(opt, params, adam, device)
