@@ -148,8 +148,10 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
         return obj
 
     def start(hw: tuple[int, int]) -> torch.Tensor:
+        regions = guides.region_masks(hw) if guides is not None and \
+            guides.regions is not None else None
         return initial_image(opts.init, init, content, styles, hw, gen,
-                             opts.style_blend_weights or None)
+                             opts.style_blend_weights or None, regions)
 
     return optimise(objective_at, plan(opts, out_hw), start, opts.optimizer, opts.lr,
                     callback, out_hw, module_device(net))
@@ -244,13 +246,22 @@ def make_closure(obj: Objective, x: torch.Tensor, opt: LBFGS | torch.optim.Optim
 
 def initial_image(init: str, image: torch.Tensor | None, content: torch.Tensor,
                   styles: list[torch.Tensor], hw: tuple[int, int],
-                  gen: torch.Generator, weights: list[float] | None = None) -> torch.Tensor:
+                  gen: torch.Generator, weights: list[float] | None = None,
+                  regions: torch.Tensor | None = None) -> torch.Tensor:
     """The start image at size ``hw``: ``image`` if given (``--init PATH``, loaded), else the
     content in the styles' colours (``palette``, :func:`painterly.color.match_colors` with
-    the blend ``weights``), the content, uniform noise from ``gen``, or the first style
-    image."""
+    the blend ``weights``; with ``regions``, 1 x S x h x w masks of a label image, each
+    region in its own style's colours and the content-only rest in the photo's own), the
+    content, uniform noise from ``gen``, or the first style image."""
     if image is not None:
         return resize_tensor(image.float(), hw)
+    if init == "palette" and regions is not None:
+        photo = resize_tensor(content, hw).float()
+        m = regions.to(photo)
+        out = photo * (1 - m.sum(1, keepdim=True)).clamp(0, 1)
+        for k, st in enumerate(styles):
+            out = out + m[:, k:k + 1] * match_colors(photo, [st])
+        return out
     if init == "palette":
         return match_colors(resize_tensor(content, hw).float(), styles, weights)
     if init == "content":
