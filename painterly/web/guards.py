@@ -69,6 +69,11 @@ def _install_errors(app: FastAPI, sizes: Sizes) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errs = exc.errors()
+        if errs and errs[0].get("type") == "json_invalid":  # loc holds the offset, not a field
+            at = errs[0].get("loc", ())[1:]
+            text = "the request body is not valid JSON" + (f" (at character {at[0]})"
+                                                           if at else "")
+            return JSONResponse({"error": text}, status_code=422)
         where = ".".join(str(x) for x in errs[0].get("loc", ())[1:]) if errs else ""
         msg = errs[0].get("msg", "invalid request") if errs else "invalid request"
         return JSONResponse({"error": f"{where}: {msg}" if where else msg}, status_code=422)

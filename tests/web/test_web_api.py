@@ -78,6 +78,10 @@ def test_options_refused(client):
         assert r.status_code in (400, 422), r.text
         assert words in r.json()["error"]
 
+    r = client.post("/api/jobs", content=b"{not json", headers={"content-type":
+                                                                  "application/json"})
+    assert r.status_code == 422 and r.json() == {
+        "error": "the request body is not valid JSON (at character 1)"}
     refused({"weights": "/etc/passwd"}, "cannot be set from the web")
     refused({"device": "cuda"}, "cannot be set from the web")
     refused({"init": "/etc/hosts"}, "not one of palette, content, noise, style")
