@@ -99,7 +99,7 @@ def run_painterly(content: Path, style: Path, size: int, runs: int, threads: int
     out = RAW / f"painterly_{content.stem}_{style.stem}_{size}.png"
     for i in range(runs):
         cmd = [sys.executable, "-m", "painterly", "stylize", str(content), str(style), "-o",
-               str(out), "--size", str(size), "-q"]
+               str(out), "--size", str(size), "-q", "--overwrite"]
         wall, r = timed(cmd, {**_thread_env(threads), "PYTHONPATH": str(ROOT)})
         times.append(wall)
         rss = max(rss, r)

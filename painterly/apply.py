@@ -68,11 +68,14 @@ def _refuse_inputs(o: Path, out: str, read: list) -> None:
                          f"of {', '.join(sorted(WRITE_FORMATS))}, or give a folder")
 
 
-def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = ()
-                 ) -> list[Path]:
+def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = (),
+                 overwrite: bool = False) -> list[Path]:
     """Where each result goes, checked (never an input, nor in an input folder: ``inputs``
-    are the sources named, the model among them); refuses two inputs that would write the
-    same file.  Creates the output folder when needed (removed again if a check fails)."""
+    are the sources named, the model among them; nor, unless ``overwrite``, a file already
+    there); refuses two inputs that would write the same file.  Creates the output folder
+    when needed (removed again if a check fails).  Under torchrun each process looks for
+    earlier results among its own share only (another's may be written meanwhile)."""
+    from .dist import world
     from .images import WRITE_FORMATS, check_writable
     from .paths import check_output, check_output_folder, same_file
 
@@ -80,9 +83,10 @@ def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = 
     read = [*files, *inputs]
     folders = [s for s in inputs if Path(s).is_dir()]
     _refuse_inputs(o, out, read)
+    w = world()
     if len(files) == 1 and o.suffix.lower() in WRITE_FORMATS and not o.is_dir():
-        check_writable(o, "-o", inputs=read)
-        check_output(o, "-o", folders=folders)
+        check_writable(o, "-o", inputs=read, overwrite=overwrite or not w.main)
+        check_output(o, "-o", folders=folders, overwrite=True)
         return [o]
     if (o.exists() and not o.is_dir()) or (not o.exists() and o.suffix.lower() in WRITE_FORMATS):
         raise UsageError(f"-o {out}: {len(files)} inputs need an output folder, not an image "
@@ -100,9 +104,11 @@ def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = 
                              f"folder")
     made = not o.exists()
     check_output_folder(o, "-o")
+    mine = set(targets[w.rank::w.size])
     try:
         for t in targets:
-            check_output(t, "-o", inputs=read, folders=folders)
+            check_output(t, "-o", inputs=read, folders=folders,
+                         overwrite=overwrite or t not in mine)
     except BaseException:
         if made:
             with contextlib.suppress(OSError):
@@ -172,14 +178,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
         from .clip import apply_clip
 
         return apply_clip(args.model, args.inputs, args.output, opts, runtime, kept,
-                          quiet=args.quiet)
+                          quiet=args.quiet, overwrite=args.overwrite)
     found = scan(args.inputs)
     files = found.files
     method = methods.for_model(args.model, runtime, opts=opts)  # before any folder is made
     if not args.quiet and world().main:  # a network's quality figure (and warnings)
         methods.tell_notes(method)
         warn_emulated(opts.precision, runtime.device, args.quiet)  # after every check
-    outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model])
+    outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model],
+                        args.overwrite)
     skipped: list[Path] = []
     n = apply_files(method, files, outs, opts, args.quiet, skipped)
     if world().size == 1:

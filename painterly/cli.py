@@ -201,15 +201,21 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     extras = from_args(Extras, args)
     if sniff_video(args.content) or is_video_output(args.output):  # a clip: frame by frame
         from .clip import stylize_clip
+        from .images import WRITE_FORMATS
+
+        if not sniff_video(args.content) and os.path.isfile(args.content):
+            raise UsageError(f"-o {args.output}: {args.content} is a still picture, not a "
+                             f"clip; give an image output ({', '.join(sorted(WRITE_FORMATS))})")
 
         given = [f for f in ("animate", "snapshots", "log", "plot") if getattr(extras, f)]
         return stylize_clip(args.content, args.styles, args.output, opts, runtime, paths,
                             from_args(ClipOptions, args), from_args(ClipOutput, args),
-                            quiet=args.quiet, image_only=given)
+                            quiet=args.quiet, image_only=given, overwrite=args.overwrite)
     return stylize_picture(args.content, args.styles, args.output, opts, runtime, paths,
                            quiet=args.quiet, save_every=extras.save_every,
                            snapshots=extras.snapshots or None, animate=extras.animate or None,
-                           log=extras.log or None, plot=extras.plot or None)
+                           log=extras.log or None, plot=extras.plot or None,
+                           overwrite=args.overwrite)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -247,7 +253,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grid, fmt = from_args(SweepOptions, args), from_args(FolderFormat, args)
     varies = [parse_vary(v) for v in grid.vary]
     res = sweep(args.content, args.styles, args.output_dir, base, varies, runtime=runtime,
-                paths=paths, thumb=grid.thumb, ext=fmt.format, quiet=args.quiet)
+                paths=paths, thumb=grid.thumb, ext=fmt.format, quiet=args.quiet,
+                overwrite=args.overwrite)
     if res.interrupted:
         print(f"painterly: interrupted; wrote the sheet so far to {res.sheet}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -16,11 +16,13 @@ from .optimise.clips import ClipOptions
 
 def stylize_clip(content: str, styles: list[str], output: str, opts: Options,
                  runtime: Runtime, paths: MaskPaths, clip: ClipOptions, kept: ClipOutput, *,
-                 quiet: bool = False, image_only: Sequence[str] = ()) -> int:
-    """``painterly stylize`` of a clip; ``image_only`` names the image-only flags given."""
+                 quiet: bool = False, image_only: Sequence[str] = (),
+                 overwrite: bool = False) -> int:
+    """``painterly stylize`` of a clip; ``image_only`` names the image-only flags given; a
+    file already at ``output`` is refused unless ``overwrite``."""
     from .images import load_image
 
-    video.check_output(output, [content, *styles], kept.quality)
+    video.check_output(output, [content, *styles], kept.quality, overwrite)
     validate(opts, len(styles))
     if paths.mask or paths.style_masks:
         raise UsageError("--mask and --style-masks apply to images, not to clips")
@@ -34,9 +36,10 @@ def stylize_clip(content: str, styles: list[str], output: str, opts: Options,
 
 
 def apply_clip(model: str, inputs: list[str], output: str, opts: ApplyOptions,
-               runtime: Runtime, kept: ClipOutput, *, quiet: bool = False) -> int:
+               runtime: Runtime, kept: ClipOutput, *, quiet: bool = False,
+               overwrite: bool = False) -> int:
     """``painterly apply`` on one clip into a video output (checked before the model is
-    loaded)."""
+    loaded; a file already there is refused unless ``overwrite``)."""
     from .dist import world
 
     if len(inputs) != 1 or not video.sniff_video(inputs[0]):
@@ -47,7 +50,7 @@ def apply_clip(model: str, inputs: list[str], output: str, opts: ApplyOptions,
                          f"({', '.join(sorted(video.OUTPUT_FORMATS))}), not a folder or image")
     if world().size > 1:
         raise UsageError("a clip runs in one process; start it without torchrun")
-    video.check_output(output, [*inputs, model], kept.quality)
+    video.check_output(output, [*inputs, model], kept.quality, overwrite)
     info = video.probe(inputs[0])
     method = methods.for_model(model, runtime, opts=opts)
     if not quiet:  # a network's quality figure (and warning)

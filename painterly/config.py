@@ -336,9 +336,14 @@ def add_quiet_flag(p: argparse.ArgumentParser, help: str = "no progress bar") ->
 
 def add_output_flag(p: argparse.ArgumentParser, help: str, metavar: str = "OUT",
                     long: str = "--output") -> None:
-    """``-o``: where a command writes (a path, not an option of the result)."""
+    """``-o``: where a command writes (a path, not an option of the result), and
+    ``--overwrite``: whether a file already there may be replaced (an earlier result is
+    otherwise kept and the command refused; :func:`painterly.paths.refuse_existing`)."""
     p.add_argument("-o", long, dest=long[2:].replace("-", "_"), required=True,
                    metavar=metavar, help=help)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace output files that are already there (without it an "
+                        "earlier result is kept and the command stops before any work)")
 
 
 def fields_info(cls: type = Options) -> list[dataclasses.Field]:

@@ -72,7 +72,8 @@ def main(out_dir: str = "out/demo", size: int = 384) -> Path:
     make_style_image().save(style)
     content = demo_photo()
     result = out / "result.png"
-    stylize_picture(str(content), [str(style)], str(result), Options(size=size), quiet=False)
+    stylize_picture(str(content), [str(style)], str(result), Options(size=size), quiet=False,
+                    overwrite=True)  # the demo's own folder: each run replaces its files
     Image.open(content).convert("RGB").save(out / "content.png")
     print(f"demo result: {result.resolve()}")
     print(f"  content:   {content}")

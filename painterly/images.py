@@ -352,15 +352,17 @@ def check_folder(path: str | os.PathLike) -> None:
     check_output(path)
 
 
-def check_writable(path: str | os.PathLike, flag: str = "", *, inputs=(), others=()) -> None:
+def check_writable(path: str | os.PathLike, flag: str = "", *, inputs=(), others=(),
+                   overwrite: bool = True) -> None:
     """Fail early if ``path`` is not a writable image file name (known extension, folder,
-    not an input, not another output; see :func:`painterly.paths.check_output`)."""
+    not an input, not another output, not there yet unless ``overwrite``; see
+    :func:`painterly.paths.check_output`)."""
     if os.path.isdir(path):
         what = f"{flag} {path}".strip()
         raise ImageError(f"{what}: is a folder; give an image file name such as "
                          f"{Path(path) / 'out.png'}")
     output_format(path, flag)
-    check_output(path, flag, inputs=inputs, others=others)
+    check_output(path, flag, inputs=inputs, others=others, overwrite=overwrite)
 
 
 @contextlib.contextmanager

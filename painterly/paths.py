@@ -2,9 +2,11 @@
 
 An output path is refused (with one line naming it) when it is a folder, when its folder is
 missing, not a folder or not writable, when its name is longer than the file system allows,
-or when it names the same file as an input or as another output.  The check creates and
-removes the temporary file that the final write will use, so a read-only or full file system
-shows up at once rather than after a long run.
+when it names the same file as an input or as another output, or, unless ``--overwrite``
+is given, when a file is there already: an earlier result is never replaced unasked, and an
+interrupted run writes beside it (``NAME.interrupted.EXT``, then ``-2``, ``-3``...).  The
+check creates and removes the temporary file that the final write will use, so a read-only
+or full file system shows up at once rather than after a long run.
 """
 
 from __future__ import annotations
@@ -118,19 +120,40 @@ def _check_folder(path: str | os.PathLike, what: str, access: int, missing: str,
         raise ImageError(f"{what}: {denied}")
 
 
-def interrupted_path(path: str | os.PathLike) -> Path:
-    """Where an interrupted (partial) result of ``path`` goes when ``path`` holds an earlier
-    result that it must not replace: ``NAME.interrupted.EXT`` beside it."""
+def interrupted_path(path: str | os.PathLike, n: int = 1) -> Path:
+    """The name of an interrupted (partial) result of ``path`` that must not replace an
+    earlier result there: ``NAME.interrupted.EXT`` beside it (``NAME.interrupted-N.EXT``
+    for ``n`` > 1)."""
     p = Path(path)
     suffix = "".join(p.suffixes[-1:])
     stem = p.name[: len(p.name) - len(suffix)] if suffix else p.name
-    return p.with_name(f"{stem}.interrupted{suffix}")
+    return p.with_name(f"{stem}.interrupted{'' if n == 1 else f'-{n}'}{suffix}")
+
+
+def free_interrupted_path(path: str | os.PathLike) -> Path:
+    """The first :func:`interrupted_path` of ``path`` with nothing there: an earlier
+    interrupted result is kept too."""
+    n = 1
+    while os.path.lexists(interrupted_path(path, n)):
+        n += 1
+    return interrupted_path(path, n)
 
 
 def partial_target(path: str | os.PathLike, existed: bool) -> Path:
     """Where a partial result of ``path`` is written: ``path`` itself when nothing was there
-    before the run, otherwise :func:`interrupted_path` (an earlier result is kept)."""
-    return interrupted_path(path) if existed else Path(path)
+    before the run, otherwise :func:`free_interrupted_path` (an earlier result is kept)."""
+    return free_interrupted_path(path) if existed else Path(path)
+
+
+OVERWRITE_FLAG = "--overwrite"
+
+
+def refuse_existing(path: str | os.PathLike, what: str, overwrite: bool) -> None:
+    """An earlier result at ``path`` is kept: one line, unless ``overwrite`` (the user asked
+    for it to be replaced)."""
+    if not overwrite and os.path.lexists(path):
+        raise ImageError(f"{what}: exists; write to another name, or add {OVERWRITE_FLAG} "
+                         f"to replace it")
 
 
 def kept_note(path: str | os.PathLike, target: str | os.PathLike) -> str:
@@ -153,12 +176,16 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 def check_output(path: str | os.PathLike, flag: str = "", *,
                  inputs: Iterable[str | os.PathLike] = (),
                  others: Iterable[tuple[str, str | os.PathLike]] = (),
-                 folders: Iterable[str | os.PathLike] = ()) -> Path:
+                 folders: Iterable[str | os.PathLike] = (),
+                 overwrite: bool = True) -> Path:
     """Fail early (before any work) if a file cannot be written at ``path``.
 
     ``inputs`` are files that are read (an output must not replace one); ``others`` are
     (flag, path) of the other outputs of the same run (two outputs must differ);
-    ``folders`` are folders whose files are read (an output must not land in one)."""
+    ``folders`` are folders whose files are read (an output must not land in one).
+    ``overwrite`` False: a file already at ``path`` is an earlier result, and refused
+    (:func:`refuse_existing`; a command's check before its work, where ``--overwrite`` was
+    not given; the writers themselves check their folder only)."""
     text = os.fspath(path)
     what = f"{flag} {text}".strip() if flag else text
     if not text or text.endswith(os.sep):
@@ -187,6 +214,7 @@ def check_output(path: str | os.PathLike, flag: str = "", *,
     for other_flag, other in others:
         if other and same_file(p, other):
             raise ImageError(f"{what}: is also given as {other_flag}; use two different files")
+    refuse_existing(p, what, overwrite)
     probe(folder, p.name, what)
     return p
 

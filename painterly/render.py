@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import methods
 from .bars import step_bar
-from .config import MaskPaths, Options, Runtime, validate
+from .config import INIT_CHOICES, MaskPaths, Options, Runtime, validate
 from .engine import Progress
 from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
 from .images import (
@@ -192,23 +192,30 @@ def _check_animation(animate: str | None) -> Path | None:
 
 
 def _check_outputs(output: str, inputs: list[str], log: str | None, plot: str | None,
-                   animate: str | None, snapshots: str | None) -> Path | None:
-    """Every output writable and apart from the inputs and each other; the snapshots'
-    folder (made if needed)."""
+                   animate: str | None, snapshots: str | None,
+                   overwrite: bool = False) -> Path | None:
+    """Every output writable, apart from the inputs and each other and, unless
+    ``overwrite``, not there yet; the snapshots' folder (made if needed)."""
     outputs = [(flag, path) for flag, path in (("-o", output), ("--log", log),
                                                ("--plot", plot), ("--animate", animate))
                if path]
-    check_writable(output, "-o", inputs=inputs, others=outputs[1:])
+    check_writable(output, "-o", inputs=inputs, others=outputs[1:], overwrite=overwrite)
     for i, (flag, path) in enumerate(outputs[1:], 1):
         check_output(path, flag, inputs=inputs,
-                     others=[o for j, o in enumerate(outputs) if j != i])
+                     others=[o for j, o in enumerate(outputs) if j != i], overwrite=overwrite)
     if not snapshots:
         return None
     for flag, path in outputs:
         if same_file(Path(path).parent, snapshots) and Path(path).name.startswith("step_"):
             raise UsageError(f"{flag} {path}: snapshots would replace it; use another "
                              "--snapshots folder")
-    return check_output_folder(snapshots, "--snapshots")
+    folder = check_output_folder(snapshots, "--snapshots")
+    earlier = next(iter(sorted(folder.glob("step_*.png"))), None)
+    if earlier is not None and not overwrite:
+        raise UsageError(f"--snapshots {snapshots}: holds snapshots of an earlier run "
+                         f"({earlier.name}); give another folder, or add --overwrite to "
+                         f"replace them")
+    return folder
 
 
 def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPaths,
@@ -217,6 +224,9 @@ def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPath
     engine reads again, checked from their headers); a note when the content is enlarged."""
     c_img = check_content(load_image(content))
     s_imgs = [check_style(load_image(s)) for s in styles]
+    if opts.init_is_path and not os.path.lexists(opts.init):
+        raise ImageError(f"--init {opts.init}: no such file; give a picture to start from, "
+                         f"or one of {', '.join(INIT_CHOICES)}")
     init = load_image(opts.init) if opts.init_is_path else None
     for m in [paths.mask, *paths.style_masks]:
         if m and m != "-":
@@ -231,8 +241,9 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
                     runtime: Runtime | None = None, paths: MaskPaths | None = None, *,
                     quiet: bool = False, save_every: int = 0, snapshots: str | None = None,
                     animate: str | None = None, log: str | None = None,
-                    plot: str | None = None) -> int:
-    """``painterly stylize`` of one picture by the method ``opts.method`` names."""
+                    plot: str | None = None, overwrite: bool = False) -> int:
+    """``painterly stylize`` of one picture by the method ``opts.method`` names; files
+    already at the outputs are refused unless ``overwrite``."""
     # --- every check that can fail comes before any work --------------------------------
     runtime = runtime or Runtime()
     paths = paths or MaskPaths()
@@ -245,7 +256,7 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
         raise UsageError("--save-every needs --snapshots DIR")
     anim = _check_animation(animate)
     snap_dir = _check_outputs(output, input_files(content, styles, opts, runtime, paths), log,
-                              plot, animate, snapshots)
+                              plot, animate, snapshots, overwrite)
     if plot:
         from . import plot as _plot  # noqa: F401  (fails early if plotting is unavailable)
 

@@ -228,8 +228,10 @@ def _file_names(plans: dict[tuple[int, int], Options], cols: Vary, rows: Vary | 
 def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
           varies: list[Vary], *, runtime: Runtime | None = None,
           paths: MaskPaths | None = None, thumb: int = 256, ext: str = "png",
-          quiet: bool = True, stylizer: Stylizer | None = None) -> SweepResult:
-    """Render every combination of ``varies`` (one or two) and the contact sheet."""
+          quiet: bool = True, stylizer: Stylizer | None = None,
+          overwrite: bool = False) -> SweepResult:
+    """Render every combination of ``varies`` (one or two) and the contact sheet; files
+    already in ``out_dir`` under their names are refused unless ``overwrite``."""
     if not 1 <= len(varies) <= 2:
         raise UsageError("--vary: give one or two options to vary")
     if len(varies) == 2 and varies[0].name == varies[1].name:
@@ -246,7 +248,7 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
     names = _file_names(plans, cols, rows, ext)
     inputs = [content, *styles, *([runtime.weights] if runtime.weights else [])]
     for name in [*names.values(), "sheet.png", "sweep.csv"]:
-        check_output(out / name, inputs=inputs)
+        check_output(out / name, "-o", inputs=inputs, overwrite=overwrite)
     # an interrupted sweep never replaces an earlier result
     existed = {out / n for n in [*names.values(), "sheet.png", "sweep.csv"]
                if (out / n).exists()}

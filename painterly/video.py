@@ -294,19 +294,19 @@ def read_frames(info: ClipInfo, size: tuple[int, int] | None = None) -> Iterator
 # --- writing ----------------------------------------------------------------------------
 
 def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (),
-                 quality: str = "web") -> tuple[str, Encoder]:
+                 quality: str = "web", overwrite: bool = True) -> tuple[str, Encoder]:
     """Fail early if no clip can be written at ``path`` (as any output:
-    :func:`painterly.paths.check_output`, never one of ``inputs``) at ``quality``; its
-    (container format, encoder)."""
+    :func:`painterly.paths.check_output`, never one of ``inputs``, nor a file already there
+    unless ``overwrite``) at ``quality``; its (container format, encoder)."""
     ext = Path(path).suffix.lower()
     if os.path.isdir(path):
         raise VideoError(f"-o {path}: is a folder; give a video file name such as "
                          f"{Path(path) / 'out.mp4'}")
     if ext not in OUTPUT_FORMATS:
-        raise VideoError(f"{path}: unknown video output type '{ext or '(none)'}'; use one of "
+        raise VideoError(f"-o {path}: unknown video output type '{ext or '(none)'}'; use one of "
                          f"{', '.join(sorted(OUTPUT_FORMATS))}")
     enc = encoder_for(OUTPUT_FORMATS[ext], quality, path)
-    paths.check_output(path, "-o", inputs=inputs)
+    paths.check_output(path, "-o", inputs=inputs, overwrite=overwrite)
     return OUTPUT_FORMATS[ext], enc
 
 

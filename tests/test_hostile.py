@@ -254,14 +254,20 @@ def test_interrupted_stylize_keeps_the_earlier_result(w, tmp_path, capsys, monke
     Image.new("RGB", (40, 32), "red").save(good)
     before = good.read_bytes()
     monkeypatch.setattr(methods, "for_options", Stopped)
-    code = cli.main(["stylize", str(w["content"]), str(w["style"]), "-o", str(good), "-q",
-                     "--log", str(tmp_path / "log.csv")])
+    args = ["stylize", str(w["content"]), str(w["style"]), "-o", str(good), "-q", "--log",
+            str(tmp_path / "log.csv")]
+    assert cli.main(args) == 2 and good.read_bytes() == before  # not replaced unasked
+    code = cli.main([*args, "--overwrite"])  # asked: only a finished run replaces it
     err = capsys.readouterr().err
     assert code == 130 and good.read_bytes() == before
     beside = tmp_path / "good.interrupted.png"
     assert Image.open(beside).getpixel((0, 0)) == (0, 0, 255)
     assert "good.interrupted.png" in err and "is kept" in err
     assert (tmp_path / "log.csv").exists()  # nothing was there: written in place
+    # a second stop keeps the first one's picture too
+    assert cli.main([*args, "--overwrite"]) == 130
+    assert beside.exists() and (tmp_path / "good.interrupted-2.png").exists()
+    assert (tmp_path / "log.interrupted.csv").exists()
     # with nothing there before, the interrupted image goes to the name given
     code = cli.main(["stylize", str(w["content"]), str(w["style"]), "-o",
                      str(tmp_path / "new.png"), "-q"])
@@ -414,7 +420,7 @@ def test_an_error_mid_training_keeps_the_finished_steps(w, tmp_path, monkeypatch
 
 
 def test_a_stop_never_replaces_an_earlier_model(w, tmp_path):
-    from painterly.errors import Interrupted
+    from painterly.errors import Interrupted, PainterlyError
     from painterly.network.modelfile import load_model
     from painterly.network.train import checkpoint_path
 
@@ -426,7 +432,9 @@ def test_a_stop_never_replaces_an_earlier_model(w, tmp_path):
         if p.step == 2:
             raise Interrupted()
 
-    done = _train(w, out, opts={"steps": 10}, callback=stop)
+    with pytest.raises(PainterlyError, match="--overwrite"):  # not replaced unasked
+        _train(w, out, opts={"steps": 10})
+    done = _train(w, out, opts={"steps": 10}, callback=stop, overwrite=True)
     assert done.interrupted and out.read_bytes() == before
     assert load_model(tmp_path / "m.interrupted.safetensors").meta["steps"] == 2
     assert load_model(checkpoint_path(out)).meta["steps"] == 2
@@ -524,7 +532,8 @@ def test_interrupted_clip_keeps_the_earlier_clip(tmp_path, capsys):
             raise Interrupted()
         return 1 - x
 
-    assert video.process_clip(src, out, stop_at_three, quiet=True) == 130
+    assert video.process_clip(src, out, stop_at_three, quiet=True) == 130  # a writer's own
+    # check (process_clip) lets it go on: the command's refusal comes before (test_overwrite)
     assert out.read_bytes() == before
     assert video.probe(tmp_path / "out.interrupted.mp4").frames == 2
     assert "out.interrupted.mp4" in capsys.readouterr().err
@@ -558,7 +567,8 @@ def test_interrupted_sweep_keeps_the_earlier_sheet(w, tmp_path, capsys, monkeypa
     sheet = (tmp_path / "sw" / "sheet.png").read_bytes()
     first = sorted((tmp_path / "sw").glob("01_*"))[0]
     before = first.read_bytes()
-    assert cli.main(args) == 130
+    assert cli.main(args) == 2  # not replaced unasked
+    assert cli.main([*args, "--overwrite"]) == 130
     assert (tmp_path / "sw" / "sheet.png").read_bytes() == sheet
     assert (tmp_path / "sw" / "sheet.interrupted.png").exists()
     assert first.read_bytes() == before  # the run that was cut short went beside it
@@ -605,10 +615,13 @@ def test_unknown_bytes_are_not_named():
     assert what_is(bytes(range(1, 40)) + b"\x00\xff") is None
 
 
-def test_a_finished_run_can_be_run_again(w, tmp_path):
+def test_a_finished_run_can_be_run_again_when_asked(w, tmp_path):
+    from painterly.errors import UsageError
     from painterly.network.modelfile import load_model
 
     out = tmp_path / "m.safetensors"
     _train(w, out, opts={"steps": 4, "checkpoint_every": 2})  # leaves the step-2 checkpoint
-    done = _train(w, out, opts={"steps": 4, "checkpoint_every": 2})
+    with pytest.raises(UsageError, match="--overwrite"):
+        _train(w, out, opts={"steps": 4, "checkpoint_every": 2})
+    done = _train(w, out, opts={"steps": 4, "checkpoint_every": 2}, overwrite=True)
     assert done.steps == 4 and load_model(out).meta["steps"] == 4

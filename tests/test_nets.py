@@ -310,7 +310,7 @@ def test_bfloat16_training_lowers_the_loss(tmp_path, photos, style, tiny):
     before = _style_loss_of(out, photos, style, tiny)
     topts = make(TrainOptions, steps=12, batch=2, lr=0.02, **{**TINY, "precision": "bf16"})
     train(str(style), str(photos), str(out), topts, Runtime(weights=tiny, device="cpu"),
-          quiet=True)
+          quiet=True, overwrite=True)  # over the untrained network measured before
     assert load_model(out).meta["training"]["precision"] == "bf16"
     assert _style_loss_of(out, photos, style, tiny) < 0.8 * before
 
@@ -354,7 +354,7 @@ def test_a_few_steps_lower_the_loss_and_resume_continues(tmp_path, photos, style
     topts = make(TrainOptions, steps=12, batch=2, lr=0.02, lr_decay=0.75,
                  **{**TINY, "checkpoint_every": 6})
     done = train(str(style), str(photos), str(out), topts, rt, quiet=True,
-                 previews=str(tmp_path / "prev"))
+                 previews=str(tmp_path / "prev"), overwrite=True)
     assert done.steps == 12 and not done.interrupted
     after = _style_loss_of(out, photos, style, tiny)
     assert after < 0.8 * before, (before, after)

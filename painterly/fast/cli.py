@@ -36,5 +36,5 @@ def _train(args: argparse.Namespace) -> int:
     train_fast(files.photos, args.output, from_args(FastTrainOptions, args),
                from_args(Runtime, args), resume=files.resume, previews=files.previews or None,
                workers=files.workers, quiet=args.quiet, given=given,
-               init_from=files.init_from or None)
+               init_from=files.init_from or None, overwrite=args.overwrite)
     return 0

@@ -26,6 +26,7 @@ Ctrl-C or SIGTERM; ``--resume`` continues from it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ from ..config import Runtime, make
 from ..errors import UsageError
 from ..images import check_folder, image_tensor, load_image, save_image, to_pil
 from ..inputs import collect, warn_emulated
+from ..paths import refuse_existing
 from ..statistics import gram
 from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, split_photos
 from ..version import __version__
@@ -108,14 +110,19 @@ def _meta(topts: FastTrainOptions, folders: list[str], n_train: int, held: list[
 
 
 def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
-           given: dict | None):
+           given: dict | None, overwrite: bool = False):
     """(options, start step, state, adam state, seconds trained, model shape) from the
     arguments or the checkpoint.  On --resume the checkpoint's options hold, but for those
     in ``given`` (the flags given: the schedule and the loss weights may change, the model
-    may not)."""
+    may not).  A fresh run refuses a model or checkpoint already there unless
+    ``overwrite``."""
     check_folder(out)
     ckpt = checkpoint_path(out)
     if not resume:
+        if not overwrite and os.path.lexists(ckpt):
+            raise UsageError(f"{ckpt}: the checkpoint of an earlier run is there; add "
+                             f"--resume to continue it, or --overwrite to start afresh over it")
+        refuse_existing(out, f"-o {out}", overwrite)
         return topts, 0, None, {}, 0.0, None
     if not ckpt.exists():
         raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
@@ -135,14 +142,16 @@ def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
 def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: Runtime, *,
                resume: bool = False, previews: str | None = None, workers: int = 0,
                quiet: bool = False, given: dict | None = None,
-               init_from: str | None = None) -> int:
+               init_from: str | None = None, overwrite: bool = False) -> int:
     """Train (or resume) and write the model file (rank 0); returns the steps done in all.
     Ctrl-C or SIGTERM stops after the current step, writing the model and a checkpoint.
     ``given``: the options set explicitly, which override a checkpoint's on --resume;
-    ``init_from``: a fast model file whose weights a new run starts from."""
+    ``init_from``: a fast model file whose weights a new run starts from; ``overwrite``: a
+    fresh run may replace a model and checkpoint already at ``out``."""
     w = dist.world()
     device = dist.device_for(runtime.device, w)
-    topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given)
+    topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given,
+                                                            overwrite)
     lineage = {}
     if init_from:
         state, saved_arch, lineage = _init_from(init_from, topts, resume)

@@ -42,7 +42,8 @@ def _train(args: argparse.Namespace) -> int:
     done = train(args.style, files.photos, args.output, from_args(TrainOptions, args),
                  from_args(Runtime, args), resume=files.resume,
                  previews=files.previews or None, workers=files.workers, quiet=args.quiet,
-                 steps_given=getattr(args, "steps", None) is not None)
+                 steps_given=getattr(args, "steps", None) is not None,
+                 overwrite=args.overwrite)
     return EXIT_INTERRUPTED if done.interrupted else 0
 
 
@@ -64,7 +65,7 @@ def _export(args: argparse.Namespace) -> int:
 
     from .export import export_onnx
 
-    path = export_onnx(args.model, args.output)
+    path = export_onnx(args.model, args.output, args.overwrite)
     if not args.quiet:
         print(f"wrote {path}", file=sys.stderr)
     return 0

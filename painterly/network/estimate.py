@@ -44,8 +44,9 @@ class Estimate:
         return self.seconds_per_step * self.steps + self.decode_seconds
 
     def line(self) -> str:
-        return (f"painterly: about {duration(self.seconds)} for {self.steps} steps on this "
-                f"machine ({self.seconds_per_step:.2g} s a step)")
+        steps = f"{self.steps} step{'s' * (self.steps != 1)}"
+        return (f"painterly: about {duration(self.seconds)} for {steps} on this machine "
+                f"({self.seconds_per_step:.2g} s a step)")
 
     def note(self, planned: int | None = None) -> str:
         """A sentence when a run of ``planned`` steps in all (default: :attr:`steps`) sees

@@ -128,14 +128,16 @@ def to_onnx(model: ModelFile) -> Any:
     return proto
 
 
-def export_onnx(model: str | os.PathLike, path: str | os.PathLike) -> Path:
+def export_onnx(model: str | os.PathLike, path: str | os.PathLike,
+                overwrite: bool = False) -> Path:
     """Write the ONNX graph of the model file ``model`` to ``path`` (``.onnx``) atomically.
-    Every problem a user can cause (onnx missing, a bad model file, an unwritable path)
-    raises a one-line :class:`~painterly.errors.PainterlyError` before anything is written."""
+    Every problem a user can cause (onnx missing, a bad model file, an unwritable path, a
+    file already there unless ``overwrite``) raises a one-line
+    :class:`~painterly.errors.PainterlyError` before anything is written."""
     _onnx()
     if Path(path).suffix.lower() != ".onnx":
         raise UsageError(f"-o {path}: give a file name ending in .onnx")
-    check_output(path, "-o", inputs=[model])
+    check_output(path, "-o", inputs=[model], overwrite=overwrite)
     data = to_onnx(load_model(model)).SerializeToString()
     with atomic_write(path) as fh:
         fh.write(data)

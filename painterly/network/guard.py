@@ -37,18 +37,21 @@ NOT_MODELS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".gif", ".bmp",
 
 
 def check_outputs(style: str, photos: str, out: str, ckpt: Path, previews: str | None,
-                  resume: bool, weights: str = "") -> None:
-    """Check the outputs of a training run before any work (one line naming the file)."""
+                  resume: bool, weights: str = "", overwrite: bool = False) -> None:
+    """Check the outputs of a training run before any work (one line naming the file).  A
+    fresh run refuses a model or checkpoint already there unless ``overwrite``; ``resume``
+    goes on writing its own."""
     check_input_folder(photos, f"--photos {photos}")
     inputs = [style, photos, *([weights] if weights else [])]
-    check_output(out, "-o", inputs=inputs, folders=[photos])
+    if not resume and not overwrite and os.path.lexists(ckpt):
+        what = "of an unfinished earlier run" if unfinished(ckpt, out) else "of an earlier run"
+        raise UsageError(f"{ckpt}: the checkpoint {what} is there; add --resume to continue "
+                         f"it, or --overwrite to start afresh over it")
+    check_output(out, "-o", inputs=inputs, folders=[photos], overwrite=overwrite or resume)
     if Path(out).suffix.lower() in NOT_MODELS:
         raise UsageError(f"-o {out}: a model file is not {Path(out).suffix}; give a name "
                          f"ending in .safetensors")
     check_output(ckpt, "-o", inputs=inputs, others=[("-o", out)], folders=[photos])
-    if not resume and ckpt.exists() and unfinished(ckpt, out):
-        raise UsageError(f"{ckpt}: the checkpoint of an unfinished earlier run is there; add "
-                         f"--resume to continue it, or remove it to start afresh")
     if previews:
         if same_file(previews, photos):
             raise UsageError(f"--previews {previews}: is the photo folder; previews would "

@@ -57,7 +57,7 @@ from ..images import (
 )
 from ..inputs import scan, warn, warn_emulated
 from ..objective import PerceptualLoss, feature_net, for_training, load_styles
-from ..paths import interrupted_path, kept_note
+from ..paths import free_interrupted_path, kept_note
 from ..signals import deferred
 from ..training import (
     Crops,
@@ -183,9 +183,10 @@ class Run:
     def stopped(self, step: int) -> str:
         """Write the checkpoint and the model of the finished steps (beside an earlier
         model); the words that say so."""
-        target = interrupted_path(self.out) if self.keep else self.out
+        target = free_interrupted_path(self.out) if self.keep else self.out
         self.write(step, target)
-        return (f"wrote {target} and the checkpoint {self.ckpt} of the {step} steps done "
+        steps = f"{step} step{'s' * (step != 1)}"
+        return (f"wrote {target} and the checkpoint {self.ckpt} of the {steps} done "
                 f"(--resume continues){kept_note(self.out, target)}")
 
 
@@ -193,7 +194,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
           resume: bool = False, previews: str | None = None, workers: int = 0,
           quiet: bool = False, style_name: str | None = None,
           callback: Callable[[TrainProgress], None] | None = None,
-          steps_given: bool = True) -> Trained:
+          steps_given: bool = True, overwrite: bool = False) -> Trained:
     """Train (or resume) and write the model file (rank 0).  Ctrl-C or SIGTERM stops after
     the current step, writing the model and a checkpoint.
 
@@ -205,12 +206,13 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     goes on to ``topts.steps`` (``steps_given``) or to the checkpoint's own plan; any stop
     (an error, Ctrl-C, SIGTERM) after a step writes the model and the checkpoint of the
     finished steps, beside an earlier model (``NAME.interrupted.safetensors``) rather than
-    over it."""
+    over it.  A fresh run refuses a model or checkpoint already at ``out`` unless
+    ``overwrite``."""
     began = time.perf_counter()
     w = dist.world()
     device = dist.device_for(runtime.device, w)
     ckpt = checkpoint_path(out)
-    check_outputs(style, photos, out, ckpt, previews, resume, runtime.weights)
+    check_outputs(style, photos, out, ckpt, previews, resume, runtime.weights, overwrite)
     start, state, adam = 0, None, {}
     if resume:  # the checkpoint's options, to the --steps given (or the checkpoint's plan)
         topts, mf, start = resume_from(ckpt, topts, steps_given)
@@ -396,7 +398,8 @@ def _loop(r: Run, previews: str | None, callback: Callable[[TrainProgress], None
     meta = r.write(step, r.out)  # with its checkpoint: --resume goes on from the last step
     dist.barrier(r.w)
     if r.w.main and not quiet:
-        print(f"trained {step - r.start} steps in {time.perf_counter() - t0:.0f} s; wrote "
+        n = step - r.start
+        print(f"trained {n} step{'s' * (n != 1)} in {time.perf_counter() - t0:.0f} s; wrote "
               f"{r.out} and the checkpoint {r.ckpt} (--resume --steps N trains on to N)",
               file=sys.stderr)
         for line in describe(meta):

@@ -1,0 +1,171 @@
+"""An earlier result is never replaced unasked: every command refuses an output that is
+already there (exit 2, one line naming it and --overwrite) before any work, replaces it with
+--overwrite, and an interrupted run writes beside earlier results, interrupted ones too."""
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from painterly import cli, paths
+
+from .conftest import gradient_image, save_png, stripes_image
+
+FAST = ["--size", "32", "--steps", "2", "-q"]
+TINY_NET = ["--steps", "1", "--batch", "2", "--crop", "32", "--photo-size", "40", "--width",
+            "4", "--blocks", "1", "--downs", "2", "--holdout", "1", "--precision", "fp32",
+            "--preview-every", "0", "--checkpoint-every", "0", "-q"]
+
+
+@pytest.fixture()
+def w(tmp_path, tiny_weights, monkeypatch) -> dict[str, Path]:
+    monkeypatch.setenv("PAINTERLY_WEIGHTS", str(tiny_weights))
+    monkeypatch.setenv("PAINTERLY_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        save_png(gradient_image(48, 40, seed=i), photos / f"p{i}.png")
+    return {"content": save_png(gradient_image(), tmp_path / "content.png"),
+            "style": save_png(stripes_image(), tmp_path / "style.png"), "photos": photos}
+
+
+def run(args, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = cli.main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def refused(code: int, err: str, name: str) -> bool:
+    lines = err.strip().splitlines()
+    return code == 2 and len(lines) == 1 and name in lines[0] and "--overwrite" in lines[0]
+
+
+def earlier(path: Path) -> bytes:
+    """An earlier result at ``path`` (a real image, so a replaced one would differ)."""
+    Image.new("RGB", (8, 8), "red").save(path, format="PNG")
+    return path.read_bytes()
+
+
+def test_stylize_refuses_an_existing_output_and_replaces_it_when_asked(w, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    before = earlier(out)
+    code, err = run(["stylize", w["content"], w["style"], "-o", out, *FAST], capsys)
+    assert refused(code, err, "out.png") and out.read_bytes() == before
+    code, err = run(["stylize", w["content"], w["style"], "-o", out, *FAST, "--overwrite"],
+                    capsys)
+    assert code == 0, err
+    with Image.open(out) as im:
+        assert max(im.size) == 32
+
+
+@pytest.mark.parametrize("flag", ["--log", "--plot", "--animate"])
+def test_stylize_refuses_existing_extra_outputs(w, tmp_path, capsys, flag):
+    extra = tmp_path / {"--log": "l.csv", "--plot": "p.png", "--animate": "a.gif"}[flag]
+    extra.write_bytes(b"an earlier run's")
+    out = tmp_path / "new.png"
+    code, err = run(["stylize", w["content"], w["style"], "-o", out, flag, extra, *FAST],
+                    capsys)
+    assert refused(code, err, extra.name) and extra.read_bytes() == b"an earlier run's"
+    assert not out.exists()
+
+
+def test_stylize_refuses_a_snapshot_folder_of_an_earlier_run(w, tmp_path, capsys):
+    snaps = tmp_path / "snaps"
+    snaps.mkdir()
+    before = earlier(snaps / "step_00002.png")
+    args = ["stylize", w["content"], w["style"], "-o", tmp_path / "o.png", "--snapshots",
+            snaps, "--save-every", "2", *FAST]
+    code, err = run(args, capsys)
+    assert refused(code, err, "step_00002.png") and (snaps / "step_00002.png").read_bytes() \
+        == before
+    assert run([*args, "--overwrite"], capsys)[0] == 0
+    assert (snaps / "step_00002.png").read_bytes() != before
+
+
+def test_sweep_refuses_an_earlier_sweep(w, tmp_path, capsys):
+    out = tmp_path / "sw"
+    args = ["sweep", w["content"], w["style"], "-o", out, "--vary", "style-weight=1,2",
+            *FAST]
+    assert run(args, capsys)[0] == 0
+    sheet = (out / "sheet.png").read_bytes()
+    code, err = run(args, capsys)
+    assert refused(code, err, "sw") and (out / "sheet.png").read_bytes() == sheet
+    assert run([*args, "--overwrite"], capsys)[0] == 0
+
+
+def test_train_apply_and_export_refuse_earlier_results(w, tmp_path, capsys):
+    model = tmp_path / "m.safetensors"
+    train = ["train", w["style"], "--photos", w["photos"], "-o", model, *TINY_NET]
+    code, err = run(train, capsys)
+    assert code == 0, err
+    made = model.read_bytes()
+    # a fresh run over the model (and its checkpoint) is refused; --resume goes on with it
+    code, err = run(train, capsys)
+    assert code == 2 and "--overwrite" in err and "--resume" in err
+    assert model.read_bytes() == made
+    ckpt = Path(f"{model}.ckpt")
+    ckpt.rename(tmp_path / "kept.ckpt")  # without the checkpoint: the model itself
+    code, err = run(train, capsys)
+    assert refused(code, err, "m.safetensors") and model.read_bytes() == made
+    code, err = run([*train, "--overwrite", "--seed", "5"], capsys)
+    assert code == 0, err
+    assert model.read_bytes() != made
+
+    # apply: one file, then a folder with one earlier result among the new ones
+    out = tmp_path / "a.png"
+    before = earlier(out)
+    code, err = run(["apply", model, w["content"], "-o", out, "-q"], capsys)
+    assert refused(code, err, "a.png") and out.read_bytes() == before
+    assert run(["apply", model, w["content"], "-o", out, "-q", "--overwrite"], capsys)[0] == 0
+    folder = tmp_path / "styled"
+    folder.mkdir()
+    old = earlier(folder / "p1.png")
+    code, err = run(["apply", model, w["photos"], "-o", folder, "-q"], capsys)
+    assert refused(code, err, "p1.png") and sorted(p.name for p in folder.iterdir()) == \
+        ["p1.png"] and (folder / "p1.png").read_bytes() == old
+    assert run(["apply", model, w["photos"], "-o", folder, "-q", "--overwrite"], capsys)[0] \
+        == 0
+    assert len(list(folder.iterdir())) == 3 and (folder / "p1.png").read_bytes() != old
+
+    pytest.importorskip("onnx")
+    graph = tmp_path / "m.onnx"
+    graph.write_bytes(b"an earlier export")
+    code, err = run(["export", model, "-o", graph, "-q"], capsys)
+    assert refused(code, err, "m.onnx") and graph.read_bytes() == b"an earlier export"
+    assert run(["export", model, "-o", graph, "-q", "--overwrite"], capsys)[0] == 0
+
+
+def test_train_fast_refuses_an_earlier_model(w, tmp_path, capsys):
+    model = tmp_path / "f.safetensors"
+    model.write_bytes(b"an earlier model")
+    args = ["train-fast", "--photos", w["photos"], "-o", model, "--steps", "1", "-q"]
+    code, err = run(args, capsys)
+    assert refused(code, err, "f.safetensors") and model.read_bytes() == b"an earlier model"
+    model.unlink()
+    Path(f"{model}.ckpt").write_bytes(b"an earlier checkpoint")
+    code, err = run(args, capsys)
+    assert code == 2 and "--resume" in err and "--overwrite" in err
+    assert Path(f"{model}.ckpt").read_bytes() == b"an earlier checkpoint"
+
+
+def test_clip_outputs_are_refused_too(w, tmp_path, capsys):
+    pytest.importorskip("av")
+    from .video_clips import make_clip
+
+    src = make_clip(tmp_path / "in.mp4", n=2, audio=False)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"an earlier clip")
+    code, err = run(["stylize", src, w["style"], "-o", out, *FAST], capsys)
+    assert refused(code, err, "out.mp4") and out.read_bytes() == b"an earlier clip"
+
+
+def test_interrupted_results_go_beside_earlier_interrupted_ones(tmp_path):
+    out = tmp_path / "out.png"
+    assert paths.partial_target(out, existed=False) == out
+    assert paths.partial_target(out, existed=True) == tmp_path / "out.interrupted.png"
+    (tmp_path / "out.interrupted.png").write_bytes(b"1")
+    (tmp_path / "out.interrupted-2.png").write_bytes(b"2")
+    assert paths.partial_target(out, existed=True) == tmp_path / "out.interrupted-3.png"
+    assert paths.interrupted_path(tmp_path / "m.safetensors") == \
+        tmp_path / "m.interrupted.safetensors"
