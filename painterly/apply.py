@@ -28,7 +28,7 @@ from .config import (
     add_quiet_flag,
     from_args,
 )
-from .errors import UsageError
+from .errors import EXIT_INTERRUPTED, Interrupted, UsageError
 from .network.options import ApplyOptions
 
 if TYPE_CHECKING:
@@ -151,17 +151,23 @@ def apply_files(method: Method, files: list[Path], outs: list[Path], opts: Apply
         bar = bars.bar(len(mine), "img", "apply" if w.size == 1 else
                        f"apply (rank 0 of {w.size})")
     written = 0
-    for start in range(0, len(mine), opts.batch):
-        chunk = _readable(mine[start:start + opts.batch], skipped)
-        if chunk:
-            shown = methods.pictures(method, [im for im, _ in chunk], opts)
-            for im, (_, out) in zip(shown, chunk):
-                save_image(im, out)
-            written += len(chunk)
+    try:
+        for start in range(0, len(mine), opts.batch):
+            chunk = _readable(mine[start:start + opts.batch], skipped)
+            if chunk:
+                shown = methods.pictures(method, [im for im, _ in chunk], opts)
+                for im, (_, out) in zip(shown, chunk):
+                    save_image(im, out)
+                    written += 1
+            if bar is not None:
+                bar.update(len(mine[start:start + opts.batch]))
+    except (KeyboardInterrupt, Interrupted):
+        e = Interrupted()
+        e.written = written  # each of them whole (written atomically)
+        raise e from None
+    finally:
         if bar is not None:
-            bar.update(len(mine[start:start + opts.batch]))
-    if bar is not None:
-        bar.close()
+            bar.close()
     return written
 
 
@@ -188,7 +194,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
     outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model],
                         args.overwrite)
     skipped: list[Path] = []
-    n = apply_files(method, files, outs, opts, args.quiet, skipped)
+    try:
+        n = apply_files(method, files, outs, opts, args.quiet, skipped)
+    except Interrupted as e:
+        w = world()
+        if w.main:
+            where = Path(args.output) if len(outs) > 1 else outs[0]
+            share = " (rank 0's share)" if w.size > 1 else ""
+            print(f"painterly: interrupted; {e.written} of {len(outs[w.rank::w.size])} "
+                  f"pictures{share} written to {where}, each whole", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if world().size == 1:
         first = files[0] if len(files) == 1 else args.inputs[0]
         _closing_line(n, len(found.skipped) + len(skipped), first, outs, args,

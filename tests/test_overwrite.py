@@ -169,3 +169,26 @@ def test_interrupted_results_go_beside_earlier_interrupted_ones(tmp_path):
     assert paths.partial_target(out, existed=True) == tmp_path / "out.interrupted-3.png"
     assert paths.interrupted_path(tmp_path / "m.safetensors") == \
         tmp_path / "m.interrupted.safetensors"
+
+
+def test_an_interrupted_folder_says_what_was_written(w, tmp_path, capsys, monkeypatch):
+    from painterly import methods
+    from painterly.errors import Interrupted
+
+    from .test_nets import tiny_model
+
+    model = tiny_model(tmp_path / "m.safetensors")
+    real = methods.pictures
+    seen = []
+
+    def stop_at_the_third(method, images, opts):
+        seen.append(1)
+        if len(seen) == 3:
+            raise Interrupted()
+        return real(method, images, opts)
+
+    monkeypatch.setattr(methods, "pictures", stop_at_the_third)
+    code, err = run(["apply", model, w["photos"], "-o", tmp_path / "out", "--batch", "1"],
+                    capsys)
+    assert code == 130 and "2 of 3 pictures written to" in err.splitlines()[-1]
+    assert len(list((tmp_path / "out").iterdir())) == 2
