@@ -51,6 +51,7 @@ class Recorder:
         self.out_size = out_size
         self.rows: list[dict] = []
         self.frames: list = []
+        self.saved = 0  # snapshots written
         self.bar = None
 
     def __call__(self, p: Progress) -> None:
@@ -63,6 +64,7 @@ class Recorder:
         every = self.save_every
         if self.snapshots is not None and every and p.step % every == 0:
             save_image(p.image(), self.snapshots / f"step_{p.step:05d}.png")
+            self.saved += 1
         if self.animate is not None:
             frame_every = every or max(1, p.total // 60)
             if p.step % frame_every == 0 or p.step == 1:
@@ -161,23 +163,30 @@ def input_files(content: str, styles: list[str], opts: Options,
 
 
 def write_results(rec: Recorder, result, status: int, existed: dict[str, bool], output: str,
-                  log: str | None, plot: str | None, animate: str | None) -> Path:
+                  log: str | None, plot: str | None, animate: str | None
+                  ) -> tuple[Path, list[str]]:
     """Write the image and the other outputs; an interrupted run (``status``) writes each
     beside a file that was there before (``existed``) rather than over it.  The image's
-    path."""
+    path, and the words for everything else written (the snapshots too)."""
     def target(path: str) -> Path:
         return partial_target(path, existed[path]) if status else Path(path)
 
     written = save_result(result, target(output))
+    others = []
     if log:
-        rec.write_log(target(log))
+        others.append(str(target(log)))
+        rec.write_log(Path(others[-1]))
     if plot:
         from .plot import plot_losses
 
-        plot_losses(rec.rows, target(plot))
+        others.append(str(target(plot)))
+        plot_losses(rec.rows, Path(others[-1]))
     if animate:
-        rec.write_animation(target(animate))
-    return written
+        others.append(str(target(animate)))
+        rec.write_animation(Path(others[-1]))
+    if rec.saved:
+        others.append(f"{rec.saved} snapshot{'s' * (rec.saved != 1)} in {rec.snapshots}")
+    return written, others
 
 
 def _check_animation(animate: str | None) -> Path | None:
@@ -277,7 +286,9 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
     finally:
         rec.close()
     with deferred():  # a second Ctrl-C or a SIGTERM waits until the result is written
-        written = write_results(rec, result, status, existed, output, log, plot, animate)
-        report_written(status, f"{written}{kept_note(output, written)}", quiet)
+        written, others = write_results(rec, result, status, existed, output, log, plot,
+                                        animate)
+        also = f" (and {', '.join(others)})" if others else ""
+        report_written(status, f"{written}{kept_note(output, written)}{also}", quiet)
     return status
 

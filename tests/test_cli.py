@@ -51,6 +51,8 @@ def test_stylize_end_to_end(tmp_path, images, cli_env):
     assert sorted(p.name for p in (tmp_path / "snaps").iterdir())[0] == "step_00002.png"
     with Image.open(tmp_path / "a.gif") as gif:
         assert gif.n_frames >= 2
+    closing = r.stderr.strip().splitlines()[-1]  # everything written is named
+    assert closing.startswith(f"wrote {out} (and {log}, ") and "2 snapshots in " in closing
     # the progress bar reads like any tqdm bar: [elapsed<left, rate, then the losses]
     last = r.stderr.replace("\r", "\n").strip().splitlines()[-2]
     assert re.search(r"\d+%\|.*\| \d+/\d+ \[\d\d:\d\d<\d\d:\d\d, "
