@@ -125,8 +125,8 @@ def test_bf16_follows_fp32(tiny_weights):
         img, seen = _run(tiny_weights, precision=prec, steps=15, scales=1)
         assert all(np.isfinite(list(p.losses.values())).all() for p in seen)
         assert torch.is_tensor(seen[-1].image_tensor())
-        ends[prec] = seen[-1].losses["total"]
-    assert ends["bf16"] < 1.5 * ends["fp32"] + 1e-3
+        ends[prec] = min(p.losses["total"] for p in seen)  # the point returned: the best
+    assert ends["bf16"] < 1.5 * ends["fp32"] + 1e-3  # (a last evaluation may be rejected)
 
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
