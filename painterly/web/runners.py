@@ -91,10 +91,13 @@ def step_callback(job: Job, ctx: Context, frame: dict | None = None):
     def callback(p) -> None:
         if ctx.stop():
             raise Interrupted()
-        job.progress = {**(frame or {}), "step": p.step, "total": p.total,
-                        "scale": p.scale + 1, "scales": p.n_scales, "width": p.width,
-                        "height": p.height, "elapsed": round(p.elapsed, 2),
-                        "eta": round(p.eta, 2), "loss": round(p.losses.get("total", 0.0), 6)}
+        steps = {"step": p.step, "total": p.total, "scale": p.scale + 1,
+                 "scales": p.n_scales, "width": p.width, "height": p.height,
+                 "loss": round(p.losses.get("total", 0.0), 6)}
+        if frame is None:
+            job.progress = {**steps, "elapsed": round(p.elapsed, 2), "eta": round(p.eta, 2)}
+        else:  # a clip: the clip's own pace and time left stay, not the frame's
+            job.progress = {**(job.progress or {}), **frame, **steps}
         if frame is None and due(p.step == p.total):
             job.show(jpeg(p.image()))
         job.changed()

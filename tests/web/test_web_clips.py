@@ -175,3 +175,24 @@ def test_cancelled_clip_leaves_nothing(client, tmp_path: Path):
     assert job["result"] is None and job["thumb"] is None
     folder = tmp_path / "studio" / "jobs" / job["id"]
     assert sorted(p.name for p in folder.iterdir()) == ["job.json"]
+
+
+def test_an_optimised_clip_reports_the_clip_s_time_left_not_the_frame_s():
+    from types import SimpleNamespace
+
+    import torch
+
+    from painterly.engine import Progress
+    from painterly.web.runners import step_callback
+
+    job = SimpleNamespace(progress={"frame": 1, "frames": 6, "fps": 0.1, "eta": 50.0},
+                          show=lambda *a: None, changed=lambda: None)
+    ctx = SimpleNamespace(stop=lambda: False, preview_interval=1.0)
+    cb = step_callback(job, ctx, {"frame": 1, "frames": 6})
+    cb(Progress(2, 3, 0, 1, 24, 32, {"total": 1.5}, elapsed=9.0, eta=1.0))
+    assert job.progress["eta"] == 50.0 and job.progress["fps"] == 0.1  # the clip's
+    assert job.progress["step"] == 2 and job.progress["frame"] == 1
+    image = SimpleNamespace(progress={}, show=lambda *a: None, changed=lambda: None)
+    step_callback(image, ctx)(Progress(2, 3, 0, 1, 24, 32, {"total": 1.5}, elapsed=9.0,
+                                       eta=1.0, _image=lambda: torch.zeros(1, 3, 24, 32)))
+    assert image.progress["eta"] == 1.0  # a picture's own time left

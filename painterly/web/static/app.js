@@ -647,6 +647,9 @@ async function start() {
   const styles = state.mask && !isClip() ? state.mask.styles : state.styles.map((s) => s.id);
   const body = { content: state.content.id, styles, options: readForm(), preset: state.preset };
   if (state.mask && !isClip()) body.mask = state.mask.id;
+  const button = $("start");
+  if (button.disabled) return;  // a second click while the first is sent: one job
+  button.disabled = true;
   try {
     // a quick look still waiting on the last edit would cover the job's status: drop it
     clearTimeout(state.lookTimer);
@@ -659,6 +662,8 @@ async function start() {
     loadGallery();
   } catch (e) {
     say(e.message, true);
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -702,7 +707,8 @@ function running(job) {
   }
   if (job.kind === "clip") {
     const rate = p.fps ? ` · ${p.fps >= 1 ? `${num(p.fps)} frames/s` : `${num(1 / p.fps)} s/frame`}` : "";
-    return [p.frames ? `Frame ${p.frame} of ${p.frames}${rate}${eta}` : "Starting…",
+    const painting = Math.min((p.frame || 0) + 1, p.frames || 0);  // the frame in hand
+    return [p.frames ? `Frame ${painting} of ${p.frames}${rate}${eta}` : "Starting…",
             p.frames ? p.frame / p.frames : 0];
   }
   const pass = p.scales > 1 ? ` · pass ${p.scale} of ${p.scales}` : "";
@@ -802,6 +808,7 @@ async function useNetwork(m) {
   for (const b of $("networks").children) b.classList.toggle("active", b.dataset.model === m.id);
   $("batch-model").value = m.id;
   say("");
+  $("stage").scrollIntoView({ behavior: "smooth", block: "nearest" });  // where it shows
   const body = { model: m.id, content: state.content.id,
                  options: readFields(state.schema.apply_options, "apply-") };
   try {
@@ -905,7 +912,7 @@ function cameraModels() {
 }
 
 async function startCamera() {
-  if (!$("camera-model").value) return say("The camera is painted by a network: add or train one first.", true);
+  if (!$("camera-model").value) return say("The camera is painted by a network: choose a painting (its quick model), or add or train a network first.", true);
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     return say("This browser gives no camera here (open the studio at http://127.0.0.1).", true);
   }
