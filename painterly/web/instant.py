@@ -131,7 +131,7 @@ class Previewer:
         self._paint: Callable[..., Image.Image] | None = None
         self._fast: Method | None = None
         self._fast_checked = False
-        self._images: OrderedDict[str, LoadedImage] = OrderedDict()
+        self._images: OrderedDict[tuple[str, bool], LoadedImage] = OrderedDict()
         self._last: OrderedDict[str, tuple[str, LoadedImage, int]] = OrderedDict()
 
     # ---- what is kept --------------------------------------------------------------------
@@ -149,12 +149,21 @@ class Previewer:
         return self._fast
 
     def image(self, uid: str, kind: str = "image") -> LoadedImage:
-        """An uploaded image, decoded once and kept among the last few."""
-        if uid in self._images:
-            self._images.move_to_end(uid)
-            return self._images[uid]
-        img = load_image(uploads.path_of(self.studio.uploads, uid, kind))
-        self._images[uid] = img
+        """An uploaded image, decoded once and kept among the last few; a clip's first frame
+        where a clip is given as the photo (``kind`` "frame")."""
+        frame = kind == "frame" and uploads.kind_of(uid) == "clip"
+        key = (uid, frame)  # a clip's frame is never taken for an image
+        if key in self._images:
+            self._images.move_to_end(key)
+            return self._images[key]
+        if frame:
+            from .. import video
+
+            info = video.probe(uploads.path_of(self.studio.uploads, uid, "clip"))
+            img = load_image(next(iter(video.read_frames(info))).rgb)
+        else:
+            img = load_image(uploads.path_of(self.studio.uploads, uid, "image"))
+        self._images[key] = img
         while len(self._images) > 12:
             self._images.popitem(last=False)
         return img
@@ -196,7 +205,7 @@ class Previewer:
         with self.lock:
             if self.stale(req.tab, ticket):
                 return None
-            content = self.image(req.content)
+            content = self.image(req.content, "frame")  # a clip: its first frame
             styles = [self.image(s) for s in req.styles]
             mask = self.image(req.mask) if req.mask else None
             fast = self.fast()

@@ -196,3 +196,17 @@ def test_an_optimised_clip_reports_the_clip_s_time_left_not_the_frame_s():
     step_callback(image, ctx)(Progress(2, 3, 0, 1, 24, 32, {"total": 1.5}, elapsed=9.0,
                                        eta=1.0, _image=lambda: torch.zeros(1, 3, 24, 32)))
     assert image.progress["eta"] == 1.0  # a picture's own time left
+
+
+def test_a_clip_gets_a_quick_look_at_its_first_frame(client, tmp_path: Path):
+    import PIL.Image
+
+    clip = upload_clip(client, make_clip(tmp_path / "in.mp4", n=3, audio=False))  # 64x48
+    style = upload(client, png_bytes(48, 48, 2))["id"]
+    r = client.post("/api/preview", json={"content": clip["id"], "styles": [style],
+                                          "options": {"size": 32}, "tab": "t"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", r.text
+    assert PIL.Image.open(io.BytesIO(r.content)).size == (32, 24)
+    r = client.post("/api/preview", json={"content": style, "styles": [clip["id"]],
+                                          "options": {"size": 32}, "tab": "t"})
+    assert r.status_code == 400 and "clip" in r.json()["error"]  # a painting is a picture

@@ -373,11 +373,13 @@ function compareBox(before, after, alt) {
 
 // ---------------------------------------------------------------- quick looks and estimates
 
-function lookRequest() {
-  if (!state.content || isClip() || !state.styles.length) return null;
+function lookRequest() {  // a clip: a look at its first frame
+  if (!state.content || !state.styles.length) return null;
   const body = { content: state.content.id, styles: state.styles.map((s) => s.id),
-                 options: readForm(), tab: state.tab };
-  if (state.mask && state.mask.id) Object.assign(body, { mask: state.mask.id, styles: state.mask.styles });
+                 options: readFields(state.schema.options, "opt-"), tab: state.tab };
+  if (state.mask && state.mask.id && !isClip()) {
+    Object.assign(body, { mask: state.mask.id, styles: state.mask.styles });
+  }
   return body;
 }
 
@@ -420,7 +422,8 @@ async function quickLook(refine) {
     $("preview").dataset.blob = url;
     if (old) URL.revokeObjectURL(old);
     $("look-badge").hidden = false;
-    setStatus("Quick look: press “Paint it” for the full picture", 0);
+    setStatus(isClip() ? "Quick look at the first frame: press “Paint the video” for the clip"
+                       : "Quick look: press “Paint it” for the full picture", 0);
     const more = resp.headers.get("X-Look") === "more" && state.refines < MAX_REFINES;
     if (more && state.look === ctl) quickLook(true);
   } catch (e) {
