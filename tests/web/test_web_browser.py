@@ -279,11 +279,25 @@ def test_a_quick_look_without_pressing_anything_then_compare(page, server: str,
     page.wait_for_selector("#download:not([hidden])", timeout=30_000)
     assert page.is_visible("#compare") and page.get_attribute("#before", "src").startswith(
         "/api/uploads/")
-    set_slider(page, "#compare", 20)
-    assert "20%" in page.eval_on_selector("#preview", "e => e.style.clipPath")
+    # the line within the picture as drawn (a picture of another shape than the stage
+    # leaves margins): 20% of the stage's width, held to the picture's edges
+    for value in (20, 1, 99):
+        set_slider(page, "#compare", value)
+        cut, want = page.eval_on_selector("#preview", """e => {
+            const box = e.parentElement, w = box.clientWidth;
+            const k = Math.min(w / e.naturalWidth, box.clientHeight / e.naturalHeight);
+            const shown = e.naturalWidth * k, left = (w - shown) / 2;
+            const at = Math.min(Math.max(VALUE / 100 * w, left), left + shown);
+            return [parseFloat(e.style.clipPath.split(" ").pop()), at]; }""".replace(
+            "VALUE", str(value)))
+        assert abs(cut - want) < 0.5, (value, cut, want)
+        left = page.eval_on_selector("#divider", "e => parseFloat(e.style.left)")
+        assert abs(left - want) < 0.5
     page.wait_for_selector(".card[data-status='done'] .compare input.split")
     set_slider(page, ".card .compare input.split", 70)
-    assert "70%" in page.eval_on_selector(".card .compare img.after", "e => e.style.clipPath")
+    cut = page.eval_on_selector(".card .compare img.after", """e => [
+        parseFloat(e.style.clipPath.split(" ").pop()), e.parentElement.clientWidth]""")
+    assert abs(cut[0] - 0.7 * cut[1]) < 0.5  # a card's picture fills its box ("cover")
     assert not page.errors, page.errors
 
 

@@ -350,13 +350,23 @@ function stageBefore() {
 }
 
 // A split slider: the painting right of the line, the photo left of it.
+// The line at the slider's place over the box, kept within the picture itself: a picture
+// shown whole ("contain") in a box of another shape leaves margins the line must not enter.
 function split(range) {
   const box = range.parentElement;
   const after = box.querySelector(".after");
   const line = box.querySelector(".divider");
   const x = Number(range.value);
-  if (after) after.style.clipPath = range.hidden ? "none" : `inset(0 0 0 ${x}%)`;
-  if (line) line.style.left = `${x}%`;
+  const width = box.clientWidth;
+  let left = 0, shown = width;  // where the picture is drawn across the box, in pixels
+  if (after && after.naturalWidth && getComputedStyle(after).objectFit === "contain") {
+    const scale = Math.min(width / after.naturalWidth, box.clientHeight / after.naturalHeight);
+    shown = after.naturalWidth * scale;
+    left = (width - shown) / 2;
+  }
+  const at = Math.min(Math.max(x / 100 * width, left), left + shown);
+  if (after) after.style.clipPath = range.hidden ? "none" : `inset(0 0 0 ${at}px)`;
+  if (line) line.style.left = `${at}px`;
 }
 
 function compareBox(before, after, alt) {
@@ -1131,6 +1141,8 @@ async function main() {
   wireMask();
   drawBrushes();
   $("compare").addEventListener("input", () => split($("compare")));
+  $("preview").addEventListener("load", () => split($("compare")));  // its shape known now
+  window.addEventListener("resize", () => split($("compare")));
   $("start").addEventListener("click", start);
   $("cancel").addEventListener("click", cancel);
   $("train-start").addEventListener("click", train);
