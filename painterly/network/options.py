@@ -118,9 +118,13 @@ class TrainOptions:
 
     # --- schedule --------------------------------------------------------------------------
     steps: int = option(2000, "Training steps (batches).", group="basic", minimum=1,
-                        maximum=10_000_000)
+                        maximum=10_000_000, page_label="Training steps",
+                        page_help="More steps make a stronger network; the measured quality "
+                                  "came after 2000.")
     batch: int = option(4, "Photos per step, over all processes under torchrun (a multiple "
-                           "of their number).", group="basic", minimum=1, maximum=4096)
+                           "of their number).", group="basic", minimum=1, maximum=4096,
+                        page_label="Photos per step",
+                        page_help="How many photos each step learns from together.")
     minutes: float = option(0.0, "Train for this long (0 = --steps): the steps are planned "
                                  "from the time of a step on this machine, measured before "
                                  "the first and again as the run goes, so that the run, its "
@@ -132,10 +136,14 @@ class TrainOptions:
                                   "learning rate falls to zero along a half cosine (0 = "
                                   "constant).", minimum=0.0, maximum=1.0)
     crop: int = option(256, "Side of the square crops trained on.", group="basic",
-                       minimum=32, maximum=4096)
+                       minimum=32, maximum=4096, page_label="Piece size",
+                       page_help="The side of the square pieces of photos it learns on, in "
+                                 "pixels.")
     photo_size: int = option(512, "Photos are resized to this longest side before cropping; "
                                   "the style image is seen as stylize sees it at this size.",
-                             minimum=32, maximum=8192)
+                             minimum=32, maximum=8192, page_label="Photo size",
+                             page_help="Photos are first shrunk to this longest side; the "
+                                       "painting's strokes are sized to match.")
     seed: int = option(0, "Random seed: network initialisation, held-out photos, crops and "
                           "order.", minimum=0)
 
@@ -145,10 +153,15 @@ class TrainOptions:
                                     "or fast (three halving stages, 5 blocks, width 8: the "
                                     "fastest to apply); --width, --blocks, --downs, --down "
                                     "and --up given change it.",
-                         choices=tuple(PRESETS), group="basic")
+                         choices=tuple(PRESETS), group="basic", page_label="Network",
+                         page_help="Quality paints the strongest strokes; fast paints about "
+                                   "three times faster.",
+                         page_choices={"quality": "quality", "fast": "fast"})
     width: int = option(0, "Channels of the network's first layer (0 = the preset's: 16 for "
                            "quality, 8 for fast; 32 = Johnson et al.; smaller is faster).",
-                        group="basic", minimum=0, maximum=256)
+                        group="basic", minimum=0, maximum=256, page_label="Network width",
+                        page_help="0 = the network's own; wider learns more and paints "
+                                  "slower.")
     blocks: int = option(0, "Residual blocks at the smallest map (0 = the preset's: 10 for "
                             "quality, 5 for fast).", minimum=0, maximum=32)
     downs: int = option(0, "Stages that halve the side (more = larger brush strokes, "
@@ -169,7 +182,11 @@ class TrainOptions:
                                       "preset's: " + ", ".join(
                                           f"{p['style_weight']:g} for {n}"
                                           for n, p in PRESETS.items()) + ").",
-                                 group="basic", minimum=0.0)
+                                 group="basic", minimum=0.0, page_label="Style strength",
+                                 page_help="How strongly it paints: 0 = the network's own ("
+                                           + ", ".join(f"{p['style_weight']:g} for {n}"
+                                                       for n, p in PRESETS.items())
+                                           + "); lower keeps more of the photo.")
     tv_weight: float = _like("tv_weight")
     grid_weight: float = option(10.0, "Weight of the grid term: how much any phase of the "
                                       "network's 2^downs-pixel grid may stand out in the "
@@ -184,9 +201,14 @@ class TrainOptions:
 
     # --- what training writes ------------------------------------------------------------------
     holdout: int = option(4, "Photos held out of training; previews show them.", minimum=0,
-                          maximum=1000)
+                          maximum=1000, page_label="Photos kept aside",
+                          page_help="Not trained on: the previews and the closing quality "
+                                    "figure are taken on them.")
     preview_every: int = option(200, "Write a preview of the held-out photos every N steps "
-                                     "(0 = only at the end).", minimum=0)
+                                     "(0 = only at the end).", minimum=0,
+                                page_label="Preview every",
+                                page_help="Show the network's picture every so many steps "
+                                          "(0 = only at the end).")
     checkpoint_every: int = option(500, "Write a checkpoint (with the optimizer state) every "
                                         "N steps (0 = only on interruption and at the end).",
                                         minimum=0)

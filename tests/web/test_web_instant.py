@@ -46,6 +46,10 @@ def test_the_page_words_come_from_the_options_model(client):
             assert low < high and scale in ("lin", "log")
     cli = {o["name"]: o["help"] for o in options_schema()}
     assert "beta" in cli["style_weight"]  # the command line keeps its precise words
+    train = {o["name"]: o for o in client.get("/api/schema").json()["train_options"]}
+    for name in ("preset", "steps", "batch", "crop", "style_weight", "holdout"):  # shown
+        words = f"{train[name]['page_label']} {train[name]['page_help']}".lower()
+        assert not [w for w in (*PLAIN_BANNED, "torchrun", "--") if w in words], words
 
 
 def test_a_quick_look_is_a_small_picture_and_uses_the_sliders(client, optimised):

@@ -203,7 +203,7 @@ function buildForms(schema) {
   buildFields(schema.apply_options, "apply-", () => $("apply-fields"), null, true);
   buildFields(schema.train_options, "train-",
               (opt) => $(TRAIN_SHOWN.includes(opt.name) ? "train-fields" : "train-advanced-fields"),
-              trainSettingsChanged);
+              trainSettingsChanged, true);  // the shown fields in plain words
   $("train-folder-choice").hidden = !schema.photo_folder;
   showClipFields();
 }
