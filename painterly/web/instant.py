@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field
 from .. import methods
 from ..config import Options, Runtime, make
 from ..engine import plan
-from ..errors import Interrupted, PainterlyError, UsageError
+from ..errors import ImageError, Interrupted, PainterlyError, UsageError
 from ..images import LoadedImage, decode, fit_longest, load_image
 from ..network.options import ApplyOptions
 from . import settings, uploads
@@ -159,8 +159,15 @@ class Previewer:
         if frame:
             from .. import video
 
-            info = video.probe(uploads.path_of(self.studio.uploads, uid, "clip"))
-            img = load_image(next(iter(video.read_frames(info))).rgb)
+            frames = video.read_frames(video.probe(uploads.path_of(self.studio.uploads, uid,
+                                                                   "clip")))
+            try:
+                first = next(frames, None)
+            finally:
+                frames.close()  # the clip's file is closed at once
+            if first is None:
+                raise ImageError("the clip has no frame to look at")
+            img = load_image(first.rgb)
         else:
             img = load_image(uploads.path_of(self.studio.uploads, uid, "image"))
         self._images[key] = img
