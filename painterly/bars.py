@@ -33,3 +33,14 @@ def step_bar(total: int) -> Any:
     return Bar(total=total, unit="step", file=sys.stderr, dynamic_ncols=True,
                bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                           "[{elapsed}<{left}, {rate_fmt}{postfix}]")
+
+
+def line(text: str) -> None:
+    """One line on stderr, above any bar being drawn there (not glued to its end): tqdm
+    clears the bars, writes the line and draws them again."""
+    if "tqdm" in sys.modules:  # a bar may be on the screen
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+    else:
+        print(text, file=sys.stderr)

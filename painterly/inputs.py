@@ -16,7 +16,6 @@ is skipped the same way (one warning line) by the command that meets it.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,10 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 
 
 def warn(message: str) -> None:
-    """One warning line on stderr."""
-    print(f"painterly: warning: {message}", file=sys.stderr)
+    """One warning line on stderr (above a progress bar, if one is drawn)."""
+    from .bars import line
+
+    line(f"painterly: warning: {message}")
 
 
 def warn_emulated(precision: str, device: str, quiet: bool) -> None:

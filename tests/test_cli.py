@@ -187,3 +187,16 @@ def test_one_bad_input_in_a_real_process(tmp_path, images, cli_env):
     r = run_cli(["stylize", tmp_path / "missing.png", style, "-o", tmp_path / "o.png"], cli_env)
     assert r.returncode == 2
     assert r.stderr.strip() == f"painterly: error: {tmp_path / 'missing.png'}: no such file"
+
+
+def test_a_warning_during_a_bar_starts_its_own_line(capsys):
+    from painterly import bars
+    from painterly.inputs import warn
+
+    b = bars.bar(10, "img", "apply")
+    b.update(3)
+    warn("p9.png: damaged; skipped")
+    b.close()
+    err = capsys.readouterr().err
+    before = err[:err.index("painterly: warning:")]
+    assert before.endswith(("\r", "\n")), repr(before[-20:])  # not after the bar's text
