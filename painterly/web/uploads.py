@@ -122,8 +122,11 @@ def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
         raise ImageError("the file is empty")
     if len(data) > limits.max_bytes:
         raise ImageError(f"the file is larger than {human_size(limits.max_bytes)}")
-    with decode(data, "the upload", limits.max_pixels) as im:
-        fmt, (w, h) = im.format, im.size
+    try:  # the page names the file before the message: no second name in it
+        with decode(data, "the upload", limits.max_pixels) as im:
+            fmt, (w, h) = im.format, im.size
+    except ImageError as e:
+        raise ImageError(str(e).removeprefix("the upload: ")) from None
     if fmt not in FORMATS:
         raise ImageError(f"{fmt} images are not accepted; use PNG, JPEG or WebP")
     return FORMATS[fmt], w, h
@@ -162,7 +165,8 @@ def store_clip(fh, folder: Path, limits: Limits) -> Upload:
         try:
             info = probe(tmp)
         except VideoError as e:
-            raise ImageError(str(e).replace(tmp, "the clip")) from None
+            raise ImageError(str(e).replace(f"{tmp}: ", "").replace(tmp, "the clip")) \
+                from None
         w, h = info.upright_size
         if w * h > limits.max_pixels:
             raise ImageError(f"the clip's frames are {w}x{h}, too many pixels (limit "

@@ -60,6 +60,8 @@ def test_upload_validation(make_client, tmp_path: Path):
     refused(b"RIFF\0\0\0\0WAVEfmt " + b"\0" * 64, 400, "not an image")
     refused(png_bytes(48, 40, 1)[:200], 400, "damaged")
     refused(png_bytes(200, 200, 3), 400, "too many pixels")
+    big = c.post("/api/uploads", files={"file": ("b.png", png_bytes(200, 200, 3), "image/png")})
+    assert big.json()["error"].startswith("200x200 is too many pixels")  # no "the upload:"
     refused(png_bytes(48, 40, 1, fmt="PPM"), 400, "accepted format")
     refused(bytes(210_000), 413, "larger than 195 KB")
     refused(bytes(300_000), 413, "larger than 195 KB")
