@@ -199,11 +199,12 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
     opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
     extras = from_args(Extras, args)
-    if sniff_video(args.content) or is_video_output(args.output):  # a clip: frame by frame
+    clip = sniff_video(args.content)
+    if clip or is_video_output(args.output):  # a clip: frame by frame
         from .clip import stylize_clip
         from .images import WRITE_FORMATS
 
-        if not sniff_video(args.content) and os.path.isfile(args.content):
+        if not clip and os.path.isfile(args.content):
             raise UsageError(f"-o {args.output}: {args.content} is a still picture, not a "
                              f"clip; give an image output ({', '.join(sorted(WRITE_FORMATS))})")
 

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import ImageError
+from .errors import ImageError, UsageError
 from .signals import deferred
 
 TEMP_SUFFIX = ".part"
@@ -154,6 +154,15 @@ def refuse_existing(path: str | os.PathLike, what: str, overwrite: bool) -> None
     if not overwrite and os.path.lexists(path):
         raise ImageError(f"{what}: exists; write to another name, or add {OVERWRITE_FLAG} "
                          f"to replace it")
+
+
+def refuse_checkpoint(ckpt: str | os.PathLike, overwrite: bool, what: str = "of an earlier "
+                      "run") -> None:
+    """A fresh training run finds a checkpoint at ``ckpt``: one line naming --resume and
+    --overwrite, unless ``overwrite``."""
+    if not overwrite and os.path.lexists(ckpt):
+        raise UsageError(f"{ckpt}: the checkpoint {what} is there; add --resume to continue "
+                         f"it, or {OVERWRITE_FLAG} to start afresh over it")
 
 
 def kept_note(path: str | os.PathLike, target: str | os.PathLike) -> str:

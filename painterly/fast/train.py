@@ -26,7 +26,6 @@ Ctrl-C or SIGTERM; ``--resume`` continues from it.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from pathlib import Path
@@ -40,7 +39,7 @@ from ..config import Runtime, make
 from ..errors import UsageError
 from ..images import check_folder, image_tensor, load_image, save_image, to_pil
 from ..inputs import collect, warn_emulated
-from ..paths import refuse_existing
+from ..paths import refuse_checkpoint, refuse_existing
 from ..statistics import gram
 from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, split_photos
 from ..version import __version__
@@ -119,9 +118,7 @@ def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
     check_folder(out)
     ckpt = checkpoint_path(out)
     if not resume:
-        if not overwrite and os.path.lexists(ckpt):
-            raise UsageError(f"{ckpt}: the checkpoint of an earlier run is there; add "
-                             f"--resume to continue it, or --overwrite to start afresh over it")
+        refuse_checkpoint(ckpt, overwrite)
         refuse_existing(out, f"-o {out}", overwrite)
         return topts, 0, None, {}, 0.0, None
     if not ckpt.exists():

@@ -26,6 +26,7 @@ from ..paths import (
     check_output,
     check_output_folder,
     interrupted_path,
+    refuse_checkpoint,
     same_file,
 )
 from .modelfile import OLD_LAYOUT, ModelError, ModelFile, load_model
@@ -44,9 +45,8 @@ def check_outputs(style: str, photos: str, out: str, ckpt: Path, previews: str |
     check_input_folder(photos, f"--photos {photos}")
     inputs = [style, photos, *([weights] if weights else [])]
     if not resume and not overwrite and os.path.lexists(ckpt):
-        what = "of an unfinished earlier run" if unfinished(ckpt, out) else "of an earlier run"
-        raise UsageError(f"{ckpt}: the checkpoint {what} is there; add --resume to continue "
-                         f"it, or --overwrite to start afresh over it")
+        refuse_checkpoint(ckpt, overwrite, "of an unfinished earlier run"
+                          if unfinished(ckpt, out) else "of an earlier run")
     check_output(out, "-o", inputs=inputs, folders=[photos], overwrite=overwrite or resume)
     if Path(out).suffix.lower() in NOT_MODELS:
         raise UsageError(f"-o {out}: a model file is not {Path(out).suffix}; give a name "
