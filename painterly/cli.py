@@ -155,7 +155,9 @@ def add_sweep_parser(sub) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from . import signals
+    from . import allocator, signals
+
+    allocator.keep_freed_memory()
 
     with signals.catch() as caught:
         try:
