@@ -100,7 +100,7 @@ class VGGFeatures(nn.Module):
                  winograd_convs: bool = True):
         super().__init__()
         self.winograd = winograd_convs  # False: every convolution direct (comparisons)
-        self._kernels: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._kernels: dict[str, torch.Tensor] = {}
         self.arch = weights.arch
         self.preprocess = weights.preprocess
         names = layer_names(self.arch)
@@ -160,8 +160,8 @@ class VGGFeatures(nn.Module):
         if not (self.winograd and winograd.applies(h, conv.weight)):
             return conv(h)
         if name not in self._kernels:
-            self._kernels[name] = winograd.kernel(conv.weight), winograd.kernel_back(conv.weight)
-        return winograd.conv3x3(h, *self._kernels[name], conv.bias)
+            self._kernels[name] = winograd.kernel(conv.weight)
+        return winograd.conv3x3(h, self._kernels[name], conv.bias)
 
 
 def _prev(relu_name: str) -> str:

@@ -20,8 +20,8 @@ picture is never written whole (a band of a few megabytes stays in the cache, an
 memory allocator does not hand fresh pages to every call).
 
 :func:`conv3x3` is ``F.conv2d(x, weight, bias, padding=1)`` for a weight that gets no
-gradient; the gradient reaches ``x`` (the backward is the same computation with the kernel
-turned round, a 3x3 convolution with padding 1 as well).
+gradient; the gradient reaches ``x`` (the backward takes the same steps transposed, with the
+same kernel: the transformed kernels are 4x the size of the weights, and one copy is kept).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def _kron(m: tuple) -> torch.Tensor:
 
 _IN = _kron(_BT)  # 36 x 36: the 6x6 block, flattened, to its transform
 _OUT = _kron(_AT)  # 16 x 36: the transform domain back to the 4x4 block
+_IN_T, _OUT_T = _IN.T.contiguous(), _OUT.T.contiguous()  # the backward's (the adjoint)
 
 
 def kernel(weight: torch.Tensor) -> torch.Tensor:
@@ -64,12 +65,6 @@ def kernel(weight: torch.Tensor) -> torch.Tensor:
     g = torch.tensor(_G, dtype=torch.float64)
     u = torch.einsum("ia,ocab,jb->ijco", g, weight.detach().double().cpu(), g)
     return u.reshape(36, weight.shape[1], weight.shape[0]).float().contiguous()
-
-
-def kernel_back(weight: torch.Tensor) -> torch.Tensor:
-    """The kernel of the backward pass: the weight turned by 180 degrees, in and out
-    swapped (the gradient of a padding-1 3x3 convolution is one too)."""
-    return kernel(weight.flip(2, 3).transpose(0, 1))
 
 
 def correlate(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None,
@@ -104,23 +99,66 @@ def correlate(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None
     return out[:, :, :h, :w].clone(memory_format=torch.channels_last)
 
 
+def correlate_adjoint(gy: torch.Tensor, u: torch.Tensor,
+                      band_bytes: int = BAND_BYTES) -> torch.Tensor:
+    """The gradient to x of :func:`correlate` (x, u) given the gradient gy of its output:
+    the same steps transposed, with the same kernel (no second one kept): each 4x4 block of
+    gy to the transform domain (``A gy A^T``), multiplied by the kernel with in and out
+    swapped, back to a 6x6 block (``B m B^T``), and the overlapping blocks summed."""
+    n, o, h, w = gy.shape
+    c = u.shape[1]
+    th, tw = -(-h // 4), -(-w // 4)
+    gv = F.pad(gy, (0, 4 * tw - w, 0, 4 * th - h)).permute(0, 2, 3, 1)  # N x H x W x O
+    if not gv.is_contiguous():
+        gv = gv.contiguous()
+    gx = torch.zeros(n, 4 * th + 2, 4 * tw + 4, c, dtype=gy.dtype)  # the padded input's
+    out = gx.permute(0, 3, 1, 2)  # gradient, N x H x W x C (2 columns spare); as N x C x H x W
+    ut = u.transpose(1, 2)  # 36 x O x C
+    band = max(1, band_bytes // (36 * tw * max(c, o) * 4))
+    for b in range(n):
+        for r in range(0, th, band):
+            k = min(band, th - r)
+            t = gv[b, 4 * r: 4 * (r + k)].view(k, 4, tw, 4, o).permute(1, 3, 0, 2, 4)
+            v = torch.mm(_OUT_T, t.reshape(16, k * tw * o)).view(36, k * tw, o)
+            m = torch.bmm(v, ut)  # 36 x (k tw) x C
+            z = torch.mm(_IN_T, m.view(36, -1)).view(6, 6, k, tw, c)
+            _fold_into(gx[b, 4 * r:], z)
+    return out[:, :, 1: h + 1, 1: w + 1].clone(memory_format=torch.channels_last)
+
+
+def _fold_into(g: torch.Tensor, z: torch.Tensor) -> None:
+    """Add 6 x 6 x k x tw x C blocks (row, column in the block; block row, column) to g
+    ((4k + 2) x (4tw + 4) x C, or more rows) where they land, at a step of 4: a block's
+    columns 4 and 5 are the next block's 0 and 1 (summed first), its rows 4 and 5 the next
+    block's rows 0 and 1."""
+    _, _, k, tw, c = z.shape
+    cols = z.new_empty(6, k, tw + 1, 4, c)
+    cols[:, :, :tw] = z[:, :4].permute(0, 2, 3, 1, 4)
+    cols[:, :, tw].zero_()
+    cols[:, :, 1:, :2] += z[:, 4:].permute(0, 2, 3, 1, 4)
+    cols = cols.view(6, k, 4 * tw + 4, c)
+    rows = g[: 4 * k].view(k, 4, 4 * tw + 4, c)
+    rows += cols[:4].transpose(0, 1)
+    rows[1:, :2] += cols[4:, : k - 1].transpose(0, 1)
+    g[4 * k: 4 * k + 2] += cols[4:, k - 1]
+
+
 class _Conv3x3(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, u, u_back, bias):  # noqa: ANN001, ANN205 (autograd's signature)
-        ctx.save_for_backward(u_back)
+    def forward(ctx, x, u, bias):  # noqa: ANN001, ANN205 (autograd's signature)
+        ctx.save_for_backward(u)
         return correlate(x, u, bias)
 
     @staticmethod
     def backward(ctx, gy):  # noqa: ANN001, ANN205
-        (u_back,) = ctx.saved_tensors
-        return correlate(gy, u_back), None, None, None
+        (u,) = ctx.saved_tensors
+        return correlate_adjoint(gy, u), None, None
 
 
-def conv3x3(x: torch.Tensor, u: torch.Tensor, u_back: torch.Tensor,
-            bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``F.conv2d(x, w, bias, padding=1)`` by Winograd's algorithm, with the gradient to x
-    (``u = kernel(w)``, ``u_back = kernel_back(w)``; w and bias get none)."""
-    return _Conv3x3.apply(x, u, u_back, bias)
+def conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.conv2d(x, w, bias, padding=1)`` by Winograd's algorithm for ``u = kernel(w)``,
+    with the gradient to x (w and bias get none)."""
+    return _Conv3x3.apply(x, u, bias)
 
 
 def applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
