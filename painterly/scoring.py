@@ -171,9 +171,10 @@ def no_tf32(dev: torch.device):
 
 
 def scorer_net(weights: VGGWeights, device: str | torch.device = "cpu") -> VGGFeatures:
-    """The VGG of the measures: float32, up to relu5_1, on ``device``."""
+    """The VGG of the measures: float32, up to relu5_1, on ``device``, every convolution
+    direct (no Winograd: the figures stay those of earlier runs, as TF32 stays off)."""
     layers = sorted({*STYLE_LAYERS, CONTENT_LAYER, LEAK_LAYER})
-    return build(weights, layers).float().to(torch.device(device))
+    return build(weights, layers, winograd_convs=False).float().to(torch.device(device))
 
 
 @torch.no_grad()

@@ -168,8 +168,9 @@ def _prev(relu_name: str) -> str:
     return "conv" + relu_name[4:]
 
 
-def build(weights: VGGWeights, layers: list[str], pooling: str = "max") -> VGGFeatures:
+def build(weights: VGGWeights, layers: list[str], pooling: str = "max",
+          winograd_convs: bool = True) -> VGGFeatures:
     """A feature extractor for the given (already canonical) layers."""
     order = layer_names(weights.arch)
     last = max(layers, key=order.index)
-    return VGGFeatures(weights, last, pooling)
+    return VGGFeatures(weights, last, pooling, winograd_convs)

@@ -113,3 +113,13 @@ def test_vgg_features_and_gradients_match_the_direct_convolutions():
     g0, g1 = out[False][1], out[True][1]
     assert (g1 - g0).abs().max() <= 1e-4 * g0.abs().max()
     assert len(VGGFeatures(w, "relu5_1")._kernels) == 0  # made on first use only
+
+
+def test_the_scorer_keeps_the_direct_convolutions():
+    """The fixed scorer's figures stay comparable with earlier runs: no Winograd there."""
+    from painterly import scoring
+    from painterly.weights import random_weights
+
+    net = scoring.scorer_net(random_weights(width=0.5))
+    scoring.features(net, torch.rand(1, 3, 64, 64))
+    assert not net.winograd and not net._kernels
