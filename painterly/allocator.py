@@ -7,7 +7,7 @@ size comes back as fresh pages that the kernel zeroes on their first touch: in f
 2-core CPU, `stylize` with its defaults spent 6-8 s of system time in 37-43 s.  Asking it to
 keep freed memory (trim only above 1 GiB free, grow the heap 256 MiB at a time, map
 separately only blocks above 32 MiB, its largest threshold) cut that to about 2 s and the
-run to 32-37 s; the peak memory grew by 5% (docs/how-it-works.md, Speed).
+run to 32-37 s; the peak memory grew by 5% (docs/benchmarks.md, Float32 CPUs).
 """
 
 from __future__ import annotations
