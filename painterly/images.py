@@ -9,7 +9,8 @@ Input handling, for every image painterly reads:
 * Alpha: transparent parts are composited over white before stylization.  When the
   *content* image has an alpha channel and the output format can store one (PNG, WebP,
   TIFF), the content's alpha, resized, is put back on the result.
-* Images larger than ``MAX_PIXELS`` are refused as possible decompression bombs.
+* Images larger than ``MAX_PIXELS`` are refused (a small file can claim a huge picture:
+  a decompression bomb).
 
 Any failure raises :class:`~painterly.errors.ImageError` naming the file and the problem.
 """
@@ -100,8 +101,8 @@ def decode_file(fh, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
 
 
 def _too_many(name: str, w: int, h: int, max_pixels: int) -> ImageError:
-    return ImageError(f"{name}: {w}x{h} is too many pixels (limit {max_pixels:,}; a possible "
-                      f"decompression bomb); downscale it first")
+    return ImageError(f"{name}: {w}x{h} is too many pixels (the limit is {max_pixels:,}); "
+                      f"downscale it first")
 
 
 def open_header(fh, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -114,8 +115,8 @@ def open_header(fh, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
     except Image.UnidentifiedImageError:
         raise ImageError(f"{name}: {NOT_IMAGE}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: refused as a possible decompression bomb (over "
-                         f"{max_pixels:,} pixels); downscale it first") from None
+        raise ImageError(f"{name}: too many pixels (over {max_pixels:,}); downscale it "
+                         f"first") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
         raise ImageError(f"{name}: the image is damaged ({str(e) or type(e).__name__}); "
                          f"{DAMAGED}") from None
@@ -155,8 +156,8 @@ def decode(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: refused as a possible decompression bomb (over "
-                         f"{max_pixels:,} pixels); downscale it first") from None
+        raise ImageError(f"{name}: too many pixels (over {max_pixels:,}); downscale it "
+                         f"first") from None
     except Image.UnidentifiedImageError:
         raise ImageError(f"{name}: {NOT_IMAGE}") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as e:
