@@ -10,7 +10,7 @@ were trained with (Caffe: BGR 0..255 minus the mean pixel; torchvision: ImageNet
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +41,9 @@ class VGGWeights:
     preprocess: str  # caffe | torch
     state: dict[str, torch.Tensor]
     source: str
+    # Winograd kernels of the float32 convolutions by layer name (painterly/winograd.py),
+    # made on first use and shared by every feature extractor built from these weights
+    kernels: dict[str, torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
 
     def describe(self) -> str:
         conv = "BGR 0..255 minus mean pixel" if self.preprocess == "caffe" else \
@@ -100,7 +103,7 @@ class VGGFeatures(nn.Module):
                  winograd_convs: bool = True):
         super().__init__()
         self.winograd = winograd_convs  # False: every convolution direct (comparisons)
-        self._kernels: dict[str, torch.Tensor] = {}
+        self._kernels = weights.kernels  # shared: one copy however many extractors
         self.arch = weights.arch
         self.preprocess = weights.preprocess
         names = layer_names(self.arch)

@@ -112,7 +112,10 @@ def test_vgg_features_and_gradients_match_the_direct_convolutions():
         assert (got - ref).abs().max() <= 1e-4 * ref.abs().max(), name
     g0, g1 = out[False][1], out[True][1]
     assert (g1 - g0).abs().max() <= 1e-4 * g0.abs().max()
-    assert len(VGGFeatures(w, "relu5_1")._kernels) == 0  # made on first use only
+    # made on first use, once for the weights: a second extractor (other layers) shares them
+    assert len(VGGFeatures(random_weights(width=0.5, seed=3), "relu5_1")._kernels) == 0
+    again = VGGFeatures(w, "relu4_2")
+    assert again._kernels is vgg._kernels and "conv4_2" in again._kernels
 
 
 def test_the_scorer_keeps_the_direct_convolutions():
