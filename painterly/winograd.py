@@ -162,19 +162,48 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None) 
 
 
 def applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether a convolution of x by this weight should take this path: a 3x3 weight with
-    no gradient, float32 on the CPU outside autocast (bfloat16 is left to the direct
-    convolution: the transforms' rounding would be too coarse in it), and at least
+    """Whether a convolution of x by this weight should take this path: a 3x3 weight that
+    gets no gradient (frozen, or no gradients taken), float32 on the CPU outside autocast
+    (bfloat16 is left to the direct convolution: the transforms' rounding would be too
+    coarse in it), and at least
     :data:`MIN_CHANNELS` channels in and :data:`MIN_PIXELS` pixels a map (fewer: the
     transforms cost more than they save)."""
     return (x.device.type == "cpu" and x.dtype == torch.float32
             and x.shape[-2] * x.shape[-1] >= MIN_PIXELS
             and weight.dtype == torch.float32 and weight.shape[-2:] == (3, 3)
-            and weight.shape[1] >= MIN_CHANNELS and not weight.requires_grad
-            and not torch.is_autocast_enabled("cpu"))
+            and weight.shape[1] >= MIN_CHANNELS
+            and not (weight.requires_grad and torch.is_grad_enabled())
+            and not torch.is_autocast_enabled("cpu") and not torch.onnx.is_in_onnx_export())
 
 
 # benchmarks/winograd.py, 2-core Ice Lake Xeon: 64 channels in at 512x384 took 87-106 ms
 # against 61 direct, 128 at 256x192 38-42 against 46; 512 at 8x6 gained nothing, at 16x12 30%
 MIN_CHANNELS = 128
 MIN_PIXELS = 128
+
+
+class Kernels:
+    """The kernels of a network's convolutions, made on first use and made again when a
+    weight changes (an optimiser's step moves its version counter): for a network that is
+    trained between two uses."""
+
+    def __init__(self) -> None:
+        self._made: dict[int, tuple[tuple[int, int], torch.Tensor]] = {}
+
+    def of(self, conv: torch.nn.Conv2d) -> torch.Tensor:
+        w = conv.weight
+        stamp = (w.data_ptr(), w._version)
+        hit = self._made.get(id(conv))
+        if hit is None or hit[0] != stamp:
+            hit = self._made[id(conv)] = stamp, kernel(w)
+        return hit[1]
+
+
+def conv(layer: torch.nn.Conv2d, x: torch.Tensor, kernels: Kernels) -> torch.Tensor:
+    """``layer(x)`` for a 3x3, stride-1, zero-padding-1 convolution: by Winograd's algorithm
+    where it :func:`applies`, else the layer itself."""
+    if (layer.stride == (1, 1) and layer.padding == (1, 1) and layer.dilation == (1, 1)
+            and layer.groups == 1 and layer.padding_mode == "zeros"
+            and applies(x, layer.weight)):
+        return conv3x3(x, kernels.of(layer), layer.bias)
+    return layer(x)

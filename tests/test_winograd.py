@@ -126,3 +126,32 @@ def test_the_scorer_keeps_the_direct_convolutions():
     net = scoring.scorer_net(random_weights(width=0.5))
     scoring.features(net, torch.rand(1, 3, 64, 64))
     assert not net.winograd and not net._kernels
+
+
+def test_a_network_painting_in_float32_takes_the_path_and_follows_its_training():
+    """The fast model (128 channels at its deepest level here) paints the same picture as
+    the direct convolutions (float64, which never takes the path); a training step between
+    two paintings makes the kernels again."""
+    from painterly.fast.model import FastArch, FastNet
+
+    torch.manual_seed(0)
+    net = FastNet(FastArch(widths=(8, 16, 32, 128)))
+    x = torch.rand(1, 3, 64, 96)  # the deepest maps 12 x 16 (with the margin)
+    with torch.no_grad():
+        fast = net(x)
+        assert net.encoder.kernels._made and net.decoder.kernels._made  # took the path
+        ref = net.double()(x.double()).float()
+        net.float()
+    assert (fast - ref).abs().max() <= 1e-4 * ref.abs().max()
+
+    net(x).square().mean().backward()  # training: gradients to the weights, direct layers
+    top = net.decoder.top
+    deep = net.encode(x)[-1].detach()
+    with torch.no_grad():
+        before = winograd.conv(top, deep, net.decoder.kernels)
+        for p in net.parameters():
+            p -= 0.1 * p.grad  # in place, as an optimiser's step
+        after = winograd.conv(top, deep, net.decoder.kernels)
+        plain = F.conv2d(deep, top.weight, top.bias, padding=1)
+    assert not torch.allclose(after, before)
+    assert (after - plain).abs().max() <= 1e-4 * plain.abs().max()  # made again

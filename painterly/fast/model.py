@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import winograd
 from ..errors import UsageError
 from .stats import STATISTICS, Stats, feature_stats, transfer
 
@@ -89,6 +90,7 @@ class Encoder(nn.Module):
         ins = [3, *widths[:-1]]
         self.levels = nn.ModuleList(
             nn.ModuleList([_conv(ci, co), _conv(co, co)]) for ci, co in zip(ins, widths))
+        self.kernels = winograd.Kernels()  # float32 painting on the CPU: painterly/winograd.py
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = []
@@ -96,7 +98,8 @@ class Encoder(nn.Module):
         for k, (a, b) in enumerate(self.levels):
             if k:
                 h = F.max_pool2d(h, 2)
-            h = self.act(b(self.act(a(h))))
+            h = self.act(winograd.conv(b, self.act(winograd.conv(a, h, self.kernels)),
+                                       self.kernels))
             out.append(h)
         return out
 
@@ -112,16 +115,17 @@ class Decoder(nn.Module):
             self.fuse.append(_conv(widths[k + 1] + widths[k], widths[k]))
             self.refine.append(_conv(widths[k], widths[k]))
         self.out = _conv(widths[0], 3)
+        self.kernels = winograd.Kernels()
 
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
-        h = self.act(self.top(feats[-1]))
+        h = self.act(winograd.conv(self.top, feats[-1], self.kernels))
         for i, k in enumerate(reversed(range(LEVELS - 1))):
             if torch.is_grad_enabled():  # training: the phases' strided adds cost more there
                 up = F.interpolate(h, scale_factor=2.0, mode="nearest")
                 h = self.act(self.fuse[i](torch.cat([up, feats[k]], 1)))
             else:
                 h = self.act(up_fuse(self.fuse[i], h, feats[k]))
-            h = self.act(self.refine[i](h))
+            h = self.act(winograd.conv(self.refine[i], h, self.kernels))
         return self.out(h) * 0.25 + 0.45
 
 
