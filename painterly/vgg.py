@@ -158,7 +158,7 @@ class VGGFeatures(nn.Module):
 
     def _conv(self, name: str, h: torch.Tensor) -> torch.Tensor:
         """One convolution: by Winograd's algorithm where it is the faster (float32 on the
-        CPU, enough channels: painterly/winograd.py), its kernels made once per layer."""
+        CPU, enough channels: painterly/winograd.py), its kernel made once for the weights."""
         conv = self.convs[name]
         if not (self.winograd and winograd.applies(h, conv.weight)):
             return conv(h)
