@@ -146,7 +146,27 @@ def test_upsampling_on_the_small_map_is_upsample_then_convolve(hw):
         x = torch.randn(2, 6, *hw)
         plain = up[1](up[0](x))
         torch.testing.assert_close(up(x), plain, atol=1e-5, rtol=1e-5)
+        # channels-last maps take the 2x2 phases
+        cl = x.contiguous(memory_format=torch.channels_last)
+        two = up(cl)
+        assert two.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(two, plain, atol=1e-5, rtol=1e-5)
+    with torch.enable_grad():  # training takes the 3x3 phases
+        three = up(cl)
+    assert three.requires_grad
+    torch.testing.assert_close(two, three.detach(), atol=1e-5, rtol=1e-5)
     assert "phases" not in up.state_dict()
+
+
+def test_nearest_phases_in_bfloat16_match_the_3x3_phases():
+    from painterly.network.transform import Up
+    torch.manual_seed(3)
+    up = Up(8, 4).eval().to(torch.bfloat16)
+    x = torch.randn(1, 8, 5, 7, dtype=torch.bfloat16)
+    with torch.no_grad():
+        two = up(x.contiguous(memory_format=torch.channels_last))
+        three = up(x)
+    torch.testing.assert_close(two.float(), three.float(), atol=2e-2, rtol=2e-2)
 
 
 @pytest.mark.parametrize("hw", [(6, 10), (7, 5), (1, 3), (2, 2)])
