@@ -52,8 +52,14 @@ def for_options(opts: Options, runtime: Runtime | None = None, **settings: Any) 
     make = room(opts.method).make
     if (opts.init in WARM_STARTS and opts.init != opts.method
             and "start_with" in inspect.signature(make).parameters):
-        # --init fast: the method starts from the picture another method makes
-        settings = {"start_with": for_options(warm_start_options(opts), runtime), **settings}
+        # --init fast: the method starts from the picture another method makes; both take
+        # the one VGG-19 (its weights, and in float32 its Winograd kernels, loaded once)
+        if settings.get("vgg") is None:
+            from .weights import SharedWeights  # here: the registry imports no torch
+
+            settings = {**settings, "vgg": SharedWeights(runtime.weights)}
+        start = for_options(warm_start_options(opts), runtime, vgg=settings["vgg"])
+        settings = {"start_with": start, **settings}
     return make(runtime, **_taken(make, settings))
 
 

@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -216,6 +217,24 @@ def resolve(explicit: str = "", fetch: bool = True) -> VGGWeights:
             raise WeightsError("no VGG weights cached; run 'painterly weights --fetch'")
         p = fetch_default()
     return load_weights(p)
+
+
+class SharedWeights:
+    """VGG weights for several methods at once (a warm start's two, the studio's optimiser
+    and its fast preview): found and loaded by :func:`resolve` when one of them first needs
+    them, then one copy for all, and in float32 one set of Winograd kernels (205 MB for
+    VGG-19)."""
+
+    def __init__(self, explicit: str = ""):
+        self.explicit = explicit
+        self._weights: VGGWeights | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> VGGWeights:
+        with self._lock:
+            if self._weights is None:
+                self._weights = resolve(self.explicit)
+            return self._weights
 
 
 def short_reason(e: BaseException, limit: int = 100) -> str:

@@ -411,6 +411,8 @@ def test_init_fast_starts_the_optimiser_from_the_fast_picture(tmp_path, images, 
     a = np.asarray(fast, dtype=np.float32)
     b = np.asarray(seen[0], dtype=np.float32)
     assert np.abs(a - b).mean() < 2.0  # the same picture, but for rounding
+    # one VGG-19 for both methods: its weights (and float32 kernels) loaded once
+    assert st.weights is not None and st.start_with.refiner._weights is st.weights
     with pytest.raises(UsageError, match="init 'fast' needs"):
         painterly_stylizer(tiny).picture(str(content), [str(style)], opts)
     r = run_cli(["stylize", content, style, "-o", tmp_path / "o.png", "--init", "fast",

@@ -171,3 +171,17 @@ def test_env_and_explicit_paths(tmp_path, monkeypatch):
     monkeypatch.setenv("PAINTERLY_WEIGHTS", str(p))
     assert W.locate() == p
     assert W.locate(str(tmp_path / "other.pt")) == tmp_path / "other.pt"
+
+
+def test_shared_weights_are_loaded_once_when_first_needed(tiny_weights, tmp_path):
+    from painterly.config import Options
+    from painterly.fast.refine import Refiner
+    from painterly.weights import SharedWeights
+
+    shared = SharedWeights(str(tiny_weights))
+    assert shared._weights is None  # nothing read until a method needs it
+    first = shared.get()
+    assert shared.get() is first
+    missing = SharedWeights(str(tmp_path / "none.bin"))
+    with pytest.raises(WeightsError, match="--refine 0"):  # the refiner's own advice
+        Refiner(missing, torch.device("cpu")).network(Options())

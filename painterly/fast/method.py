@@ -40,6 +40,7 @@ from ..images import (
     resize_tensor,
     to_pil,
 )
+from ..weights import SharedWeights
 from .model import MARGIN, FastNet, _mask_at
 from .modelfile import SHIPPED, FastModelError, FastModelFile, load_fast
 from .refine import Refiner
@@ -60,12 +61,14 @@ def _digest(x: torch.Tensor) -> str:
 
 class FastMethod:
     """The fast model as a method (``kind = "fast"``).  ``weights``: the VGG-19 of the
-    refining steps (default: the cached original, as for ``stylize``)."""
+    refining steps, a file or weights shared with another method (default: the cached
+    original, as for ``stylize``), loaded when first needed."""
 
     kind = KIND
 
     def __init__(self, model: str | os.PathLike | FastModelFile | None = None,
-                 device: str = "auto", precision: str = "auto", weights: str | None = None):
+                 device: str = "auto", precision: str = "auto",
+                 weights: SharedWeights | str | None = None):
         if model is None and not SHIPPED.exists():
             raise FastModelError(f"{SHIPPED}: the fast model is not installed; train one "
                                  f"with 'painterly train-fast' and pass it")
@@ -238,12 +241,14 @@ def shipped_info() -> dict:
     return load_fast(SHIPPED).meta
 
 
-def make(runtime, model: str | os.PathLike | None = None) -> FastMethod:
+def make(runtime, model: str | os.PathLike | None = None,
+         vgg: SharedWeights | None = None) -> FastMethod:
     """The method ``--method fast`` chooses: the shipped model (or ``model``), on the
-    runtime's device, refining with the runtime's VGG weights."""
-    return FastMethod(model, device=runtime.device, weights=runtime.weights)
+    runtime's device, refining with the runtime's VGG weights (``vgg``: weights shared
+    with another method)."""
+    return FastMethod(model, device=runtime.device, weights=vgg or runtime.weights)
 
 
-def load(path: str | os.PathLike, runtime) -> FastMethod:
+def load(path: str | os.PathLike, runtime, vgg: SharedWeights | None = None) -> FastMethod:
     """The method of a fast model file."""
-    return FastMethod(path, device=runtime.device, weights=runtime.weights)
+    return FastMethod(path, device=runtime.device, weights=vgg or runtime.weights)

@@ -33,7 +33,7 @@ from ..images import fit_longest, resize_tensor
 from ..masks import Guides
 from ..objective import TargetCache, feature_net
 from ..vgg import VGGFeatures
-from ..weights import VGGWeights, load_weights, resolve
+from ..weights import SharedWeights, VGGWeights, load_weights, resolve
 
 REFINE_SIDE = 256  # longest side of the refined picture (measured: docs/fast.md, Refining)
 
@@ -41,7 +41,8 @@ REFINE_SIDE = 256  # longest side of the refined picture (measured: docs/fast.md
 class Refiner:
     """VGG-19 and the style targets kept between pictures, for :meth:`__call__`."""
 
-    def __init__(self, weights: VGGWeights | str | os.PathLike | None, device: torch.device):
+    def __init__(self, weights: VGGWeights | SharedWeights | str | os.PathLike | None,
+                 device: torch.device):
         self._weights = weights
         self.device = device
         self._nets: dict[tuple, VGGFeatures] = {}
@@ -51,7 +52,10 @@ class Refiner:
         w = self._weights
         if not isinstance(w, VGGWeights):
             try:
-                w = self._weights = load_weights(w) if w else resolve()
+                if isinstance(w, SharedWeights):
+                    w = self._weights = w.get()
+                else:
+                    w = self._weights = load_weights(w) if w else resolve()
             except WeightsError as e:
                 raise WeightsError(f"{e}; or --refine 0 for the fast model's picture alone, "
                                    f"which needs no VGG") from None

@@ -31,7 +31,7 @@ from ..images import (
     to_pil,
 )
 from ..objective import TargetCache, feature_net, load_styles
-from ..weights import VGGWeights, load_weights, resolve
+from ..weights import SharedWeights, VGGWeights, load_weights, resolve
 from .clips import ClipOptions, OptimisedFrames, style_tensors
 
 if TYPE_CHECKING:
@@ -58,12 +58,13 @@ class Stylizer:
 
     kind = KIND
 
-    def __init__(self, weights: VGGWeights | str | os.PathLike | None = None,
+    def __init__(self, weights: VGGWeights | SharedWeights | str | os.PathLike | None = None,
                  device: str = "auto", *, clip: ClipOptions | None = None,
                  frame_callback: Callback | None = None, start_with: Method | None = None):
+        self._shared = weights if isinstance(weights, SharedWeights) else None
         if isinstance(weights, VGGWeights):
             self.weights = weights
-        elif weights:
+        elif weights and self._shared is None:
             self.weights = load_weights(weights)
         else:
             self.weights = None
@@ -76,7 +77,7 @@ class Stylizer:
 
     def _weights_for(self, opts: Options) -> VGGWeights:
         if self.weights is None:
-            self.weights = resolve()
+            self.weights = self._shared.get() if self._shared else resolve()
         if opts.model != self.weights.arch and opts.model != "vgg19":
             raise UsageError(f"--model {opts.model}: the weights are {self.weights.arch}; "
                              f"pass --weights with {opts.model} weights")
@@ -148,11 +149,13 @@ class Stylizer:
 
 
 def make(runtime: Runtime, *, clip: ClipOptions | None = None,
-         callback: Callback | None = None, start_with: Method | None = None) -> Stylizer:
+         callback: Callback | None = None, start_with: Method | None = None,
+         vgg: SharedWeights | None = None) -> Stylizer:
     """The room's method for ``runtime`` (``clip``: how the frames of clips are steadied;
     ``callback``: the optimiser's progress within each frame of a clip; ``start_with``: the
-    method of a warm start, ``--init fast``)."""
-    return Stylizer(runtime.weights or None, runtime.device, clip=clip,
+    method of a warm start, ``--init fast``; ``vgg``: VGG-19 weights shared with another
+    method, instead of ``runtime.weights``)."""
+    return Stylizer(vgg or runtime.weights or None, runtime.device, clip=clip,
                     frame_callback=callback, start_with=start_with)
 
 

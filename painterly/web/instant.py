@@ -47,6 +47,7 @@ from ..engine import plan
 from ..errors import ImageError, Interrupted, PainterlyError, UsageError
 from ..images import LoadedImage, decode, fit_longest, load_image
 from ..network.options import ApplyOptions
+from ..weights import SharedWeights
 from . import settings, uploads
 from .common import fail
 from .jobs import JOB_ID, Studio
@@ -91,23 +92,28 @@ def has_fast_choice() -> bool:
             and FAST in methods.ROOMS)
 
 
-def load_fast_method(weights: str | None, device: str) -> Method | None:
+def load_fast_method(weights: str | None, device: str,
+                     vgg: SharedWeights | None = None) -> Method | None:
     """The fast method (weights loaded) that the registry makes for
-    ``Options(method="fast")``, or None where this painterly has none."""
+    ``Options(method="fast")`` (``vgg``: the VGG-19 of its refining steps, shared), or None
+    where this painterly has none."""
     if not has_fast_choice():
         return None
     try:
         return methods.for_options(Options(method=FAST),
-                                   Runtime(weights=weights or "", device=device))
+                                   Runtime(weights=weights or "", device=device), vgg=vgg)
     except (PainterlyError, OSError) as e:  # e.g. its model file is missing
         log.warning("preview: the fast method is not available: %s", e)
         return None
 
 
-def make_optimiser(weights: str | None, device: str) -> Callable[..., Image.Image]:
+def make_optimiser(weights: str | None, device: str,
+                   vgg: SharedWeights | None = None) -> Callable[..., Image.Image]:
     """``paint(content, styles, opts, callback, mask=, init=)`` by optimisation: the
-    registry's optimise method, on its own kept network and style statistics."""
-    return methods.for_options(Options(), Runtime(weights=weights or "", device=device)).picture
+    registry's optimise method, on its own kept network and style statistics (``vgg``: its
+    VGG-19, shared)."""
+    return methods.for_options(Options(), Runtime(weights=weights or "", device=device),
+                               vgg=vgg).picture
 
 
 @dataclasses.dataclass
@@ -131,6 +137,8 @@ class Previewer:
         self._paint: Callable[..., Image.Image] | None = None
         self._fast: Method | None = None
         self._fast_checked = False
+        # one VGG-19 for the optimiser and the fast preview's refining steps
+        self._vgg = SharedWeights(studio.weights or "")
         self._images: OrderedDict[tuple[str, bool], LoadedImage] = OrderedDict()
         self._last: OrderedDict[str, tuple[str, LoadedImage, int]] = OrderedDict()
 
@@ -139,12 +147,12 @@ class Previewer:
     def paint(self, *args: Any, **kwargs: Any) -> Image.Image:
         """A picture by optimisation (see :func:`make_optimiser`)."""
         if self._paint is None:
-            self._paint = make_optimiser(self.studio.weights, self.studio.device)
+            self._paint = make_optimiser(self.studio.weights, self.studio.device, self._vgg)
         return self._paint(*args, **kwargs)
 
     def fast(self) -> Method | None:
         if not self._fast_checked:
-            self._fast = load_fast_method(self.studio.weights, self.studio.device)
+            self._fast = load_fast_method(self.studio.weights, self.studio.device, self._vgg)
             self._fast_checked = True
         return self._fast
 

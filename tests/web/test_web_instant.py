@@ -25,7 +25,7 @@ from painterly.web.uploads import Limits
 @pytest.fixture
 def optimised(monkeypatch):
     """The quick look by optimisation, as where no any-painting fast method is offered."""
-    monkeypatch.setattr(instant, "load_fast_method", lambda weights, device: None)
+    monkeypatch.setattr(instant, "load_fast_method", lambda weights, device, vgg=None: None)
 
 
 PLAIN_BANNED = ("relu", "alpha", "beta", "l-bfgs", "lbfgs", "gram", "adam", "optimizer")
@@ -270,3 +270,24 @@ def test_the_fast_method_is_taken_from_the_registry_when_it_is_offered(client, m
     got = pv.look(req, pv.ticket("t"))
     assert got is not None and got[1] is True and asked == ["fast", "fast"]
     assert Image.open(io.BytesIO(got[0])).size == (24, 16)
+
+
+def test_the_optimiser_and_the_fast_look_share_one_vgg(monkeypatch):
+    """The studio's two ways of looking take one VGG-19 (in float32 its Winograd kernels are
+    205 MB): the same shared weights reach both methods."""
+    from types import SimpleNamespace
+
+    from painterly.weights import SharedWeights
+
+    seen = []
+
+    def for_options(opts, runtime, **settings):
+        seen.append((opts.method, settings.get("vgg")))
+        return SimpleNamespace(kind=opts.method, picture=lambda *a, **k: None)
+
+    monkeypatch.setattr(instant.methods, "for_options", for_options)
+    p = instant.Previewer(SimpleNamespace(weights="", device="cpu"), Limits())
+    p.fast()
+    p.paint()
+    assert [m for m, _ in seen] == ["fast", "optimise"]
+    assert isinstance(seen[0][1], SharedWeights) and seen[0][1] is seen[1][1]
