@@ -137,8 +137,7 @@ class Previewer:
         self._paint: Callable[..., Image.Image] | None = None
         self._fast: Method | None = None
         self._fast_checked = False
-        # one VGG-19 for the optimiser and the fast preview's refining steps
-        self._vgg = SharedWeights(studio.weights or "")
+        self._vgg: SharedWeights = studio.vgg  # the studio's one VGG-19
         self._images: OrderedDict[tuple[str, bool], LoadedImage] = OrderedDict()
         self._last: OrderedDict[str, tuple[str, LoadedImage, int]] = OrderedDict()
 

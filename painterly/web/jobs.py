@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .. import methods
-from ..config import Options, Runtime
+from ..config import WARM_STARTS, Options, Runtime
 from ..errors import Interrupted, PainterlyError, is_out_of_memory
 from ..images import save_bytes
+from ..weights import SharedWeights
 from .models import Models
 from .records import FINAL, JOB_ID, Job, error_message, new_id
 from .runners import RESULTS, RUNNERS, Context, apply_job
@@ -67,7 +68,11 @@ class Studio:
         self._stopping = False
         self.closing = False  # set when the server is shutting down
         self._thread: threading.Thread | None = None
-        self._stylizer: Method | None = None
+        # the methods of stylize and clip jobs by (method, warm start), made on first use and
+        # kept; they and the quick looks take one VGG-19 (in float32 with its 205 MB of
+        # Winograd kernels)
+        self._stylizers: dict[tuple[str, str], Method] = {}
+        self.vgg = SharedWeights(weights or "")
         self._applying = threading.Semaphore(2)  # networks run at once from requests
         self._load()
 
@@ -223,18 +228,21 @@ class Studio:
             finally:
                 self.current = None
 
-    def stylizer(self) -> Method:
-        """The optimisation method, made on first use and kept (weights, targets)."""
-        if self._stylizer is None:
-            self._stylizer = methods.for_options(Options(), self._runtime())
-        return self._stylizer
+    def stylizer(self, opts: Options | None = None) -> Method:
+        """The method ``opts`` asks for (its ``method``, and a warm start: ``init="fast"``;
+        None: optimisation), made on first use and kept (weights, targets, statistics)."""
+        opts = opts or Options()
+        key = (opts.method, opts.init if opts.init in WARM_STARTS else "")
+        if key not in self._stylizers:
+            self._stylizers[key] = methods.for_options(opts, self._runtime(), vgg=self.vgg)
+        return self._stylizers[key]
 
     def _runtime(self) -> Runtime:
         return Runtime(weights=self.weights or "", device=self.device)
 
     def _context(self, job: Job) -> Context:
         return Context(self.uploads, self.job_dir(job.id), self.models,
-                       self._runtime(), self.stylizer,
+                       self._runtime(), self.stylizer, self.vgg,
                        lambda: job.cancel.is_set() or self._stopping, self.preview_interval,
                        self.photo_folder)
 

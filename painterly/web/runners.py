@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..method import Method
+    from ..weights import SharedWeights
 
 THUMB_SIDE = 360  # gallery pictures
 RESULTS = {"stylize": "result.png", "apply": "result.png", "clip": "result.mp4"}
@@ -48,7 +49,8 @@ class Context:
     folder: Path  # the job's own folder
     models: Models
     runtime: Runtime
-    stylizer: Callable[[], Method]  # the studio's optimisation method, made on first use
+    stylizer: Callable[[Options], Method]  # the studio's method for these options, kept
+    vgg: SharedWeights  # the studio's one VGG-19
     stop: Callable[[], bool]  # the job was cancelled or the server is stopping
     preview_interval: float = 0.5
     photo_folder: Path | None = None  # the server's --photos
@@ -112,7 +114,8 @@ def stylize_job(job: Job, ctx: Context) -> None:
     content = str(path_of(ctx.uploads, job.content, "image"))
     styles = [str(path_of(ctx.uploads, s, "image")) for s in job.styles]
     mask = str(path_of(ctx.uploads, job.mask, "image")) if job.mask else None
-    image = ctx.stylizer().picture(content, styles, opts, step_callback(job, ctx), mask=mask)
+    image = ctx.stylizer(opts).picture(content, styles, opts, step_callback(job, ctx),
+                                       mask=mask)
     save_image(image, ctx.folder / RESULTS["stylize"])
     save_thumb(image, ctx.folder)
 
@@ -208,7 +211,7 @@ def clip_frames(job: Job, ctx: Context, frame: dict) -> tuple[Callable, int]:
     validate(opts, len(job.styles))
     styles = [path_of(ctx.uploads, s, "image") for s in job.styles]
     method = methods.for_options(opts, ctx.runtime, clip=clip,
-                                 callback=step_callback(job, ctx, frame))
+                                 callback=step_callback(job, ctx, frame), vgg=ctx.vgg)
     return method.frames(styles, opts), opts.size
 
 

@@ -15,6 +15,7 @@ pytest.importorskip("fastapi", reason="the web extras are not installed: pip ins
 
 from web_helpers import images, png_bytes, submit, upload, wait_for
 
+from painterly.config import Options
 from painterly.optimise.stylizer import Stylizer
 from painterly.web.uploads import Limits
 
@@ -278,3 +279,29 @@ def test_records_from_before_job_kinds_still_load(make_client, tmp_path: Path):
     job = c.get(f"/api/jobs/{folder.name}").json()
     assert job["kind"] == "stylize" and job["model"] == "" and job["result"]
     assert c.get(job["result"]).status_code == 200
+
+
+def test_a_stylize_job_is_painted_by_the_method_its_options_name(client, monkeypatch):
+    """``method="fast"`` paints with the any-painting model (it ran optimisation before), and
+    ``init="fast"`` starts the optimiser from its picture (it failed with advice about the
+    Python API); every method of the studio takes its one VGG-19."""
+    from painterly.fast.method import FastMethod
+
+    called: list[str] = []
+    for cls, name in ((Stylizer, "optimise"), (FastMethod, "fast")):
+        def record(self, *a, _real=cls.picture, _name=name, **kw):
+            called.append(_name)
+            return _real(self, *a, **kw)
+
+        monkeypatch.setattr(cls, "picture", record)
+    content, style = images(client)
+    for options, painted_by in (({"method": "fast"}, ["fast"]),
+                                ({"init": "fast"}, ["optimise", "fast"])):
+        called.clear()
+        job = submit(client, content, [style], size=40, steps=2, scales=1, **options)
+        done = wait_for(client, job["id"], ("done", "failed"))
+        assert done["status"] == "done", done
+        assert called == painted_by
+    studio = client.app.state.studio
+    warm = studio.stylizer(Options(init="fast"))
+    assert warm._shared is studio.vgg and warm.start_with.refiner._weights is warm.weights

@@ -286,7 +286,8 @@ def test_the_optimiser_and_the_fast_look_share_one_vgg(monkeypatch):
         return SimpleNamespace(kind=opts.method, picture=lambda *a, **k: None)
 
     monkeypatch.setattr(instant.methods, "for_options", for_options)
-    p = instant.Previewer(SimpleNamespace(weights="", device="cpu"), Limits())
+    p = instant.Previewer(SimpleNamespace(weights="", device="cpu", vgg=SharedWeights("")),
+                          Limits())
     p.fast()
     p.paint()
     assert [m for m, _ in seen] == ["fast", "optimise"]
