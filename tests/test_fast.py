@@ -231,6 +231,23 @@ def test_regions_take_their_own_style(method, tmp_path):
     assert right > left
 
 
+def test_a_mask_colour_without_a_style_keeps_the_photo(method, tmp_path):
+    # one style and a black/white mask: black keeps the photo, as with optimisation (the
+    # photo's own features there; it was painted black: nothing filled the masks' rest)
+    c = _img(gradient_image(32, 32), tmp_path, "c.png")
+    a = _img(stripes_image(), tmp_path, "a.png")
+    labels = np.zeros((32, 32, 3), np.float32)
+    labels[:, 16:] = 1.0
+    mask = save_png(labels, tmp_path / "mask.png")
+    opts = make(Options, size=32, method="fast", refine=0)
+    masked = np.asarray(method.picture(c, [a], opts, mask=str(mask)), dtype=float)
+    kept = np.asarray(method.picture(c, [a], opts.replace(strength=0.0)), dtype=float)
+    styled = np.asarray(method.picture(c, [a], opts), dtype=float)
+    assert np.abs(masked[:, :6] - kept[:, :6]).mean() < 12  # black was about 100 off
+    assert np.abs(masked[:, 26:] - styled[:, 26:]).mean() < \
+        np.abs(masked[:, 26:] - kept[:, 26:]).mean()
+
+
 def test_frames_give_frames_of_the_same_shape(method, tmp_path):
     s = _img(stripes_image(), tmp_path, "s.png")
     fn = method.frames([s], make(Options, size=32))

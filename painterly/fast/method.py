@@ -113,7 +113,8 @@ class FastMethod:
               precision: str | None = None) -> torch.Tensor:
         """x (1 x 3 x H x W) painted with one set of statistics (``styles`` of one item), or
         per region: ``regions`` 1 x R x H x W soft masks with R == len(styles) or one more
-        (the first: the photo's own features).  The decoded picture is then given the
+        (the first: the photo's own features); where the masks add up to less than one (a
+        ``--mask`` colour that keeps the photo), the photo's own features fill the rest.  The decoded picture is then given the
         style's colour mean and covariance (the last statistics; measured: it brought the
         texture distance of an early model from 2.2-2.5 to 0.9-1.1)."""
         h, w = x.shape[-2:]
@@ -146,6 +147,9 @@ class FastMethod:
                 f, styles[r - skip][level], stat, strength, mask=m).float()
             out += m * part
             total += m
+        rest = (1 - total).clamp_min(0)  # where no region's mask reaches: the photo's own
+        out += rest * f.float()
+        total += rest
         return (out / total.clamp_min(1e-6)).to(f.dtype)
 
     # --- the seam ----------------------------------------------------------------------
