@@ -74,6 +74,20 @@ def for_model(path: str | os.PathLike, runtime: Runtime | None = None,
     return loader(path, runtime, **_taken(loader, settings))
 
 
+def network_of(path: str | os.PathLike, runtime: Runtime | None = None,
+               **settings: Any) -> Method:
+    """The method of a model file that paints with no style picture (``painterly apply``
+    and its clips): a per-style network.  A model of another kind (the any-painting model,
+    which takes its painting at run time) is refused in one line, before it is loaded."""
+    kind = model_kind(path)
+    if kind != "network":
+        raise UsageError(
+            f"{path}: a model of kind '{kind}', which paints with a painting given at run "
+            f"time: use 'painterly stylize PHOTO PAINTING -o OUT --method {kind}' (or, from "
+            f"Python, painterly.methods.for_model(FILE).picture(photo, [painting], options))")
+    return for_model(path, runtime, **settings)
+
+
 def _taken(fn: Any, settings: dict[str, Any]) -> dict[str, Any]:
     """The settings ``fn`` takes: a caller passes what it has (a clip's steadier options),
     and a room without that setting goes without it."""

@@ -483,3 +483,15 @@ def test_the_precision_option_reaches_the_model(tmp_path):
         got = m.picture(c, [s], make(Options, size=64, method="fast", refine=0, precision=p))
         assert np.array_equal(np.asarray(got), built[p])
     assert len(m._cache) == 2
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
+def test_apply_refuses_the_any_painting_model_in_one_line(tmp_path, images, cli_env):
+    # it took no painting and failed with a traceback, leaving an empty output folder
+    content, style = images
+    for out in (tmp_path / "o.png", tmp_path / "folder"):
+        r = run_cli(["apply", SHIPPED, content, "-o", out], cli_env)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "--method fast" in r.stderr and not out.exists()
+    with pytest.raises(UsageError, match="paints with a painting"):
+        FastMethod(device="cpu").picture(load_image(content), [], make(Options, size=32))

@@ -31,7 +31,7 @@ from PIL import Image
 
 from .. import color
 from .. import device as dev
-from ..errors import Interrupted
+from ..errors import Interrupted, UsageError
 from ..images import (
     ImageLike,
     LoadedImage,
@@ -114,9 +114,10 @@ class FastMethod:
         """x (1 x 3 x H x W) painted with one set of statistics (``styles`` of one item), or
         per region: ``regions`` 1 x R x H x W soft masks with R == len(styles) or one more
         (the first: the photo's own features); where the masks add up to less than one (a
-        ``--mask`` colour that keeps the photo), the photo's own features fill the rest.  The decoded picture is then given the
-        style's colour mean and covariance (the last statistics; measured: it brought the
-        texture distance of an early model from 2.2-2.5 to 0.9-1.1)."""
+        ``--mask`` colour that keeps the photo), the photo's own features fill the rest.
+        The decoded picture is then given the style's colour mean and covariance (the last
+        statistics; measured: it brought the texture distance of an early model from
+        2.2-2.5 to 0.9-1.1)."""
         h, w = x.shape[-2:]
         x = x.to(self.device).contiguous(memory_format=dev.memory_format(self.device))
         stat = self.net.arch.statistic
@@ -162,6 +163,7 @@ class FastMethod:
         refining steps' progress, and ``init`` does not apply."""
         from ..masks import load_guides
 
+        _need_styles(styles)
         c_img = content if isinstance(content, LoadedImage) else load_image(content)
         s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
         c = image_tensor(c_img, opts.size)
@@ -221,6 +223,7 @@ class FastMethod:
         """A per-frame function for one clip (1 x 3 x H x W in 0..1 -> the same): the
         frames painted with the styles' statistics, then blended along the optical flow
         with the previous output (:func:`painterly.temporal.temporal_blend`)."""
+        _need_styles(styles)
         from ..temporal import temporal_blend
 
         s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
@@ -238,6 +241,12 @@ class FastMethod:
             return self.paint_tensor(frame, s_imgs, opts, styles=kept[size])
 
         return temporal_blend(one, CLIP_BLEND)
+
+
+def _need_styles(styles: Sequence) -> None:
+    if not styles:
+        raise UsageError("the any-painting model paints with a painting: give one or more "
+                         "style pictures")
 
 
 def shipped_info() -> dict:
