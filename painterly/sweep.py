@@ -17,6 +17,7 @@ import itertools
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageDraw, ImageFont
 
 from . import methods
-from .config import MaskPaths, Options, Runtime, coerce, make_options, validate
+from .config import WARM_STARTS, MaskPaths, Options, Runtime, coerce, make_options, validate
 from .errors import Interrupted, UsageError
 from .images import (
     check_content,
@@ -41,6 +42,7 @@ from .signals import deferred
 if TYPE_CHECKING:
     from .method import Method
     from .optimise.stylizer import Stylizer
+    from .weights import SharedWeights
 
 MAX_RUNS = 64
 FONT_SIZE = 14
@@ -171,17 +173,19 @@ def _slug(parts: list[tuple[Vary, int]]) -> str:
     return re.sub(r"[^A-Za-z0-9=._+-]+", "-", text)[:MAX_SLUG]
 
 
-def check_plans(plans: dict[tuple[int, int], Options], stylizer: Stylizer,
+def check_plans(plans: dict[tuple[int, int], Options], vgg_arch: Callable[[], str],
                 n_styles: int, paths: MaskPaths) -> None:
     """Everything a run could refuse, for every combination, before the first run: the
-    options against the number of styles, the layer names for the network's architecture,
-    start images and masks."""
+    options against the number of styles, the layer names for the architecture of the
+    VGG weights (``vgg_arch()``, asked only of combinations that optimise), start images
+    and masks."""
     from .objective import layer_setup
 
     seen: set[str] = set()
     for opts in plans.values():
         validate(opts, n_styles)
-        layer_setup(opts, stylizer._weights_for(opts).arch)
+        if opts.method != "fast" or opts.refine > 0:  # the fast model alone takes no VGG
+            layer_setup(opts, vgg_arch())
         if opts.init_is_path and opts.init not in seen:
             load_image(opts.init)
             seen.add(opts.init)
@@ -242,8 +246,12 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
     s_imgs = [check_style(load_image(s)) for s in styles]
     lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
     runtime, paths = runtime or Runtime(), paths or MaskPaths()
-    st = stylizer or methods.for_options(base, runtime)
-    check_plans(plans, st, len(s_imgs), paths)
+    from .weights import SharedWeights  # here: torch is imported when a sweep runs
+
+    vgg = SharedWeights(runtime.weights)
+    made = _methods(plans, runtime, vgg, stylizer)
+    check_plans(plans, lambda: (stylizer._weights_for(base) if stylizer else vgg.get()).arch,
+                len(s_imgs), paths)
     out = check_output_folder(out_dir, "-o")
     names = _file_names(plans, cols, rows, ext)
     inputs = [content, *styles, *([runtime.weights] if runtime.weights else [])]
@@ -253,7 +261,7 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
     existed = {out / n for n in [*names.values(), "sheet.png", "sweep.csv"]
                if (out / n).exists()}
     res = SweepResult(lay, out / "sheet.png", {}, {})
-    images, log_rows = _render_all(st, c_img, s_imgs, plans, paths,
+    images, log_rows = _render_all(made, c_img, s_imgs, plans, paths,
                                    {k: out / n for k, n in names.items()}, (cols, rows), res,
                                    quiet, existed)
     with deferred():
@@ -267,7 +275,24 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
     return res
 
 
-def _render_all(st: Method, c_img, s_imgs, plans: dict[tuple[int, int], Options],
+def _methods(plans: dict[tuple[int, int], Options], runtime: Runtime, vgg: SharedWeights,
+             stylizer: Stylizer | None) -> dict[tuple[int, int], Method]:
+    """The method of each combination: the one its ``method`` names, with its warm start
+    (``init="fast"``); one of each kind, all on one VGG-19 (``stylizer``, when given, for
+    the plain optimisations)."""
+    kept: dict[tuple[str, str], Method] = {}
+    out = {}
+    for k, opts in plans.items():
+        key = (opts.method, opts.init if opts.init in WARM_STARTS else "")
+        if key not in kept:
+            plain = key == ("optimise", "") and stylizer is not None
+            kept[key] = stylizer if plain else methods.for_options(opts, runtime, vgg=vgg)
+        out[k] = kept[key]
+    return out
+
+
+def _render_all(made: dict[tuple[int, int], Method], c_img, s_imgs,
+                plans: dict[tuple[int, int], Options],
                 paths: MaskPaths, files: dict[tuple[int, int], Path],
                 axes: tuple[Vary, Vary | None], res: SweepResult, quiet: bool,
                 existed: frozenset[Path] | set[Path] = frozenset()
@@ -284,7 +309,7 @@ def _render_all(st: Method, c_img, s_imgs, plans: dict[tuple[int, int], Options]
         last: dict[str, float] = {}
         t0 = time.perf_counter()
         try:
-            im = st.picture(c_img, s_imgs, plans[(r, c)],
+            im = made[(r, c)].picture(c_img, s_imgs, plans[(r, c)],
                             lambda p, last=last: last.update(p.losses),
                             mask=paths.mask or None, style_masks=paths.style_masks)
         except Interrupted as e:

@@ -104,3 +104,31 @@ def test_target_cache_evicts_least_recently_used():
     assert list(small._items) == [(2,)]
     assert TargetCache.digest(torch.ones(2, 2)) == TargetCache.digest(torch.ones(2, 2))
     assert TargetCache.digest(torch.ones(2, 2)) != TargetCache.digest(torch.zeros(2, 2))
+
+
+def test_a_sweep_paints_each_combination_by_the_method_it_names(tmp_path, tiny, images,
+                                                                 monkeypatch):
+    # --vary method=optimise,fast optimised both (the fast file was the optimised one,
+    # labelled fast); --method fast and --vary init=...,fast failed
+    from painterly.config import Runtime
+    from painterly.fast.method import SHIPPED, FastMethod
+
+    if not SHIPPED.exists():
+        pytest.skip("the fast model is not shipped")
+    called: list[str] = []
+    for cls, name in ((Stylizer, "optimise"), (FastMethod, "fast")):
+        def record(self, *a, _real=cls.picture, _name=name, **kw):
+            called.append(_name)
+            return _real(self, *a, **kw)
+
+        monkeypatch.setattr(cls, "picture", record)
+    rt = Runtime(weights=tiny, device="cpu")
+    base = make_options(size=32, steps=1, scales=1)
+    for i, (vary, want) in enumerate((("method=optimise,fast", ["optimise", "fast"]),
+                                      ("init=content,fast", ["optimise", "optimise", "fast"]),
+                                      ("strength=0,1", ["fast", "fast"]))):
+        called.clear()
+        b = make_options(base, method="fast", refine=0) if vary.startswith("strength") else base
+        res = sweep(*images[:1], [images[1]], tmp_path / f"o{i}", b, [parse_vary(vary)],
+                    runtime=rt, thumb=32)
+        assert called == want and len(res.files) == 2
