@@ -187,7 +187,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                           quiet=args.quiet, overwrite=args.overwrite)
     found = scan(args.inputs)
     files = found.files
-    method = methods.network_of(args.model, runtime, opts=opts)  # before any folder is made
+    method = methods.for_apply(args.model, runtime, opts=opts)  # before any folder is made
     if not args.quiet and world().main:  # a network's quality figure (and warnings)
         methods.tell_notes(method)
         warn_emulated(opts.precision, runtime.device, args.quiet)  # after every check

@@ -52,7 +52,7 @@ def apply_clip(model: str, inputs: list[str], output: str, opts: ApplyOptions,
         raise UsageError("a clip runs in one process; start it without torchrun")
     video.check_output(output, [*inputs, model], kept.quality, overwrite)
     info = video.probe(inputs[0])
-    method = methods.network_of(model, runtime, opts=opts)
+    method = methods.for_apply(model, runtime, opts=opts)
     if not quiet:  # a network's quality figure (and warning)
         methods.tell_notes(method)
     fn = method.frames([], opts)

@@ -18,7 +18,9 @@ A room is a module that names its ``KIND`` and builds its method with ``make(run
 **settings)`` (a method chosen by ``--method``) or ``load(path, runtime, **settings)`` (a
 method chosen by its model file, whose metadata names the kind).  ``settings`` are the
 room's own (for example the steadier's options of a clip); the registry hands a room only
-those its function names.
+those its function names.  A room whose model files paint with a style picture given at
+run time says so with ``NEEDS_STYLES = True``: ``painterly apply``, which gives none,
+refuses its files in one line (:func:`painterly.methods.for_apply`).
 
 ``opts`` is the options object of the method's kind: :class:`~painterly.config.Options` for
 the methods chosen by ``--method``, :class:`~painterly.network.options.ApplyOptions` for a

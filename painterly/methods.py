@@ -74,13 +74,14 @@ def for_model(path: str | os.PathLike, runtime: Runtime | None = None,
     return loader(path, runtime, **_taken(loader, settings))
 
 
-def network_of(path: str | os.PathLike, runtime: Runtime | None = None,
-               **settings: Any) -> Method:
-    """The method of a model file that paints with no style picture (``painterly apply``
-    and its clips): a per-style network.  A model of another kind (the any-painting model,
-    which takes its painting at run time) is refused in one line, before it is loaded."""
+def for_apply(path: str | os.PathLike, runtime: Runtime | None = None,
+              **settings: Any) -> Method:
+    """The method of a model file for ``painterly apply`` (and its clips), which gives it no
+    style picture: a model of a room that says its models paint with a painting given at
+    run time (``NEEDS_STYLES``: the any-painting model) is refused in one line, before it is
+    loaded."""
     kind = model_kind(path)
-    if kind != "network":
+    if getattr(room(kind), "NEEDS_STYLES", False):
         raise UsageError(
             f"{path}: a model of kind '{kind}', which paints with a painting given at run "
             f"time: use 'painterly stylize PHOTO PAINTING -o OUT --method {kind}' (or, from "

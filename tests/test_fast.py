@@ -495,3 +495,42 @@ def test_apply_refuses_the_any_painting_model_in_one_line(tmp_path, images, cli_
         assert "--method fast" in r.stderr and not out.exists()
     with pytest.raises(UsageError, match="paints with a painting"):
         FastMethod(device="cpu").picture(load_image(content), [], make(Options, size=32))
+
+
+def test_the_stylizer_never_optimises_options_of_another_method(tmp_path, images, tiny):
+    # Stylizer().picture(..., Options(method="fast")) optimised silently; a style given
+    # alone (not in a list) was read as a list of one-letter names
+    content, style = images
+    st = painterly_stylizer(tiny)
+    with pytest.raises(UsageError, match="method 'fast'.*for_options"):
+        st.picture(content, [style], make(Options, size=32, method="fast"))
+    alone = st.picture(str(content), str(style), make(Options, size=32, steps=1, scales=1))
+    listed = st.picture(str(content), [str(style)], make(Options, size=32, steps=1, scales=1))
+    assert np.array_equal(np.asarray(alone), np.asarray(listed))
+
+
+def test_no_temporal_paints_a_clips_frames_one_by_one(method, tmp_path, monkeypatch):
+    # --no-temporal was taken by optimised clips only: fast clips were blended regardless
+    from types import SimpleNamespace
+
+    from painterly.fast import method as fm
+    s = _img(stripes_image(), tmp_path, "s.png")
+    opts = make(Options, size=32, method="fast", refine=0)
+    frames = [to_tensor(gradient_image(32, 24, seed=i)) for i in range(3)]
+    monkeypatch.setattr(method, "temporal", False)
+    fn = method.frames([s], opts)
+    for x in frames:
+        torch.testing.assert_close(fn(x), method.paint_tensor(x, [s], opts))
+    made = []
+    monkeypatch.setattr(fm, "FastMethod", lambda *a, **kw: made.append(kw))
+    fm.make(Runtime(device="cpu"), clip=SimpleNamespace(temporal=False))
+    fm.make(Runtime(device="cpu"))
+    assert [kw["temporal"] for kw in made] == [False, True]
+
+
+def test_a_missing_vgg_with_init_fast_gives_the_optimisers_advice(tmp_path, images, cli_env):
+    # the start's refining steps said "or --refine 0", which the optimiser cannot follow
+    content, style = images
+    r = run_cli(["stylize", content, style, "-o", tmp_path / "o.png", "--init", "fast",
+                 "--size", "32", "--weights", tmp_path / "none.pt"], cli_env)
+    assert r.returncode == 2 and "not found" in r.stderr and "--refine" not in r.stderr

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from PIL import Image
@@ -47,6 +48,7 @@ from .refine import Refiner
 from .stats import Stats, blend, feature_stats, transfer
 
 KIND = "fast"
+NEEDS_STYLES = True  # its models paint with a painting given at run time (not by apply)
 # Flow blend of clips, by measurement (docs/fast.md, Clips): against 0.5 it cut the flicker
 # 12-17 points further on a pan, a zoom and a moving object, for about 3% of texture at
 # 256 px and 5-9% at 854x480 (over frame by frame)
@@ -68,7 +70,7 @@ class FastMethod:
 
     def __init__(self, model: str | os.PathLike | FastModelFile | None = None,
                  device: str = "auto", precision: str = "auto",
-                 weights: SharedWeights | str | None = None):
+                 weights: SharedWeights | str | None = None, temporal: bool = True):
         if model is None and not SHIPPED.exists():
             raise FastModelError(f"{SHIPPED}: the fast model is not installed; train one "
                                  f"with 'painterly train-fast' and pass it")
@@ -80,6 +82,7 @@ class FastMethod:
                                             memory_format=dev.memory_format(self.device))
         self._cache: dict[tuple, list[Stats]] = {}
         self.refiner = Refiner(weights or None, self.device)
+        self.temporal = temporal  # clips: blended along the flow (False: frame by frame)
 
     # --- statistics ------------------------------------------------------------------
     def precision_for(self, opts) -> str:
@@ -240,7 +243,7 @@ class FastMethod:
                 kept[size] = self.styles_for(frame, s_imgs, opts)
             return self.paint_tensor(frame, s_imgs, opts, styles=kept[size])
 
-        return temporal_blend(one, CLIP_BLEND)
+        return temporal_blend(one, CLIP_BLEND if self.temporal else 0.0)
 
 
 def _need_styles(styles: Sequence) -> None:
@@ -255,11 +258,13 @@ def shipped_info() -> dict:
 
 
 def make(runtime, model: str | os.PathLike | None = None,
-         vgg: SharedWeights | None = None) -> FastMethod:
+         vgg: SharedWeights | None = None, clip: Any = None) -> FastMethod:
     """The method ``--method fast`` chooses: the shipped model (or ``model``), on the
     runtime's device, refining with the runtime's VGG weights (``vgg``: weights shared
-    with another method)."""
-    return FastMethod(model, device=runtime.device, weights=vgg or runtime.weights)
+    with another method; ``clip``: a clip's options, of which ``temporal`` False paints
+    its frames one by one, ``--no-temporal``)."""
+    return FastMethod(model, device=runtime.device, weights=vgg or runtime.weights,
+                      temporal=getattr(clip, "temporal", True))
 
 
 def load(path: str | os.PathLike, runtime, vgg: SharedWeights | None = None) -> FastMethod:

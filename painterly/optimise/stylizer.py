@@ -99,6 +99,12 @@ class Stylizer:
         (given here when it is already loaded; otherwise ``opts.init`` is read).  Colour
         preservation (``opts.preserve_color``, :mod:`painterly.color`) is applied around the
         engine."""
+        if opts.method != KIND:  # another room's options: never optimised silently
+            raise UsageError(f"method '{opts.method}': the Stylizer optimises; paint with "
+                             f"painterly.stylize(..., method='{opts.method}') or "
+                             f"painterly.methods.for_options(options).picture(...)")
+        if isinstance(styles, (str, os.PathLike, LoadedImage)):
+            styles = [styles]  # one style given alone, not a sequence of them
         validate(opts, len(styles), spelling=KEYWORDS)
         c_img = check_content(content if isinstance(content, LoadedImage)
                               else load_image(content))
@@ -134,6 +140,7 @@ class Stylizer:
             raise UsageError(f"init '{opts.init}' needs the method to start from: use "
                              f"painterly.stylize(..., init='{opts.init}') or "
                              f"painterly.methods.for_options(options)")
+        self._weights_for(opts)  # the optimiser's VGG first: its error, not the start's advice
         pic = self.start_with.picture(content, styles, warm_start_options(opts), mask=mask,
                                       style_masks=style_masks)
         return image_tensor(load_image(pic), opts.size)

@@ -232,8 +232,8 @@ class Previewer:
                    mask: LoadedImage | None, opts: Options, req: PreviewRequest, ticket: int
                    ) -> tuple[bytes, bool] | None:
         tab = req.tab
-        small = opts.replace(size=min(PREVIEW_SIDE, opts.size), steps=PREVIEW_STEPS, scales=1,
-                             optimizer="lbfgs")
+        small = opts.replace(method="optimise", size=min(PREVIEW_SIDE, opts.size),
+                             steps=PREVIEW_STEPS, scales=1, optimizer="lbfgs")
         key = repr((req.content, req.styles, req.mask, small))
         last = self._last.get(tab)
         init, done = None, 0
