@@ -27,6 +27,8 @@ from .config import (
     add_flags,
     add_output_flag,
     add_quiet_flag,
+    fields_info,
+    flag_name,
     from_args,
 )
 from .errors import (
@@ -201,6 +203,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
     opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
     extras = from_args(Extras, args)
+    if not args.quiet:
+        note_ignored(opts, args)
     clip = sniff_video(args.content)
     if clip or is_video_output(args.output):  # a clip: frame by frame
         from .clip import stylize_clip
@@ -219,6 +223,23 @@ def cmd_stylize(args: argparse.Namespace) -> int:
                            snapshots=extras.snapshots or None, animate=extras.animate or None,
                            log=extras.log or None, plot=extras.plot or None,
                            overwrite=args.overwrite)
+
+
+def note_ignored(opts: Options, args: argparse.Namespace) -> None:
+    """A note naming the flags given that the chosen method does not use (its room's
+    ``ignored``), so that none is dropped unsaid."""
+    from . import methods
+
+    ignored = getattr(methods.room(opts.method), "ignored", None)
+    if ignored is None:
+        return
+    defaults = Options()
+    given = [flag_name(f, defaults) for f in fields_info(Options)
+             if f.name in ignored(opts) and getattr(args, f.name, None) is not None]
+    if given:
+        print(f"painterly: note: {', '.join(given)} "
+              f"{'has' if len(given) == 1 else 'have'} no effect with --method "
+              f"{opts.method}", file=sys.stderr)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:

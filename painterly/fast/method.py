@@ -246,6 +246,21 @@ class FastMethod:
         return temporal_blend(one, CLIP_BLEND if self.temporal else 0.0)
 
 
+# Options of optimisation that the fast method does not use: its refining steps are
+# --refine at 256 px, always L-BFGS at its own rate, from the model's picture
+_NOT_USED = ("steps", "scales", "min_scale_size", "optimizer", "lr", "seed", "model")
+_NOT_REFINED = ("content_weight", "style_weight", "tv_weight", "content_layers",
+                "style_layers", "style_layer_weights", "pooling", "structure")
+
+
+def ignored(opts) -> tuple[str, ...]:
+    """The fields of ``opts`` that this method does not use (the command line names those
+    given): the optimiser's, a start image other than ``fast``, and with ``refine`` 0 the
+    objective's too."""
+    out = _NOT_USED + (() if opts.init in ("palette", KIND) else ("init",))
+    return out + (_NOT_REFINED if opts.refine <= 0 else ())
+
+
 def _need_styles(styles: Sequence) -> None:
     if not styles:
         raise UsageError("the any-painting model paints with a painting: give one or more "
