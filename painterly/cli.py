@@ -230,6 +230,9 @@ def note_ignored(opts: Options, args: argparse.Namespace) -> None:
     ``ignored``), so that none is dropped unsaid."""
     from . import methods
 
+    if getattr(args, "fast_model", None) and "fast" not in (opts.method, opts.init):
+        print("painterly: note: --fast-model has no effect without --method fast or "
+              "--init fast", file=sys.stderr)
     ignored = getattr(methods.room(opts.method), "ignored", None)
     if ignored is None:
         return

@@ -253,10 +253,13 @@ class Options:
 
 @dataclass
 class Runtime:
-    """Where a run happens: it never changes the picture (beyond float rounding)."""
+    """Where a run happens and the files of the networks it reads."""
 
     weights: str = _opt("", "Path to a weights file (default: the cached original VGG-19; "
                             "env PAINTERLY_WEIGHTS).", metavar="PATH")
+    fast_model: str = _opt("", "The any-painting model of --method fast and --init fast: a "
+                               "file made by painterly train-fast (default: the one shipped "
+                               "with painterly).", metavar="PATH")
     device: str = _opt("auto", "Where to run: auto, cpu, cuda or cuda:N.")
 
     def check(self) -> None:

@@ -81,11 +81,13 @@ def for_apply(path: str | os.PathLike, runtime: Runtime | None = None,
     run time (``NEEDS_STYLES``: the any-painting model) is refused in one line, before it is
     loaded."""
     kind = model_kind(path)
-    if getattr(room(kind), "NEEDS_STYLES", False):
+    home = room(kind)
+    if getattr(home, "NEEDS_STYLES", False):
+        flag = getattr(home, "MODEL_FLAG", "")
         raise UsageError(
             f"{path}: a model of kind '{kind}', which paints with a painting given at run "
-            f"time: use 'painterly stylize PHOTO PAINTING -o OUT --method {kind}' (or, from "
-            f"Python, painterly.methods.for_model(FILE).picture(photo, [painting], options))")
+            f"time: use 'painterly stylize PHOTO PAINTING -o OUT --method {kind}"
+            f"{f' {flag} {path}' if flag else ''}'")
     return for_model(path, runtime, **settings)
 
 

@@ -547,3 +547,29 @@ def test_flags_the_fast_method_does_not_use_are_named(tmp_path, images, cli_env)
     r = run_cli(["stylize", content, style, "-o", tmp_path / "b.png", "--method", "fast",
                  "--size", "32", "--refine", "0", "--strength", "0.5"], cli_env)
     assert r.returncode == 0 and "no effect" not in r.stderr, r.stderr
+
+
+def test_a_trained_fast_model_paints_from_the_command_line(tmp_path, images, tiny, cli_env):
+    # a model made by train-fast had no command-line way to paint: --fast-model FILE
+    import painterly
+
+    content, style = images
+    mf = tiny_model(seed=4)
+    p = save_fast(tmp_path / "mine.safetensors", mf.state, mf.arch, {})
+    out = tmp_path / "o.png"
+    r = run_cli(["stylize", content, style, "-o", out, "--method", "fast", "--size", "32",
+                 "--refine", "0", "--fast-model", p], cli_env)
+    assert r.returncode == 0, r.stderr
+    want = FastMethod(p, device="cpu").picture(
+        load_image(content), [load_image(style)], make(Options, size=32, refine=0,
+                                                       method="fast"))
+    got = np.asarray(load_image(out).rgb * 255, dtype=float)
+    assert np.abs(got - np.asarray(want, dtype=float)).max() <= 1
+    api = painterly.stylize(str(content), str(style), method="fast", size=32, refine=0,
+                            fast_model=str(p), weights=tiny)
+    assert np.abs(np.asarray(api, dtype=float) - np.asarray(want, dtype=float)).max() <= 1
+    r = run_cli(["stylize", content, style, "-o", tmp_path / "x.png", "--method", "fast",
+                 "--size", "32", "--fast-model", tmp_path / "none.safetensors"], cli_env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run_cli(["apply", p, content, "-o", tmp_path / "y.png"], cli_env)
+    assert r.returncode == 2 and f"--fast-model {p}" in r.stderr

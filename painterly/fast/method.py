@@ -49,6 +49,7 @@ from .stats import Stats, blend, feature_stats, transfer
 
 KIND = "fast"
 NEEDS_STYLES = True  # its models paint with a painting given at run time (not by apply)
+MODEL_FLAG = "--fast-model"  # how stylize is given one of its model files (Runtime)
 # Flow blend of clips, by measurement (docs/fast.md, Clips): against 0.5 it cut the flicker
 # 12-17 points further on a pan, a zoom and a moving object, for about 3% of texture at
 # 256 px and 5-9% at 854x480 (over frame by frame)
@@ -274,11 +275,13 @@ def shipped_info() -> dict:
 
 def make(runtime, model: str | os.PathLike | None = None,
          vgg: SharedWeights | None = None, clip: Any = None) -> FastMethod:
-    """The method ``--method fast`` chooses: the shipped model (or ``model``), on the
+    """The method ``--method fast`` chooses: the shipped model (or ``model``, or the
+    runtime's ``--fast-model``), on the
     runtime's device, refining with the runtime's VGG weights (``vgg``: weights shared
     with another method; ``clip``: a clip's options, of which ``temporal`` False paints
     its frames one by one, ``--no-temporal``)."""
-    return FastMethod(model, device=runtime.device, weights=vgg or runtime.weights,
+    return FastMethod(model or getattr(runtime, "fast_model", "") or None,
+                      device=runtime.device, weights=vgg or runtime.weights,
                       temporal=getattr(clip, "temporal", True))
 
 
