@@ -248,6 +248,9 @@ def note_ignored(opts: Options, args: argparse.Namespace) -> None:
 def cmd_weights(args: argparse.Namespace) -> int:
     from . import weights as W
 
+    if args.force and not args.fetch:  # it was ignored
+        raise UsageError("--force goes with --fetch: painterly weights --fetch --force "
+                         "fetches the weights again over the cached file")
     if args.check:
         w = W.load_weights(args.check)
         print(f"{args.check}: {w.describe()}")

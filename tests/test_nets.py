@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.config import Runtime, make
-from painterly.errors import Interrupted
+from painterly.errors import Interrupted, UsageError
 from painterly.network.modelfile import ModelError, decode, encode, load_model, save_model
 from painterly.network.network import Network
 from painterly.network.options import TrainOptions
@@ -472,7 +472,7 @@ def test_planned_steps_fit_the_time_left():
 def test_minutes_plan_the_steps_to_fill_the_time(tmp_path, photos, style, tiny):
     out = tmp_path / "m.safetensors"
     rt = Runtime(weights=tiny, device="cpu")
-    budget = 6.0
+    budget = 10.0  # 6 s left a loaded machine too little after the set-up (a plan of 1 step)
     t0 = time.perf_counter()
     done = train(str(style), str(photos), str(out),
                  make(TrainOptions, minutes=budget / 60, steps=3, batch=2, lr_decay=0.3,
@@ -481,8 +481,8 @@ def test_minutes_plan_the_steps_to_fill_the_time(tmp_path, photos, style, tiny):
     meta = load_model(out).meta
     assert done.steps == meta["steps"] == meta["training"]["steps"]  # the plan, reached
     assert done.steps > 3, done.steps  # --steps 3 is not used
-    assert 0.5 * budget < took < budget + 5.0, took  # it fills the time and ends within it
-    assert meta["training"]["minutes"] == pytest.approx(0.1)
+    assert 0.5 * budget < took < budget + 8.0, took  # it fills the time and ends within it
+    assert meta["training"]["minutes"] == pytest.approx(budget / 60)
 
 
 def test_train_refuses_bad_input(tmp_path, photos, style, tiny, cli_env):
@@ -759,3 +759,20 @@ def test_grid_lock_resamples_with_a_sharp_kernel():
     at_x, at_y = xs[:30] * 1.1 + 2.3, ys[:16] * 0.9 + 1.7  # a zoom and a shift
     got = _resample(wave(xs, ys), at_x, at_y)
     assert float((got - wave(at_x, at_y)).abs().max()) < 0.01
+
+
+def test_resume_refuses_another_painting(tmp_path, photos, style, tiny):
+    # the checkpoint's painting went unchecked: a resumed run trained on another one and
+    # the model said it was that one's
+    out = tmp_path / "m.safetensors"
+    rt = Runtime(weights=tiny, device="cpu")
+    train(str(style), str(photos), str(out), make(TrainOptions, steps=2, batch=2, **TINY),
+          rt, quiet=True)
+    other = save_png(gradient_image(40, 40), tmp_path / "other.png")
+    with pytest.raises(UsageError, match="trained on the painting style.png"):
+        train(str(other), str(photos), str(out), make(TrainOptions, steps=3, batch=2, **TINY),
+              rt, quiet=True, resume=True, steps_given=True)
+    done = train(str(style), str(photos), str(out), make(TrainOptions, steps=3, batch=2,
+                                                         **TINY), rt, quiet=True,
+                 resume=True, steps_given=True)
+    assert done.steps == 3

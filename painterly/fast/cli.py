@@ -28,13 +28,14 @@ def add_parsers(sub) -> None:
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from ..errors import EXIT_INTERRUPTED
     from .train import train_fast
 
     files = from_args(FastTrainFiles, args)
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(FastTrainOptions)
              if getattr(args, f.name, None) is not None}
-    train_fast(files.photos, args.output, from_args(FastTrainOptions, args),
+    done = train_fast(files.photos, args.output, from_args(FastTrainOptions, args),
                from_args(Runtime, args), resume=files.resume, previews=files.previews or None,
                workers=files.workers, quiet=args.quiet, given=given,
                init_from=files.init_from or None, overwrite=args.overwrite)
-    return 0
+    return EXIT_INTERRUPTED if done.interrupted else 0

@@ -125,22 +125,32 @@ def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
         raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
     mf = load_fast(ckpt)
     saved = mf.meta.get("training", {})
+    explicit = given is not None  # the command line says which flags it was given
     given = dict(given or {})
     for k in ("widths", "statistic"):
         if k in given and str(given.pop(k)) != str(saved.get(k)):
             raise UsageError(f"--{k} differs from the checkpoint's ({saved.get(k)}); a resumed "
                              f"run keeps its model's shape")
-    topts = make(FastTrainOptions, **{**saved, **given,
-                                      "steps": max(topts.steps, saved.get("steps", 1))})
-    return (topts, int(mf.meta.get("steps", 0)), mf.state, mf.extra,
+    done = int(mf.meta.get("steps", 0))
+    # the --steps given (or, from Python without ``given``, the options'); else the plan
+    plan = saved.get("steps", topts.steps)
+    target = topts.steps if not explicit else given.get("steps", plan)
+    if target <= done:
+        how = f"--steps {target}" if target != plan or "steps" in given else \
+            f"its plan of {plan} steps"
+        raise UsageError(f"--resume: the checkpoint {ckpt} has done {done} steps, {how} "
+                         f"leaves nothing to do; give --steps above {done}")
+    topts = make(FastTrainOptions, **{**saved, **given, "steps": target})
+    return (topts, done, mf.state, mf.extra,
             float(mf.meta.get("train_seconds", 0.0)), mf.arch)
 
 
 def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: Runtime, *,
                resume: bool = False, previews: str | None = None, workers: int = 0,
                quiet: bool = False, given: dict | None = None,
-               init_from: str | None = None, overwrite: bool = False) -> int:
-    """Train (or resume) and write the model file (rank 0); returns the steps done in all.
+               init_from: str | None = None, overwrite: bool = False) -> FastTrained:
+    """Train (or resume) and write the model file (rank 0); returns the steps done in all
+    and whether it was stopped.
     Ctrl-C or SIGTERM stops after the current step, writing the model and a checkpoint.
     ``given``: the options set explicitly, which override a checkpoint's on --resume;
     ``init_from``: a fast model file whose weights a new run starts from; ``overwrite``: a
@@ -264,10 +274,21 @@ def _loop(model, net, opt, params, loss_fn, data, pairs, meta, out, topts, start
     dist.barrier(w)
     if bar is not None:
         bar.close()
+    stopped = step < topts.steps
     if w.main and not quiet:
-        print(f"painterly: {step} steps; wrote {out} and the checkpoint {ckpt} (--resume "
+        what = f"interrupted at step {step} of {topts.steps}" if stopped else f"{step} steps"
+        print(f"painterly: {what}; wrote {out} and the checkpoint {ckpt} (--resume "
               f"continues)", file=sys.stderr)
-    return step
+    return FastTrained(step, stopped)
+
+
+@dataclasses.dataclass(frozen=True)
+class FastTrained:
+    """What a run of :func:`train_fast` did: the steps done in all, and whether a stop
+    (Ctrl-C, SIGTERM) ended it before its plan."""
+
+    steps: int
+    interrupted: bool = False
 
 
 MAX_BAD_STEPS = 20  # non-finite losses in a row before training stops with a message

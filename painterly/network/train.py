@@ -217,6 +217,11 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     if resume:  # the checkpoint's options, to the --steps given (or the checkpoint's plan)
         topts, mf, start = resume_from(ckpt, topts, steps_given)
         state, adam = mf.state, mf.extra
+        was = mf.meta.get("style") if isinstance(mf.meta.get("style"), dict) else {}
+        if was.get("sha256") and was["sha256"] != _sha256(style):  # not silently another
+            raise UsageError(f"--resume: the checkpoint {ckpt} was trained on the painting "
+                             f"{was.get('name', '?')}, not {style}; give that picture, or "
+                             f"train afresh on this one with --overwrite")
     keep = keeps_earlier(out, resume, start)  # a stopped run then writes beside it
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")

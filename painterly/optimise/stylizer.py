@@ -99,13 +99,13 @@ class Stylizer:
         (given here when it is already loaded; otherwise ``opts.init`` is read).  Colour
         preservation (``opts.preserve_color``, :mod:`painterly.color`) is applied around the
         engine."""
+        if isinstance(styles, (str, os.PathLike, LoadedImage)):
+            styles = [styles]  # one style given alone, not a sequence of them
+        validate(opts, len(styles), spelling=KEYWORDS)
         if opts.method != KIND:  # another room's options: never optimised silently
             raise UsageError(f"method '{opts.method}': the Stylizer optimises; paint with "
                              f"painterly.stylize(..., method='{opts.method}') or "
                              f"painterly.methods.for_options(options).picture(...)")
-        if isinstance(styles, (str, os.PathLike, LoadedImage)):
-            styles = [styles]  # one style given alone, not a sequence of them
-        validate(opts, len(styles), spelling=KEYWORDS)
         c_img = check_content(content if isinstance(content, LoadedImage)
                               else load_image(content))
         s_imgs = [check_style(s if isinstance(s, LoadedImage) else load_image(s))

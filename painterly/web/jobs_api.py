@@ -44,6 +44,9 @@ def submit(req: JobRequest, s: Site = Depends(site)) -> dict[str, Any]:
 def job_plan(req: JobRequest, s: Site) -> tuple[str, dict[str, Any]]:
     """The job's kind and fields, every option checked; UsageError otherwise."""
     studio, max_size = s.studio, s.limits.max_size
+    if req.preset and req.preset not in settings.PRESETS:  # it was dropped unsaid
+        raise UsageError(f"preset: '{req.preset}' is not one of "
+                         f"{', '.join(settings.PRESETS)}")
     uploads.path_of(studio.uploads, req.content)
     clip = uploads.kind_of(req.content) == "clip"
     if clip and req.mask:

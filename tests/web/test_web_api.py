@@ -305,3 +305,11 @@ def test_a_stylize_job_is_painted_by_the_method_its_options_name(client, monkeyp
     studio = client.app.state.studio
     warm = studio.stylizer(Options(init="fast"))
     assert warm._shared is studio.vgg and warm.start_with.refiner._weights is warm.weights
+
+
+def test_an_unknown_preset_is_refused(client):
+    content, style = images(client)
+    r = client.post("/api/jobs", json={"content": content, "styles": [style], "options": {},
+                                       "preset": "zzz"})
+    assert r.status_code == 400 and "preset: 'zzz' is not one of" in r.json()["error"]
+    assert client.get("/api/jobs").json()["jobs"] == []
