@@ -83,3 +83,19 @@ def photo_folder(tmp_path: Path, n: int) -> Path:
     for i in range(n):
         save_png(gradient_image(48, 40, seed=i), d / f"p{i}.png")
     return d
+
+
+@pytest.fixture()
+def painted_by(monkeypatch) -> list[str]:
+    """The kinds of the methods whose ``picture`` is called, in order (optimise, fast)."""
+    from painterly.fast.method import FastMethod
+    from painterly.optimise.stylizer import Stylizer
+
+    called: list[str] = []
+    for cls in (Stylizer, FastMethod):
+        def record(self, *a, _real=cls.picture, **kw):
+            called.append(self.kind)
+            return _real(self, *a, **kw)
+
+        monkeypatch.setattr(cls, "picture", record)
+    return called

@@ -107,21 +107,15 @@ def test_target_cache_evicts_least_recently_used():
 
 
 def test_a_sweep_paints_each_combination_by_the_method_it_names(tmp_path, tiny, images,
-                                                                 monkeypatch):
+                                                                 painted_by):
     # --vary method=optimise,fast optimised both (the fast file was the optimised one,
     # labelled fast); --method fast and --vary init=...,fast failed
     from painterly.config import Runtime
-    from painterly.fast.method import SHIPPED, FastMethod
+    from painterly.fast.method import SHIPPED
 
     if not SHIPPED.exists():
         pytest.skip("the fast model is not shipped")
-    called: list[str] = []
-    for cls, name in ((Stylizer, "optimise"), (FastMethod, "fast")):
-        def record(self, *a, _real=cls.picture, _name=name, **kw):
-            called.append(_name)
-            return _real(self, *a, **kw)
-
-        monkeypatch.setattr(cls, "picture", record)
+    called = painted_by
     rt = Runtime(weights=tiny, device="cpu")
     base = make_options(size=32, steps=1, scales=1)
     for i, (vary, want) in enumerate((("method=optimise,fast", ["optimise", "fast"]),

@@ -281,19 +281,11 @@ def test_records_from_before_job_kinds_still_load(make_client, tmp_path: Path):
     assert c.get(job["result"]).status_code == 200
 
 
-def test_a_stylize_job_is_painted_by_the_method_its_options_name(client, monkeypatch):
+def test_a_stylize_job_is_painted_by_the_method_its_options_name(client, painted_by):
     """``method="fast"`` paints with the any-painting model (it ran optimisation before), and
     ``init="fast"`` starts the optimiser from its picture (it failed with advice about the
     Python API); every method of the studio takes its one VGG-19."""
-    from painterly.fast.method import FastMethod
-
-    called: list[str] = []
-    for cls, name in ((Stylizer, "optimise"), (FastMethod, "fast")):
-        def record(self, *a, _real=cls.picture, _name=name, **kw):
-            called.append(_name)
-            return _real(self, *a, **kw)
-
-        monkeypatch.setattr(cls, "picture", record)
+    called = painted_by
     content, style = images(client)
     for options, painted_by in (({"method": "fast"}, ["fast"]),
                                 ({"init": "fast"}, ["optimise", "fast"])):
