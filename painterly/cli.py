@@ -218,6 +218,12 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         return stylize_clip(args.content, args.styles, args.output, opts, runtime, paths,
                             from_args(ClipOptions, args), from_args(ClipOutput, args),
                             quiet=args.quiet, image_only=given, overwrite=args.overwrite)
+    clip_flags = [flag_name(f, cls()) for cls in (ClipOptions, ClipOutput)
+                  for f in fields_info(cls) if getattr(args, f.name, None) is not None]
+    if clip_flags and not args.quiet:
+        print(f"painterly: note: {', '.join(clip_flags)} "
+              f"{'is' if len(clip_flags) == 1 else 'are'} for clips; a still picture does "
+              f"not use {'it' if len(clip_flags) == 1 else 'them'}", file=sys.stderr)
     return stylize_picture(args.content, args.styles, args.output, opts, runtime, paths,
                            quiet=args.quiet, save_every=extras.save_every,
                            snapshots=extras.snapshots or None, animate=extras.animate or None,

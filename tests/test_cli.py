@@ -202,3 +202,12 @@ def test_a_warning_during_a_bar_starts_its_own_line(capsys):
     err = capsys.readouterr().err
     before = err[:err.index("painterly: warning:")]
     assert before.endswith(("\r", "\n")), repr(before[-20:])  # not after the bar's text
+
+
+def test_clip_flags_given_for_a_still_picture_are_named(tmp_path, images, cli_env):
+    content, style = images
+    r = run_cli(["stylize", content, style, "-o", tmp_path / "o.png", "--size", "32",
+                 "--steps", "1", "--scales", "1", "--quality", "high", "--frame-steps", "3"],
+                cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "note: --frame-steps, --quality are for clips" in r.stderr

@@ -776,3 +776,15 @@ def test_resume_refuses_another_painting(tmp_path, photos, style, tiny):
                                                          **TINY), rt, quiet=True,
                  resume=True, steps_given=True)
     assert done.steps == 3
+
+
+def test_resume_names_the_flags_it_does_not_use(tmp_path, photos, style, tiny, cli_env):
+    # the checkpoint's options hold on --resume: flags given that differ were dropped unsaid
+    out = tmp_path / "m.safetensors"
+    train(str(style), str(photos), str(out), make(TrainOptions, steps=2, batch=2, **TINY),
+          Runtime(weights=tiny, device="cpu"), quiet=True)
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    r = run_cli(["train", style, "--photos", photos, "-o", out, "--resume", "--steps", "3",
+                 "--batch", "2", "--lr", "0.05", *flags], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "checkpoint's options: --lr not used" in r.stderr

@@ -4,8 +4,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ..config import Runtime, add_flags, add_output_flag, add_quiet_flag, from_args
+from ..config import (
+    Runtime,
+    add_flags,
+    add_output_flag,
+    add_quiet_flag,
+    fields_info,
+    flag_name,
+    from_args,
+)
 from .options import TrainFiles, TrainOptions
 
 
@@ -32,6 +41,24 @@ def add_train_parser(sub) -> None:
     p.set_defaults(func=_train)
 
 
+def _not_resumed(args: argparse.Namespace) -> list[str]:
+    """The flags given that differ from the checkpoint's options, which --resume keeps
+    (none where there is no readable checkpoint: the run itself says why)."""
+    from ..errors import PainterlyError
+    from .modelfile import load_model
+    from .train import checkpoint_path
+
+    try:
+        saved = load_model(checkpoint_path(args.output)).meta.get("training") or {}
+        given = from_args(TrainOptions, args)  # the values as the options hold them
+    except (PainterlyError, OSError):
+        return []
+    defaults = TrainOptions()
+    return [flag_name(f, defaults) for f in fields_info(TrainOptions)
+            if f.name not in ("steps", "minutes") and getattr(args, f.name, None) is not None
+            and f.name in saved and getattr(given, f.name) != saved[f.name]]
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..errors import EXIT_INTERRUPTED, UsageError
     from .train import train
@@ -39,6 +66,12 @@ def _train(args: argparse.Namespace) -> int:
     files = from_args(TrainFiles, args)
     if not files.photos:
         raise UsageError("--photos DIR: give the folder of photos to train on")
+    if files.resume and not args.quiet:  # the checkpoint's options hold: say which are not
+        kept = _not_resumed(args)
+        if kept:
+            print(f"painterly: note: --resume goes on with the checkpoint's options: "
+                  f"{', '.join(kept)} not used (--overwrite trains afresh with them)",
+                  file=sys.stderr)
     done = train(args.style, files.photos, args.output, from_args(TrainOptions, args),
                  from_args(Runtime, args), resume=files.resume,
                  previews=files.previews or None, workers=files.workers, quiet=args.quiet,
