@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from painterly.cli import main
+from painterly.fast.modelfile import SHIPPED
 
 from .conftest import ROOT, run_cli
 
@@ -204,10 +205,19 @@ def test_a_warning_during_a_bar_starts_its_own_line(capsys):
     assert before.endswith(("\r", "\n")), repr(before[-20:])  # not after the bar's text
 
 
-def test_clip_flags_given_for_a_still_picture_are_named(tmp_path, images, cli_env):
+@pytest.mark.parametrize("extra, note", [
+    (["--steps", "1", "--scales", "1", "--quality", "high", "--frame-steps", "3"],
+     "note: --frame-steps, --quality are for clips"),
+    pytest.param(["--method", "fast", "--refine", "0", "--steps", "50", "--style-weight", "9"],
+                 "note: --steps, --style-weight have no effect with --method fast",
+                 marks=pytest.mark.skipif(not SHIPPED.exists(), reason="no fast model")),
+    pytest.param(["--method", "fast", "--refine", "0", "--strength", "0.5"], None,
+                 marks=pytest.mark.skipif(not SHIPPED.exists(), reason="no fast model")),
+])
+def test_flags_given_but_not_used_are_named(tmp_path, images, cli_env, extra, note):
+    # they were dropped unsaid
     content, style = images
-    r = run_cli(["stylize", content, style, "-o", tmp_path / "o.png", "--size", "32",
-                 "--steps", "1", "--scales", "1", "--quality", "high", "--frame-steps", "3"],
+    r = run_cli(["stylize", content, style, "-o", tmp_path / "o.png", "--size", "32", *extra],
                 cli_env)
     assert r.returncode == 0, r.stderr
-    assert "note: --frame-steps, --quality are for clips" in r.stderr
+    assert note in r.stderr if note else "note: --" not in r.stderr, r.stderr

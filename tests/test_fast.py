@@ -550,18 +550,6 @@ def test_a_missing_vgg_with_init_fast_gives_the_optimisers_advice(tmp_path, imag
     assert r.returncode == 2 and "not found" in r.stderr and "--refine" not in r.stderr
 
 
-@pytest.mark.skipif(not SHIPPED.exists(), reason="the fast model is not shipped yet")
-def test_flags_the_fast_method_does_not_use_are_named(tmp_path, images, cli_env):
-    content, style = images
-    r = run_cli(["stylize", content, style, "-o", tmp_path / "a.png", "--method", "fast",
-                 "--size", "32", "--refine", "0", "--steps", "50", "--style-weight", "9"],
-                cli_env)
-    assert r.returncode == 0, r.stderr
-    assert "note: --steps, --style-weight have no effect with --method fast" in r.stderr
-    r = run_cli(["stylize", content, style, "-o", tmp_path / "b.png", "--method", "fast",
-                 "--size", "32", "--refine", "0", "--strength", "0.5"], cli_env)
-    assert r.returncode == 0 and "no effect" not in r.stderr, r.stderr
-
 
 def test_a_trained_fast_model_paints_from_the_command_line(tmp_path, images, tiny, cli_env):
     # a model made by train-fast had no command-line way to paint: --fast-model FILE

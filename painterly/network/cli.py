@@ -6,15 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import (
-    Runtime,
-    add_flags,
-    add_output_flag,
-    add_quiet_flag,
-    fields_info,
-    flag_name,
-    from_args,
-)
+from ..config import Runtime, add_flags, add_output_flag, add_quiet_flag, from_args
 from .options import TrainFiles, TrainOptions
 
 
@@ -44,6 +36,7 @@ def add_train_parser(sub) -> None:
 def _not_resumed(args: argparse.Namespace) -> list[str]:
     """The flags given that differ from the checkpoint's options, which --resume keeps
     (none where there is no readable checkpoint: the run itself says why)."""
+    from ..config import fields_info, flag_name
     from ..errors import PainterlyError
     from .modelfile import load_model
     from .train import checkpoint_path
