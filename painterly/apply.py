@@ -26,6 +26,8 @@ from .config import (
     add_flags,
     add_output_flag,
     add_quiet_flag,
+    fields_info,
+    flag_name,
     from_args,
 )
 from .errors import EXIT_INTERRUPTED, Interrupted, UsageError
@@ -185,6 +187,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
         return apply_clip(args.model, args.inputs, args.output, opts, runtime, kept,
                           quiet=args.quiet, overwrite=args.overwrite)
+    if not args.quiet:  # images: the clip flags given do nothing
+        clip_flags = [flag_name(f, cls()) for cls, f in
+                      [(ApplyOptions, f) for f in fields_info(ApplyOptions) if f.name == "blend"]
+                      + [(ClipOutput, f) for f in fields_info(ClipOutput)]
+                      if getattr(args, f.name, None) is not None]
+        if clip_flags:
+            print(f"painterly: note: {', '.join(clip_flags)} "
+                  f"{'is' if len(clip_flags) == 1 else 'are'} for clips; pictures do not use "
+                  f"{'it' if len(clip_flags) == 1 else 'them'}", file=sys.stderr)
     found = scan(args.inputs)
     files = found.files
     method = methods.for_apply(args.model, runtime, opts=opts)  # before any folder is made

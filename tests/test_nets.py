@@ -788,3 +788,12 @@ def test_resume_names_the_flags_it_does_not_use(tmp_path, photos, style, tiny, c
                  "--batch", "2", "--lr", "0.05", *flags], cli_env)
     assert r.returncode == 0, r.stderr
     assert "checkpoint's options: --lr not used" in r.stderr
+
+
+def test_apply_names_clip_flags_given_for_pictures(tmp_path, cli_env):
+    model = tiny_model(tmp_path / "m.safetensors")
+    photo = save_png(gradient_image(24, 16), tmp_path / "p.png")
+    r = run_cli(["apply", model, photo, "-o", tmp_path / "o.png", "--blend", "0.3",
+                 "--quality", "high"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "note: --blend, --quality are for clips" in r.stderr
