@@ -26,9 +26,9 @@ from .config import (
     add_flags,
     add_output_flag,
     add_quiet_flag,
-    fields_info,
-    flag_name,
+    clip_flags_note,
     from_args,
+    given_flags,
 )
 from .errors import EXIT_INTERRUPTED, Interrupted, UsageError
 from .network.options import ApplyOptions
@@ -188,14 +188,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return apply_clip(args.model, args.inputs, args.output, opts, runtime, kept,
                           quiet=args.quiet, overwrite=args.overwrite)
     if not args.quiet:  # images: the clip flags given do nothing
-        clip_flags = [flag_name(f, cls()) for cls, f in
-                      [(ApplyOptions, f) for f in fields_info(ApplyOptions) if f.name == "blend"]
-                      + [(ClipOutput, f) for f in fields_info(ClipOutput)]
-                      if getattr(args, f.name, None) is not None]
+        clip_flags = given_flags(args, ApplyOptions, ["blend"]) + given_flags(args, ClipOutput)
         if clip_flags:
-            print(f"painterly: note: {', '.join(clip_flags)} "
-                  f"{'is' if len(clip_flags) == 1 else 'are'} for clips; pictures do not use "
-                  f"{'it' if len(clip_flags) == 1 else 'them'}", file=sys.stderr)
+            print(clip_flags_note(clip_flags, "pictures do"), file=sys.stderr)
     found = scan(args.inputs)
     files = found.files
     method = methods.for_apply(args.model, runtime, opts=opts)  # before any folder is made

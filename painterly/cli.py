@@ -27,9 +27,9 @@ from .config import (
     add_flags,
     add_output_flag,
     add_quiet_flag,
-    fields_info,
-    flag_name,
+    clip_flags_note,
     from_args,
+    given_flags,
 )
 from .errors import (
     EXIT_INTERRUPTED,
@@ -218,12 +218,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         return stylize_clip(args.content, args.styles, args.output, opts, runtime, paths,
                             from_args(ClipOptions, args), from_args(ClipOutput, args),
                             quiet=args.quiet, image_only=given, overwrite=args.overwrite)
-    clip_flags = [flag_name(f, cls()) for cls in (ClipOptions, ClipOutput)
-                  for f in fields_info(cls) if getattr(args, f.name, None) is not None]
+    clip_flags = given_flags(args, ClipOptions) + given_flags(args, ClipOutput)
     if clip_flags and not args.quiet:
-        print(f"painterly: note: {', '.join(clip_flags)} "
-              f"{'is' if len(clip_flags) == 1 else 'are'} for clips; a still picture does "
-              f"not use {'it' if len(clip_flags) == 1 else 'them'}", file=sys.stderr)
+        print(clip_flags_note(clip_flags, "a still picture does"), file=sys.stderr)
     return stylize_picture(args.content, args.styles, args.output, opts, runtime, paths,
                            quiet=args.quiet, save_every=extras.save_every,
                            snapshots=extras.snapshots or None, animate=extras.animate or None,
@@ -242,9 +239,7 @@ def note_ignored(opts: Options, args: argparse.Namespace) -> None:
     ignored = getattr(methods.room(opts.method), "ignored", None)
     if ignored is None:
         return
-    defaults = Options()
-    given = [flag_name(f, defaults) for f in fields_info(Options)
-             if f.name in ignored(opts) and getattr(args, f.name, None) is not None]
+    given = given_flags(args, Options, ignored(opts))
     if given:
         print(f"painterly: note: {', '.join(given)} "
               f"{'has' if len(given) == 1 else 'have'} no effect with --method "

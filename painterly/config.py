@@ -614,6 +614,23 @@ def _flag_kwargs(f: dataclasses.Field, default: Any) -> dict[str, Any]:
     return kw
 
 
+def given_flags(args: argparse.Namespace, cls: type, names: Sequence[str] | None = None
+                ) -> list[str]:
+    """The flags of ``cls`` given on the command line (only those of ``names`` when given),
+    spelt as typed: ``--steps``, ``--no-temporal``."""
+    defaults = cls()
+    return [flag_name(f, defaults) for f in fields_info(cls)
+            if (names is None or f.name in names) and getattr(args, f.name, None) is not None]
+
+
+def clip_flags_note(flags: Sequence[str], what: str) -> str:
+    """The note for clip flags given for pictures (``what``: "a still picture does",
+    "pictures do")."""
+    one = len(flags) == 1
+    return (f"painterly: note: {', '.join(flags)} {'is' if one else 'are'} for clips; "
+            f"{what} not use {'it' if one else 'them'}")
+
+
 def from_args(cls: type, args: argparse.Namespace, base: Any = None) -> Any:
     """An instance of ``cls`` from the flags given on the command line (others: ``base`` or
     the defaults), checked."""

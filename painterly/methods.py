@@ -63,6 +63,25 @@ def for_options(opts: Options, runtime: Runtime | None = None, **settings: Any) 
     return make(runtime, **_taken(make, settings))
 
 
+class Kept:
+    """Methods made on first use and kept, one per (method, warm start) that options ask
+    for, all on one VGG-19 (a studio, a sweep): ``get(opts)``.  ``given`` methods are kept
+    under their key from the start (a sweep's own Stylizer for plain optimisation)."""
+
+    def __init__(self, runtime: Runtime, given: dict[tuple[str, str], Method] | None = None):
+        from .weights import SharedWeights  # here: the registry imports no torch
+
+        self.runtime = runtime
+        self.vgg = SharedWeights(runtime.weights)
+        self._made: dict[tuple[str, str], Method] = dict(given or {})
+
+    def get(self, opts: Options) -> Method:
+        key = (opts.method, opts.init if opts.init in WARM_STARTS else "")
+        if key not in self._made:
+            self._made[key] = for_options(opts, self.runtime, vgg=self.vgg)
+        return self._made[key]
+
+
 def for_model(path: str | os.PathLike, runtime: Runtime | None = None,
               **settings: Any) -> Method:
     """The method of a model file, loaded by the room of the kind its metadata names."""

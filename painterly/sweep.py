@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageDraw, ImageFont
 
 from . import methods
-from .config import WARM_STARTS, MaskPaths, Options, Runtime, coerce, make_options, validate
+from .config import MaskPaths, Options, Runtime, coerce, make_options, validate
 from .errors import Interrupted, UsageError
 from .images import (
     check_content,
@@ -42,7 +42,6 @@ from .signals import deferred
 if TYPE_CHECKING:
     from .method import Method
     from .optimise.stylizer import Stylizer
-    from .weights import SharedWeights
 
 MAX_RUNS = 64
 FONT_SIZE = 14
@@ -246,12 +245,11 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
     s_imgs = [check_style(load_image(s)) for s in styles]
     lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
     runtime, paths = runtime or Runtime(), paths or MaskPaths()
-    from .weights import SharedWeights  # here: torch is imported when a sweep runs
-
-    vgg = SharedWeights(runtime.weights)
-    made = _methods(plans, runtime, vgg, stylizer)
-    check_plans(plans, lambda: (stylizer._weights_for(base) if stylizer else vgg.get()).arch,
-                len(s_imgs), paths)
+    # each combination painted by the method (and warm start) it names, one of each kind
+    kept = methods.Kept(runtime, {("optimise", ""): stylizer} if stylizer else None)
+    made = {k: kept.get(opts) for k, opts in plans.items()}
+    check_plans(plans, lambda: (stylizer._weights_for(base) if stylizer else
+                                kept.vgg.get()).arch, len(s_imgs), paths)
     out = check_output_folder(out_dir, "-o")
     names = _file_names(plans, cols, rows, ext)
     inputs = [content, *styles, *([runtime.weights] if runtime.weights else [])]
@@ -273,22 +271,6 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
         w.writerows(log_rows)
         save_bytes(buf.getvalue().encode(), _target(out / "sweep.csv", res, existed))
     return res
-
-
-def _methods(plans: dict[tuple[int, int], Options], runtime: Runtime, vgg: SharedWeights,
-             stylizer: Stylizer | None) -> dict[tuple[int, int], Method]:
-    """The method of each combination: the one its ``method`` names, with its warm start
-    (``init="fast"``); one of each kind, all on one VGG-19 (``stylizer``, when given, for
-    the plain optimisations)."""
-    kept: dict[tuple[str, str], Method] = {}
-    out = {}
-    for k, opts in plans.items():
-        key = (opts.method, opts.init if opts.init in WARM_STARTS else "")
-        if key not in kept:
-            plain = key == ("optimise", "") and stylizer is not None
-            kept[key] = stylizer if plain else methods.for_options(opts, runtime, vgg=vgg)
-        out[k] = kept[key]
-    return out
 
 
 def _render_all(made: dict[tuple[int, int], Method], c_img, s_imgs,

@@ -280,7 +280,7 @@ def make(runtime, model: str | os.PathLike | None = None,
     runtime's device, refining with the runtime's VGG weights (``vgg``: weights shared
     with another method; ``clip``: a clip's options, of which ``temporal`` False paints
     its frames one by one, ``--no-temporal``)."""
-    return FastMethod(model or getattr(runtime, "fast_model", "") or None,
+    return FastMethod(model or runtime.fast_model or None,
                       device=runtime.device, weights=vgg or runtime.weights,
                       temporal=getattr(clip, "temporal", True))
 

@@ -36,7 +36,7 @@ def add_train_parser(sub) -> None:
 def _not_resumed(args: argparse.Namespace) -> list[str]:
     """The flags given that differ from the checkpoint's options, which --resume keeps
     (none where there is no readable checkpoint: the run itself says why)."""
-    from ..config import fields_info, flag_name
+    from ..config import given_flags
     from ..errors import PainterlyError
     from .modelfile import load_model
     from .train import checkpoint_path
@@ -46,10 +46,9 @@ def _not_resumed(args: argparse.Namespace) -> list[str]:
         given = from_args(TrainOptions, args)  # the values as the options hold them
     except (PainterlyError, OSError):
         return []
-    defaults = TrainOptions()
-    return [flag_name(f, defaults) for f in fields_info(TrainOptions)
-            if f.name not in ("steps", "minutes") and getattr(args, f.name, None) is not None
-            and f.name in saved and getattr(given, f.name) != saved[f.name]]
+    differ = [k for k, v in saved.items()
+              if k not in ("steps", "minutes") and getattr(given, k, v) != v]
+    return given_flags(args, TrainOptions, differ)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -29,10 +29,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .. import methods
-from ..config import WARM_STARTS, Options, Runtime
+from ..config import Options, Runtime
 from ..errors import Interrupted, PainterlyError, is_out_of_memory
 from ..images import save_bytes
-from ..weights import SharedWeights
 from .models import Models
 from .records import FINAL, JOB_ID, Job, error_message, new_id
 from .runners import RESULTS, RUNNERS, Context, apply_job
@@ -71,8 +70,8 @@ class Studio:
         # the methods of stylize and clip jobs by (method, warm start), made on first use and
         # kept; they and the quick looks take one VGG-19 (in float32 with its 205 MB of
         # Winograd kernels)
-        self._stylizers: dict[tuple[str, str], Method] = {}
-        self.vgg = SharedWeights(weights or "")
+        self._kept = methods.Kept(self._runtime())
+        self.vgg = self._kept.vgg
         self._applying = threading.Semaphore(2)  # networks run at once from requests
         self._load()
 
@@ -231,11 +230,7 @@ class Studio:
     def stylizer(self, opts: Options | None = None) -> Method:
         """The method ``opts`` asks for (its ``method``, and a warm start: ``init="fast"``;
         None: optimisation), made on first use and kept (weights, targets, statistics)."""
-        opts = opts or Options()
-        key = (opts.method, opts.init if opts.init in WARM_STARTS else "")
-        if key not in self._stylizers:
-            self._stylizers[key] = methods.for_options(opts, self._runtime(), vgg=self.vgg)
-        return self._stylizers[key]
+        return self._kept.get(opts or Options())
 
     def _runtime(self) -> Runtime:
         return Runtime(weights=self.weights or "", device=self.device)
