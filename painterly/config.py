@@ -41,11 +41,13 @@ DEVICE = re.compile(r"^(auto|cpu|cuda(:\d{1,3})?)$")
 
 @dataclass(frozen=True)
 class Spelling:
-    """How messages name options: as command-line flags (``--style-weight: ...``) or as the
-    keyword arguments of the Python API (``style_weight=...``).  The checks are written
-    once; the caller says which spelling its user knows."""
+    """How messages name options: as command-line flags (``--style-weight: ...``), as the
+    keyword arguments of the Python API (``style_weight=...``) or as the fields of the web
+    studio's forms (``style_weight: ...``).  The checks are written once; the caller says
+    which spelling its user knows."""
 
-    keywords: bool = False
+    keywords: bool = False  # names as the fields' (style_weight), not as flags
+    colon: bool = False  # with keywords: "name: value" (the studio's), not "name=value"
 
     def name(self, field_name: str) -> str:
         """``--style-weight`` or ``style_weight``."""
@@ -54,7 +56,9 @@ class Spelling:
 
     def subject(self, name: str, value: Any) -> str:
         """The start of a message about ``value`` of option ``name`` (spelt already)."""
-        return f"{name}={_show(value)}" if self.keywords else f"{name}: {_show(value)}"
+        if self.keywords and not self.colon:
+            return f"{name}={_show(value)}"
+        return f"{name}: {_show(value)}"
 
     def unknown(self, name: str, known: Sequence[str]) -> str:
         """The message for an option name that does not exist, with the nearest one."""
@@ -81,6 +85,7 @@ class Spelling:
 
 FLAGS = Spelling()
 KEYWORDS = Spelling(keywords=True)
+FIELDS = Spelling(keywords=True, colon=True)
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, group: str = "advanced",

@@ -80,6 +80,9 @@ def load_image(src: ImageLike) -> LoadedImage:
         return _from_pil(src, name)
     if isinstance(src, bytes):
         return _from_pil(decode(src, name), name)
+    if not isinstance(src, (str, os.PathLike)):
+        raise TypeError(f"an image is a path, bytes, a PIL image, a numpy array or a tensor, "
+                        f"not {type(src).__name__}")
     path = Path(src)
     st = check_input_file(path, name)
     if st.st_size == 0:

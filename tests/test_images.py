@@ -127,3 +127,9 @@ def test_separable_conv_is_the_padded_2d_convolution(taps, mode):
     ref = F.conv2d(F.pad(x, (r, r, r, r), mode=mode),
                    (k[:, None] * k[None, :]).expand(3, 1, -1, -1), groups=3)
     torch.testing.assert_close(separable_conv(x, k, mode), ref, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [5, None, 1.5, ["a.png"]])
+def test_other_types_are_refused_naming_what_is_taken(bad):
+    with pytest.raises(TypeError, match=f"numpy array or a tensor, not {type(bad).__name__}$"):
+        images.load_image(bad)

@@ -797,3 +797,13 @@ def test_apply_names_clip_flags_given_for_pictures(tmp_path, cli_env):
                  "--quality", "high"], cli_env)
     assert r.returncode == 0, r.stderr
     assert "note: --blend, --quality are for clips" in r.stderr
+
+
+def test_network_takes_a_path_and_refuses_other_types_in_one_line(tmp_path):
+    path = tiny_model(tmp_path / "m.safetensors")
+    net = Network(path, "cpu", "fp32")  # a path, as Network.load takes
+    assert net.stylize(gradient_image(24, 16)).size == (24, 16)
+    with pytest.raises(TypeError, match="model file's path"):
+        Network(5)
+    with pytest.raises(TypeError, match="an image is a path, bytes, a PIL image"):
+        net.stylize(None)

@@ -79,8 +79,9 @@ class FastTrainOptions:
 
     def check(self) -> None:
         if self.crop > min(self.photo_size, self.style_photo_size):
-            raise UsageError(f"--crop {self.crop} is larger than --photo-size or "
-                             f"--style-photo-size")
+            raise UsageError(f"--crop {self.crop} is larger than --photo-size "
+                             f"{self.photo_size} or --style-photo-size "
+                             f"{self.style_photo_size}: lower --crop or raise them")
         self.width_list()
 
     def width_list(self) -> tuple[int, ...]:

@@ -39,9 +39,14 @@ from .transform import TransformNet
 class Network:
     """A trained style network held on a device, ready to stylize."""
 
-    def __init__(self, model: ModelFile, device: str = "auto", precision: str = "auto",
-                 runtime: str = "auto"):
+    def __init__(self, model: ModelFile | str | os.PathLike, device: str = "auto",
+                 precision: str = "auto", runtime: str = "auto"):
         make(ApplyOptions, precision=precision, runtime=runtime)  # the two checked
+        if isinstance(model, (str, os.PathLike)):
+            model = load_model(model)
+        elif not isinstance(model, ModelFile):
+            raise TypeError(f"Network takes a model file's path (or a loaded ModelFile), "
+                            f"not {type(model).__name__}")
         self.model = model
         self.device = pick_device(device)
         if runtime == "onnxruntime":

@@ -219,7 +219,7 @@ class TrainOptions:
                              f"the preset's)")
         if self.crop > self.photo_size:
             raise UsageError(f"--crop {self.crop} is larger than --photo-size "
-                             f"{self.photo_size}")
+                             f"{self.photo_size}: lower --crop or raise --photo-size")
         self.loss_options()  # the loss options' own checks
 
     def layout(self) -> dict[str, Any]:

@@ -14,7 +14,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..config import INIT_CHOICES, MaskPaths, Options, Runtime, make, options_schema
+from ..config import (
+    FIELDS,
+    INIT_CHOICES,
+    MaskPaths,
+    Options,
+    Runtime,
+    make,
+    options_schema,
+)
 from ..errors import UsageError
 from ..network.options import ApplyOptions, TrainOptions
 from ..optimise.clips import ClipOptions
@@ -81,10 +89,7 @@ def parse_form(raw: Any, cls: type, max_size: int) -> Any:
         given[key] = value
     if "init" in given and given["init"] not in INIT_CHOICES:
         raise UsageError(f"init: '{given['init']}' is not one of {', '.join(INIT_CHOICES)}")
-    try:
-        opts = make(cls, web_base(cls), **given)
-    except UsageError as e:
-        raise UsageError(str(e).removeprefix("--")) from None
+    opts = make(cls, web_base(cls), spelling=FIELDS, **given)
     for name in SIZES & set(allowed):
         if getattr(opts, name) < allowed[name]["min"]:
             raise UsageError(f"{name}: {getattr(opts, name)} is below the minimum "

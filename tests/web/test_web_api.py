@@ -91,7 +91,7 @@ def test_options_refused(client):
     refused({"no_such": 1}, "unknown option")
     refused({"size": 999999}, "above")
     refused({"size": 4000}, "limit of 2048")
-    refused({"style_weight": -1}, "below the minimum")
+    refused({"style_weight": -1}, "style_weight: -1.0 is below the minimum")  # its field name
     refused({"optimizer": "sgd"}, "not one of")
     refused({"steps": "many"}, "expects int")
     refused({}, "unknown image id", content="../../secret.png")

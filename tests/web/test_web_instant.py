@@ -66,7 +66,7 @@ def test_a_quick_look_is_a_small_picture_and_uses_the_sliders(client, optimised)
     diff = np.abs(np.asarray(first, float) - np.asarray(second, float)).mean()
     assert diff > 1.0, "moving a slider did not change the quick look"
     bad = client.post("/api/preview", json={**body, "options": {"style_weight": -1}})
-    assert bad.status_code == 400 and "style-weight" in bad.json()["error"]
+    assert bad.status_code == 400 and "style_weight: -1.0" in bad.json()["error"]
     gone = client.post("/api/preview", json={**body, "styles": ["0" * 32 + ".png"]})
     assert gone.status_code == 400
 

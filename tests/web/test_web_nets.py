@@ -224,6 +224,8 @@ def test_training_requests_are_checked(client, tmp_path: Path):
     refused({"options": {**TINY_TRAIN, "photo_size": 4000}}, "limit of 2048")
     refused({"options": {**TINY_TRAIN, "preset": "best"}}, "preset")
     refused({"options": {**TINY_TRAIN, "width": 2}}, "width: 2 is below the minimum 4")
+    refused({"options": {**TINY_TRAIN, "crop": 512, "photo_size": 256}},
+            "crop 512 is larger than photo_size 256: lower crop or raise photo_size")
     form = {o["name"]: o for o in client.get("/api/schema").json()["train_options"]}
     assert form["preset"]["choices"] == ["quality", "fast"]
     assert form["preset"]["default"] == "quality" and form["width"]["default"] == 0
