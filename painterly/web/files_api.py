@@ -67,7 +67,7 @@ async def _store_clip(file: UploadFile, size: int, s: Site) -> dict[str, Any]:
     return item.to_json()
 
 
-@router.get("/api/uploads/{upload_id}")
+@router.api_route("/api/uploads/{upload_id}", methods=["GET", "HEAD"])  # HEAD: still there?
 def get_upload(upload_id: str, s: Site = Depends(site)) -> FileResponse:
     try:
         path = uploads.path_of(s.studio.uploads, upload_id)

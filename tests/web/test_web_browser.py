@@ -301,6 +301,36 @@ def test_a_quick_look_without_pressing_anything_then_compare(page, server: str,
     assert not page.errors, page.errors
 
 
+def test_a_reload_gives_back_the_pictures_and_settings(page, server: str, tmp_path: Path):
+    content, style = photo_and_painting(tmp_path)
+    page.goto(server)
+    page.wait_for_selector("#opt-size")
+    page.set_input_files("#content-input", str(content))
+    page.set_input_files("#style-input", str(style))
+    page.wait_for_selector("#style-thumbs img")
+    set_slider(page, "#opt-style_weight", 900)
+    page.click("#advanced summary")
+    page.fill("#opt-steps", "7")
+    page.dispatch_event("#opt-steps", "input")
+    before = page.evaluate("() => readForm()")
+    assert before["steps"] == 7 and before["style_weight"] > 100
+    page.reload()
+    page.wait_for_selector("#content-thumbs img")
+    page.wait_for_selector("#style-thumbs img")
+    assert page.locator("#style-thumbs img").count() == 1
+    assert page.input_value("#opt-steps") == "7"
+    assert page.evaluate("() => readForm()") == before
+    page.wait_for_selector("#look-badge:not([hidden])", timeout=10_000)  # a look, unasked
+    assert not page.errors, page.errors
+    # a painting the server no longer has is left out; the rest comes back
+    draft = page.evaluate("() => JSON.parse(localStorage.getItem('painterly-draft'))")
+    draft["styles"].append("0" * 32 + ".png")
+    page.evaluate("d => localStorage.setItem('painterly-draft', JSON.stringify(d))", draft)
+    page.reload()
+    page.wait_for_selector("#style-thumbs img")
+    assert page.locator("#style-thumbs img").count() == 1 and not page.errors, page.errors
+
+
 def painted(page) -> int:
     """How many pixels of the regions canvas are painted."""
     return page.eval_on_selector("#mask-canvas", """c => {

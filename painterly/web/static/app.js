@@ -394,6 +394,7 @@ function lookRequest() {  // a clip: a look at its first frame
 }
 
 function settingsChanged() {
+  saveDraft();
   clearTimeout(state.lookTimer);
   clearTimeout(state.estimateTimer);
   state.lookTimer = setTimeout(quickLook, LOOK_DELAY);
@@ -1039,22 +1040,58 @@ function title(job) {
   return job.kind === "clip" ? `video · ${job.model ? "network" : what}` : what;
 }
 
-async function useSettings(job) {
-  state.content = { id: job.content, url: uploadUrl(job.content) };
-  try {  // its size, for the regions' canvas
-    const img = new Image();
-    img.src = state.content.url;
-    await img.decode();
-    Object.assign(state.content, { width: img.naturalWidth, height: img.naturalHeight });
-  } catch (e) { /* a clip: no canvas */ }
+async function useSettings(job, quiet) {
+  state.content = job.content ? { id: job.content, url: uploadUrl(job.content) } : null;
+  if (state.content) {
+    try {  // its size, for the regions' canvas
+      const img = new Image();
+      img.src = state.content.url;
+      await img.decode();
+      Object.assign(state.content, { width: img.naturalWidth, height: img.naturalHeight });
+    } catch (e) { /* a clip: no canvas */ }
+  }
   state.styles = job.styles.map((id) => ({ id, url: uploadUrl(id) }));
   drawThumbs();
   setFields("opt-", job.options);
   markPreset(job.preset || "");
   await restoreMask(job);
-  say("Settings and pictures loaded from the gallery.");
-  window.scrollTo({ top: 0, behavior: "smooth" });
+  if (!quiet) {
+    say("Settings and pictures loaded from the gallery.");
+    window.scrollTo({ top: 0, behavior: "smooth" });
+  }
   settingsChanged();
+}
+
+// The chosen pictures and settings are kept in this browser as they change, so that a
+// reload (or a closed tab) gives them back; pictures the server no longer has are left out.
+const DRAFT = "painterly-draft";
+
+function saveDraft() {
+  if (!state.schema) return;
+  const options = { ...readFields(state.schema.options, "opt-"),
+                    ...readFields(state.schema.clip_options, "opt-") };
+  try {
+    localStorage.setItem(DRAFT, JSON.stringify({
+      content: state.content ? state.content.id : "", styles: state.styles.map((s) => s.id),
+      options, preset: state.preset || "" }));
+  } catch (e) { /* storage off or full: nothing kept */ }
+}
+
+async function restoreDraft() {
+  let draft = null;
+  try { draft = JSON.parse(localStorage.getItem(DRAFT) || "null"); } catch (e) { return; }
+  if (!draft || typeof draft !== "object" || typeof draft.options !== "object") return;
+  const there = async (id) => {
+    if (typeof id !== "string" || !id) return false;
+    try { return (await fetch(uploadUrl(id), { method: "HEAD" })).ok; } catch (e) { return false; }
+  };
+  const styles = Array.isArray(draft.styles) ? draft.styles : [];
+  const kept = [];
+  for (const id of styles) if (await there(id)) kept.push(id);
+  const content = (await there(draft.content)) ? draft.content : "";
+  await useSettings({ content, styles: kept, options: draft.options || {},
+                      preset: typeof draft.preset === "string" ? draft.preset : "", mask: "" },
+                    true);
 }
 
 function cardPicture(job) {
@@ -1156,6 +1193,7 @@ async function main() {
     if (files.length) batch(files);
   });
   loadModels();
+  await restoreDraft();
   const jobs = await loadGallery();
   const active = jobs.find((j) => !FINAL.includes(j.status));
   if (active) follow(active);
