@@ -119,17 +119,18 @@ def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = 
     return targets
 
 
-def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path]) -> list[tuple]:
-    """The images of ``chunk`` decoded, with their outputs; one damaged behind a good header
-    is skipped with a warning line (and added to ``skipped``)."""
+def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path], size: int) -> list[tuple]:
+    """The images of ``chunk`` decoded, with their outputs; one damaged behind a good header,
+    or too thin to paint at ``size``, is skipped with a warning line (and added to
+    ``skipped``)."""
     from .errors import ImageError
-    from .images import load_image
+    from .images import check_content, load_image
     from .inputs import warn
 
     out = []
     for f, target in chunk:
         try:
-            out.append((load_image(f), target))
+            out.append((check_content(load_image(f), size), target))
         except ImageError as e:
             warn(f"{e}; skipped")
             skipped.append(f)
@@ -155,7 +156,7 @@ def apply_files(method: Method, files: list[Path], outs: list[Path], opts: Apply
     written = 0
     try:
         for start in range(0, len(mine), opts.batch):
-            chunk = _readable(mine[start:start + opts.batch], skipped)
+            chunk = _readable(mine[start:start + opts.batch], skipped, opts.size)
             if chunk:
                 shown = methods.pictures(method, [im for im, _ in chunk], opts)
                 for im, (_, out) in zip(shown, chunk):
@@ -214,6 +215,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         first = files[0] if len(files) == 1 else args.inputs[0]
         _closing_line(n, len(found.skipped) + len(skipped), first, outs, args,
                       getattr(method, "about", ""))
+    named = [f for f in skipped if str(f) in args.inputs]  # not found in a folder: asked for
+    if named:
+        from .errors import ImageError
+
+        more = f" and {len(named) - 1} more" if len(named) > 1 else ""
+        raise ImageError(f"{named[0]}{more}: could not be painted (see above); the other "
+                         f"pictures were written")
     return 0
 
 

@@ -182,9 +182,10 @@ def _from_pil(im: Image.Image, name: str) -> LoadedImage:
     alpha = None
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(im).astype(np.float32)
-        hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
         if mode == "F":
-            hi = max(1.0, float(a.max()))
+            hi = float_white(a)
+        else:
+            hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
         g = np.clip(a / hi, 0, 1)
         return LoadedImage(np.repeat(g[..., None], 3, axis=2), None, name)
     if mode == "P" and "transparency" in im.info:
@@ -203,6 +204,14 @@ def _from_pil(im: Image.Image, name: str) -> LoadedImage:
     return LoadedImage(rgb, None, name)
 
 
+def float_white(a: np.ndarray) -> float:
+    """The white of a picture of floats, read off its largest value: 1 (values 0..1; a
+    little over 1, as resizing leaves, is clipped, not taken for a 0..255 picture), 255 or
+    65535.  A 0..255 picture whose brightest value is 2 or less is black either way."""
+    top = float(a.max()) if a.size else 0.0
+    return 1.0 if top <= 2.0 else 255.0 if top <= 256.0 else 65535.0
+
+
 def _from_array(a: np.ndarray, name: str) -> LoadedImage:
     if a.ndim == 2:
         a = a[..., None]
@@ -217,9 +226,7 @@ def _from_array(a: np.ndarray, name: str) -> LoadedImage:
         f = a.astype(np.float32)
         if not np.isfinite(f).all():
             raise ImageError(f"{name}: the array holds NaN or infinite values")
-        if f.max() > 1.0 + 1e-6:
-            f = f / 255.0
-        f = np.clip(f, 0.0, 1.0)
+        f = np.clip(f / float_white(f), 0.0, 1.0)
     else:
         raise ImageError(f"{name}: unsupported array dtype {a.dtype}")
     alpha = None
@@ -251,12 +258,20 @@ def check_style(img: LoadedImage) -> LoadedImage:
     return img
 
 
-def check_content(img: LoadedImage) -> LoadedImage:
-    """``img`` if it has enough pixels to stylize; ImageError naming it otherwise."""
+def check_content(img: LoadedImage, longest: int | None = None) -> LoadedImage:
+    """``img`` if it has enough pixels to stylize, and so has the picture made of it with
+    the longest side ``longest`` (a long thin strip shrunk to a few pixels' height);
+    ImageError naming it otherwise."""
     w, h = img.size
     if min(w, h) < MIN_CONTENT_SIDE:
         raise ImageError(f"{img.name}: a {w}x{h} image is too small to stylize (at least "
                          f"{MIN_CONTENT_SIDE} px on each side); use a larger photo")
+    ow, oh = fit_longest(w, h, longest) if longest else (w, h)
+    if min(ow, oh) < MIN_CONTENT_SIDE:
+        need = -(-MIN_CONTENT_SIDE * max(w, h) // min(w, h))
+        raise ImageError(f"{img.name}: a {w}x{h} image at size {longest} would be {ow}x{oh} "
+                         f"(at least {MIN_CONTENT_SIDE} px on each side); give a size of at "
+                         f"least {need}")
     return img
 
 

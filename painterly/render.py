@@ -231,7 +231,7 @@ def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPath
                  quiet: bool) -> tuple:
     """The content, styles and start image, read and checked (sizes; the masks, which the
     engine reads again, checked from their headers); a note when the content is enlarged."""
-    c_img = check_content(load_image(content))
+    c_img = check_content(load_image(content), opts.size)
     s_imgs = [check_style(load_image(s)) for s in styles]
     if opts.init_is_path and not os.path.lexists(opts.init):
         raise ImageError(f"--init {opts.init}: no such file; give a picture to start from, "

@@ -241,7 +241,7 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
         raise UsageError(f"--vary {varies[0].flag}: given twice")
     cols, rows = varies[0], (varies[1] if len(varies) == 2 else None)
     plans = _plans(base, cols, rows)
-    c_img = check_content(load_image(content))
+    c_img = check_content(load_image(content), base.size)
     s_imgs = [check_style(load_image(s)) for s in styles]
     lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
     runtime, paths = runtime or Runtime(), paths or MaskPaths()

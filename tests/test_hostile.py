@@ -19,7 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
+import painterly
 from painterly import cli
+from painterly.errors import ImageError
 from painterly.network.modelfile import FORMAT, FORMAT_VERSION, _digest, encode, save_model
 from painterly.network.transform import Arch, TransformNet
 
@@ -325,6 +327,33 @@ def test_apply_skips_damaged_photos_in_a_folder(w, tmp_path, capsys):
         f"p{i}.png" for i in range(6)]
     assert "late.png" in err and "notes.png" in err and "skipped 2 damaged" in err
     assert "Traceback" not in err
+
+
+def test_apply_of_named_pictures_says_which_could_not_be_painted(w, tmp_path, capsys):
+    """A file named on the command line that turns out damaged (or too thin at --size) is
+    not a folder's stray file: the others are written, and the run exits 2 naming it."""
+    bad = _truncated_photo(tmp_path / "b.png")
+    save_png(gradient_image(200, 8), tmp_path / "thin.png")
+    out = tmp_path / "out"
+    code = cli.main(["apply", str(w[M]), str(w["photos"] / "p0.png"), str(bad),
+                     str(tmp_path / "thin.png"), "-o", str(out), "--size", "48", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png"]
+    assert "b.png and 1 more: could not be painted" in err and "would be 48x2" in err
+    assert "Traceback" not in err
+
+
+def test_a_long_thin_picture_is_refused_at_a_size_that_leaves_no_height(w, tmp_path, capsys):
+    save_png(gradient_image(400, 8), tmp_path / "thin.png")
+    for method in ("optimise", "fast"):
+        code = cli.main(["stylize", str(tmp_path / "thin.png"), str(w["style"]), "-o",
+                         str(tmp_path / f"{method}.png"), "--size", "32", "--method", method])
+        err = capsys.readouterr().err
+        assert code == 2 and "a 400x8 image at size 32 would be 32x1" in err, err
+        assert "size of at least 200" in err and not (tmp_path / f"{method}.png").exists()
+    with pytest.raises(ImageError, match="would be 32x1"):
+        painterly.stylize(str(tmp_path / "thin.png"), str(w["style"]), size=32, steps=1)
 
 
 def test_apply_refuses_a_folder_with_nothing_usable_before_any_work(w, tmp_path, capsys):

@@ -133,3 +133,19 @@ def test_separable_conv_is_the_padded_2d_convolution(taps, mode):
 def test_other_types_are_refused_naming_what_is_taken(bad):
     with pytest.raises(TypeError, match=f"numpy array or a tensor, not {type(bad).__name__}$"):
         images.load_image(bad)
+
+
+def test_float_pictures_keep_their_scale(tmp_path):
+    """A 0..1 picture a little over 1 (as resizing leaves) is clipped, not read as 0..255
+    (it came out black); a float TIFF of 0..255 is read as 0..255, not stretched by its own
+    brightest value; the array and the file say the same."""
+    g = np.linspace(0.1, 0.9, 48, dtype=np.float32).reshape(6, 8)
+    over = np.repeat(g[..., None], 3, axis=2)
+    over[0, 0, 0] = 1.0001
+    got = images.load_image(over).rgb
+    assert abs(got[3, 4, 0] - g[3, 4]) < 1e-6 and got.max() <= 1.0
+    grey = (g * 237).astype(np.float32)  # a 0..255 picture whose brightest is 237
+    Image.fromarray(grey, mode="F").save(tmp_path / "f.tif")
+    from_file = images.load_image(tmp_path / "f.tif").rgb[..., 0]
+    np.testing.assert_allclose(from_file, grey / 255, atol=1e-6)
+    np.testing.assert_allclose(images.load_image(grey).rgb[..., 0], from_file, atol=1e-6)

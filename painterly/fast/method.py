@@ -36,6 +36,7 @@ from ..errors import Interrupted, UsageError
 from ..images import (
     ImageLike,
     LoadedImage,
+    check_content,
     image_tensor,
     load_image,
     resize_tensor,
@@ -168,7 +169,8 @@ class FastMethod:
         from ..masks import load_guides
 
         _need_styles(styles)
-        c_img = content if isinstance(content, LoadedImage) else load_image(content)
+        c_img = check_content(content if isinstance(content, LoadedImage)
+                              else load_image(content), opts.size)
         s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
         c = image_tensor(c_img, opts.size)
         guides = load_guides(mask, style_masks, len(s_imgs), tuple(c.shape[-2:]))

@@ -24,6 +24,7 @@ from ..errors import UsageError
 from ..images import (
     ImageLike,
     LoadedImage,
+    check_content,
     fit_longest,
     load_image,
     resize_tensor,
@@ -119,7 +120,8 @@ class Network:
         longest side (default: the image's own).  Returns a PIL image (RGBA if it had alpha)."""
         make(ApplyOptions, spelling=KEYWORDS, size=size or 0, preserve_color=preserve_color,
              strength=strength)
-        img = image if isinstance(image, LoadedImage) else load_image(image)
+        img = check_content(image if isinstance(image, LoadedImage) else load_image(image),
+                            size)
         x = photo_tensor(img, size)
         y = self.finish(self.transform(x), x, preserve_color, strength)
         return to_pil(y.cpu(), img.alpha)

@@ -107,7 +107,7 @@ class Stylizer:
                              f"painterly.stylize(..., method='{opts.method}') or "
                              f"painterly.methods.for_options(options).picture(...)")
         c_img = check_content(content if isinstance(content, LoadedImage)
-                              else load_image(content))
+                              else load_image(content), opts.size)
         s_imgs = [check_style(s if isinstance(s, LoadedImage) else load_image(s))
                   for s in styles]
         init_t = None
