@@ -156,6 +156,18 @@ def refuse_existing(path: str | os.PathLike, what: str, overwrite: bool) -> None
                          f"to replace it")
 
 
+def refuse_earlier_steps(folder: str | os.PathLike, what: str, kind: str,
+                         overwrite: bool) -> None:
+    """A folder of a run's step pictures (``step_*.png``: snapshots, previews) that holds an
+    earlier run's is refused, one line, unless ``overwrite``: the new run would replace
+    them one by one."""
+    p = Path(folder)
+    earlier = next(iter(sorted(p.glob("step_*.png"))), None) if p.is_dir() else None
+    if earlier is not None and not overwrite:
+        raise UsageError(f"{what}: holds {kind} of an earlier run ({earlier.name}); give "
+                         f"another folder, or add {OVERWRITE_FLAG} to replace them")
+
+
 def refuse_checkpoint(ckpt: str | os.PathLike, overwrite: bool, what: str = "of an earlier "
                       "run") -> None:
     """A fresh training run finds a checkpoint at ``ckpt``: one line naming --resume and

@@ -33,6 +33,7 @@ from .paths import (
     check_output_folder,
     kept_note,
     partial_target,
+    refuse_earlier_steps,
     same_file,
     temp_prefix,
 )
@@ -219,11 +220,7 @@ def _check_outputs(output: str, inputs: list[str], log: str | None, plot: str | 
             raise UsageError(f"{flag} {path}: snapshots would replace it; use another "
                              "--snapshots folder")
     folder = check_output_folder(snapshots, "--snapshots")
-    earlier = next(iter(sorted(folder.glob("step_*.png"))), None)
-    if earlier is not None and not overwrite:
-        raise UsageError(f"--snapshots {snapshots}: holds snapshots of an earlier run "
-                         f"({earlier.name}); give another folder, or add --overwrite to "
-                         f"replace them")
+    refuse_earlier_steps(folder, f"--snapshots {snapshots}", "snapshots", overwrite)
     return folder
 
 

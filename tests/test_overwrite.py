@@ -83,6 +83,20 @@ def test_stylize_refuses_a_snapshot_folder_of_an_earlier_run(w, tmp_path, capsys
     assert (snaps / "step_00002.png").read_bytes() != before
 
 
+@pytest.mark.parametrize("command", ["train", "train-fast"])
+def test_training_refuses_a_previews_folder_of_an_earlier_run(w, tmp_path, capsys, command):
+    prev = tmp_path / "prev"
+    prev.mkdir()
+    before = earlier(prev / "step_000001.png")
+    head = ["train", w["style"]] if command == "train" else ["train-fast"]
+    args = [*head, "--photos", w["photos"], "-o", tmp_path / "m.safetensors", "--previews",
+            prev, "--steps", "1", "-q"]
+    code, err = run(args, capsys)
+    assert refused(code, err, "step_000001.png"), err
+    assert (prev / "step_000001.png").read_bytes() == before
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 def test_sweep_refuses_an_earlier_sweep(w, tmp_path, capsys):
     out = tmp_path / "sw"
     args = ["sweep", w["content"], w["style"], "-o", out, "--vary", "style-weight=1,2",

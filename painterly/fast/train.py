@@ -39,7 +39,7 @@ from ..config import Runtime, make
 from ..errors import UsageError
 from ..images import check_folder, image_tensor, load_image, save_image, to_pil
 from ..inputs import collect, warn_emulated
-from ..paths import refuse_checkpoint, refuse_existing
+from ..paths import check_output_folder, refuse_checkpoint, refuse_earlier_steps, refuse_existing
 from ..statistics import gram
 from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, split_photos
 from ..version import __version__
@@ -157,6 +157,9 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
     fresh run may replace a model and checkpoint already at ``out``."""
     w = dist.world()
     device = dist.device_for(runtime.device, w)
+    if previews:
+        refuse_earlier_steps(previews, f"--previews {previews}", "previews",
+                             overwrite or resume)  # a resumed run adds its own
     topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given,
                                                             overwrite)
     lineage = {}
@@ -172,7 +175,7 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
         raise UsageError(f"--photos: {len(train_files)} photos to train on, fewer than twice "
                          f"--batch {topts.batch}")
     if previews and w.main:
-        Path(previews).mkdir(parents=True, exist_ok=True)
+        check_output_folder(previews, "--previews")
     dist.init(w, device)
     try:
         precision = dev.resolve_precision(topts.precision, device)

@@ -27,6 +27,7 @@ from ..paths import (
     check_output_folder,
     interrupted_path,
     refuse_checkpoint,
+    refuse_earlier_steps,
     same_file,
 )
 from .modelfile import OLD_LAYOUT, ModelError, ModelFile, load_model
@@ -59,6 +60,8 @@ def check_outputs(style: str, photos: str, out: str, ckpt: Path, previews: str |
         if Path(previews).exists() and not Path(previews).is_dir():
             raise UsageError(f"--previews {previews}: is a file; give a folder (created if "
                              f"needed)")
+        refuse_earlier_steps(previews, f"--previews {previews}", "previews",
+                             overwrite or resume)  # a resumed run adds its own
 
 
 def _steps_of(path: str | os.PathLike) -> tuple[int | None, int | None]:
