@@ -4,9 +4,9 @@ animation, loss log, and the output written atomically (also on Ctrl-C)."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -35,7 +35,6 @@ from .paths import (
     partial_target,
     refuse_earlier_steps,
     same_file,
-    temp_prefix,
 )
 from .signals import deferred
 
@@ -96,9 +95,11 @@ class Recorder:
         w.writerows(self.rows)
         save_bytes(buf.getvalue().encode(), path)
 
-    def write_animation(self, path: Path) -> None:
+    def write_animation(self, path: Path) -> bool:
+        """The recorded frames as a GIF or an mp4; False (nothing written) when no step
+        was recorded (a run stopped before its first)."""
         if not self.frames:
-            return
+            return False
         if path.suffix.lower() == ".gif":
             buf = io.BytesIO()
             frames = self.frames + [self.frames[-1]] * 10  # linger on the result
@@ -107,47 +108,18 @@ class Recorder:
             save_bytes(buf.getvalue(), path)
         else:
             write_mp4(self.frames, path)
-
-
-def _ffmpeg() -> str | None:
-    exe = shutil.which("ffmpeg")
-    if exe:
-        return exe
-    try:
-        import imageio_ffmpeg  # type: ignore
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:
-        return None
+        return True
 
 
 def write_mp4(frames: list, path: Path) -> None:
-    import subprocess
-    import tempfile
+    """The frames (PIL images) as an H.264 clip at 12 frames a second, the last one held
+    for a second (PyAV, as clips are written)."""
+    import numpy as np
 
-    exe = _ffmpeg()
-    if exe is None:
-        raise UsageError("--animate .mp4 needs ffmpeg: install it or 'pip install "
-                         "imageio-ffmpeg', or use a .gif")
-    w, h = frames[0].size
-    w2, h2 = w - w % 2, h - h % 2
-    fd, name = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".mp4", dir=path.parent)
-    os.close(fd)
-    fd_path = Path(name)
-    cmd = [exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
-           f"{w2}x{h2}", "-r", "12", "-i", "-", "-pix_fmt", "yuv420p", "-vcodec", "libx264",
-           str(fd_path)]
-    try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        for f in frames + [frames[-1]] * 12:
-            proc.stdin.write(f.convert("RGB").crop((0, 0, w2, h2)).tobytes())
-        proc.stdin.close()
-        err = proc.stderr.read().decode(errors="replace")
-        if proc.wait() != 0:
-            raise ImageError(f"{path}: ffmpeg failed ({err.strip()[:200]})")
-        fd_path.replace(path)
-    finally:
-        fd_path.unlink(missing_ok=True)
+    from .video import write_mp4 as write
+
+    held = frames + [frames[-1]] * 12
+    write([np.asarray(f.convert("RGB")) for f in held], path, 12)
 
 
 def input_files(content: str, styles: list[str], opts: Options,
@@ -182,9 +154,8 @@ def write_results(rec: Recorder, result, status: int, existed: dict[str, bool], 
 
         others.append(str(target(plot)))
         plot_losses(rec.rows, Path(others[-1]))
-    if animate:
+    if animate and rec.write_animation(target(animate)):
         others.append(str(target(animate)))
-        rec.write_animation(Path(others[-1]))
     if rec.saved:
         others.append(f"{rec.saved} snapshot{'s' * (rec.saved != 1)} in {rec.snapshots}")
     return written, others
@@ -195,9 +166,8 @@ def _check_animation(animate: str | None) -> Path | None:
     if anim is not None:
         if anim.suffix.lower() not in (".gif", ".mp4"):
             raise UsageError(f"--animate {animate}: use a .gif or .mp4 file name")
-        if anim.suffix.lower() == ".mp4" and _ffmpeg() is None:
-            raise UsageError("--animate .mp4 needs ffmpeg: install it or 'pip install "
-                             "imageio-ffmpeg', or use a .gif")
+        if anim.suffix.lower() == ".mp4" and importlib.util.find_spec("av") is None:
+            raise UsageError("--animate .mp4 needs PyAV: pip install av, or use a .gif")
     return anim
 
 

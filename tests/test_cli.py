@@ -37,6 +37,19 @@ def call(cli_env, monkeypatch, capsys):
     return _call
 
 
+def test_animate_writes_an_mp4_with_pyav(tmp_path, images, cli_env):
+    av = pytest.importorskip("av")
+    content, style = images
+    out, anim = tmp_path / "out.png", tmp_path / "a.mp4"
+    r = run_cli(["stylize", content, style, "-o", out, "--size", "41", "--steps", "4",
+                 "--animate", anim], cli_env)
+    assert r.returncode == 0, r.stderr
+    with av.open(str(anim)) as clip:
+        frames = list(clip.decode(video=0))
+    assert len(frames) == 4 + 12 and frames[0].width % 2 == 0 and frames[0].height % 2 == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file
+
+
 def test_stylize_end_to_end(tmp_path, images, cli_env):
     content, style = images
     out = tmp_path / "out.jpg"
