@@ -142,9 +142,19 @@ def check_image_file(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> t
         raise ImageError(f"{name}: the file is empty; check that it was copied whole")
     try:
         with open(path, "rb") as fh, open_header(fh, name, max_pixels) as im:
-            return im.size
+            return upright_size(im)
     except OSError as e:
         raise ImageError(f"{name}: cannot read ({e.strerror or e})") from None
+
+
+def upright_size(im: Image.Image) -> tuple[int, int]:
+    """(width, height) of an image as it is shown and painted: turned by its EXIF
+    orientation (a phone's portrait photo is stored landscape with orientation 6)."""
+    try:
+        turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except Exception:  # a broken EXIF block: as stored (as _from_pil does)
+        turned = False
+    return (im.height, im.width) if turned else im.size
 
 
 def decode(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:

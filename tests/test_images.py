@@ -18,6 +18,10 @@ def test_exif_orientation_is_applied(tmp_path):
     p = tmp_path / "rot.jpg"
     im.save(p, exif=exif)
     assert images.load_image(p).size == (20, 40)
+    assert images.check_image_file(p) == (20, 40)  # the header's size, turned the same
+    from painterly.web.uploads import Limits, check_image
+
+    assert check_image(p.read_bytes(), Limits())[1:] == (20, 40)  # the studio's canvas
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "CMYK", "1", "LA", "RGBA", "I;16"])

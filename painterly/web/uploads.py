@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ImageError
-from ..images import decode, save_bytes
+from ..images import decode, save_bytes, upright_size
 
 # PIL format -> file extension; nothing else is accepted
 FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif",
@@ -124,7 +124,7 @@ def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
         raise ImageError(f"the file is larger than {human_size(limits.max_bytes)}")
     try:  # the page names the file before the message: no second name in it
         with decode(data, "the upload", limits.max_pixels) as im:
-            fmt, (w, h) = im.format, im.size
+            fmt, (w, h) = im.format, upright_size(im)
     except ImageError as e:
         raise ImageError(str(e).removeprefix("the upload: ")) from None
     if fmt not in FORMATS:
