@@ -50,7 +50,7 @@ def add_apply_parser(sub) -> None:
                        "for a clip")
     add_quiet_flag(p)
     add_flags(p, ApplyOptions)
-    add_flags(p, Runtime, skip=("weights",))
+    add_flags(p, Runtime, skip=("weights", "fast_model"))
     add_flags(p, FolderFormat)
     add_flags(p, ClipOutput, title="video (when INPUT is a clip)")
     p.set_defaults(func=cmd_apply)

@@ -21,7 +21,7 @@ def add_parsers(sub) -> None:
     add_quiet_flag(p)
     add_flags(p, FastTrainFiles, title="files")
     add_flags(p, FastTrainOptions)
-    add_flags(p, Runtime)
+    add_flags(p, Runtime, skip=("fast_model",))
     p.set_defaults(func=_train)
 
 

@@ -29,7 +29,7 @@ def add_train_parser(sub) -> None:
     add_quiet_flag(p)
     add_flags(p, TrainFiles, title="files")
     add_flags(p, TrainOptions)
-    add_flags(p, Runtime)
+    add_flags(p, Runtime, skip=("fast_model",))
     p.set_defaults(func=_train)
 
 
