@@ -319,7 +319,8 @@ class Extras:
     animate: str = _opt("", "Animation of the process (.gif or .mp4).", metavar="FILE",
                         web=False)
     log: str = _opt("", "CSV of the losses at every step.", metavar="FILE", web=False)
-    plot: str = _opt("", "PNG plot of the losses per step.", metavar="FILE", web=False)
+    plot: str = _opt("", "Plot of the losses per step (.png, .svg or .pdf).", metavar="FILE",
+                     web=False)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .errors import UsageError
 from .images import save_bytes
 
 TERMS = (("total", "total", "black"), ("style", "style", "tab:red"),
@@ -30,6 +31,18 @@ def scale_starts(rows: Sequence[dict]) -> list[tuple[int, dict]]:
         if row["scale"] != prev["scale"]:
             out.append((row["step"], row))
     return out
+
+
+PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def plot_format(path: str | Path) -> str:
+    """The format a plot is written in, from its name; UsageError for another name (it
+    was written as PNG whatever the name said)."""
+    ext = Path(path).suffix.lower()
+    if ext not in PLOT_FORMATS:
+        raise UsageError(f"--plot {path}: name a {', '.join(PLOT_FORMATS)} file")
+    return PLOT_FORMATS[ext]
 
 
 def plot_losses(rows: Sequence[dict], path: str | Path, title: str | None = None) -> Path:
@@ -62,5 +75,5 @@ def plot_losses(rows: Sequence[dict], path: str | Path, title: str | None = None
         ax.legend(loc="best", fontsize=9, framealpha=0.8)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format=plot_format(path))
     return save_bytes(buf.getvalue(), path)

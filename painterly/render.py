@@ -234,7 +234,9 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
     snap_dir = _check_outputs(output, input_files(content, styles, opts, runtime, paths), log,
                               plot, animate, snapshots, overwrite)
     if plot:
-        from . import plot as _plot  # noqa: F401  (fails early if plotting is unavailable)
+        from .plot import plot_format  # fails early if plotting is unavailable
+
+        plot_format(plot)  # a name it can be written as
 
     c_img, s_imgs, init = _read_inputs(content, styles, opts, paths, quiet)
     method = methods.for_options(opts, runtime)

@@ -36,6 +36,7 @@ from .images import (
     save_image,
     save_result,
 )
+from .inputs import IMAGE_EXTS
 from .paths import check_output, check_output_folder, partial_target
 from .signals import deferred
 
@@ -239,6 +240,9 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
         raise UsageError("--vary: give one or two options to vary")
     if len(varies) == 2 and varies[0].name == varies[1].name:
         raise UsageError(f"--vary {varies[0].flag}: given twice")
+    if Path(out_dir).suffix.lower() in IMAGE_EXTS and not Path(out_dir).is_dir():
+        raise UsageError(f"-o {out_dir}: a sweep writes a folder (its pictures, sheet.png "
+                         f"and sweep.csv); give a folder's name")
     cols, rows = varies[0], (varies[1] if len(varies) == 2 else None)
     plans = _plans(base, cols, rows)
     c_img = check_content(load_image(content), base.size)

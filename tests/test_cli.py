@@ -121,6 +121,7 @@ def test_bad_images_exit_2_with_one_line(tmp_path, images, call, case):
     (["--bogus"], "unrecognized"),
     (["--device", "tpu"], "device"),
     (["--animate", "x.avi"], "gif"),
+    (["--plot", "x.jpg"], "name a .png, .svg, .pdf file"),
     (["--save-every", "5"], "snapshots"),
 ])
 def test_bad_options_exit_2(tmp_path, images, call, args, needle):

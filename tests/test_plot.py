@@ -36,6 +36,11 @@ def test_plot_writes_a_png(tmp_path):
     assert im.format == "PNG" and im.size == (800, 450)
 
 
+def test_plot_is_written_as_its_name_says(tmp_path):
+    assert plot_losses(_rows(), tmp_path / "l.svg").read_bytes().lstrip().startswith(b"<?xml")
+    assert plot_losses(_rows(), tmp_path / "l.PDF").read_bytes().startswith(b"%PDF")
+
+
 def test_plot_of_no_rows(tmp_path):
     assert plot_losses([], tmp_path / "empty.png").exists()
 

@@ -89,6 +89,10 @@ def test_sweep_cli(tmp_path, tiny, images):
     bad = subprocess.run(cmd[:-8] + ["--vary", "nosuch=1,2"], env=env, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    named = [*cmd[:7], str(tmp_path / "sheet.png"), *cmd[8:]]  # a picture's name for -o
+    bad = subprocess.run(named, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "a sweep writes a folder" in bad.stderr
+    assert not (tmp_path / "sheet.png").exists()
 
 
 def test_target_cache_evicts_least_recently_used():
