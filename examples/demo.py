@@ -10,7 +10,12 @@ from painterly.demo import main
 from painterly.errors import PainterlyError
 
 if __name__ == "__main__":
-    size = int(sys.argv[1]) if len(sys.argv) > 1 else 384
+    arg = sys.argv[1] if len(sys.argv) > 1 else "384"
+    if not arg.isdigit():
+        print(f"painterly: error: SIZE is a number of pixels, not {arg!r} (usage: python "
+              f"examples/demo.py [SIZE])", file=sys.stderr)
+        sys.exit(2)
+    size = int(arg)
     try:
         main(size=size)
     except PainterlyError as e:  # one clear line, as the CLI does

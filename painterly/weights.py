@@ -217,6 +217,10 @@ def resolve(explicit: str = "", fetch: bool = True) -> VGGWeights:
         if not fetch:
             raise WeightsError("no VGG weights cached; run 'painterly weights --fetch'")
         p = fetch_default()
+    env = os.environ.get("PAINTERLY_WEIGHTS", "")
+    if not explicit and env and not os.path.lexists(p):  # a name the user did not type
+        raise WeightsError(f"PAINTERLY_WEIGHTS={env}: no such weights file; correct the "
+                           f"variable, or unset it to use the cached VGG-19")
     return load_weights(p)
 
 

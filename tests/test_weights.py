@@ -171,6 +171,11 @@ def test_env_and_explicit_paths(tmp_path, monkeypatch):
     monkeypatch.setenv("PAINTERLY_WEIGHTS", str(p))
     assert W.locate() == p
     assert W.locate(str(tmp_path / "other.pt")) == tmp_path / "other.pt"
+    monkeypatch.setenv("PAINTERLY_WEIGHTS", "nosuch.pt")  # named by the variable, not a flag
+    with pytest.raises(WeightsError, match="^PAINTERLY_WEIGHTS=nosuch.pt: no such weights"):
+        W.resolve()
+    with pytest.raises(WeightsError, match="other.pt: weights file not found"):
+        W.resolve(str(tmp_path / "other.pt"))
 
 
 def test_shared_weights_are_loaded_once_when_first_needed(tiny_weights, tmp_path):
