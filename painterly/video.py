@@ -373,6 +373,28 @@ def _palette_image(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(q, np.uint8), pal
 
 
+def _copies_audio(path: str, fmt: str) -> bool:
+    """Whether the first audio stream of the clip at ``path`` can be copied into a ``fmt``
+    container as it is: tried on its first packet in memory, since FFmpeg's lists of what a
+    container holds promise more than its muxers take (PCM in .mp4, Opus or FLAC in .mov:
+    refused at the end of the clip, after every frame was painted)."""
+    import io
+
+    av = _av()
+    try:
+        with av.open(path) as src, av.open(io.BytesIO(), "w", format=fmt) as out:
+            ain = src.streams.audio[0]
+            a = out.add_stream_from_template(ain)
+            for pkt in src.demux(ain):
+                if pkt.dts is not None and pkt.size:
+                    pkt.stream = a
+                    out.mux(pkt)
+                    break
+    except Exception:  # any refusal: re-encoded instead
+        return False
+    return True
+
+
 class ClipWriter:
     """Writes upright RGB frames to ``path`` with the input clip's timing, rotation and audio.
 
@@ -432,17 +454,15 @@ class ClipWriter:
         self._audio_in = av.open(self.info.path)
         ain = self._audio_in.streams.audio[0]
         name = ain.codec_context.name
-        if name in self.out.supported_codecs:
+        if _copies_audio(self.info.path, self.fmt):
             self.astream = self.out.add_stream_from_template(ain)
             self._copy = True
         else:
-            codec = self.out.default_audio_codec
-            codec = {"vorbis": "libvorbis", "opus": "libopus"}.get(codec, codec)
+            codec = "libopus" if self.fmt == "webm" else "aac"
             rate = 48000 if codec == "libopus" else (ain.rate or 48000)
             self.astream = self.out.add_stream(codec, rate=rate)
-            with contextlib.suppress(Exception):
-                self.astream.layout = ain.layout.name if ain.layout.nb_channels <= 2 \
-                    else "stereo"
+            with contextlib.suppress(Exception):  # a named layout ("2 channels" is not)
+                self.astream.layout = "mono" if ain.layout.nb_channels == 1 else "stereo"
             self._copy = False
             note(f"{self.path.name}: the {self.fmt} container cannot hold {name} audio; "
                  f"re-encoded as {codec}")
@@ -474,9 +494,8 @@ class ClipWriter:
             if self._copy:
                 pkt.stream = self.astream
                 self.out.mux(pkt)
-            else:
+            else:  # each frame keeps its time (the encoder rebases it): a late start stays
                 for fr in pkt.decode():
-                    fr.pts = None
                     self.out.mux(self.astream.encode(fr))
 
     def write(self, rgb: np.ndarray, pts: int | None, duration: int) -> None:
@@ -520,6 +539,8 @@ class ClipWriter:
             os.replace(self.tmp, self.path)
         except BaseException as e:
             self.discard()
+            if isinstance(e, _av().FFmpegError):  # a muxer's refusal: one line, no traceback
+                raise VideoError(f"{self.path}: cannot write the clip ({_why(e)})") from None
             if isinstance(e, OSError):
                 raise VideoError(f"{self.path}: cannot write ({e.strerror or e})") from None
             raise

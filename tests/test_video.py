@@ -71,6 +71,47 @@ def test_audio_is_copied_not_reencoded(tmp_path):
     assert packets(src) == packets(out)
 
 
+def _pcm_clip(path, start: float = 0.2):
+    """An .mkv with PCM audio ("2 channels", no named layout, as cameras write) that starts
+    ``start`` seconds after the picture."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w", format="matroska") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 32, 24, "yuv420p"
+        a = out.add_stream("pcm_s16le", rate=16000)
+        a.layout = "stereo"
+        for i in range(6):
+            vf = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 40 * i, np.uint8), "rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, 10)
+            out.mux(vs.encode(vf))
+        out.mux(vs.encode(None))
+        for k in range(0, 6400, 800):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1600), np.int16), format="s16",
+                                            layout="stereo")
+            af.sample_rate, af.pts = 16000, int(start * 16000) + k
+            out.mux(a.encode(af))
+        out.mux(a.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("ext, copied", [(".mp4", False), (".mov", True), (".webm", False)])
+def test_audio_a_container_refuses_is_reencoded_keeping_its_start(tmp_path, ext, copied,
+                                                                  capsys):
+    """PCM copied into .mp4 (or Opus, FLAC into .mov) was refused by the muxer when the clip
+    was closed, after every frame: a traceback and nothing written.  It is re-encoded (with
+    a note), and re-encoded audio keeps its start (it was moved to 0)."""
+    src = _pcm_clip(tmp_path / "in.mkv")
+    out = tmp_path / f"out{ext}"
+    assert video.process_clip(src, out, lambda x: x, quiet=True) == 0
+    assert ("pcm_s16le audio; re-encoded as" in capsys.readouterr().err) != copied
+    with av.open(str(out)) as c:
+        first = next(k for k in c.demux(c.streams.audio[0]) if k.pts is not None and k.size)
+        # (AAC's first packet is its encoder's delay, 1,024 samples, before the sound)
+        assert float(first.pts * first.time_base) == pytest.approx(0.2, abs=0.07)
+    assert _no_leftovers(tmp_path)
+
+
 def test_interrupt_keeps_a_playable_clip_of_the_frames_done(tmp_path):
     src = make_clip(tmp_path / "in.mp4")
     seen = []
