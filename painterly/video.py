@@ -96,6 +96,11 @@ class VideoError(ImageError):
     """A clip that cannot be read or written (exit status 2)."""
 
 
+class DamagedClip(VideoError):
+    """A clip whose frames stop decoding part way (damaged in the middle): the frames
+    before it can still be kept."""
+
+
 def _av():
     try:
         import av
@@ -288,7 +293,7 @@ def read_frames(info: ClipInfo, size: tuple[int, int] | None = None) -> Iterator
                 yield Frame(upright_rgb(f, info.rotation, size), f.pts,
                             int(f.duration or rate_dur), info.time_base)
         except av.FFmpegError as e:
-            raise VideoError(f"{info.path}: the video cannot be decoded ({_why(e)})") from None
+            raise DamagedClip(f"{info.path}: the video cannot be decoded ({_why(e)})") from None
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -683,6 +688,15 @@ def _stylize_frames(frames: Iterator[Frame], fn: Callable[[torch.Tensor], torch.
             writer.discard()
             raise
         return EXIT_INTERRUPTED
+    except DamagedClip:  # the frames before the damage go into the clip (the caller keeps
+        try:  # them if there are any)
+            encode.drain()
+        except BaseException:
+            writer.discard()
+            raise
+        if writer.frames == 0:
+            writer.discard()
+        raise
     except BaseException:
         with contextlib.suppress(Exception):
             encode.drain(quiet=True)  # the encoding thread lets go of the writer
@@ -728,6 +742,15 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
 
     try:
         status = _stylize_frames(read_frames(info, size), fn, writer, written)
+    except DamagedClip as e:
+        if not writer.frames or not partial:
+            writer.discard()
+            raise
+        writer.path = paths.partial_target(dst, existed)
+        kept = writer.finish(complete=False)
+        raise DamagedClip(f"{e} after frame {writer.frames}; the {writer.frames} frames "
+                          f"before it were written to {kept}; re-encode or repair the clip "
+                          f"to paint the rest") from None
     finally:
         if bar is not None:
             bar.close()

@@ -133,6 +133,22 @@ def test_interrupt_keeps_a_playable_clip_of_the_frames_done(tmp_path):
     assert _no_leftovers(tmp_path)
 
 
+def test_a_clip_damaged_part_way_keeps_the_frames_before_it(tmp_path):
+    """A clip that stops decoding part way failed after the work, keeping nothing: the
+    frames before the damage are written, and the error says where they are."""
+    src = make_clip(tmp_path / "in.mp4", n=60, size=(96, 64), audio=False)
+    data = bytearray(src.read_bytes())
+    at = int(len(data) * 0.6)
+    data[at:at + 300] = np.random.default_rng(0).integers(0, 256, 300, np.uint8).tobytes()
+    src.write_bytes(bytes(data))
+    out = tmp_path / "out.mp4"
+    with pytest.raises(video.DamagedClip, match=r"after frame (\d+); the \1 frames before "
+                                                 r"it were written to .*out.mp4; re-encode"):
+        video.process_clip(src, out, lambda x: x, quiet=True)
+    assert 0 < video.probe(out).frames < 60
+    assert _no_leftovers(tmp_path)
+
+
 def test_frames_are_streamed(tmp_path):
     src = make_clip(tmp_path / "in.mp4", audio=False)
     it = video.read_frames(video.probe(src))
