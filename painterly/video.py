@@ -425,6 +425,11 @@ class ClipWriter:
         os.close(fd)
         self.tmp = Path(tmp)
         self.frames = 0
+        self._held = None  # the last frame written, encoded once the next one's start is known
+        self._last_pkt = None  # (.mp4, .mov) the last packet, muxed once the next is known
+        self._span: tuple[Fraction, Fraction] | None = None  # first start, last end, s
+        self._first_dts: Fraction | None = None
+        self._lasts: dict[Fraction, Fraction] = {}  # frame start -> how long it holds, s
         self._end = None  # end of the last frame written, in the input's time base
         self._audio_in = None
         self._closed = False
@@ -518,11 +523,61 @@ class ClipWriter:
         if pts is None:
             pts = (self._end if self._end is not None else 0)
         frame.pts, frame.time_base = pts, tb
-        frame.duration = duration
         self._end = pts + duration
         self._mux_audio(float(pts * tb))
-        self.out.mux(self.vs.encode(frame))
+        self._encode_held(pts)
+        self._held = (frame, duration)
         self.frames += 1
+
+    def _encode_held(self, until: int | None) -> None:
+        """Encode the frame held back, shown until ``until`` (the next frame's start, in the
+        input's time base; None, the last: for its own duration)."""
+        if self._held is None:
+            return
+        frame, duration = self._held
+        self._held = None
+        if until is not None and until > frame.pts:
+            duration = until - frame.pts
+        tb = self.info.time_base
+        self._lasts[Fraction(frame.pts) * tb] = Fraction(duration) * tb
+        self._mux_video(self.vs.encode(frame))
+
+    def _mux_video(self, packets: list) -> None:
+        """Each packet with its own frame's duration (up to the next frame's start): an
+        encoder gives every packet one frame at the average rate, so a variable-rate clip
+        (or a GIF whose frames hold for different times) ended early or late by its last
+        frame."""
+        for pkt in packets:
+            if pkt.pts is None or not pkt.time_base:
+                continue
+            held = self._lasts.pop(Fraction(pkt.pts) * pkt.time_base, None)
+            if held is not None:
+                pkt.duration = max(1, round(held / pkt.time_base))
+            start = Fraction(pkt.pts) * pkt.time_base
+            end = start + Fraction(pkt.duration) * pkt.time_base
+            lo, hi = self._span or (start, end)
+            self._span = (min(lo, start), max(hi, end))
+            if self._first_dts is None and pkt.dts is not None:
+                self._first_dts = Fraction(pkt.dts) * pkt.time_base
+            if self.fmt in ("mp4", "mov"):  # the last one waits: see _mux_last
+                pkt, self._last_pkt = self._last_pkt, pkt
+            if pkt is not None:
+                self.out.mux(pkt)
+
+    def _mux_last(self) -> None:
+        """The last packet of an .mp4/.mov, its duration made to end the track where the
+        last frame ends: these muxers time each sample by the gap to the next decoding
+        time, so with reordered frames (B-frames) at a variable rate the track otherwise
+        ends early (a GIF of 0.9 s became 0.7 s)."""
+        pkt, self._last_pkt = self._last_pkt, None
+        if pkt is None:
+            return
+        if pkt.dts is not None and self._first_dts is not None and self._span:
+            lo, hi = self._span
+            rest = (hi - lo) - (Fraction(pkt.dts) * pkt.time_base - self._first_dts)
+            if rest > 0:
+                pkt.duration = max(1, round(rest / pkt.time_base))
+        self.out.mux(pkt)
 
     def finish(self, complete: bool = True) -> Path:
         """Flush, add the rest of the audio (up to the last frame if cut short), close and
@@ -531,7 +586,9 @@ class ClipWriter:
             self.discard()
             raise VideoError(f"{self.path}: no frame was written")
         try:
-            self.out.mux(self.vs.encode(None))
+            self._encode_held(None)
+            self._mux_video(self.vs.encode(None))
+            self._mux_last()
             end = None if complete else float(self._end * self.info.time_base)
             self._mux_audio(end)
             if self._audio_in is not None and not self._copy:

@@ -149,6 +149,27 @@ def test_a_clip_damaged_part_way_keeps_the_frames_before_it(tmp_path):
     assert _no_leftovers(tmp_path)
 
 
+@pytest.mark.parametrize("ext", [".mp4", ".mov", ".mkv", ".webm", ".gif"])
+def test_frames_that_hold_for_different_times_keep_their_times(tmp_path, ext):
+    """A GIF whose frames hold 100-300 ms (a variable rate): each frame keeps its start and
+    the clip its length (every packet took one frame at the average rate, and an .mp4's
+    track ended at 0.7 s of 0.9)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 256, (48, 64, 3), np.uint8)) for _ in range(6)]
+    src = tmp_path / "in.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:],
+                   duration=[100, 100, 200, 100, 300, 100], loop=0)
+    out = tmp_path / f"out{ext}"
+    assert video.process_clip(src, out, lambda x: x, quiet=True) == 0
+    with av.open(str(out)) as c:
+        starts = [round(float(f.pts * f.time_base), 3) for f in c.decode(video=0)]
+        length = c.duration / 1e6
+    assert starts == [0.0, 0.1, 0.2, 0.4, 0.5, 0.8]
+    assert length == pytest.approx(0.9, abs=0.011)
+
+
 def test_frames_are_streamed(tmp_path):
     src = make_clip(tmp_path / "in.mp4", audio=False)
     it = video.read_frames(video.probe(src))
