@@ -807,3 +807,39 @@ def test_network_takes_a_path_and_refuses_other_types_in_one_line(tmp_path):
         Network(5)
     with pytest.raises(TypeError, match="an image is a path, bytes, a PIL image"):
         net.stylize(None)
+
+
+@pytest.mark.parametrize("k, stride", [(3, 1), (3, 2), (9, 1)])
+@pytest.mark.parametrize("h, w", [(8, 8), (9, 13), (17, 10), (2, 5)])
+def test_reflect_conv_is_the_padded_convolution(k, stride, h, w):
+    """The convolution of large maps without the padded copy: the same values and
+    gradients as padding first, on every side, stride and odd size (a map too small for
+    the strips takes the padded path)."""
+    from painterly.network.transform import reflect_conv
+
+    p = k // 2
+    if p >= min(h, w):
+        pytest.skip("reflection needs the pad smaller than the side")
+    g = torch.Generator().manual_seed(h * 100 + w)
+    x = torch.randn(2, 4, h, w, dtype=torch.float64, generator=g, requires_grad=True)
+    wt = torch.randn(5, 4, k, k, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(5, dtype=torch.float64, generator=g)
+    ref = F.conv2d(F.pad(x, (p,) * 4, mode="reflect"), wt, b, stride)
+    out = reflect_conv(x, wt, b, stride, p)
+    torch.testing.assert_close(out, ref)
+    up = torch.randn(ref.shape, dtype=torch.float64, generator=g)
+    torch.testing.assert_close(torch.autograd.grad((out * up).sum(), (x, wt)),
+                               torch.autograd.grad((ref * up).sum(), (x, wt)))
+
+
+def test_networks_paint_the_same_without_padded_copies(monkeypatch):
+    from painterly.network import transform
+
+    x = torch.rand(1, 3, 40, 56).contiguous(memory_format=torch.channels_last)
+    for arch in (Arch(8, 1, 2), Arch(4, 1, 3, "blur")):
+        net = TransformNet(arch).eval().to(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            monkeypatch.setattr(transform, "STRIP_MIN_PIXELS", 1 << 30)  # every map padded
+            padded = net(x)
+            monkeypatch.setattr(transform, "STRIP_MIN_PIXELS", 0)  # no map padded
+            torch.testing.assert_close(net(x), padded, atol=1e-5, rtol=1e-5)
