@@ -116,9 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
 def add_stylize_parser(sub) -> None:
     s = sub.add_parser("stylize", help="repaint CONTENT in the style of STYLE image(s)",
                        description="Repaint CONTENT in the style of one or more STYLE images.")
-    s.add_argument("content", metavar="CONTENT", help="content image (photo)")
+    s.add_argument("content", metavar="CONTENT", help="the photo, or a video clip (.mp4 .mov "
+                   ".mkv .webm .gif ...)")
     s.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s)")
-    add_output_flag(s, "output image (.png .jpg .webp .tif)")
+    add_output_flag(s, "output image (.png .jpg .webp .tif), or clip (.mp4 .m4v .mov .mkv "
+                       ".webm .gif) for a clip")
     add_quiet_flag(s)
     add_flags(s, Extras, title="what else is written (images)")
     add_option_flags(s)

@@ -308,8 +308,11 @@ def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = 
         raise VideoError(f"-o {path}: is a folder; give a video file name such as "
                          f"{Path(path) / 'out.mp4'}")
     if ext not in OUTPUT_FORMATS:
-        raise VideoError(f"-o {path}: unknown video output type '{ext or '(none)'}'; use one of "
-                         f"{', '.join(sorted(OUTPUT_FORMATS))}")
+        kinds = ", ".join(sorted(OUTPUT_FORMATS))
+        if not ext:  # (".mp4" alone is a hidden file's name, with no extension)
+            raise VideoError(f"-o {path}: the name has no video extension; name the clip "
+                             f"like out.mp4 (one of {kinds})")
+        raise VideoError(f"-o {path}: unknown video output type '{ext}'; use one of {kinds}")
     enc = encoder_for(OUTPUT_FORMATS[ext], quality, path)
     paths.check_output(path, "-o", inputs=inputs, overwrite=overwrite)
     return OUTPUT_FORMATS[ext], enc

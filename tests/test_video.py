@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -646,3 +648,11 @@ def test_the_blend_takes_the_fine_band_over_its_pixels_only_with_the_same_number
         torch.testing.assert_close(_band_at(img, py, px, "bicubic"),
                                    _sample(fine_band(img), px, py, "bicubic"),
                                    atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name, needle", [
+    (".mp4", "the name has no video extension; name the clip like out.mp4"),
+    ("out", "the name has no video extension"), ("out.avi", "unknown video output type '.avi'")])
+def test_a_clip_output_without_a_video_name_says_what_to_give(tmp_path, name, needle):
+    with pytest.raises(video.VideoError, match=re.escape(needle)):
+        video.check_output(tmp_path / name)
