@@ -235,12 +235,15 @@ def probe(path: str | os.PathLike) -> ClipInfo:
         except av.FFmpegError as e:
             raise VideoError(f"{path}: the file is truncated or damaged ({_why(e)})") from None
         declared = vs.frames
-        if declared and n < declared:
-            raise VideoError(f"{path}: the file is truncated ({n} of {declared} frames "
-                             "present)")
         rate = vs.average_rate or vs.guessed_rate or Fraction(25)
         if not last_dur:
             last_dur = round(1 / (rate * tb)) if rate else 0
+        # fewer frames than declared, and the last ends early: cut short (an AVI's dropped
+        # frame is declared but has no data, and the frames after it are all there)
+        if declared and n < declared and (
+                n == 0 or (end - start + last_dur) * tb < (declared - 0.5) / rate):
+            raise VideoError(f"{path}: the file is truncated ({n} of {declared} frames "
+                             "present)")
         duration = float((end - start + last_dur) * tb) if n else 0.0
         # Matroska/WebM state their duration (the end of the last block) but no frame count
         stated = (c.duration or 0) / 1e6 if "matroska" in c.format.name else 0.0

@@ -656,3 +656,33 @@ def test_the_blend_takes_the_fine_band_over_its_pixels_only_with_the_same_number
 def test_a_clip_output_without_a_video_name_says_what_to_give(tmp_path, name, needle):
     with pytest.raises(video.VideoError, match=re.escape(needle)):
         video.check_output(tmp_path / name)
+
+
+def test_an_avi_with_a_dropped_frame_is_not_taken_for_a_truncated_one(tmp_path):
+    """An AVI whose muxer declared a dropped (empty) frame: 9 declared, 8 with data, and
+    every one up to the end there (it was refused as '8 of 9 frames present')."""
+    p = tmp_path / "in.avi"
+    with av.open(str(p), "w") as c:
+        v = c.add_stream("mpeg4", rate=24)
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        a = c.add_stream("libmp3lame", rate=48000)
+        a.layout = "stereo"
+        rng = np.random.default_rng(0)
+        for _ in range(8):
+            f = av.VideoFrame.from_ndarray(rng.integers(0, 256, (64, 96, 3), np.uint8), "rgb24")
+            c.mux(v.encode(f))
+        c.mux(v.encode(None))
+        for s in range(0, 16000, 1152):
+            af = av.AudioFrame.from_ndarray(np.zeros((2, 1152), np.float32), format="fltp",
+                                            layout="stereo")
+            af.sample_rate, af.pts = 48000, s
+            c.mux(a.encode(af))
+        c.mux(a.encode(None))
+    with av.open(str(p)) as c:
+        assert c.streams.video[0].frames == 9  # the case: one declared frame has no data
+    info = video.probe(p)
+    assert info.frames == 8 and info.duration == pytest.approx(9 / 24, abs=0.01)
+    cut = tmp_path / "cut.avi"  # the same file cut short is still refused
+    cut.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    with pytest.raises(video.VideoError, match="truncated"):
+        video.probe(cut)
