@@ -334,9 +334,10 @@ def encoder_for(fmt: str, quality: str = "web", path: str | os.PathLike = "") ->
     return enc
 
 
-def even_size(w: int, h: int, fmt: str) -> tuple[int, int]:
-    """Encoders with 4:2:0 chroma need even sides."""
-    if fmt == "gif":
+def even_size(w: int, h: int, enc: Encoder) -> tuple[int, int]:
+    """The sides a clip is written at: 4:2:0 chroma (a chroma sample for each 2 x 2 pixels)
+    needs even ones; RGB, 4:4:4 and GIF keep odd sides (lossless is the frames exactly)."""
+    if not enc.pix_fmt.startswith("yuv420"):
         return w, h
     return max(2, w - w % 2), max(2, h - h % 2)
 
@@ -347,8 +348,8 @@ def write_mp4(frames: Sequence[np.ndarray], path: str | os.PathLike, rate: int) 
     av = _av()
     path = Path(path)
     h, w = frames[0].shape[:2]
-    w2, h2 = even_size(w, h, "mp4")
     enc = ENCODERS["web"]["mp4"]
+    w2, h2 = even_size(w, h, enc)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=TEMP_SUFFIX,
                                dir=path.parent)
     os.close(fd)
@@ -634,11 +635,11 @@ class ClipWriter:
 
 # --- the driver ---------------------------------------------------------------------------
 
-def output_size(info: ClipInfo, longest: int | None, fmt: str) -> tuple[int, int]:
+def output_size(info: ClipInfo, longest: int | None, enc: Encoder) -> tuple[int, int]:
     w, h = info.upright_size
     if longest:
         w, h = fit_longest(w, h, longest)
-    return even_size(w, h, fmt)
+    return even_size(w, h, enc)
 
 
 AHEAD = 2  # frames decoded ahead of the stylizer, and frames waiting to be encoded
@@ -782,10 +783,10 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
     ``progress(done, total, rgb)`` is called after every frame written (``rgb``: that frame,
     H x W x 3 uint8); it, or ``fn``, may raise :class:`~painterly.errors.Interrupted` to stop
     as Ctrl-C does.  ``quality``: the encoder (:data:`ENCODERS`, ``--quality``)."""
-    fmt = check_output(dst, quality=quality)[0]
+    enc = check_output(dst, quality=quality)[1]
     existed = os.path.lexists(dst)  # an interrupted clip is written beside it, not over it
     info = info or probe(src)
-    size = output_size(info, longest, fmt)
+    size = output_size(info, longest, enc)
     notes: list[str] = []
     writer = ClipWriter(dst, info, size, audio=audio, notes=notes.append, quality=quality)
     for n in notes:

@@ -686,3 +686,15 @@ def test_an_avi_with_a_dropped_frame_is_not_taken_for_a_truncated_one(tmp_path):
     cut.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
     with pytest.raises(video.VideoError, match="truncated"):
         video.probe(cut)
+
+
+@pytest.mark.parametrize("ext, quality, size", [
+    (".mkv", "lossless", (63, 47)), (".mp4", "high", (63, 47)), (".mp4", "web", (62, 46))])
+def test_odd_sides_are_kept_where_the_encoder_takes_them(tmp_path, ext, quality, size):
+    """4:2:0 needs even sides; RGB and 4:4:4 (lossless: the frames exactly) keep odd ones
+    (every frame was resampled a pixel smaller)."""
+    src = make_clip(tmp_path / "in.mp4", n=3, audio=False)
+    out = tmp_path / f"out{ext}"
+    assert video.process_clip(src, out, lambda x: x, longest=63, quiet=True,
+                              quality=quality) == 0
+    assert video.probe(out).upright_size == size
