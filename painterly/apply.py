@@ -186,6 +186,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if is_video_output(args.output) or any(sniff_video(s) for s in args.inputs):
         from .clip import apply_clip
 
+        unused = given_flags(args, FolderFormat) + given_flags(args, ApplyOptions, ["batch"])
+        if unused and not args.quiet:  # a clip's frames go one by one into the clip
+            one = len(unused) == 1
+            print(f"painterly: note: {', '.join(unused)} {'is' if one else 'are'} for "
+                  f"pictures; a clip does not use {'it' if one else 'them'}", file=sys.stderr)
+
         return apply_clip(args.model, args.inputs, args.output, opts, runtime, kept,
                           quiet=args.quiet, overwrite=args.overwrite)
     if not args.quiet:  # images: the clip flags given do nothing

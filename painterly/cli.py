@@ -205,9 +205,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
     opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
     extras = from_args(Extras, args)
-    if not args.quiet:
-        note_ignored(opts, args)
     clip = sniff_video(args.content)
+    if not args.quiet:
+        note_ignored(opts, args, clip)
     if clip or is_video_output(args.output):  # a clip: frame by frame
         from .clip import stylize_clip
         from .images import WRITE_FORMATS
@@ -230,9 +230,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
                            overwrite=args.overwrite)
 
 
-def note_ignored(opts: Options, args: argparse.Namespace) -> None:
+def note_ignored(opts: Options, args: argparse.Namespace, clip: bool = False) -> None:
     """A note naming the flags given that the chosen method does not use (its room's
-    ``ignored``), so that none is dropped unsaid."""
+    ``ignored``; for a ``clip`` the clip's options too), so that none is dropped unsaid."""
     from . import methods
 
     if getattr(args, "fast_model", None) and "fast" not in (opts.method, opts.init):
@@ -241,7 +241,10 @@ def note_ignored(opts: Options, args: argparse.Namespace) -> None:
     ignored = getattr(methods.room(opts.method), "ignored", None)
     if ignored is None:
         return
-    given = given_flags(args, Options, ignored(opts))
+    names = ignored(opts)
+    given = given_flags(args, Options, names)
+    if clip:
+        given += given_flags(args, ClipOptions, names)
     if given:
         print(f"painterly: note: {', '.join(given)} "
               f"{'has' if len(given) == 1 else 'have'} no effect with --method "

@@ -797,6 +797,14 @@ def test_apply_names_clip_flags_given_for_pictures(tmp_path, cli_env):
                  "--quality", "high"], cli_env)
     assert r.returncode == 0, r.stderr
     assert "note: --blend, --quality are for clips" in r.stderr
+    from .video_clips import make_clip  # and the other way round
+
+    pytest.importorskip("av")
+    clip = make_clip(tmp_path / "in.mp4", n=3, audio=False)
+    r = run_cli(["apply", model, clip, "-o", tmp_path / "o.mp4", "--size", "32", "--format",
+                 "jpg", "--batch", "2"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "note: --format, --batch are for pictures; a clip does not use them" in r.stderr
 
 
 def test_network_takes_a_path_and_refuses_other_types_in_one_line(tmp_path):

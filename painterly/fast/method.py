@@ -251,7 +251,8 @@ class FastMethod:
 
 # Options of optimisation that the fast method does not use: its refining steps are
 # --refine at 256 px, always L-BFGS at its own rate, from the model's picture
-_NOT_USED = ("steps", "scales", "min_scale_size", "optimizer", "lr", "seed", "model")
+_NOT_USED = ("steps", "scales", "min_scale_size", "optimizer", "lr", "seed", "model",
+             "frame_steps", "temporal_weight")  # the last two: an optimised clip's
 _NOT_REFINED = ("content_weight", "style_weight", "tv_weight", "content_layers",
                 "style_layers", "style_layer_weights", "pooling", "structure")
 
