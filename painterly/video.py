@@ -555,21 +555,24 @@ class ClipWriter:
         (or a GIF whose frames hold for different times) ended early or late by its last
         frame."""
         for pkt in packets:
-            if pkt.pts is None or not pkt.time_base:
-                continue
-            held = self._lasts.pop(Fraction(pkt.pts) * pkt.time_base, None)
-            if held is not None:
-                pkt.duration = max(1, round(held / pkt.time_base))
-            start = Fraction(pkt.pts) * pkt.time_base
-            end = start + Fraction(pkt.duration) * pkt.time_base
-            lo, hi = self._span or (start, end)
-            self._span = (min(lo, start), max(hi, end))
-            if self._first_dts is None and pkt.dts is not None:
-                self._first_dts = Fraction(pkt.dts) * pkt.time_base
+            if pkt.pts is not None and pkt.time_base:
+                self._time(pkt)
             if self.fmt in ("mp4", "mov"):  # the last one waits: see _mux_last
                 pkt, self._last_pkt = self._last_pkt, pkt
             if pkt is not None:
                 self.out.mux(pkt)
+
+    def _time(self, pkt) -> None:  # noqa: ANN001 (a PyAV packet)
+        """Give ``pkt`` its frame's duration; note the span and the first decoding time."""
+        held = self._lasts.pop(Fraction(pkt.pts) * pkt.time_base, None)
+        if held is not None:
+            pkt.duration = max(1, round(held / pkt.time_base))
+        start = Fraction(pkt.pts) * pkt.time_base
+        end = start + Fraction(pkt.duration) * pkt.time_base
+        lo, hi = self._span or (start, end)
+        self._span = (min(lo, start), max(hi, end))
+        if self._first_dts is None and pkt.dts is not None:
+            self._first_dts = Fraction(pkt.dts) * pkt.time_base
 
     def _mux_last(self) -> None:
         """The last packet of an .mp4/.mov, its duration made to end the track where the
