@@ -188,9 +188,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
         unused = given_flags(args, FolderFormat) + given_flags(args, ApplyOptions, ["batch"])
         if unused and not args.quiet:  # a clip's frames go one by one into the clip
-            one = len(unused) == 1
-            print(f"painterly: note: {', '.join(unused)} {'is' if one else 'are'} for "
-                  f"pictures; a clip does not use {'it' if one else 'them'}", file=sys.stderr)
+            print(clip_flags_note(unused, "a clip does", "pictures"), file=sys.stderr)
 
         return apply_clip(args.model, args.inputs, args.output, opts, runtime, kept,
                           quiet=args.quiet, overwrite=args.overwrite)

@@ -629,11 +629,12 @@ def given_flags(args: argparse.Namespace, cls: type, names: Sequence[str] | None
             if (names is None or f.name in names) and getattr(args, f.name, None) is not None]
 
 
-def clip_flags_note(flags: Sequence[str], what: str) -> str:
-    """The note for clip flags given for pictures (``what``: "a still picture does",
-    "pictures do")."""
+def clip_flags_note(flags: Sequence[str], what: str, meant: str = "clips") -> str:
+    """The note for flags given where they do nothing: clip flags for pictures (``what``:
+    "a still picture does", "pictures do"), or picture flags (``meant`` "pictures") for a
+    clip ("a clip does")."""
     one = len(flags) == 1
-    return (f"painterly: note: {', '.join(flags)} {'is' if one else 'are'} for clips; "
+    return (f"painterly: note: {', '.join(flags)} {'is' if one else 'are'} for {meant}; "
             f"{what} not use {'it' if one else 'them'}")
 
 
