@@ -101,8 +101,14 @@ def parse_form(raw: Any, cls: type, max_size: int) -> Any:
 
 
 def web_options(raw: dict[str, Any], max_size: int) -> Options:
-    """:class:`Options` from the page's values (see :func:`parse_form`)."""
-    return parse_form(raw, Options, max_size)
+    """:class:`Options` from the page's values (see :func:`parse_form`), the layers named
+    checked too (a job with an unknown one was queued, then failed)."""
+    from ..vgg import canonical
+
+    opts = parse_form(raw, Options, max_size)
+    for name in [*opts.content_layers, *opts.style_layers]:
+        canonical(name, opts.model)
+    return opts
 
 
 def clip_options(raw: dict[str, Any], max_size: int) -> tuple[Options, ClipOptions]:

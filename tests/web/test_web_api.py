@@ -16,6 +16,7 @@ pytest.importorskip("fastapi", reason="the web extras are not installed: pip ins
 from web_helpers import images, png_bytes, submit, upload, wait_for
 
 from painterly.config import Options
+from painterly.errors import UsageError
 from painterly.optimise.stylizer import Stylizer
 from painterly.web.uploads import Limits
 
@@ -94,6 +95,7 @@ def test_options_refused(client):
     refused({"style_weight": -1}, "style_weight: -1.0 is below the minimum")  # its field name
     refused({"optimizer": "sgd"}, "not one of")
     refused({"steps": "many"}, "expects int")
+    refused({"style_layers": ["relu9_9"]}, "unknown layer 'relu9_9'")  # not queued to fail
     refused({}, "unknown image id", content="../../secret.png")
     refused({}, "styles", styles=[])
     assert client.get("/api/jobs").json()["jobs"] == []
@@ -192,11 +194,14 @@ def test_queue_positions(client):
 
 def test_failures_are_reported_and_serving_goes_on(client, monkeypatch):
     content, style = images(client)
-    bad = submit(client, content, [style], style_layers="relu9_9", **SHORT)
-    bad = wait_for(client, bad["id"], ("failed",))
-    assert "relu9_9" in bad["error"] and "Traceback" not in bad["error"]
-
     real_run = Stylizer.picture
+
+    def refused(self, *args, **kwargs):  # a user's error found only while painting
+        raise UsageError("unknown layer 'relu9_9' for vgg19")
+
+    monkeypatch.setattr(Stylizer, "picture", refused)
+    bad = wait_for(client, submit(client, content, [style], **SHORT)["id"], ("failed",))
+    assert "relu9_9" in bad["error"] and "Traceback" not in bad["error"]
 
     def out_of_memory(self, *args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 12.00 GiB")

@@ -152,14 +152,25 @@ def test_stylize_in_the_browser(page, server: str, tmp_path: Path):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-studio.png"), full_page=True)
 
-    # a failing job is reported on the page, and the page goes on working
+    # the gallery's compare line starts in the middle of its picture (it started at 0)
+    line = page.eval_on_selector(".card[data-status='done'] .compare", """b => [
+        parseFloat(b.querySelector('.divider').style.left), b.clientWidth]""")
+    assert abs(line[0] - line[1] / 2) < 2, line
+
+    # a job the server refuses (an unknown layer) is said on the page, and nothing is queued
     page.fill("#opt-style_layers", "relu9_9")
     page.fill("#opt-steps", "2")
     page.click("#start")
     page.wait_for_selector("#message.bad")
     assert "relu9_9" in page.inner_text("#message")
-    assert page.inner_text("#status") == "Failed"
-    page.wait_for_selector(".card[data-status='failed']")
+    assert page.locator(".card[data-status='queued'], .card[data-status='failed']").count() == 0
+    # a number the browser cannot read is refused, not sent as the default
+    page.fill("#opt-style_layers", "")
+    page.fill("#opt-content_weight", "1e400")
+    page.click("#start")
+    page.wait_for_function("() => /type a number/.test(document.querySelector('#message')"
+                           ".textContent)")
+    assert page.locator(".card").count() == 1  # the first job only
     assert not page.errors, page.errors
 
 
@@ -188,6 +199,9 @@ def test_networks_in_the_browser(page, server: str, tmp_path: Path):
 
     # train a network from the page: style, photos, a few tiny options
     page.click("#train summary")
+    page.click("#train-start")  # nothing chosen: said beside the button, not at the top
+    page.wait_for_selector("#train-message.bad")
+    assert "painting" in page.inner_text("#train-message")
     page.set_input_files("#train-style-input", str(style))
     page.set_input_files("#train-photos-input", [str(p) for p in photos])
     page.wait_for_function("() => document.querySelectorAll('#train-photos-thumbs img')"

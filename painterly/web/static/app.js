@@ -32,10 +32,26 @@ function post(path, body, init) {
                      body: JSON.stringify(body), ...(init || {}) });
 }
 
-function say(text, bad) {
-  const m = $("message");
+// A message beside what the user is doing: under "Paint it" (the default), the training
+// form or the batch of photos.
+function say(text, bad, where = "message") {
+  const m = $(where);
   m.textContent = text || "";
   m.classList.toggle("bad", !!bad);
+}
+
+// The fields of a form (by id prefix) whose text is not a number although they take one:
+// a browser sends nothing for "ten" and null for 1e400, and the job ran on the default.
+function badNumbers(prefix) {
+  for (const input of document.querySelectorAll(`[id^="${prefix}"]`)) {
+    if (input.type !== "number") continue;
+    const v = input.value.trim();
+    if (input.validity.badInput || (v !== "" && !Number.isFinite(Number(v)))) {
+      const name = document.querySelector(`label[for="${input.id}"]`);
+      return `${name ? name.textContent : input.name}: type a number`;
+    }
+  }
+  return "";
 }
 
 function el(tag, attrs, ...children) {
@@ -260,16 +276,27 @@ async function addFiles(files, take, single) {
   if (state.mask) maskChanged(); else settingsChanged();
 }
 
+// A video where a picture is needed is refused when it is chosen, naming the file (it was
+// taken as a painting, and only the quick look said, without a name, that it was a clip).
+function picture(item, what) {
+  if (kindOf(item.id) === "clip") {
+    throw new Error(`${item.name || "that file"}: a video cannot be ${what}; choose a picture`);
+  }
+  return item;
+}
+
 const DROPS = {
   content: { take: (item) => { state.content = item; resetMask(); }, single: true },
   styles: { take: (item) => {
+    picture(item, "a painting");
     if (!state.styles.some((s) => s.id === item.id)) state.styles.push(item);
   } },
   trainStyle: { take: (item) => {
-    state.trainStyle = item;
+    state.trainStyle = picture(item, "the painting a network learns");
     if (!$("train-name").value) $("train-name").value = item.name || "";
   }, single: true },
   trainPhotos: { take: (item) => {
+    picture(item, "a photo to train on");
     if (!state.trainPhotos.some((s) => s.id === item.id)) state.trainPhotos.push(item);
   } },
 };
@@ -377,7 +404,10 @@ function compareBox(before, after, alt) {
                  el("img", { class: "after", src: after, alt, loading: "lazy" }),
                  el("div", { class: "divider" }), range);
   range.addEventListener("input", () => split(range));
-  split(range);
+  // drawn once the box has its width (in the page) and the picture its shape: the line
+  // was drawn at 0 while the card was built, showing the painting alone
+  box.querySelector(".after").addEventListener("load", () => split(range));
+  requestAnimationFrame(() => split(range));
   return box;
 }
 
@@ -408,7 +438,10 @@ function busy() {
 // A quick look, then (while nothing changes) a few more requests that go on painting it.
 async function quickLook(refine) {
   const body = lookRequest();
+  if (!body && !busy() && !$("look-badge").hidden) clearStage();  // a look at what was removed
   if (!body || busy()) return;
+  const bad = badNumbers("opt-");
+  if (bad) { state.lookSaid = bad; return say(bad, true); }
   body.refine = !!refine;
   state.refines = refine ? state.refines + 1 : 0;
   if (state.look) state.look.abort();  // the server also drops the older request
@@ -433,12 +466,17 @@ async function quickLook(refine) {
     $("preview").dataset.blob = url;
     if (old) URL.revokeObjectURL(old);
     $("look-badge").hidden = false;
+    if (state.lookSaid && $("message").textContent === state.lookSaid) say("");  // mended
+    state.lookSaid = "";
     setStatus(isClip() ? "Quick look at the first frame: press “Paint the video” for the clip"
                        : "Quick look: press “Paint it” for the full picture", 0);
     const more = resp.headers.get("X-Look") === "more" && state.refines < MAX_REFINES;
     if (more && state.look === ctl) quickLook(true);
   } catch (e) {
-    if (e.name !== "AbortError") say(e.message, true);
+    if (e.name === "AbortError") return;
+    state.lookSaid = e.message;
+    say(e.message, true);
+    if (!$("preview").getAttribute("src")) setStatus("Ready");  // not "taking a look" on
   }
 }
 
@@ -657,6 +695,8 @@ async function restoreMask(job) {
 async function start() {
   if (!state.content) return say("Choose a photo (or a video) first.", true);
   if (!state.styles.length) return say("Choose at least one painting.", true);
+  const bad = badNumbers("opt-");
+  if (bad) return say(bad, true);
   say("");
   const styles = state.mask && !isClip() ? state.mask.styles : state.styles.map((s) => s.id);
   const body = { content: state.content.id, styles, options: readForm(), preset: state.preset };
@@ -679,6 +719,18 @@ async function start() {
   } finally {
     button.disabled = false;
   }
+}
+
+// The stage back to its placeholder: what it showed is gone (a deleted result, a quick
+// look of a painting no longer chosen).
+function clearStage() {
+  if (state.events) state.events.close();
+  state.events = null;
+  state.job = null;
+  $("download").hidden = true;
+  $("look-badge").hidden = true;
+  stage(null);
+  setStatus("Ready", 0);
 }
 
 function follow(job) {
@@ -842,10 +894,13 @@ async function useNetwork(m) {
 // Many photos through one network: each becomes a finished picture in the gallery, and all
 // of them one zip.
 async function batch(files) {
+  const where = "batch-message";
   const model = $("batch-model").value;
-  if (!model) return say("There is no network yet.", true);
+  if (!model) return say("There is no network yet.", true, where);
   const options = readFields(state.schema.apply_options, "apply-");
   const done = [];
+  const failed = [];
+  say("", false, where);
   $("batch-zip").hidden = true;
   let n = 0;
   for (const file of files) {
@@ -856,10 +911,11 @@ async function batch(files) {
       const job = await post("/api/apply", { model, content: item.id, options });
       done.push(job.id);
     } catch (e) {
-      say(e.message, true);
+      failed.push(e.message.startsWith(file.name) ? e.message : `${file.name}: ${e.message}`);
     }
   }
   $("batch-status").textContent = `${done.length} of ${files.length} painted.`;
+  if (failed.length) say(failed.join(" · "), true, where);
   if (done.length) {
     $("batch-zip").href = `/api/results.zip?jobs=${done.join(",")}`;
     $("batch-zip").hidden = false;
@@ -892,10 +948,13 @@ async function trainEstimate() {
 }
 
 async function train() {
-  if (!state.trainStyle) return say("Choose the painting the network learns first.", true);
+  const where = "train-message";
+  if (!state.trainStyle) return say("Choose the painting the network learns first.", true, where);
   const folder = $("train-folder").checked;
-  if (!folder && !state.trainPhotos.length) return say("Add photos to train on.", true);
-  say("");
+  if (!folder && !state.trainPhotos.length) return say("Add photos to train on.", true, where);
+  const bad = badNumbers("train-");
+  if (bad) return say(bad, true, where);
+  say("", false, where);
   try {
     const job = await post("/api/train", {
       style: state.trainStyle.id, photos: folder ? [] : state.trainPhotos.map((p) => p.id),
@@ -905,7 +964,7 @@ async function train() {
     loadGallery();
     window.scrollTo({ top: 0, behavior: "smooth" });
   } catch (e) {
-    say(e.message, true);
+    say(e.message, true, where);
   }
 }
 
@@ -1124,11 +1183,18 @@ function card(job) {
     tools.append(el("a", { class: "button", href: `${job.result}?download=true`,
                            download: `painterly-${job.id}.${ext}` },
                     ext === "mp4" ? "Download video" : "Download"));
-    tools.append(el("button", { type: "button", onclick: () => follow(job) }, "Show"));
+    tools.append(el("button", { type: "button", onclick: () => {
+      follow(job);
+      $("stage").scrollIntoView({ behavior: "smooth", block: "center" });  // it is up there
+    } }, "Show"));
   }
   if (FINAL.includes(job.status)) {
     tools.append(el("button", { type: "button", title: "Delete", onclick: async () => {
-      try { await api(`/api/jobs/${job.id}`, { method: "DELETE" }); loadGallery(); } catch (e) {
+      try {
+        await api(`/api/jobs/${job.id}`, { method: "DELETE" });
+        if (state.job && state.job.id === job.id) clearStage();  // its picture is gone
+        loadGallery();
+      } catch (e) {
         say(e.message, true);
       }
     } }, "Delete"));
@@ -1179,7 +1245,9 @@ async function main() {
   drawBrushes();
   $("compare").addEventListener("input", () => split($("compare")));
   $("preview").addEventListener("load", () => split($("compare")));  // its shape known now
-  window.addEventListener("resize", () => split($("compare")));
+  window.addEventListener("resize", () => {
+    for (const r of document.querySelectorAll("input.split")) split(r);
+  });
   $("start").addEventListener("click", start);
   $("cancel").addEventListener("click", cancel);
   $("train-start").addEventListener("click", train);
