@@ -36,8 +36,19 @@ function post(path, body, init) {
 // form or the batch of photos.
 function say(text, bad, where = "message") {
   const m = $(where);
-  m.textContent = text || "";
+  m.textContent = bad ? friendly(text || "") : text || "";
   m.classList.toggle("bad", !!bad);
+}
+
+// A server message that starts with an option's field name ("content_weight: -1.0 is
+// below ...") starts with the name the page shows for it instead.
+function friendly(text) {
+  const m = /^([a-z][a-z0-9_]*)(?=[:= ])/.exec(text);
+  if (!m || !state.schema) return text;
+  const forms = ["options", "clip_options", "train_options", "apply_options"];
+  const opt = forms.flatMap((f) => state.schema[f] || []).find((o) => o.name === m[1]);
+  if (!opt) return text;
+  return `${opt.page_label || opt.label || label(opt.name)}${text.slice(m[1].length)}`;
 }
 
 // The fields of a form (by id prefix) whose text is not a number although they take one:
