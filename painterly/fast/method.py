@@ -8,12 +8,14 @@ style picture, size and donor mask, and cached.  The controls that carry over:
   mean and covariance);
 * ``--style-scale``: the style picture is seen at ``size * style_scale`` (larger: larger
   brush strokes);
-* ``--preserve-color luminance`` (the painting's light and dark on the photo's colours) and
-  ``histogram`` (the style recoloured to the photo's colours first);
+* ``--preserve-color luminance`` (as the optimiser does: the painting's light, matched to
+  the photo's mean and spread, painted on the photo's light in grey, then the photo's
+  colours put back) and ``histogram`` (the style recoloured to the photo's colours first);
 * strength (``opts.strength`` where the options have it): the features' statistics are moved
-  that share of the way from the photo's to the painting's;
+  that share of the way from the photo's to the painting's, and what the decoder loses of
+  the photo is added back in the photo's share (strength 0 is the photo);
 * ``--mask`` regions (each region takes its style's statistics, measured over the region;
-  a content-only region keeps the photo's features) and ``--style-masks`` (the style's
+  a content-only region keeps the photo) and ``--style-masks`` (the style's
   statistics over the bright part of its mask only).
 
 Then ``--refine`` steps of optimisation at 256 px give the picture the painting's larger
@@ -134,6 +136,10 @@ class FastMethod:
                 out = [self._regional(f, k, styles, regions.to(self.device), strength)
                        for k, f in enumerate(feats)]
             y = self.net.decoder(out)[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].float()
+            kept = _photo_share(regions, len(styles), strength)
+            if float(kept.max()) > 0:  # what the decoder loses of the photo, added back
+                again = self.net.decoder(feats)[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w]
+                y = y + kept.to(y.device) * (x.float() - again.float())
         if regions is None:
             y = transfer(y, styles[0][-1], "wct", strength)
         else:
@@ -190,6 +196,9 @@ class FastMethod:
         s = [image_tensor(im, side) for im in s_imgs]
         if opts.preserve_color == "histogram":
             s = [color.match_histogram(st, c) for st in s]
+        elif opts.preserve_color == "luminance":  # as color.prepare: the painting's light,
+            cy = color.luminance(c)  # matched to the photo's mean and spread, in grey
+            s = [color.grey(color.match_luminance(color.luminance(st), cy)) for st in s]
         donors = guides.style_masks if guides is not None and guides.style_masks else \
             [None] * len(s)
         precision = self.precision_for(opts)
@@ -203,6 +212,9 @@ class FastMethod:
         ``styles``: :meth:`styles_for` of it, when the caller keeps them."""
         s, stats = styles or self.styles_for(c, s_imgs, opts, guides)
         precision = self.precision_for(opts)
+        photo = c  # with luminance kept, its light is painted and its colours put back
+        if opts.preserve_color == "luminance":
+            c = color.grey(color.luminance(c))
         strength = float(getattr(opts, "strength", 1.0))
         regions = guides.region_masks(tuple(c.shape[-2:])) \
             if guides is not None and guides.regions is not None else None
@@ -214,7 +226,7 @@ class FastMethod:
             out = self.paint(c, stats, regions, strength, precision)
         def finish(x: torch.Tensor) -> torch.Tensor:
             if opts.preserve_color == "luminance":
-                return color.recombine(color.luminance(x), c)
+                return color.recombine(color.luminance(x), photo)
             return x
 
         try:
@@ -239,7 +251,7 @@ class FastMethod:
 
         def one(frame: torch.Tensor) -> torch.Tensor:
             size = tuple(frame.shape[-2:])
-            if opts.preserve_color == "histogram":
+            if opts.preserve_color in ("histogram", "luminance"):  # matched to each frame
                 return self.paint_tensor(frame, s_imgs, opts)
             if size not in kept:
                 kept.clear()
@@ -263,6 +275,24 @@ def ignored(opts) -> tuple[str, ...]:
     objective's too."""
     out = _NOT_USED + (() if opts.init in ("palette", KIND) else ("init",))
     return out + (_NOT_REFINED if opts.refine <= 0 else ())
+
+
+def _photo_share(regions: torch.Tensor | None, n_styles: int, strength: float
+                 ) -> torch.Tensor:
+    """How much of each pixel is the photo's own (1 x 1 x H x W, or a 1 x 1 x 1 x 1
+    constant): ``1 - strength`` of the painted part, and all of a ``--mask`` region that
+    keeps the photo or that no mask reaches.  The decoder gives the photo back a little
+    blurred and tinted, so strength 0 was not the photo (10 levels off per channel); the
+    difference is added back in this share."""
+    if regions is None:
+        return torch.full((1, 1, 1, 1), 1.0 - strength)
+    r = regions.float()
+    total = r.sum(1, keepdim=True)
+    rest = (1 - total).clamp_min(0)
+    skip = r.shape[1] - n_styles
+    own = r[:, :skip].sum(1, keepdim=True) + rest
+    painted = r[:, skip:].sum(1, keepdim=True)
+    return (own + (1 - strength) * painted) / (total + rest).clamp_min(1e-6)
 
 
 def _need_styles(styles: Sequence) -> None:
