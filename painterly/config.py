@@ -338,7 +338,8 @@ class SweepOptions:
 ALL = (Options, Runtime, MaskPaths)  # every option of an image the command line takes
 
 
-def add_quiet_flag(p: argparse.ArgumentParser, help: str = "no progress bar") -> None:
+def add_quiet_flag(p: argparse.ArgumentParser,
+                   help: str = "no progress bar, notes or closing line") -> None:
     """``-q``: no progress on stderr (how a command reports, not an option of the result)."""
     p.add_argument("-q", "--quiet", action="store_true", help=help)
 

@@ -4,7 +4,8 @@ Label image (``--mask LABELS.png``)
     Any size; it is stretched to the output.  Its distinct colours, sorted ascending as
     (R, G, B) triples (for grey masks: by brightness), are the regions.  With as many
     colours as style images, the k-th colour takes the k-th style.  With one colour more,
-    the first (darkest, usually black) means *content only*: no style there.  Colours
+    the first (usually black; for a grey mask the darkest) means *content only*: no style
+    there.  Colours
     covering under 0.5 % of the pixels (anti-aliased edges, JPEG noise) join the nearest
     larger colour.
 
