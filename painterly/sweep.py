@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import io
 import itertools
+import os
 import re
 import sys
 import time
@@ -240,7 +241,7 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
         raise UsageError("--vary: give one or two options to vary")
     if len(varies) == 2 and varies[0].name == varies[1].name:
         raise UsageError(f"--vary {varies[0].flag}: given twice")
-    if Path(out_dir).suffix.lower() in IMAGE_EXTS and not Path(out_dir).is_dir():
+    if Path(out_dir).suffix.lower() in IMAGE_EXTS and not os.path.lexists(out_dir):
         raise UsageError(f"-o {out_dir}: a sweep writes a folder (its pictures, sheet.png "
                          f"and sweep.csv); give a folder's name")
     cols, rows = varies[0], (varies[1] if len(varies) == 2 else None)
