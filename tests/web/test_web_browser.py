@@ -315,13 +315,18 @@ def test_a_quick_look_without_pressing_anything_then_compare(page, server: str,
     assert not page.errors, page.errors
 
 
-def test_a_reload_gives_back_the_pictures_and_settings(page, server: str, tmp_path: Path):
+def choose_photo_and_painting(page, server: str, tmp_path: Path) -> None:
+    """Open the page and choose a photo and a painting, as a visitor does first."""
     content, style = photo_and_painting(tmp_path)
     page.goto(server)
     page.wait_for_selector("#opt-size")
     page.set_input_files("#content-input", str(content))
     page.set_input_files("#style-input", str(style))
     page.wait_for_selector("#style-thumbs img")
+
+
+def test_a_reload_gives_back_the_pictures_and_settings(page, server: str, tmp_path: Path):
+    choose_photo_and_painting(page, server, tmp_path)
     set_slider(page, "#opt-style_weight", 900)
     page.click("#advanced summary")
     page.fill("#opt-steps", "7")
@@ -353,12 +358,7 @@ def painted(page) -> int:
 
 
 def test_painted_regions_go_with_the_job_and_come_back(page, server: str, tmp_path: Path):
-    content, style = photo_and_painting(tmp_path)
-    page.goto(server)
-    page.wait_for_selector("#opt-size")
-    page.set_input_files("#content-input", str(content))
-    page.set_input_files("#style-input", str(style))
-    page.wait_for_selector("#style-thumbs img")
+    choose_photo_and_painting(page, server, tmp_path)
     page.click("#regions summary")
     page.click("[data-brush='1']")
     assert page.input_value("select[data-region='1']") == "photo"  # "stays the photo"
