@@ -513,6 +513,9 @@ def _check_type(flag: str, t: str, v: Any) -> None:
           "list[float]": lambda x: isinstance(x, list)
           and all(isinstance(i, numbers.Real) and not isinstance(i, bool) for i in x),
           }.get(t, lambda x: True)
+    if t.startswith("list") and isinstance(v, tuple) and ok(list(v)):
+        raise UsageError(f"{flag}: expects a list, got the tuple {_show(v)}; write it in "
+                         f"[ ]")
     if (isinstance(v, bool) and t != "bool") or not ok(v):
         raise UsageError(f"{flag}: expects {t}, got {_show(v)}")
 

@@ -36,6 +36,7 @@ Style masks (``--style-masks A.png B.png``)
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,6 +129,8 @@ def load_guides(mask: ImageLike | LoadedImage | None, style_masks: list | None, 
                 out_hw: tuple[int, int]) -> Guides | None:
     """Guides from a label image and/or per-style masks (paths, PIL images or arrays; a style
     mask of ``-``, '' or None means the whole style image).  None when neither is given."""
+    if isinstance(style_masks, (str, os.PathLike)):  # one mask for one style, not letters
+        style_masks = [style_masks]
     style_masks = list(style_masks or [])
     if mask is None or (isinstance(mask, str) and not mask):
         regions = None

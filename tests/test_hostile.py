@@ -15,6 +15,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -307,6 +308,22 @@ def test_python_api_speaks_keywords():
         assert words in str(e.value) and "--" not in str(e.value), str(e.value)
     with pytest.raises(UsageError, match="size=2 is below"):
         painterly.Options().replace(size=2)
+
+
+def test_python_api_takes_one_style_mask_as_a_path_and_names_a_tuple(tmp_path, tiny_weights):
+    """A plain string for style_masks was taken letter by letter ('10 mask(s) for 1 style');
+    a tuple of weights was 'expects list[float]', which a tuple of floats looks like."""
+    import painterly
+    from painterly.errors import UsageError
+
+    mask = save_png(np.ones((16, 16, 3), np.float32), tmp_path / "m.png")
+    img, style = gradient_image(24, 24), stripes_image(24, 24)
+    out = painterly.stylize(img, style, size=24, steps=1, scales=1, weights=str(tiny_weights),
+                            style_masks=str(mask))
+    assert out.size == (24, 24)
+    opts = painterly.Options(size=24, steps=1, style_blend_weights=(1.0, 2.0))
+    with pytest.raises(UsageError, match=r"expects a list, got the tuple \(1.0, 2.0\)"):
+        painterly.stylize(img, [style, style], opts, weights=str(tiny_weights))
 
 
 def _truncated_photo(path: Path) -> Path:
