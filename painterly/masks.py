@@ -54,12 +54,17 @@ MAX_STYLE_MASK_SIDE = 1024
 def label_regions(img: LoadedImage, n_styles: int, out_hw: tuple[int, int],
                   flag: str = "--mask") -> torch.Tensor:
     """1 x S x H x W soft region masks (area-resized one-hot) from a label image."""
+    if img.alpha is not None and float(img.alpha.min()) < 0.5:  # it was laid over white
+        raise UsageError(f"{flag} {img.name}: has transparent parts, which a label image "
+                         f"does not use; paint each region in its own flat colour")
     codes = np.rint(img.rgb * 255).astype(np.int64)
     codes = (codes[..., 0] << 16) | (codes[..., 1] << 8) | codes[..., 2]
     values, inverse, counts = np.unique(codes.ravel(), return_inverse=True, return_counts=True)
     major = np.flatnonzero(counts >= MIN_SHARE * codes.size)
-    if len(major) == 0:
-        major = np.array([int(np.argmax(counts))])
+    if len(major) == 0:  # a photo or a gradient: it became one label, silently
+        raise UsageError(f"{flag} {img.name}: none of its {len(values)} colours covers "
+                         f"{MIN_SHARE:.1%} of it; a label image has a few flat colours, one "
+                         f"per style (plus black for content only)")
     k = len(major)
     if k > n_styles + 1:
         raise UsageError(f"{flag} {img.name}: {k} labels (distinct colours) for {n_styles} "

@@ -58,6 +58,19 @@ def test_too_many_labels_is_a_usage_error():
         masks.label_regions(_labels(lab), 2, (8, 40))
 
 
+def test_a_photo_or_a_transparent_mask_is_not_taken_for_labels():
+    """A gradient (no colour covering 0.5%) became one label, and a mask's transparent part
+    was laid over white: either painted the whole picture, without a word."""
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (64, 1))
+    with pytest.raises(UsageError, match="none of its 256 colours covers 0.5%"):
+        masks.label_regions(_labels(ramp), 1, (64, 256))
+    alpha = np.ones((8, 8), np.float32)
+    alpha[:, :4] = 0
+    img = LoadedImage(np.ones((8, 8, 3), np.float32), alpha, "a.png")
+    with pytest.raises(UsageError, match="transparent parts"):
+        masks.label_regions(img, 1, (8, 8))
+
+
 def test_layer_masks_are_area_averages():
     m = torch.zeros(1, 2, 4, 6)
     m[:, 0, :, :3], m[:, 1, :, 3:] = 1, 1
