@@ -434,8 +434,8 @@ class ClipWriter:
         self.frames = 0
         self._held = None  # the last frame written, encoded once the next one's start is known
         self._last_pkt = None  # (.mp4, .mov) the last packet, muxed once the next is known
-        self._span: tuple[Fraction, Fraction] | None = None  # first start, last end, s
-        self._first_dts: Fraction | None = None
+        self._first = None  # start of the first frame written, in the input's time base
+        self._first_dts: Fraction | None = None  # the first packet's decoding time, s
         self._lasts: dict[Fraction, Fraction] = {}  # frame start -> how long it holds, s
         self._end = None  # end of the last frame written, in the input's time base
         self._audio_in = None
@@ -531,6 +531,7 @@ class ClipWriter:
             pts = (self._end if self._end is not None else 0)
         frame.pts, frame.time_base = pts, tb
         self._end = pts + duration
+        self._first = pts if self._first is None else self._first
         self._mux_audio(float(pts * tb))
         self._encode_held(pts)
         self._held = (frame, duration)
@@ -563,14 +564,10 @@ class ClipWriter:
                 self.out.mux(pkt)
 
     def _time(self, pkt) -> None:  # noqa: ANN001 (a PyAV packet)
-        """Give ``pkt`` its frame's duration; note the span and the first decoding time."""
+        """Give ``pkt`` its frame's duration; note the first decoding time."""
         held = self._lasts.pop(Fraction(pkt.pts) * pkt.time_base, None)
         if held is not None:
             pkt.duration = max(1, round(held / pkt.time_base))
-        start = Fraction(pkt.pts) * pkt.time_base
-        end = start + Fraction(pkt.duration) * pkt.time_base
-        lo, hi = self._span or (start, end)
-        self._span = (min(lo, start), max(hi, end))
         if self._first_dts is None and pkt.dts is not None:
             self._first_dts = Fraction(pkt.dts) * pkt.time_base
 
@@ -582,9 +579,9 @@ class ClipWriter:
         pkt, self._last_pkt = self._last_pkt, None
         if pkt is None:
             return
-        if pkt.dts is not None and self._first_dts is not None and self._span:
-            lo, hi = self._span
-            rest = (hi - lo) - (Fraction(pkt.dts) * pkt.time_base - self._first_dts)
+        if pkt.dts is not None and self._first_dts is not None:
+            span = (self._end - self._first) * self.info.time_base  # first start to last end
+            rest = span - (Fraction(pkt.dts) * pkt.time_base - self._first_dts)
             if rest > 0:
                 pkt.duration = max(1, round(rest / pkt.time_base))
         self.out.mux(pkt)

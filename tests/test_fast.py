@@ -248,14 +248,14 @@ def test_a_mask_colour_without_a_style_keeps_the_photo(method, tmp_path):
         np.abs(masked[:, 26:] - kept[:, 26:]).mean()
 
 
-def test_strength_zero_and_a_kept_region_are_the_photo(method, tmp_path):
+def test_strength_zero_and_a_kept_region_are_the_photo(method, tmp_path, precision):
     """The decoder gives the photo back a little blurred and tinted: strength 0 was 10
     levels off the photo a channel, a region kept by --mask about 9; what it loses is
-    added back in the photo's share."""
+    added back in the photo's share (in both arithmetics)."""
     photo = gradient_image(32, 32)
     c = _img(photo, tmp_path, "c.png")
     a = _img(stripes_image(), tmp_path, "a.png")
-    opts = make(Options, size=32, method="fast", refine=0)
+    opts = make(Options, size=32, method="fast", refine=0, precision=precision)
     kept = np.asarray(method.picture(c, [a], opts.replace(strength=0.0)), dtype=float)
     assert np.abs(kept - photo * 255).mean() < 1.0
     labels = np.zeros((32, 32, 3), np.float32)
@@ -266,13 +266,13 @@ def test_strength_zero_and_a_kept_region_are_the_photo(method, tmp_path):
     assert np.abs(masked[:, :6] - photo[:, :6] * 255).mean() < 8  # about 100 before
 
 
-def test_preserve_color_luminance_keeps_the_photo_s_light(method, tmp_path):
+def test_preserve_color_luminance_keeps_the_photo_s_light(method, tmp_path, precision):
     """As with optimisation, the painting's light is matched to the photo's mean and spread
     (fast kept the painting's brightness: a dark painting made a day photo dark)."""
     photo = gradient_image(32, 32) * 0.5 + 0.45  # a bright photo
     c = _img(photo, tmp_path, "c.png")
     dark = _img(stripes_image() * 0.3, tmp_path, "s.png")  # a dark painting
-    opts = make(Options, size=32, method="fast", refine=0)
+    opts = make(Options, size=32, method="fast", refine=0, precision=precision)
     lum = np.asarray(method.picture(c, [dark], opts.replace(preserve_color="luminance")),
                      dtype=float).mean()
     plain = np.asarray(method.picture(c, [dark], opts), dtype=float).mean()

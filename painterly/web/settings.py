@@ -102,12 +102,11 @@ def parse_form(raw: Any, cls: type, max_size: int) -> Any:
 
 def web_options(raw: dict[str, Any], max_size: int) -> Options:
     """:class:`Options` from the page's values (see :func:`parse_form`), the layers named
-    checked too (a job with an unknown one was queued, then failed)."""
-    from ..vgg import canonical
+    checked too, as a run checks them (a job with an unknown one was queued, then failed)."""
+    from ..objective import layer_setup
 
     opts = parse_form(raw, Options, max_size)
-    for name in [*opts.content_layers, *opts.style_layers]:
-        canonical(name, opts.model)
+    layer_setup(opts, opts.model)
     return opts
 
 
