@@ -232,6 +232,14 @@ def _from_array(a: np.ndarray, name: str) -> LoadedImage:
         f = a.astype(np.float32) / 255.0
     elif a.dtype == np.uint16:
         f = a.astype(np.float32) / 65535.0
+    elif a.dtype == np.bool_:  # a mask: True is white
+        f = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.integer):  # numbers typed in or computed: int64 and kin
+        top = int(a.max())
+        if int(a.min()) < 0 or top > 65535:
+            raise ImageError(f"{name}: an integer array image holds values from 0 to 255 "
+                             f"(or to 65535); this one has {int(a.min())} to {top}")
+        f = a.astype(np.float32) / (255.0 if top <= 255 else 65535.0)
     elif np.issubdtype(a.dtype, np.floating):
         f = a.astype(np.float32)
         if not np.isfinite(f).all():

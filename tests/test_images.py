@@ -71,6 +71,19 @@ def test_arrays_tensors_and_bytes():
         images.load_image(np.zeros((2, 2, 5)))
 
 
+def test_bool_and_integer_arrays():
+    mask = np.zeros((4, 6), dtype=bool)
+    mask[:, 3:] = True  # a mask as numpy comparisons make it: True is white
+    img = images.load_image(mask)
+    assert img.rgb[0, 0].tolist() == [0, 0, 0] and img.rgb[0, 5].tolist() == [1, 1, 1]
+    typed = images.load_image(np.array([[0, 128, 255]]))  # int64, as Python numbers give
+    assert np.allclose(typed.rgb[0, :, 0], [0, 128 / 255, 1])
+    deep = images.load_image(np.array([[0, 65535]], dtype=np.int32))
+    assert np.allclose(deep.rgb[0, :, 0], [0, 1])
+    with pytest.raises(ImageError, match="0 to 255"):
+        images.load_image(np.array([[-1, 3]]))
+
+
 @pytest.mark.parametrize("ext,fmt", [(".png", "PNG"), (".jpg", "JPEG"), (".webp", "WEBP"),
                                      (".tiff", "TIFF")])
 def test_write_by_extension(tmp_path, ext, fmt):
