@@ -113,3 +113,63 @@ def test_colour_statistics_are_per_image_of_a_batch():
     y, cy = color.luminance(style), color.luminance(content)
     yb = color.match_luminance(torch.cat([y, color.luminance(other), y]), cy)
     torch.testing.assert_close(yb[[0, 2]], color.match_luminance(y, cy).expand(2, -1, -1, -1))
+
+
+def _halves(left, right, h=24, w=32) -> torch.Tensor:
+    """A picture whose left half is one colour and right half another, with some noise."""
+    a = np.empty((h, w, 3), np.float32)
+    a[:, : w // 2], a[:, w // 2:] = left, right
+    a += 0.05 * np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
+    return to_tensor(np.clip(a, 0, 1))
+
+
+def _half_mask(h=24, w=32, right=False) -> torch.Tensor:
+    m = torch.zeros(1, 1, h, w)
+    m[..., w // 2:] = 1.0
+    return m if right else 1 - m
+
+
+def test_colours_matched_between_the_parts_that_meet():
+    painting = _halves((0.8, 0.1, 0.1), (0.1, 0.1, 0.8))  # red sky | blue sea
+    photo = _halves((0.1, 0.7, 0.1), (0.9, 0.9, 0.2), 30, 40)  # green | yellow
+    donor, region = _half_mask(), _half_mask(30, 40, right=True)
+    out = color.match_histogram(painting, photo, donor, region)
+    mu_part, _ = color.stats(out, donor)
+    mu_region, _ = color.stats(photo, region)
+    assert torch.allclose(mu_part, mu_region, atol=0.02)  # the red part became yellow
+    whole = color.match_histogram(painting, photo)  # the whole painting, the whole photo
+    assert float((color.stats(whole, donor)[0] - mu_region).abs().max()) > 0.15
+    # luminance: the donor's light matched to the region's
+    y = color.match_luminance(color.luminance(painting), color.luminance(photo),
+                              donor, region)
+    my, _ = color._moments(y, donor)
+    mr, _ = color._moments(color.luminance(photo), region)
+    assert abs(float(my) - float(mr)) < 0.02
+    # a part too small to hold a pixel at this size counts as the whole picture
+    speck = torch.zeros(1, 1, 240, 320)
+    speck[..., 0, 0] = 1
+    torch.testing.assert_close(color.stats(photo, speck)[0], color.stats(photo)[0])
+
+
+@pytest.mark.parametrize("method", ["optimise", "fast"])
+def test_spatial_control_reaches_colour_keeping(tiny, method, monkeypatch):
+    seen = []
+    real = color.match_styles
+
+    def spy(mode, content, styles, style_masks=None, regions=None):
+        seen.append((mode, style_masks, regions))
+        return real(mode, content, styles, style_masks, regions)
+
+    monkeypatch.setattr(color, "match_styles", spy)
+    photo = np.asarray(_halves((0.1, 0.7, 0.1), (0.9, 0.9, 0.2)).squeeze(0).permute(1, 2, 0))
+    painting = np.asarray(_halves((0.8, 0.1, 0.1), (0.1, 0.1, 0.8)).squeeze(0).permute(1, 2, 0))
+    labels = np.zeros((24, 32), np.uint8)
+    labels[:, 16:] = 255
+    kw = dict(weights=tiny, size=32, steps=2, device="cpu", preserve_color="histogram")
+    if method == "fast":
+        kw.update(method="fast", refine=1)
+    stylize(photo, [painting, painting], mask=labels,
+            style_masks=[np.asarray(_half_mask().squeeze()) > 0.5, None], **kw)
+    mode, donors, regions = seen[-1]
+    assert mode == "histogram" and regions is not None and regions.shape[1] == 2
+    assert donors[0] is not None and donors[1] is None

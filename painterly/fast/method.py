@@ -189,18 +189,15 @@ class FastMethod:
 
     def styles_for(self, c: torch.Tensor, s_imgs: Sequence[LoadedImage], opts,
                    guides=None) -> tuple[list[torch.Tensor], list[list[Stats]]]:
-        """The style pictures at the scale of the content ``c`` (given its colours with
-        ``--preserve-color histogram``) and their statistics: what :meth:`paint_tensor`
-        paints ``c`` with.  They depend on ``c``'s size only, but for the histogram."""
+        """The style pictures at the scale of the content ``c`` (given its colours or light
+        with ``--preserve-color``: :func:`painterly.color.match_styles`) and their
+        statistics: what :meth:`paint_tensor` paints ``c`` with."""
         side = max(16, min(4096, round(max(c.shape[-2:]) * opts.style_scale)))
-        s = [image_tensor(im, side) for im in s_imgs]
-        if opts.preserve_color == "histogram":
-            s = [color.match_histogram(st, c) for st in s]
-        elif opts.preserve_color == "luminance":  # as color.prepare: the painting's light,
-            cy = color.luminance(c)  # matched to the photo's mean and spread, in grey
-            s = [color.grey(color.match_luminance(color.luminance(st), cy)) for st in s]
         donors = guides.style_masks if guides is not None and guides.style_masks else \
-            [None] * len(s)
+            [None] * len(s_imgs)
+        s = color.match_styles(opts.preserve_color, c,
+                               [image_tensor(im, side) for im in s_imgs], donors,
+                               None if guides is None else guides.regions)
         precision = self.precision_for(opts)
         return s, [self.style_stats(st, None if dm is None else resize_tensor(
             dm.float(), tuple(st.shape[-2:])), precision) for st, dm in zip(s, donors)]

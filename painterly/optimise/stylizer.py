@@ -120,7 +120,8 @@ class Stylizer:
         c = image_tensor(c_img, opts.size)
         s = load_styles(s_imgs, opts.size, opts.style_scale)
         guides = masks.load_guides(mask, style_masks, len(s), tuple(c.shape[-2:]))
-        prep = color.prepare(opts.preserve_color, c, s, init_t)
+        prep = color.prepare(opts.preserve_color, c, s, init_t,
+                             *(guides.style_masks, guides.regions) if guides else ())
         net = self.network(opts)
         try:
             out = engine.run(prep.content, prep.styles, opts, net,
