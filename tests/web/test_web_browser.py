@@ -367,7 +367,8 @@ def test_painted_regions_go_with_the_job_and_come_back(page, server: str, tmp_pa
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=6)
     page.mouse.up()
-    assert painted(page) > 500
+    stroke = painted(page)
+    assert stroke > 500
     page.wait_for_function("() => /Painted regions/.test("
                            "document.querySelector('#mask-state').textContent)")
     set_slider(page, "#opt-size", 48)
@@ -385,8 +386,9 @@ def test_painted_regions_go_with_the_job_and_come_back(page, server: str, tmp_pa
     page.click(".card[data-status='done'] >> text=Use settings")
     page.wait_for_function("() => /are back/.test("
                            "document.querySelector('#mask-state').textContent)")
-    assert painted(page) > 500  # the photo's region, back on the canvas
+    assert painted(page) == stroke  # the photo's region, back on the canvas as painted
     assert page.input_value("select[data-region='1']") == "photo"
+    assert page.input_value("select[data-region='0']") == "s0"  # the rest: "everything else"
     assert not page.errors, page.errors
 
 

@@ -686,14 +686,21 @@ async function restoreMask(job) {
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(img, 0, 0, mask.w, mask.h);
   const data = ctx.getImageData(0, 0, mask.w, mask.h).data;
-  const levels = [...new Set(Array.from({ length: mask.w * mask.h }, (_, p) => data[p * 4]))].sort((a, b) => a - b);
+  const count = new Map();
+  for (let p = 0; p < mask.w * mask.h; p++) count.set(data[p * 4], (count.get(data[p * 4]) || 0) + 1);
+  const levels = [...count.keys()].sort((a, b) => a - b);
   const photo = levels.length === job.styles.length + 1;
+  const target = (k) => (photo && k === 0 ? "photo" : `s${k - (photo ? 1 : 0)}`);
+  // the largest part is "everything else", as it was painted; the others take the colours
+  const rest = levels.reduce((a, g) => (count.get(g) > count.get(a) ? g : a), levels[0]);
+  const colour = new Map([[rest, 0]]);
   levels.forEach((g, k) => {
-    mask.targets[k + 1] = photo && k === 0 ? "photo" : `s${k - (photo ? 1 : 0)}`;
+    if (g === rest) { mask.targets[0] = target(k); return; }
+    const r = Math.min(REGION_COLOURS.length, colour.size);
+    colour.set(g, r);
+    mask.targets[r] = target(k);
   });
-  for (let p = 0; p < mask.regions.length; p++) {
-    mask.regions[p] = Math.min(REGION_COLOURS.length, levels.indexOf(data[p * 4]) + 1);
-  }
+  for (let p = 0; p < mask.regions.length; p++) mask.regions[p] = colour.get(data[p * 4]);
   drawBrushes();
   drawMask();
   $("regions").open = true;
