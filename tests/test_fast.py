@@ -231,6 +231,29 @@ def test_regions_take_their_own_style(method, tmp_path):
     assert right > left
 
 
+def test_blend_weights_scale_each_region_s_strength(method, tmp_path):
+    """With --mask the weights say how strongly each region takes its painting, as with
+    optimisation (they were ignored without a word): weight 0 keeps the photo there."""
+    photo = gradient_image(32, 32)
+    c = _img(photo, tmp_path, "c.png")
+    a = _img(stripes_image(), tmp_path, "a.png")
+    b = _img(np.full((20, 20, 3), [0.9, 0.1, 0.1], np.float32), tmp_path, "b.png")
+    labels = np.zeros((32, 32, 3), np.float32)
+    labels[:, 16:] = 1.0
+    mask = str(save_png(labels, tmp_path / "mask.png"))
+    opts = make(Options, size=32, method="fast", refine=0)
+    even = np.asarray(method.picture(c, [a, b], opts, mask=mask), dtype=float)
+    half = np.asarray(method.picture(c, [a, b], opts.replace(style_blend_weights=[2.0, 1.0]),
+                                     mask=mask), dtype=float)
+    none = np.asarray(method.picture(c, [a, b], opts.replace(style_blend_weights=[1.0, 0.0]),
+                                     mask=mask), dtype=float)
+    right = np.s_[:, 26:]
+    off = [np.abs(x[right] - photo[right] * 255).mean() for x in (even, half, none)]
+    assert off[0] > off[1] > off[2] and off[2] < 8  # weight 0: the photo there
+    # the first region as before, but for what the decoder carries across a 32 px picture
+    assert np.abs(none[:, :6] - even[:, :6]).mean() < 5
+
+
 def test_a_mask_colour_without_a_style_keeps_the_photo(method, tmp_path):
     # one style and a black/white mask: black keeps the photo, as with optimisation (the
     # photo's own features there; it was painted black: nothing filled the masks' rest)

@@ -116,18 +116,22 @@ class FastMethod:
 
     # --- painting ---------------------------------------------------------------------
     def paint(self, x: torch.Tensor, styles: Sequence[Sequence[Stats]],
-              regions: torch.Tensor | None = None, strength: float = 1.0,
+              regions: torch.Tensor | None = None,
+              strength: float | Sequence[float] = 1.0,
               precision: str | None = None) -> torch.Tensor:
         """x (1 x 3 x H x W) painted with one set of statistics (``styles`` of one item), or
         per region: ``regions`` 1 x R x H x W soft masks with R == len(styles) or one more
         (the first: the photo's own features); where the masks add up to less than one (a
         ``--mask`` colour that keeps the photo), the photo's own features fill the rest.
+        ``strength``: between photo (0) and painting (1); per style with regions.
         The decoded picture is then given the style's colour mean and covariance (the last
         statistics; measured: it brought the texture distance of an early model from
         2.2-2.5 to 0.9-1.1)."""
         h, w = x.shape[-2:]
         x = x.to(self.device).contiguous(memory_format=dev.memory_format(self.device))
         stat = self.net.arch.statistic
+        if regions is not None and isinstance(strength, (int, float)):
+            strength = [float(strength)] * len(styles)
         with torch.no_grad(), dev.autocast(self.device, precision or self.precision):
             feats = self.net.encode(x)
             if regions is None:
@@ -147,7 +151,7 @@ class FastMethod:
         return y.clamp(0, 1).cpu()
 
     def _regional(self, f: torch.Tensor, level: int, styles: Sequence[Sequence[Stats]],
-                  regions: torch.Tensor, strength: float) -> torch.Tensor:
+                  regions: torch.Tensor, strength: Sequence[float]) -> torch.Tensor:
         stat = self.net.arch.statistic if level >= 0 else "wct"
         skip = regions.shape[1] - len(styles)
         out = torch.zeros_like(f, dtype=torch.float32)
@@ -156,7 +160,7 @@ class FastMethod:
             m = _mask_at(regions[:, r:r + 1], f).float() if level >= 0 else \
                 regions[:, r:r + 1].float()
             part = f.float() if r < skip else transfer(
-                f, styles[r - skip][level], stat, strength, mask=m).float()
+                f, styles[r - skip][level], stat, strength[r - skip], mask=m).float()
             out += m * part
             total += m
         rest = (1 - total).clamp_min(0)  # where no region's mask reaches: the photo's own
@@ -215,12 +219,14 @@ class FastMethod:
         strength = float(getattr(opts, "strength", 1.0))
         regions = guides.region_masks(tuple(c.shape[-2:])) \
             if guides is not None and guides.regions is not None else None
+        weights = opts.style_blend_weights or None
         if regions is None:
-            weights = opts.style_blend_weights or None
             mixed = [blend([st[k] for st in stats], weights) for k in range(len(stats[0]))]
             out = self.paint(c, [mixed], None, strength, precision)
-        else:
-            out = self.paint(c, stats, regions, strength, precision)
+        else:  # the weights scale each region's strength, the largest painting fully
+            top = max(weights) if weights else 1.0
+            out = self.paint(c, stats, regions, [strength * wt / top for wt in
+                                                 weights or [1.0] * len(stats)], precision)
         def finish(x: torch.Tensor) -> torch.Tensor:
             if opts.preserve_color == "luminance":
                 return color.recombine(color.luminance(x), photo)
@@ -274,22 +280,24 @@ def ignored(opts) -> tuple[str, ...]:
     return out + (_NOT_REFINED if opts.refine <= 0 else ())
 
 
-def _photo_share(regions: torch.Tensor | None, n_styles: int, strength: float
-                 ) -> torch.Tensor:
+def _photo_share(regions: torch.Tensor | None, n_styles: int,
+                 strength: float | Sequence[float]) -> torch.Tensor:
     """How much of each pixel is the photo's own (1 x 1 x H x W, or a 1 x 1 x 1 x 1
-    constant): ``1 - strength`` of the painted part, and all of a ``--mask`` region that
-    keeps the photo or that no mask reaches.  The decoder gives the photo back a little
+    constant): ``1 - strength`` of the painted part (per style with regions), and all of a
+    ``--mask`` region that keeps the photo or that no mask reaches.  The decoder gives the photo back a little
     blurred and tinted, so strength 0 was not the photo (10 levels off per channel); the
     difference is added back in this share."""
     if regions is None:
-        return torch.full((1, 1, 1, 1), 1.0 - strength)
+        return torch.full((1, 1, 1, 1), 1.0 - float(strength))
     r = regions.float()
     total = r.sum(1, keepdim=True)
     rest = (1 - total).clamp_min(0)
     skip = r.shape[1] - n_styles
     own = r[:, :skip].sum(1, keepdim=True) + rest
-    painted = r[:, skip:].sum(1, keepdim=True)
-    return (own + (1 - strength) * painted) / (total + rest).clamp_min(1e-6)
+    per = [strength] * n_styles if isinstance(strength, (int, float)) else strength
+    keep = torch.tensor([1 - float(s) for s in per]).view(1, -1, 1, 1)
+    painted = (r[:, skip:] * keep).sum(1, keepdim=True)
+    return (own + painted) / (total + rest).clamp_min(1e-6)
 
 
 def _need_styles(styles: Sequence) -> None:
