@@ -284,9 +284,9 @@ def _photo_share(regions: torch.Tensor | None, n_styles: int,
                  strength: float | Sequence[float]) -> torch.Tensor:
     """How much of each pixel is the photo's own (1 x 1 x H x W, or a 1 x 1 x 1 x 1
     constant): ``1 - strength`` of the painted part (per style with regions), and all of a
-    ``--mask`` region that keeps the photo or that no mask reaches.  The decoder gives the photo back a little
-    blurred and tinted, so strength 0 was not the photo (10 levels off per channel); the
-    difference is added back in this share."""
+    ``--mask`` region that keeps the photo or that no mask reaches.  The decoder gives the
+    photo back a little blurred and tinted, so strength 0 was not the photo (10 levels off
+    per channel); the difference is added back in this share."""
     if regions is None:
         return torch.full((1, 1, 1, 1), 1.0 - float(strength))
     r = regions.float()
