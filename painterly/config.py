@@ -551,7 +551,13 @@ def validate(opts: Any, *args: Any, spelling: Spelling = FLAGS, **kwargs: Any) -
 
 def make(cls: type, base: Any = None, *, spelling: Spelling = FLAGS, **overrides: Any) -> Any:
     """An instance of ``cls`` from keyword arguments (text or typed), checked, with clear
-    errors for unknown names or bad values (named as ``spelling`` says)."""
+    errors for unknown names or bad values (named as ``spelling`` says); ``base`` may be a
+    dict of field values too."""
+    if isinstance(base, dict):
+        overrides, base = {**base, **overrides}, None
+    elif base is not None and not isinstance(base, cls):
+        raise TypeError(f"options: expected {cls.__name__} (or a dict of its fields), got "
+                        f"{type(base).__name__}")
     changes = {}
     for k, v in overrides.items():
         k = k.replace("-", "_")

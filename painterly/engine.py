@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -72,6 +72,20 @@ class Progress:
 
 
 Callback = Callable[[Progress], None]
+
+
+def finishing(callback: Callback | None,
+              finish: Callable[[torch.Tensor], torch.Tensor] | None) -> Callback | None:
+    """The callback, with progress images shown as the picture will be finished (in the
+    photo's colours with ``--preserve-color luminance``, which paints in grey)."""
+    if callback is None or finish is None:
+        return callback
+
+    def wrapped(p: Progress) -> None:
+        raw = p._image
+        callback(replace(p, _image=lambda: finish(raw().detach().float().cpu())))
+
+    return wrapped
 
 
 # Coarse-to-fine schedule, chosen by measurement (benchmarks/RESULTS.md).  L-BFGS steps at

@@ -25,6 +25,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,6 +60,18 @@ class LoadedImage:
         return self.rgb.shape[1], self.rgb.shape[0]
 
 
+def image_list(images: Any) -> list:
+    """One picture or a list of them, as a list: a single path, bytes, PIL image, array,
+    tensor or loaded image is one picture (an array or tensor is not a list of its rows or
+    channels, a path not a list of its letters); None is none."""
+    if images is None:
+        return []
+    if isinstance(images, (str, os.PathLike, bytes, Image.Image, np.ndarray, torch.Tensor,
+                           LoadedImage)):
+        return [images]
+    return list(images)
+
+
 def describe(src: ImageLike) -> str:
     if isinstance(src, (str, os.PathLike)):
         return str(src)
@@ -68,10 +81,13 @@ def describe(src: ImageLike) -> str:
 def load_image(src: ImageLike) -> LoadedImage:
     """Load a path, bytes, PIL image, array (H x W [x C], uint8/uint16/float) or tensor."""
     name = describe(src)
+    if isinstance(src, (torch.Tensor, np.ndarray)) and src.ndim == 4:
+        if src.shape[0] != 1:  # the rest were dropped without a word
+            raise ImageError(f"{name}: a batch of {src.shape[0]} pictures; give one at a "
+                             f"time (x[0], x[1], ...)")
+        src = src[0]
     if isinstance(src, torch.Tensor):
         src = src.detach().cpu().float().numpy()
-        if src.ndim == 4:
-            src = src[0]
         if src.ndim == 3 and src.shape[0] in (1, 3, 4):
             src = np.moveaxis(src, 0, -1)
     if isinstance(src, np.ndarray):

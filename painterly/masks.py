@@ -36,7 +36,6 @@ Style masks (``--style-masks A.png B.png``)
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +43,15 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UsageError
-from .images import ImageLike, LoadedImage, load_image, rgb_to_yiq, separable_conv, to_tensor
+from .images import (
+    ImageLike,
+    LoadedImage,
+    image_list,
+    load_image,
+    rgb_to_yiq,
+    separable_conv,
+    to_tensor,
+)
 
 MIN_SHARE = 0.005  # colours below this share of the pixels are merged into their neighbours
 BLUR = 0.01  # Gaussian sigma of the region masks, as a fraction of the longest side
@@ -134,9 +141,7 @@ def load_guides(mask: ImageLike | LoadedImage | None, style_masks: list | None, 
                 out_hw: tuple[int, int]) -> Guides | None:
     """Guides from a label image and/or per-style masks (paths, PIL images or arrays; a style
     mask of ``-``, '' or None means the whole style image).  None when neither is given."""
-    if isinstance(style_masks, (str, os.PathLike)):  # one mask for one style, not letters
-        style_masks = [style_masks]
-    style_masks = list(style_masks or [])
+    style_masks = image_list(style_masks)  # one mask for one style, not its letters or rows
     if mask is None or (isinstance(mask, str) and not mask):
         regions = None
     else:

@@ -6,6 +6,7 @@ one per call; :class:`painterly.Stylizer` keeps one loaded between calls).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ from PIL import Image
 from . import methods
 from .config import KEYWORDS, Options, Runtime, make, make_options, split, validate
 from .engine import Callback
-from .images import ImageLike
+from .images import ImageLike, image_list
 
 
 def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
@@ -26,16 +27,20 @@ def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
     Keyword arguments are fields of :class:`~painterly.config.Options` (e.g.
     ``stylize("photo.jpg", "starry.jpg", size=384, style_weight=1e4)``), of
     :class:`~painterly.config.Runtime` (``device``, ``weights``) and ``mask`` /
-    ``style_masks`` (paths or images; see :mod:`painterly.masks`).
+    ``style_masks`` (paths or images; see :mod:`painterly.masks`); ``init`` may be a start
+    picture in memory (a PIL image, array or tensor) as well as a name or a file.
     ``callback(progress)`` is called after every step with a :class:`~painterly.engine.Progress`.
     """
     given = {k.replace("-", "_"): v for k, v in kwargs.items()}
     guide = {k: given.pop(k) for k in ("mask", "style_masks") if k in given}
+    if "init" in given and not isinstance(given["init"], (str, os.PathLike)):
+        guide["init"] = given.pop("init")  # a start picture in memory, not a name or file
     look, where = split(given, (Options, Runtime), KEYWORDS)
     opts = make_options(options, spelling=KEYWORDS, **look)
     rt = make(Runtime, spelling=KEYWORDS, **where)
-    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    styles = image_list(style)
     validate(opts, len(styles), spelling=KEYWORDS)
     return methods.for_options(opts, rt).picture(content, styles, opts, callback,
                                                  mask=guide.get("mask"),
-                                                 style_masks=guide.get("style_masks"))
+                                                 style_masks=guide.get("style_masks"),
+                                                 init=guide.get("init"))

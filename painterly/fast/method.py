@@ -32,13 +32,16 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .. import color
+from .. import color, engine
 from .. import device as dev
+from ..config import KEYWORDS, Options, make_options, validate
 from ..errors import Interrupted, UsageError
 from ..images import (
     ImageLike,
     LoadedImage,
     check_content,
+    check_style,
+    image_list,
     image_tensor,
     load_image,
     resize_tensor,
@@ -178,10 +181,15 @@ class FastMethod:
         refining steps' progress, and ``init`` does not apply."""
         from ..masks import load_guides
 
+        styles = image_list(styles)  # one style given alone, not a sequence of them
         _need_styles(styles)
+        if not isinstance(opts, Options):  # None: the defaults; a dict: its fields
+            opts = make_options(opts, spelling=KEYWORDS)
+        validate(opts, len(styles), spelling=KEYWORDS)
         c_img = check_content(content if isinstance(content, LoadedImage)
                               else load_image(content), opts.size)
-        s_imgs = [s if isinstance(s, LoadedImage) else load_image(s) for s in styles]
+        s_imgs = [check_style(s if isinstance(s, LoadedImage) else load_image(s))
+                  for s in styles]
         c = image_tensor(c_img, opts.size)
         guides = load_guides(mask, style_masks, len(s_imgs), tuple(c.shape[-2:]))
         try:
@@ -233,7 +241,8 @@ class FastMethod:
             return x
 
         try:
-            out = self.refiner(out, c, s, opts, guides, strength, callback)
+            out = self.refiner(out, c, s, opts, guides, strength,
+                               engine.finishing(callback, finish))
         except Interrupted as e:  # stopped while refining: the picture so far, finished
             e.image = finish(e.image)
             raise

@@ -20,7 +20,7 @@ from PIL import Image
 from .. import color
 from ..config import KEYWORDS, make
 from ..device import pick_device, resolve_precision
-from ..errors import UsageError
+from ..errors import ImageError, UsageError
 from ..images import (
     ImageLike,
     LoadedImage,
@@ -78,6 +78,7 @@ class Network:
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a batch B x 3 x H x W in 0..1 -> B x 3 x H x W in 0..1 (float32,
         on the network's device)."""
+        _check_batch(x)
         if self._session is not None:
             a = x.detach().to("cpu", torch.float32).contiguous().numpy()
             return torch.from_numpy(self._session.run(None, {INPUT: a})[0])
@@ -118,13 +119,28 @@ class Network:
                 preserve_color: str = "none", strength: float = 1.0) -> Image.Image:
         """Stylize one image (path, bytes, PIL, array or tensor); ``size`` is the output's
         longest side (default: the image's own).  Returns a PIL image (RGBA if it had alpha)."""
-        make(ApplyOptions, spelling=KEYWORDS, size=size or 0, preserve_color=preserve_color,
-             strength=strength)
+        o = make(ApplyOptions, spelling=KEYWORDS, size=0 if size is None else size,
+                 preserve_color=preserve_color, strength=strength)
         img = check_content(image if isinstance(image, LoadedImage) else load_image(image),
-                            size)
-        x = photo_tensor(img, size)
-        y = self.finish(self.transform(x), x, preserve_color, strength)
+                            o.size or None)
+        x = photo_tensor(img, o.size or None)  # 0: the picture's own size, as for apply
+        y = self.finish(self.transform(x), x, o.preserve_color, o.strength)
         return to_pil(y.cpu(), img.alpha)
+
+
+def _check_batch(x: object) -> None:
+    """A batch the network takes: a float tensor B x 3 x H x W, or a TypeError or ImageError
+    in one line (a uint8 picture gave garbage without a word; its values are not read, which
+    would wait for a GPU every frame)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"Network.transform takes a tensor B x 3 x H x W, not "
+                        f"{type(x).__name__}; Network.stylize takes a picture of any kind")
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ImageError(f"Network.transform takes a batch B x 3 x H x W; got shape "
+                         f"{tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ImageError(f"Network.transform takes floats in 0..1; got {x.dtype} (divide a "
+                         f"0..255 picture by 255)")
 
 
 def has_onnxruntime() -> bool:

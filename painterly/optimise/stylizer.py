@@ -9,7 +9,6 @@ temporal loss (:mod:`.clips`).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -17,7 +16,15 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from .. import color, engine, masks, vgg
-from ..config import KEYWORDS, WARM_STARTS, Options, Runtime, validate, warm_start_options
+from ..config import (
+    KEYWORDS,
+    WARM_STARTS,
+    Options,
+    Runtime,
+    make_options,
+    validate,
+    warm_start_options,
+)
 from ..device import pick_device
 from ..engine import Callback
 from ..errors import Interrupted, UsageError
@@ -26,6 +33,7 @@ from ..images import (
     LoadedImage,
     check_content,
     check_style,
+    image_list,
     image_tensor,
     load_image,
     to_pil,
@@ -95,12 +103,13 @@ class Stylizer:
         """Stylize and return a PIL image (RGBA if the content had transparency).
 
         ``mask`` and ``style_masks`` (paths or images of any kind) give spatial control; see
-        :mod:`painterly.masks`.  ``init`` is the start image when ``opts.init`` is a path
-        (given here when it is already loaded; otherwise ``opts.init`` is read).  Colour
+        :mod:`painterly.masks`.  ``init``: the start picture (a path or an image of any
+        kind), whatever ``opts.init`` says; without it a path in ``opts.init`` is read.  Colour
         preservation (``opts.preserve_color``, :mod:`painterly.color`) is applied around the
         engine."""
-        if isinstance(styles, (str, os.PathLike, LoadedImage)):
-            styles = [styles]  # one style given alone, not a sequence of them
+        styles = image_list(styles)  # one style given alone, not a sequence of them
+        if not isinstance(opts, Options):  # None: the defaults; a dict: its fields
+            opts = make_options(opts, spelling=KEYWORDS)
         validate(opts, len(styles), spelling=KEYWORDS)
         if opts.method != KIND:  # another room's options: never optimised silently
             raise UsageError(f"method '{opts.method}': the Stylizer optimises; paint with "
@@ -111,7 +120,7 @@ class Stylizer:
         s_imgs = [check_style(s if isinstance(s, LoadedImage) else load_image(s))
                   for s in styles]
         init_t = None
-        if opts.init_is_path:
+        if init is not None or opts.init_is_path:  # a start picture given, or its file
             i_img = init if init is not None else opts.init
             i_img = i_img if isinstance(i_img, LoadedImage) else load_image(i_img)
             init_t = image_tensor(i_img, opts.size)
@@ -125,7 +134,7 @@ class Stylizer:
         net = self.network(opts)
         try:
             out = engine.run(prep.content, prep.styles, opts, net,
-                             _finishing(callback, prep.finish, opts.preserve_color),
+                             engine.finishing(callback, prep.finish),
                              init=prep.init, guides=guides, cache=self.cache)
         except Interrupted as e:
             e.image = to_pil(prep.finish(e.image), c_img.alpha)
@@ -166,14 +175,3 @@ def make(runtime: Runtime, *, clip: ClipOptions | None = None,
     return Stylizer(vgg or runtime.weights or None, runtime.device, clip=clip,
                     frame_callback=callback, start_with=start_with)
 
-
-def _finishing(callback: Callback | None, finish, mode: str) -> Callback | None:
-    """The callback, with progress images shown in final colours (luminance mode)."""
-    if callback is None or mode != "luminance":
-        return callback
-
-    def wrapped(p: engine.Progress) -> None:
-        raw = p._image
-        callback(dataclasses.replace(p, _image=lambda: finish(raw().detach().float().cpu())))
-
-    return wrapped
