@@ -421,10 +421,12 @@ MAX_STYLE_SIDE = 4096
 
 def style_size(style_hw: tuple[int, int], side: int | None,
                style_scale: float) -> tuple[int, int]:
-    """The size a style image is used at for images of longest side ``side``."""
+    """The size a style image is used at for images of longest side ``side``: ``side *
+    style_scale``, at most ``MAX_STYLE_SIDE`` (at 2048 px and --style-scale 8 a painting of
+    16k px took tens of GB)."""
     if side is None:
         return style_hw
-    longest = max(16, round(side * style_scale))
+    longest = max(16, min(MAX_STYLE_SIDE, round(side * style_scale)))
     w, h = fit_longest(style_hw[1], style_hw[0], longest)
     return h, w
 

@@ -130,3 +130,11 @@ def test_the_bf16_style_term_is_the_same_with_either_product(net, monkeypatch, f
     out.total.backward()
     assert abs(out.values()["style"] - ref) < 0.05 * ref
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_the_style_side_is_capped():
+    """--style-scale 8 at 2048 px asked for a painting of 16k px (tens of GB)."""
+    from painterly.objective import MAX_STYLE_SIDE, style_size
+
+    assert max(style_size((60, 96), 2048, 8.0)) == MAX_STYLE_SIDE
+    assert style_size((60, 96), 256, 2.0) == (320, 512)

@@ -47,6 +47,7 @@ from ..images import (
     resize_tensor,
     to_pil,
 )
+from ..objective import MAX_STYLE_SIDE
 from ..weights import SharedWeights
 from .model import MARGIN, FastNet, _mask_at
 from .modelfile import SHIPPED, FastModelError, FastModelFile, load_fast
@@ -204,7 +205,7 @@ class FastMethod:
         """The style pictures at the scale of the content ``c`` (given its colours or light
         with ``--preserve-color``: :func:`painterly.color.match_styles`) and their
         statistics: what :meth:`paint_tensor` paints ``c`` with."""
-        side = max(16, min(4096, round(max(c.shape[-2:]) * opts.style_scale)))
+        side = max(16, min(MAX_STYLE_SIDE, round(max(c.shape[-2:]) * opts.style_scale)))
         donors = guides.style_masks if guides is not None and guides.style_masks else \
             [None] * len(s_imgs)
         s = color.match_styles(opts.preserve_color, c,
