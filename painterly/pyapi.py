@@ -7,6 +7,7 @@ one per call; :class:`painterly.Stylizer` keeps one loaded between calls).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,7 +41,19 @@ def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
     rt = make(Runtime, spelling=KEYWORDS, **where)
     styles = image_list(style)
     validate(opts, len(styles), spelling=KEYWORDS)
+    _warn_unused(opts, look)
     return methods.for_options(opts, rt).picture(content, styles, opts, callback,
                                                  mask=guide.get("mask"),
                                                  style_masks=guide.get("style_masks"),
                                                  init=guide.get("init"))
+
+
+def _warn_unused(opts: Options, given: dict[str, Any]) -> None:
+    """A warning naming the keywords given that the chosen method does not use (as the
+    command line's note does), so that none is dropped unsaid."""
+    ignored = getattr(methods.room(opts.method), "ignored", None)
+    unused = [k for k in given if ignored is not None and k in ignored(opts)]
+    if unused:
+        warnings.warn(f"{', '.join(k + '=' for k in unused)} "
+                      f"{'has' if len(unused) == 1 else 'have'} no effect with "
+                      f"method={opts.method!r}", UserWarning, stacklevel=3)

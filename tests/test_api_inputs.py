@@ -136,3 +136,10 @@ def test_fast_progress_in_the_photo_s_colours(tiny):
     m.picture(photo, [stripes_image()], make(Options, size=32, method="fast", refine=2,
                                              preserve_color="luminance"), look)
     assert seen and all(float(np.abs(s[0] - s[1]).mean()) > 0.1 for s in seen)
+
+
+def test_keywords_the_method_does_not_use_are_named(tiny):
+    with pytest.warns(UserWarning, match=r"steps=, optimizer= have no effect with "
+                                         r"method='fast'"):
+        painterly.stylize(gradient_image(32, 32), stripes_image(), method="fast", refine=0,
+                          steps=5, optimizer="adam", size=32, device="cpu", weights=tiny)
