@@ -57,6 +57,7 @@ def create_app(data_dir: str | Path | None = None, weights: str | None = None,
         finally:
             studio.closing = True
             await asyncio.to_thread(studio.stop)
+            studio.release()
 
     app = FastAPI(title="painterly studio", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)

@@ -108,6 +108,8 @@ def _serve(app, so: ServeOptions) -> int:
     except OSError as e:
         raise UsageError(f"cannot listen on {so.host}:{so.port} ({e.strerror or e})"
                          ) from None
+    finally:
+        studio.release()
     return 0
 
 

@@ -18,8 +18,10 @@ checkpoint), and marked failed if it was not.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -30,7 +32,7 @@ import torch
 
 from .. import methods
 from ..config import Options, Runtime
-from ..errors import Interrupted, PainterlyError, is_out_of_memory
+from ..errors import Interrupted, PainterlyError, UsageError, is_out_of_memory
 from ..images import save_bytes
 from .models import Models
 from .records import FINAL, JOB_ID, Job, error_message, new_id
@@ -43,6 +45,29 @@ log = logging.getLogger("painterly.web")
 
 __all__ = ["FINAL", "JOB_ID", "Job", "Studio"]
 
+LOCK = ".lock"  # held by the one server that uses a data folder
+
+
+class FolderInUse(UsageError):
+    """The data folder is used by another studio (one line, exit status 2)."""
+
+
+def lock_folder(root: Path) -> int:
+    """An open descriptor of ``root/.lock`` holding an exclusive lock on it (released when
+    it is closed, or when the process ends however it ends); :class:`FolderInUse` when
+    another studio holds it."""
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FolderInUse(f"--data-dir {root} is used by another painterly serve; stop it "
+                          "or use another --data-dir") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
 
 class Studio:
     """The job store, the queue and its worker."""
@@ -53,6 +78,18 @@ class Studio:
         self.root = Path(data_dir).expanduser()
         self.uploads = self.root / "uploads"
         self.jobs_dir = self.root / "jobs"
+        self.root.mkdir(parents=True, exist_ok=True)
+        # one server a folder: a second one would take the first one's running job for a
+        # crashed one and run its queued jobs again
+        self._lock_fd: int | None = lock_folder(self.root)
+        try:
+            self._setup(weights, device, preview_interval, model_folders, photo_folder)
+        except BaseException:
+            self.release()
+            raise
+
+    def _setup(self, weights: str | None, device: str, preview_interval: float,
+               model_folders: list[str | Path], photo_folder: str | Path | None) -> None:
         for d in (self.uploads, self.jobs_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.models = Models(self.root / "models", model_folders, device)
@@ -203,6 +240,12 @@ class Studio:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    def release(self) -> None:
+        """Let another studio use the data folder (after :meth:`stop`)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _next(self) -> Job | None:
         with self._cond:

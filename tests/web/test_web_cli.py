@@ -89,3 +89,24 @@ def test_serve_models_photos_and_clip_limits(monkeypatch, tmp_path: Path, tiny_w
         assert cli.main(["serve", *args]) == 2
         err = capsys.readouterr().err.strip()
         assert words in err and len(err.splitlines()) == 1, err
+
+
+def test_a_second_server_on_the_same_data_folder_is_refused(monkeypatch, tmp_path: Path,
+                                                          tiny_weights: str, capsys):
+    """A second server on a data folder took the first one's running job for a crashed one
+    and ran its queued jobs again: the folder is locked for the server's life."""
+    pytest.importorskip("fastapi", reason="the web extras are not installed")
+    uvicorn = pytest.importorskip("uvicorn", reason="the web extras are not installed")
+    from painterly.web.jobs import Studio
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    first = Studio(tmp_path / "d", tiny_weights, "cpu")
+    args = ["serve", "--port", "8767", "--data-dir", str(tmp_path / "d"), "--weights",
+            tiny_weights, "--device", "cpu"]
+    capsys.readouterr()
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "used by another painterly serve" in err and len(err.splitlines()) == 1, err
+    first.release()
+    assert cli.main(args) == 0  # free again once the first one is gone
+    assert cli.main(args) == 0  # and a stopped server lets it go
