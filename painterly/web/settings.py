@@ -107,6 +107,11 @@ def web_options(raw: dict[str, Any], max_size: int) -> Options:
 
     opts = parse_form(raw, Options, max_size)
     layer_setup(opts, opts.model)
+    seen = round(opts.size * opts.style_scale)
+    if seen > max_size:  # the painting is seen at size x style_scale
+        raise UsageError(f"style_scale: at size {opts.size} a style scale of "
+                         f"{opts.style_scale:g} sees the painting at {seen} px, above this "
+                         f"server's limit of {max_size}; lower the style scale or the size")
     return opts
 
 

@@ -310,3 +310,22 @@ def test_an_unknown_preset_is_refused(client):
                                        "preset": "zzz"})
     assert r.status_code == 400 and "preset: 'zzz' is not one of" in r.json()["error"]
     assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_the_style_scale_cannot_get_around_the_size_limit(client):
+    """The painting is seen at size x style_scale: at size 2048 and style_scale 8 it was
+    scaled to 16384 px; jobs, quick looks and estimates refuse it at once."""
+    content, style = images(client)
+    options = {"size": 2048, "style_scale": 8}
+    for path, body in (("/api/jobs", {"styles": [style]}),
+                       ("/api/preview", {"styles": [style], "tab": "t"}),
+                       ("/api/estimate", {})):
+        r = client.post(path, json={"content": content, "options": options, **body})
+        assert r.status_code == 400, (path, r.text)
+        error = r.json()["error"]
+        assert error.startswith("style_scale:") and "limit of 2048" in error
+        assert "lower the style scale or the size" in error and "\n" not in error
+    ok = client.post("/api/estimate", json={"content": content,
+                                            "options": {"size": 256, "style_scale": 8}})
+    assert ok.status_code == 200, ok.text
+    assert client.get("/api/jobs").json()["jobs"] == []
