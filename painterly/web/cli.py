@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 from ..config import Runtime, add_flags, from_args
@@ -101,6 +103,11 @@ def _serve(app, so: ServeOptions) -> int:
             studio.closing = True  # ends the open progress streams, so Ctrl-C is quick
             super().handle_exit(sig, frame)
 
+        async def shutdown(self, sockets=None) -> None:
+            await super().shutdown(sockets)  # the jobs are stopped and recorded by now
+            if await _still_working(self.server_state.tasks):
+                leave_now()
+
     config = uvicorn.Config(app, host=so.host, port=so.port, log_level="warning",
                             timeout_graceful_shutdown=5)
     try:
@@ -111,6 +118,28 @@ def _serve(app, so: ServeOptions) -> int:
     finally:
         studio.release()
     return 0
+
+
+async def _still_working(tasks, wait: float = 0.5) -> bool:
+    """Whether requests are still being worked on ``wait`` seconds after they were told to
+    stop: a request working in a thread (a long estimate, a large picture) cannot be
+    stopped, and the end of the event loop would wait for it."""
+    import asyncio
+
+    end = time.monotonic() + wait
+    while any(not t.done() for t in tasks) and time.monotonic() < end:
+        await asyncio.sleep(0.05)
+    return any(not t.done() for t in tasks)
+
+
+def leave_now(code: int = 0) -> None:
+    """End the process at once (the requests still working in threads are dropped; they
+    write nothing that a restart needs)."""
+    print("painterly: stopped (requests still being worked on were dropped)",
+          file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def check_port(host: str, port: int) -> None:

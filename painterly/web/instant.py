@@ -24,7 +24,6 @@ its :class:`Previewer` as ``app.state.previewer`` (:func:`previewer`).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import io
 import logging
@@ -40,6 +39,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from PIL import Image
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from .. import methods
 from ..config import Options, Runtime, make
@@ -354,7 +354,8 @@ def estimate(req: EstimateRequest, pv: Previewer = Depends(previewer)) -> dict[s
 async def frame(request: Request, pv: Previewer = Depends(previewer)) -> Response:
     data = await request.body()
     query = dict(request.query_params)
-    return await asyncio.to_thread(checked, pv, frame_jpeg, pv, data, query)
+    # in the request threads (not the event loop's own pool, whose end Ctrl-C would wait on)
+    return await run_in_threadpool(checked, pv, frame_jpeg, pv, data, query)
 
 
 @router.get("/api/results.zip")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -17,6 +19,15 @@ from .common import Site, checked, fail, public, queue_room, site
 from .models import UnknownModel, new_model_id
 
 MAX_PHOTOS = 5000  # training photos one request may name
+# The estimate's test pass runs on crops of at most MEASURED_SIDE, smaller for a network
+# heavier than the quality preset's (width 16, 10 blocks), at least SMALLEST_SIDE, and its
+# time is scaled up by the pixels of the real crop (a pass at 512 px of a network of width
+# 128 took minutes and 7 GB inside the request).  A network whose pass would still be over
+# MOST_WORK times the preset's at MEASURED_SIDE is not timed.
+MEASURED_SIDE = 128
+SMALLEST_SIDE = 32
+REFERENCE_WORK = 16 ** 2 * 10  # width squared times blocks of the quality preset
+MOST_WORK = 2.5
 KEPT_TIMES = 32  # measured step times kept, one per shape of run
 # options that change what a step costs (the others: how many steps, and what they learn)
 STEP_SHAPE = ("batch", "crop", "photo_size", "preset", "width", "blocks", "downs", "down", "up",
@@ -105,11 +116,30 @@ class TrainTimes:
         with self.lock:
             if key not in self.kept:
                 rt = Runtime(weights=s.studio.weights or "", device=s.studio.device)
-                self.kept[key] = for_options(topts, rt).seconds_per_step
+                small = measured_options(topts)
+                scale = (topts.crop / small.crop) ** 2
+                self.kept[key] = for_options(small, rt).seconds_per_step * scale
             self.kept.move_to_end(key)
             while len(self.kept) > KEPT_TIMES:
                 self.kept.popitem(last=False)
             return Estimate(self.kept[key], topts.steps, batch=topts.batch).to_json()
+
+
+def measured_options(topts: TrainOptions) -> TrainOptions:
+    """The options of the estimate's test pass: crops and photos small enough for a pass of
+    about the quality preset's network at :data:`MEASURED_SIDE` (see there), the rest as
+    asked; UsageError for a network too heavy to time even on the smallest crops."""
+    layout = topts.layout()
+    heavier = layout["width"] ** 2 * max(1, layout["blocks"]) / REFERENCE_WORK
+    side = int(MEASURED_SIDE / math.sqrt(max(1.0, heavier))) // 16 * 16
+    side = min(topts.crop, max(SMALLEST_SIDE, side))
+    if heavier * (side / MEASURED_SIDE) ** 2 > MOST_WORK:
+        raise UsageError(f"width: a network of width {layout['width']} with "
+                         f"{layout['blocks']} blocks is too large to time here (and to train "
+                         "in a reasonable time); lower the width or the blocks (the quality "
+                         "preset's: 16 and 10)")
+    return dataclasses.replace(topts, crop=side,
+                               photo_size=min(topts.photo_size, MEASURED_SIDE))
 
 
 def train_times(request: Request) -> TrainTimes:

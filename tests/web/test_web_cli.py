@@ -110,3 +110,66 @@ def test_a_second_server_on_the_same_data_folder_is_refused(monkeypatch, tmp_pat
     first.release()
     assert cli.main(args) == 0  # free again once the first one is gone
     assert cli.main(args) == 0  # and a stopped server lets it go
+
+
+SLOW_SERVER = """
+import sys, time
+from painterly.web import models_api
+def slow(self, topts, site):
+    print("estimating", file=sys.stderr, flush=True)
+    time.sleep(120)  # a request working in a thread, as a long test pass did
+models_api.TrainTimes.estimate = slow
+from painterly import cli
+sys.exit(cli.main(["serve", "--port", sys.argv[1], "--data-dir", sys.argv[2],
+                   "--weights", sys.argv[3], "--device", "cpu"]))
+"""
+
+
+def test_ctrl_c_stops_the_server_while_a_request_works(tmp_path: Path, tiny_weights: str):
+    """Ctrl-C during a long request (a training estimate) hung until the request was done;
+    the server now stops within seconds, its jobs recorded, the request dropped."""
+    pytest.importorskip("fastapi", reason="the web extras are not installed")
+    pytest.importorskip("uvicorn", reason="the web extras are not installed")
+    import http.client
+    import os
+    import signal
+    import socket
+    import threading
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SERVER, str(port),
+                             str(tmp_path / "d"), tiny_weights], cwd=ROOT, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < end, "no server"
+                time.sleep(0.2)
+
+        def ask() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=150)
+            try:
+                conn.request("POST", "/api/train/estimate", body=b'{"options": {}}',
+                             headers={"Content-Type": "application/json"})
+                conn.getresponse().read()
+            except OSError:
+                pass
+
+        threading.Thread(target=ask, daemon=True).start()
+        while "estimating" not in proc.stderr.readline():
+            assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -328,3 +328,31 @@ def test_training_goes_on_from_its_checkpoint_after_a_restart(make_client, tmp_p
     job = wait_for(second, job["id"], ("cancelled",))
     assert resumed == [False, True]
     assert model_by_name(second, "network")["steps"] > stopped_at
+
+
+def test_the_training_estimate_is_measured_on_small_crops(client, monkeypatch):
+    """The estimate's test pass ran at the form's crop inside the request (a 512 px pass of
+    a network of width 128 took minutes and 7 GB): it runs on small crops, scaled up by the
+    pixels, and a network too heavy to time is refused in one line."""
+    from painterly.network import estimate as estimate_module
+
+    measured = []
+    real = estimate_module.for_options
+
+    def spy(topts, runtime, steps=None):
+        measured.append((topts.crop, topts.photo_size))
+        return real(topts, runtime, steps)
+
+    monkeypatch.setattr(estimate_module, "for_options", spy)
+    tiny = {**TINY_TRAIN, "crop": 32, "photo_size": 32, "steps": 10}
+    small = client.post("/api/train/estimate", json={"options": tiny}).json()
+    big = client.post("/api/train/estimate",
+                      json={"options": {**tiny, "crop": 512, "photo_size": 512}}).json()
+    assert measured == [(32, 32), (128, 128)]
+    assert big["seconds_per_step"] > small["seconds_per_step"]
+    wide = {**tiny, "crop": 512, "photo_size": 512, "width": 128, "blocks": 10}
+    r = client.post("/api/train/estimate", json={"options": wide})
+    assert r.status_code == 400 and r.json()["error"].startswith("width: a network of width "
+                                                                  "128 with 10 blocks is too "
+                                                                  "large to time here")
+    assert len(measured) == 2  # nothing was run for it
