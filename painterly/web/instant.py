@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from PIL import Image
@@ -45,7 +46,7 @@ from .. import methods
 from ..config import Options, Runtime, make
 from ..engine import plan
 from ..errors import ImageError, Interrupted, PainterlyError, UsageError
-from ..images import LoadedImage, decode, fit_longest, load_image
+from ..images import LoadedImage, decode, fit_longest, load_image, resize_tensor, to_tensor
 from ..network.options import ApplyOptions
 from ..weights import SharedWeights
 from . import settings, uploads
@@ -67,6 +68,9 @@ FIRST_SECONDS = 1.0  # the first look of new settings: shown sooner, refined aft
 REFINED_STEPS = 36  # a look refined (``refine``: going on from the last) up to this many
 CALIBRATION_STEPS = 3  # at 256 px, when nothing was measured yet
 MAX_ZIP_JOBS = 500
+LOOK_SIDE = 512  # the largest side of a fast quick look (and of the photo it is made of)
+KEPT_IMAGES = 12  # decoded uploads kept for the quick looks, at most
+KEPT_BYTES = 256 * 2**20  # and at most this many bytes of them (the newest always kept)
 FAST = "fast"  # the page's name for the any-painting method in /api/frame
 
 
@@ -156,10 +160,14 @@ class Previewer:
         return self._fast
 
     def image(self, uid: str, kind: str = "image") -> LoadedImage:
-        """An uploaded image, decoded once and kept among the last few; a clip's first frame
-        where a clip is given as the photo (``kind`` "frame")."""
+        """An uploaded image, decoded once and kept among the last few, scaled down to the
+        largest side a quick look uses: ``kind`` "frame" (the photo; a clip's first frame
+        where a clip is given) :data:`LOOK_SIDE`, "mask" (a label image) the same without
+        blending its colours, "image" (a painting, seen at up to the size times the style
+        scale) the server's largest size."""
         frame = kind == "frame" and uploads.kind_of(uid) == "clip"
-        key = (uid, frame)  # a clip's frame is never taken for an image
+        side = max(LOOK_SIDE, self.limits.max_size) if kind == "image" else LOOK_SIDE
+        key = (uid, frame, kind == "mask", side)  # a clip's frame is never an image
         if key in self._images:
             self._images.move_to_end(key)
             return self._images[key]
@@ -177,8 +185,10 @@ class Previewer:
             img = load_image(first.rgb)
         else:
             img = load_image(uploads.path_of(self.studio.uploads, uid, "image"))
+        img = smaller(img, side, nearest=kind == "mask")
         self._images[key] = img
-        while len(self._images) > 12:
+        while len(self._images) > 1 and (len(self._images) > KEPT_IMAGES or sum(
+                image_bytes(i) for i in self._images.values()) > KEPT_BYTES):
             self._images.popitem(last=False)
         return img
 
@@ -221,10 +231,10 @@ class Previewer:
                 return None
             content = self.image(req.content, "frame")  # a clip: its first frame
             styles = [self.image(s) for s in req.styles]
-            mask = self.image(req.mask) if req.mask else None
+            mask = self.image(req.mask, "mask") if req.mask else None
             fast = self.fast()
             if fast is not None:
-                small = opts.replace(method=FAST, size=min(opts.size, 512))
+                small = opts.replace(method=FAST, size=min(opts.size, LOOK_SIDE))
                 return jpeg(fast.picture(content, styles, small, mask=mask)), True
             return self._optimised(content, styles, mask, opts, req, ticket)
 
@@ -301,6 +311,30 @@ class Previewer:
         rate = self.rate(req.content)
         seconds = rate.seconds_per_pixel_step * pixel_steps(self.studio, req.content, opts)
         return {"seconds": round(seconds, 3), "measured_on": rate.source}
+
+
+def smaller(img: LoadedImage, side: int, nearest: bool = False) -> LoadedImage:
+    """``img`` with its longest side at most ``side`` (antialiased; ``nearest``: each pixel
+    one of the image's own, for a label image)."""
+    w, h = img.size
+    if max(w, h) <= side:
+        return img
+    ow, oh = fit_longest(w, h, side)
+    if nearest:
+        rows = ((np.arange(oh) + 0.5) * h / oh).astype(np.int64)
+        cols = ((np.arange(ow) + 0.5) * w / ow).astype(np.int64)
+        rgb = img.rgb[rows][:, cols]
+        alpha = img.alpha[rows][:, cols] if img.alpha is not None else None
+    else:
+        rgb = resize_tensor(to_tensor(img.rgb), (oh, ow))[0].permute(1, 2, 0).numpy()
+        alpha = None if img.alpha is None else resize_tensor(
+            torch.from_numpy(np.ascontiguousarray(img.alpha))[None, None], (oh, ow))[0, 0].numpy()
+    return LoadedImage(np.ascontiguousarray(rgb, dtype=np.float32),
+                       None if alpha is None else np.ascontiguousarray(alpha), img.name)
+
+
+def image_bytes(img: LoadedImage) -> int:
+    return img.rgb.nbytes + (img.alpha.nbytes if img.alpha is not None else 0)
 
 
 def pixel_steps(studio: Studio, content: str, opts: Options) -> float:

@@ -292,3 +292,25 @@ def test_the_optimiser_and_the_fast_look_share_one_vgg(monkeypatch):
     p.paint()
     assert [m for m, _ in seen] == ["fast", "optimise"]
     assert isinstance(seen[0][1], SharedWeights) and seen[0][1] is seen[1][1]
+
+
+def test_the_quick_looks_keep_their_pictures_small(make_client, tmp_path: Path, monkeypatch):
+    """The quick looks kept the last 12 uploads decoded at full size in float32 (a 6000 px
+    photo: about 1 GB each): a copy scaled to the largest side a look uses is kept, and the
+    kept copies are held to a number of bytes."""
+    c = make_client(tmp_path / "s", limits=Limits(max_size=600))
+    pv = c.app.state.previewer
+    big = upload(c, png_bytes(1200, 800, 1))["id"]
+    label = upload(c, label_png(1200, 800), "mask.png")["id"]
+    assert max(pv.image(big, "frame").size) == instant.LOOK_SIDE  # the photo
+    assert max(pv.image(big).size) == 600  # a painting: up to the server's largest size
+    mask = pv.image(label, "mask")
+    assert max(mask.size) == instant.LOOK_SIDE
+    assert sorted(np.unique(np.rint(mask.rgb * 255))) == [0, 128]  # no blended labels
+    monkeypatch.setattr(instant, "KEPT_BYTES", 2 * 600 * 400 * 3 * 4)
+    for seed in range(3, 8):
+        pv.image(upload(c, png_bytes(900, 600, seed))["id"])
+        assert sum(instant.image_bytes(i) for i in pv._images.values()) <= instant.KEPT_BYTES
+    r = c.post("/api/preview", json={"content": big, "styles": [big], "tab": "t",
+                                     "options": {"size": 256}})
+    assert r.status_code == 200 and max(Image.open(io.BytesIO(r.content)).size) == 256
