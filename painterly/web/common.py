@@ -10,7 +10,7 @@ from fastapi import Request
 from starlette.exceptions import HTTPException
 
 from ..errors import PainterlyError
-from .jobs import FINAL, JOB_ID, Job, Studio
+from .jobs import FINAL, JOB_ID, Job, QueueFull, Studio
 from .uploads import Limits
 
 
@@ -45,9 +45,12 @@ def get_job(s: Site, job_id: str) -> Job:
     return s.studio.jobs[job_id]
 
 
-def queue_room(s: Site) -> None:
-    if len(s.studio.queue) >= s.limits.max_queue:
-        raise fail(429, f"the queue is full ({s.limits.max_queue} jobs); try again later")
+def queue_job(s: Site, *args: Any, **fields: Any) -> Job:
+    """``studio.submit(*args, **fields)`` within the queue's limit (answered 429 if full)."""
+    try:
+        return s.studio.submit(*args, limit=s.limits.max_queue, **fields)
+    except QueueFull as e:
+        raise fail(429, str(e)) from None
 
 
 def public(s: Site, job: Job) -> dict[str, Any]:

@@ -69,6 +69,10 @@ def lock_folder(root: Path) -> int:
     return fd
 
 
+class QueueFull(PainterlyError):
+    """No room in the queue (answered 429)."""
+
+
 class Studio:
     """The job store, the queue and its worker."""
 
@@ -165,12 +169,16 @@ class Studio:
         return job
 
     def submit(self, content: str, styles: list[str], options: dict[str, Any],
-               preset: str = "", **fields: Any) -> Job:
-        """Queue a job (``fields``: kind, model, model_name, photos, photo_folder)."""
-        job = self._new(content=content, styles=list(styles), options=dict(options),
-                        preset=preset, **fields)
-        self._save(job)
+               preset: str = "", limit: int | None = None, **fields: Any) -> Job:
+        """Queue a job (``fields``: kind, model, model_name, photos, photo_folder);
+        :class:`QueueFull` when ``limit`` jobs wait already (checked and queued at once, so
+        that requests at the same moment cannot all pass the check)."""
         with self._cond:
+            if limit is not None and len(self.queue) >= limit:
+                raise QueueFull(f"the queue is full ({limit} jobs); try again later")
+            job = self._new(content=content, styles=list(styles), options=dict(options),
+                            preset=preset, **fields)
+            self._save(job)
             self.jobs[job.id] = job
             self.queue.append(job.id)
             self._cond.notify_all()

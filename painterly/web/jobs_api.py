@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from ..errors import PainterlyError, UsageError
 from ..network.options import ApplyOptions
 from . import settings, uploads
-from .common import Site, checked, fail, get_job, public, queue_room, site
+from .common import Site, checked, fail, get_job, public, queue_job, site
 from .jobs import FINAL
 
 router = APIRouter()
@@ -34,10 +34,9 @@ class JobRequest(BaseModel):
 def submit(req: JobRequest, s: Site = Depends(site)) -> dict[str, Any]:
     """A stylization by optimisation of an image or a clip, or a clip by a network."""
     kind, fields = checked(s, job_plan, req, s)
-    queue_room(s)
     preset = req.preset if req.preset in settings.PRESETS and not req.model else ""
-    job = s.studio.submit(req.content, req.styles, fields.pop("options"), preset, kind=kind,
-                          **fields)
+    job = queue_job(s, req.content, req.styles, fields.pop("options"), preset, kind=kind,
+                    **fields)
     return public(s, job)
 
 

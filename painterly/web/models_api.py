@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from ..errors import UsageError
 from ..network.options import ApplyOptions, TrainOptions
 from . import settings, uploads
-from .common import Site, checked, fail, public, queue_room, site
+from .common import Site, checked, fail, public, queue_job, site
 from .models import UnknownModel, new_model_id
 
 MAX_PHOTOS = 5000  # training photos one request may name
@@ -92,10 +92,9 @@ def apply_plan(req: ApplyRequest, s: Site) -> dict[str, Any]:
 def train(req: TrainRequest, s: Site = Depends(site)) -> dict[str, Any]:
     """Queue the training of a style network on uploaded photos or the server's."""
     topts, photos, name = checked(s, train_plan, req, s)
-    queue_room(s)
-    job = s.studio.submit("", [req.style], settings.public_options(topts), kind="train",
-                          model=new_model_id(), model_name=name, photos=photos,
-                          photo_folder=req.photo_folder)
+    job = queue_job(s, "", [req.style], settings.public_options(topts), kind="train",
+                    model=new_model_id(), model_name=name, photos=photos,
+                    photo_folder=req.photo_folder)
     return public(s, job)
 
 

@@ -108,6 +108,37 @@ def test_full_queue_refused(make_client, tmp_path: Path):
     assert r.status_code == 429 and "queue is full" in r.json()["error"]
 
 
+def test_the_queue_limit_holds_for_requests_at_the_same_moment(make_client, tmp_path: Path,
+                                                                monkeypatch):
+    """The room in the queue was checked before the job was queued: 105 requests at once
+    queued 102 jobs against a limit of 100.  It is checked and taken under one lock."""
+    import threading
+
+    from painterly.web.jobs import Studio
+
+    c = make_client(tmp_path, limits=Limits(max_queue=2))
+    c.app.state.studio.stop()  # nothing leaves the queue
+    content, style = images(c)
+    real_save = Studio._save
+
+    def slow_save(self, job):  # widen the moment between the check and the queueing
+        time.sleep(0.2)
+        real_save(self, job)
+
+    monkeypatch.setattr(Studio, "_save", slow_save)
+    codes: list[int] = []
+    body = {"content": content, "styles": [style], "options": SHORT}
+    asks = [threading.Thread(target=lambda: codes.append(c.post("/api/jobs",
+                                                                json=body).status_code))
+            for _ in range(6)]
+    for t in asks:
+        t.start()
+    for t in asks:
+        t.join()
+    assert sorted(codes) == [201, 201, 429, 429, 429, 429]
+    assert len(c.app.state.studio.queue) == 2
+
+
 def test_cross_site_post_refused(client):
     r = client.post("/api/uploads", files={"file": ("a.png", png_bytes(8, 8, 0))},
                     headers={"Origin": "https://evil.example"})
