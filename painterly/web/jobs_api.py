@@ -4,19 +4,23 @@ server-sent events, cancelled, deleted, and its files."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from ..config import FIELDS, Options, validate
 from ..errors import PainterlyError, UsageError
+from ..images import LoadedImage, check_content, load_image, upright_size
 from ..network.options import ApplyOptions
 from . import settings, uploads
 from .common import Site, checked, fail, get_job, public, queue_job, site
-from .jobs import FINAL
+from .jobs import FINAL, Studio
 
 router = APIRouter()
 
@@ -66,12 +70,44 @@ def job_plan(req: JobRequest, s: Site) -> tuple[str, dict[str, Any]]:
         uploads.path_of(studio.uploads, uid, "image")
     if clip:
         opts, more = settings.clip_options(req.options, max_size)
+        can_run(studio, opts, len(req.styles))
         return "clip", {"options": {**settings.public_options(opts),
                                     **settings.public_options(more)}}
     opts = settings.web_options(req.options, max_size)
+    can_run(studio, opts, len(req.styles))
+    content_fits(studio, req.content, opts.size)
     if req.mask:
-        uploads.path_of(studio.uploads, req.mask, "image")
+        mask_fits(studio, req.mask, len(req.styles))
     return "stylize", {"options": settings.public_options(opts), "mask": req.mask}
+
+
+def can_run(studio: Studio, opts: Options, n_styles: int) -> None:
+    """The checks a run makes of its options before it starts (the blend weights against
+    the styles) and a network the server has weights for; UsageError otherwise."""
+    validate(opts, n_styles, spelling=FIELDS)
+    if opts.model != "vgg19":
+        arch = studio.vgg.get().arch
+        if opts.model != arch:
+            raise UsageError(f"model: this studio has {arch.upper().replace('VGG', 'VGG-')} "
+                             f"weights only; choose {arch}")
+
+
+def content_fits(studio: Studio, uid: str, size: int) -> None:
+    """UsageError when the photo is too small to paint at ``size`` (read from its header)."""
+    from PIL import Image
+
+    with Image.open(uploads.path_of(studio.uploads, uid, "image")) as im:
+        w, h = upright_size(im)
+    check_content(LoadedImage(np.empty((h, w, 0), np.float32), None, "content"), size)
+
+
+def mask_fits(studio: Studio, uid: str, n_styles: int) -> None:
+    """UsageError when the label image cannot say where ``n_styles`` paintings go (too many
+    or too few colours, a photo, transparent parts)."""
+    from ..masks import label_regions
+
+    img = load_image(uploads.path_of(studio.uploads, uid, "image"))
+    label_regions(dataclasses.replace(img, name=uid), n_styles, (8, 8), flag="mask")
 
 
 @router.get("/api/jobs")

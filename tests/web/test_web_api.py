@@ -360,3 +360,47 @@ def test_the_style_scale_cannot_get_around_the_size_limit(client):
                                             "options": {"size": 256, "style_scale": 8}})
     assert ok.status_code == 200, ok.text
     assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_jobs_that_cannot_succeed_are_refused_at_once(client):
+    """Jobs the run would refuse were queued (201) and failed later: blend weights that do
+    not match the paintings, a label image that cannot say where they go, a photo too small
+    for its size, a network the server has no weights for."""
+    from web_helpers import png_bytes as picture
+
+    content, style = images(client)
+
+    def label(values: list[int], mode: str = "L") -> str:
+        a = np.zeros((40, 48), np.uint8)
+        for i, v in enumerate(values):
+            a[:, i * 48 // len(values):] = v
+        im = Image.fromarray(a)
+        if mode == "LA":
+            im = Image.merge("LA", (im, Image.new("L", im.size, 0)))
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        return upload(client, buf.getvalue(), "mask.png")["id"]
+
+    def refused(words: str, content: str = content, mask: str = "", styles=(style,),
+                **options) -> None:
+        r = client.post("/api/jobs", json={"content": content, "styles": list(styles),
+                                           "mask": mask, "options": {"size": 48, **options}})
+        assert r.status_code == 400, r.text
+        assert words in r.json()["error"] and "\n" not in r.json()["error"], r.text
+        assert "--" not in r.json()["error"], r.text
+
+    refused("style_blend_weights: 2 weights for 1 styles", style_blend_weights=[1, 2])
+    refused("3 labels (distinct colours) for 1 style", mask=label([0, 90, 200]))
+    refused("1 label(s) for 2 style images", mask=label([0]), styles=(style, style))
+    refused("none of its", mask=upload(client, picture(48, 40, 9), "photo.png")["id"])
+    refused("transparent parts", mask=label([0, 200], "LA"))
+    refused("too small to stylize", content=upload(client, picture(1, 1, 3))["id"])
+    refused("too small to stylize", content=upload(client, picture(5000, 1, 3))["id"])
+    refused("at size 48 would be 48x1",
+            content=upload(client, picture(5000, 40, 3))["id"])
+    refused("model: this studio has VGG-19 weights only; choose vgg19", model="vgg16")
+    assert client.get("/api/jobs").json()["jobs"] == []
+    ok = client.post("/api/jobs", json={"content": content, "styles": [style],
+                                        "mask": label([0, 200]),
+                                        "options": {"size": 48, "steps": 1, "scales": 1}})
+    assert ok.status_code == 201, ok.text
