@@ -120,9 +120,14 @@ def make_optimiser(weights: str | None, device: str,
                                vgg=vgg).picture
 
 
+MIN_WORK = 128 * 128 * 10  # pixel-steps: a job smaller than this is mostly fixed overhead
+MIN_FAST_PIXELS = 128 * 128  # output pixels: likewise for the fast method
+
+
 @dataclasses.dataclass
 class Rate:
-    """Seconds per optimisation step per output pixel, as measured here."""
+    """Seconds per unit of work as measured here: per optimisation step per output pixel
+    (the fast method: per output pixel)."""
 
     seconds_per_pixel_step: float
     source: str
@@ -137,7 +142,8 @@ class Previewer:
         self._tickets = threading.Lock()
         self.latest: dict[str, int] = {}
         self.issued = 0
-        self.measured: Rate | None = None
+        self.measured: Rate | None = None  # optimisation, from the quick looks or a test
+        self.measured_fast: Rate | None = None  # the fast method, likewise
         self._paint: Callable[..., Image.Image] | None = None
         self._fast: Method | None = None
         self._fast_checked = False
@@ -235,7 +241,13 @@ class Previewer:
             fast = self.fast()
             if fast is not None:
                 small = opts.replace(method=FAST, size=min(opts.size, LOOK_SIDE))
-                return jpeg(fast.picture(content, styles, small, mask=mask)), True
+                began = time.monotonic()
+                picture = fast.picture(content, styles, small, mask=mask)
+                pixels = picture.width * picture.height
+                if pixels >= MIN_FAST_PIXELS:
+                    self.measured_fast = Rate((time.monotonic() - began) / pixels,
+                                              "the quick looks")
+                return jpeg(picture), True
             return self._optimised(content, styles, mask, opts, req, ticket)
 
     def _optimised(self, content: LoadedImage, styles: list[LoadedImage],
@@ -280,20 +292,50 @@ class Previewer:
 
     # ---- time estimates --------------------------------------------------------------------
 
-    def rate(self, content: str) -> Rate:
-        """The last picture painted here, else the quick looks, else a calibration."""
+    def rate(self, content: str, method: str = "optimise") -> Rate:
+        """The last picture painted here by ``method`` (one large enough that its fixed
+        overhead does not count; optimisation: its steps' own time), else the quick looks,
+        else a calibration.  ``method`` "fast": seconds per output pixel."""
+        fast = method == FAST
         for job in self.studio.listing():
-            if job.kind == "stylize" and job.status == "done" and job.finished > job.started:
-                try:
-                    work = pixel_steps(self.studio, job.content, make(Options, **job.options))
-                except (PainterlyError, OSError, TypeError, ValueError):
+            if job.kind != "stylize" or job.status != "done" or job.finished <= job.started:
+                continue
+            try:
+                opts = make(Options, **job.options)
+                if (opts.method == FAST) != fast or (not fast and opts.init == FAST):
                     continue
-                return Rate((job.finished - job.started) / work,
-                            f"the last picture painted here ({job.options.get('size')} px)")
+                work = output_pixels(self.studio, job.content, opts) if fast \
+                    else pixel_steps(self.studio, job.content, opts)
+            except (PainterlyError, OSError, TypeError, ValueError):
+                continue
+            if work < (MIN_FAST_PIXELS if fast else MIN_WORK):
+                continue  # mostly fixed overhead: it says little of a larger picture
+            spent = job.finished - job.started
+            stepping = job.progress.get("elapsed") if isinstance(job.progress, dict) else None
+            if not fast and isinstance(stepping, (int, float)) and 0 < stepping <= spent:
+                spent = stepping  # the steps only: loading and setting up left out
+            return Rate(spent / work,
+                        f"the last picture painted here ({job.options.get('size')} px)")
+        if fast:
+            if self.measured_fast is None:
+                self._calibrate_fast(content)
+            assert self.measured_fast is not None
+            return self.measured_fast
         if self.measured is None:
             self._calibrate(content)
         assert self.measured is not None
         return self.measured
+
+    def _calibrate_fast(self, content: str) -> None:
+        fast = self.fast()
+        if fast is None:
+            raise UsageError("method: this studio has no any-painting model; choose optimise")
+        with self.lock:
+            img = self.image(content, "frame")
+            began = time.monotonic()
+            picture = fast.picture(img, [img], Options(method=FAST, size=256))
+            self.measured_fast = Rate((time.monotonic() - began)
+                                      / (picture.width * picture.height), "a short test run")
 
     def _calibrate(self, content: str) -> None:
         with self.lock:
@@ -308,8 +350,10 @@ class Previewer:
     def estimate(self, req: EstimateRequest) -> dict[str, Any]:
         opts = settings.web_options(req.options, self.limits.max_size)
         uploads.path_of(self.studio.uploads, req.content, "image")
-        rate = self.rate(req.content)
-        seconds = rate.seconds_per_pixel_step * pixel_steps(self.studio, req.content, opts)
+        rate = self.rate(req.content, opts.method)
+        work = output_pixels(self.studio, req.content, opts) if opts.method == FAST \
+            else pixel_steps(self.studio, req.content, opts)
+        seconds = rate.seconds_per_pixel_step * work
         return {"seconds": round(seconds, 3), "measured_on": rate.source}
 
 
@@ -335,6 +379,13 @@ def smaller(img: LoadedImage, side: int, nearest: bool = False) -> LoadedImage:
 
 def image_bytes(img: LoadedImage) -> int:
     return img.rgb.nbytes + (img.alpha.nbytes if img.alpha is not None else 0)
+
+
+def output_pixels(studio: Studio, content: str, opts: Options) -> float:
+    """The pixels of the picture a run on this content makes."""
+    with Image.open(uploads.path_of(studio.uploads, content, "image")) as im:
+        w, h = fit_longest(im.width, im.height, opts.size)
+    return float(w * h)
 
 
 def pixel_steps(studio: Studio, content: str, opts: Options) -> float:

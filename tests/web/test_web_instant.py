@@ -89,7 +89,8 @@ def test_a_newer_quick_look_makes_an_older_one_stop(client, optimised):
     assert refined is not None and previewer._last["tab"][2] > steps  # it went on
 
 
-def test_the_time_estimate_is_measured_and_grows_with_the_size(client):
+def test_the_time_estimate_is_measured_and_grows_with_the_size(client, monkeypatch):
+    monkeypatch.setattr(instant, "MIN_WORK", 0)  # the tiny job below counts
     content, style = images(client)
     small = client.post("/api/estimate", json={"content": content, "options": {"size": 64}})
     assert small.status_code == 200, small.text
@@ -314,3 +315,29 @@ def test_the_quick_looks_keep_their_pictures_small(make_client, tmp_path: Path, 
     r = c.post("/api/preview", json={"content": big, "styles": [big], "tab": "t",
                                      "options": {"size": 256}})
     assert r.status_code == 200 and max(Image.open(io.BytesIO(r.content)).size) == 256
+
+
+def test_the_time_estimate_is_measured_per_method_and_not_on_tiny_jobs(client):
+    """The estimate took the last job's time whatever its size or method: after a 16 px
+    one-step job a 256 px picture of 40 steps was said to take 1040 s (it took 24.5 s), and
+    after a fast job optimisation was said to take a fifth of its time."""
+    content, style = images(client)
+
+    def estimate(**options) -> dict:
+        r = client.post("/api/estimate", json={"content": content, "options": options})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    for options in ({"size": 16, "steps": 1, "scales": 1}, {"size": 48, "method": "fast"}):
+        job = client.post("/api/jobs", json={"content": content, "styles": [style],
+                                             "options": options}).json()
+        assert wait_for(client, job["id"], ("done", "failed"))["status"] == "done"
+    assert estimate(size=256, steps=40, scales=1)["measured_on"] == "a short test run"
+    fast = estimate(size=256, method="fast")
+    assert fast["measured_on"] == "a short test run" and fast["seconds"] > 0
+    big = client.post("/api/jobs", json={"content": content, "styles": [style],
+                                         "options": {"size": 160, "method": "fast"}}).json()
+    assert wait_for(client, big["id"], ("done", "failed"))["status"] == "done"
+    assert estimate(size=256, method="fast")["measured_on"] == \
+        "the last picture painted here (160 px)"
+    assert estimate(size=256, steps=40, scales=1)["measured_on"] == "a short test run"
