@@ -13,15 +13,27 @@ from pathlib import Path
 from ..errors import ImageError
 from ..images import decode, save_bytes, upright_size
 
-# PIL format -> file extension; nothing else is accepted
-FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif",
-           "GIF": "gif"}
+# PIL format -> file extension; nothing else is accepted (MPO: a phone's or camera's JPEG
+# with more pictures after the first, kept as a JPEG)
+FORMATS = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "WEBP": "webp", "BMP": "bmp",
+           "TIFF": "tif", "GIF": "gif"}
+# the accepted kinds as people name them, in the order of FORMATS
+KIND_NAMES = {"png": "PNG", "jpg": "JPEG", "webp": "WebP", "bmp": "BMP", "tif": "TIFF",
+              "gif": "GIF"}
 CLIP_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm",
               "mkv": "video/x-matroska"}
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp",
                "bmp": "image/bmp", "tif": "image/tiff", "gif": "image/gif", **CLIP_TYPES}
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}\.(png|jpg|webp|bmp|tif|gif|mp4|mov|webm|mkv)$")
-ACCEPTED = "PNG, JPEG, WebP, BMP, TIFF or GIF images; MP4, MOV, WebM or MKV clips"
+
+
+
+def _either(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+
+
+IMAGE_KINDS = _either([KIND_NAMES[e] for e in dict.fromkeys(FORMATS.values())])
+ACCEPTED = f"{IMAGE_KINDS} images; MP4, MOV, WebM or MKV clips"
 CHUNK = 1 << 20
 
 
@@ -128,7 +140,7 @@ def check_image(data: bytes, limits: Limits) -> tuple[str, int, int]:
     except ImageError as e:
         raise ImageError(str(e).removeprefix("the upload: ")) from None
     if fmt not in FORMATS:
-        raise ImageError(f"{fmt} images are not accepted; use PNG, JPEG or WebP")
+        raise ImageError(f"{fmt} images are not accepted; use {IMAGE_KINDS}")
     return FORMATS[fmt], w, h
 
 

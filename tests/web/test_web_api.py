@@ -404,3 +404,23 @@ def test_jobs_that_cannot_succeed_are_refused_at_once(client):
                                         "mask": label([0, 200]),
                                         "options": {"size": 48, "steps": 1, "scales": 1}})
     assert ok.status_code == 201, ok.text
+
+
+def test_phone_jpegs_with_more_pictures_are_accepted(client):
+    """A phone's or camera's JPEG with an MPF segment (Pillow's "MPO") was refused; it is a
+    JPEG.  A refused kind names every accepted one (it said "use PNG, JPEG or WebP")."""
+    from painterly.web.uploads import check_image
+
+    im = Image.open(io.BytesIO(png_bytes(48, 40, 1)))
+    buf = io.BytesIO()
+    im.save(buf, format="MPO", save_all=True, append_images=[im])
+    assert Image.open(io.BytesIO(buf.getvalue())).format == "MPO"
+    got = upload(client, buf.getvalue(), "phone.jpg")
+    assert got["id"].endswith(".jpg") and (got["width"], got["height"]) == (48, 40)
+    with pytest.raises(Exception) as refused:
+        check_image(png_bytes(48, 40, 1, fmt="PPM"), Limits())
+    assert str(refused.value) == ("PPM images are not accepted; use PNG, JPEG, WebP, BMP, "
+                                  "TIFF or GIF")
+    style = upload(client, png_bytes(48, 48, 2))["id"]
+    job = submit(client, got["id"], [style], size=32, steps=1, scales=1)
+    assert wait_for(client, job["id"], ("done", "failed"))["status"] == "done"
