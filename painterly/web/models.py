@@ -74,6 +74,20 @@ def _quality(q: dict[str, Any] | None) -> dict[str, Any] | None:
             "summary": summary(q), "warning": warning(q, "more steps")}
 
 
+# the endings of a style picture's file name, which a network trained by the command line
+# records as its style's name (the page records the name it was given)
+PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def style_name(recorded: Any, path: Path) -> str:
+    """The name of a network trained here: the name it recorded (a picture's file name
+    without its ending; "Starry v2.1 final" stays whole), else its file's."""
+    name = " ".join(str(recorded or "").split())
+    if not name:
+        return path.stem
+    return Path(name).stem if Path(name).suffix.lower() in PICTURE_SUFFIXES else name
+
+
 def new_model_id() -> str:
     return secrets.token_hex(8)
 
@@ -133,7 +147,7 @@ class Models:
             return None
         meta = mf.meta
         style = meta.get("style") if isinstance(meta.get("style"), dict) else {}
-        name = Path(str(style.get("name") or path.stem)).stem if own else path.stem
+        name = style_name(style.get("name"), path) if own else path.stem
         steps = meta.get("steps")
         quality = meta.get("quality")
         return Entry(model_id, path, stamp, name[:80], mf.arch.to_dict(),

@@ -356,3 +356,19 @@ def test_the_training_estimate_is_measured_on_small_crops(client, monkeypatch):
                                                                   "128 with 10 blocks is too "
                                                                   "large to time here")
     assert len(measured) == 2  # nothing was run for it
+
+
+def test_a_network_keeps_the_dots_of_its_name(make_client, tmp_path: Path):
+    """A network named "Starry v2.1 final" was listed, and recorded by its pictures, as
+    "Starry v2": its name was cut at the last dot like a file name."""
+    data = tmp_path / "studio"
+    (data / "models").mkdir(parents=True)
+    tiny_model(data / "models" / "0123456789abcdef.safetensors", style_name="Starry v2.1 final")
+    tiny_model(data / "models" / "00000000000000aa.safetensors", style_name="waves.jpg")
+    c = make_client(data)
+    assert sorted(m["name"] for m in c.get("/api/models").json()["models"]) == \
+        ["Starry v2.1 final", "waves"]
+    content, _ = images(c)
+    r = c.post("/api/apply", json={"model": "0123456789abcdef", "content": content,
+                                   "options": {"size": 32}})
+    assert r.status_code == 201 and r.json()["model_name"] == "Starry v2.1 final", r.text
