@@ -37,17 +37,18 @@ def default_data_dir() -> Path:
 def create_app(data_dir: str | Path | None = None, weights: str | None = None,
                device: str = "auto", *, limits: Limits | None = None,
                preview_interval: float = 0.5, access: Access | None = None,
-               model_folders: list[str | Path] = (), photo_folder: str | Path | None = None
-               ) -> FastAPI:
+               model_folders: list[str | Path] = (), photo_folder: str | Path | None = None,
+               fast_model: str = "") -> FastAPI:
     """The studio app; jobs and uploads live under ``data_dir`` (default: XDG data home).
 
     ``access`` says which Host names it answers to and which token it asks for (default:
     the loopback names, no token; see :mod:`painterly.web.access`).  ``model_folders``
     offer their style networks (read only); ``photo_folder`` is a folder of photos that
-    training jobs may use without uploading them."""
+    training jobs may use without uploading them; ``fast_model`` is the any-painting model
+    of the fast method and the quick looks (none: the one shipped with painterly)."""
     limits = limits or Limits()
     studio = Studio(data_dir or default_data_dir(), weights, device, preview_interval,
-                    model_folders, photo_folder)
+                    model_folders, photo_folder, fast_model)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

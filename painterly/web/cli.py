@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..config import Runtime, add_flags, from_args
-from ..errors import UsageError
+from ..errors import PainterlyError, UsageError
 from ..network.options import TrainFiles
 from .options import ServeOptions
 
@@ -46,13 +46,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..device import pick_device
 
     pick_device(runtime.device)  # a clear error now rather than in every job
+    if runtime.fast_model:  # read now: a wrong path would show only as the shipped model
+        from ..fast.modelfile import load_fast
+
+        try:
+            load_fast(runtime.fast_model)
+        except PainterlyError as e:
+            raise UsageError(f"--fast-model {e}") from None
     check_port(so.host, so.port)
     token, access = _access(so)
     data_dir = so.data_dir or default_dir()
     try:
         app = create_app(data_dir, runtime.weights or None, runtime.device,
                          limits=_limits(so), access=access, model_folders=so.models,
-                         photo_folder=photos)
+                         photo_folder=photos, fast_model=runtime.fast_model)
     except OSError as e:
         raise UsageError(f"--data-dir {data_dir}: cannot use it ({e.strerror or e})") from None
     _announce(so, token, data_dir)

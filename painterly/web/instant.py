@@ -97,7 +97,7 @@ def has_fast_choice() -> bool:
 
 
 def load_fast_method(weights: str | None, device: str,
-                     vgg: SharedWeights | None = None) -> Method | None:
+                     vgg: SharedWeights | None = None, fast_model: str = "") -> Method | None:
     """The fast method (weights loaded) that the registry makes for
     ``Options(method="fast")`` (``vgg``: the VGG-19 of its refining steps, shared), or None
     where this painterly has none."""
@@ -105,7 +105,8 @@ def load_fast_method(weights: str | None, device: str,
         return None
     try:
         return methods.for_options(Options(method=FAST),
-                                   Runtime(weights=weights or "", device=device), vgg=vgg)
+                                   Runtime(weights=weights or "", device=device,
+                                           fast_model=fast_model), vgg=vgg)
     except (PainterlyError, OSError) as e:  # e.g. its model file is missing
         log.warning("preview: the fast method is not available: %s", e)
         return None
@@ -161,7 +162,8 @@ class Previewer:
 
     def fast(self) -> Method | None:
         if not self._fast_checked:
-            self._fast = load_fast_method(self.studio.weights, self.studio.device, self._vgg)
+            self._fast = load_fast_method(self.studio.weights, self.studio.device, self._vgg,
+                                          fast_model=self.studio.fast_model)
             self._fast_checked = True
         return self._fast
 

@@ -78,8 +78,9 @@ class Studio:
 
     def __init__(self, data_dir: str | Path, weights: str | None = None, device: str = "auto",
                  preview_interval: float = 0.5, model_folders: list[str | Path] = (),
-                 photo_folder: str | Path | None = None):
+                 photo_folder: str | Path | None = None, fast_model: str = ""):
         self.root = Path(data_dir).expanduser()
+        self.fast_model = fast_model  # the any-painting model (none: the shipped one)
         self.uploads = self.root / "uploads"
         self.jobs_dir = self.root / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -284,7 +285,8 @@ class Studio:
         return self._kept.get(opts or Options())
 
     def _runtime(self) -> Runtime:
-        return Runtime(weights=self.weights or "", device=self.device)
+        return Runtime(weights=self.weights or "", device=self.device,
+                       fast_model=self.fast_model)
 
     def _context(self, job: Job) -> Context:
         return Context(self.uploads, self.job_dir(job.id), self.models,

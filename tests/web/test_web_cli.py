@@ -173,3 +173,39 @@ def test_ctrl_c_stops_the_server_while_a_request_works(tmp_path: Path, tiny_weig
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_uses_the_fast_model_it_is_given(monkeypatch, tmp_path: Path, tiny_weights: str,
+                                               capsys):
+    """--fast-model was accepted and ignored (the shipped model painted, a missing file was
+    not refused): the fast method and the quick looks use it, and a bad file is refused."""
+    pytest.importorskip("fastapi", reason="the web extras are not installed")
+    uvicorn = pytest.importorskip("uvicorn", reason="the web extras are not installed")
+    import shutil
+
+    from painterly.config import Options
+    from painterly.fast import method as fast_method
+    from painterly.fast.modelfile import SHIPPED
+
+    if not SHIPPED.exists():
+        pytest.skip("the shipped fast model is not installed")
+    model = tmp_path / "mine.safetensors"
+    shutil.copyfile(SHIPPED, model)
+    seen = {}
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: seen.update(server=self))
+    read: list[str] = []
+    real_load = fast_method.load_fast
+    monkeypatch.setattr(fast_method, "load_fast", lambda p: read.append(str(p)) or real_load(p))
+    base = ["serve", "--port", "8768", "--data-dir", str(tmp_path / "d"), "--weights",
+            tiny_weights, "--device", "cpu", "--fast-model"]
+    assert cli.main([*base, str(model)]) == 0
+    app = seen["server"].config.app
+    app.state.studio.stylizer(Options(method="fast"))
+    assert app.state.previewer.fast() is not None
+    assert read == [str(model), str(model)]
+    capsys.readouterr()
+    (tmp_path / "bad.safetensors").write_bytes(b"not a model")
+    for bad in (tmp_path / "none.safetensors", tmp_path / "bad.safetensors"):
+        assert cli.main([*base, str(bad)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("--fast-model") == 1 and len(err.splitlines()) == 1, err

@@ -25,7 +25,7 @@ from painterly.web.uploads import Limits
 @pytest.fixture
 def optimised(monkeypatch):
     """The quick look by optimisation, as where no any-painting fast method is offered."""
-    monkeypatch.setattr(instant, "load_fast_method", lambda weights, device, vgg=None: None)
+    monkeypatch.setattr(instant, "load_fast_method", lambda weights, device, vgg=None, **kw: None)
 
 
 PLAIN_BANNED = ("relu", "alpha", "beta", "l-bfgs", "lbfgs", "gram", "adam", "optimizer")
@@ -287,7 +287,8 @@ def test_the_optimiser_and_the_fast_look_share_one_vgg(monkeypatch):
         return SimpleNamespace(kind=opts.method, picture=lambda *a, **k: None)
 
     monkeypatch.setattr(instant.methods, "for_options", for_options)
-    p = instant.Previewer(SimpleNamespace(weights="", device="cpu", vgg=SharedWeights("")),
+    p = instant.Previewer(SimpleNamespace(weights="", device="cpu", vgg=SharedWeights(""),
+                                          fast_model=""),
                           Limits())
     p.fast()
     p.paint()
