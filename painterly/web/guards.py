@@ -98,8 +98,9 @@ def _host_and_token(request: Request, access: Access) -> Response | None:
         if request.method in ("GET", "HEAD"):  # take the token out of the address
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             query = urlencode(rest)
-            response = RedirectResponse(request.url.path + (f"?{query}" if query else ""),
-                                        303)
+            # one slash first: "//evil.com/" would send the browser to another site
+            path = "/" + request.url.path.lstrip("/")
+            response = RedirectResponse(path + (f"?{query}" if query else ""), 303)
             response.set_cookie(COOKIE, access.token, httponly=True, samesite="strict",
                                 path="/")
             return response

@@ -156,3 +156,34 @@ def test_only_uploads_may_be_as_large_as_a_clip(make_client, tmp_path: Path):
     assert r.status_code == 413 and "request is larger than 98 KB" in r.json()["error"]
     r = c.post("/api/uploads", files={"file": ("a.bin", bytes(1_200_000))})
     assert r.status_code == 413 and "upload is larger than 977 KB" in r.json()["error"]
+
+
+def test_the_token_redirect_stays_on_this_site(make_client, tmp_path: Path):
+    """The redirect that takes the token out of the address kept a path of two slashes,
+    "//evil.com/", which a browser follows to another site."""
+    import asyncio
+
+    from painterly.web.access import Access
+
+    c = make_client(tmp_path, access=Access.for_server("127.0.0.1", [], "s3cret-token"))
+
+    def location(path: str) -> str:  # sent as it is (an HTTP client would tidy the path)
+        scope = {"type": "http", "http_version": "1.1", "method": "GET", "path": path,
+                 "raw_path": path.encode(), "root_path": "", "scheme": "http",
+                 "query_string": b"token=s3cret-token", "server": ("127.0.0.1", 8000),
+                 "client": ("127.0.0.1", 1), "headers": [(b"host", b"127.0.0.1:8000")]}
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        asyncio.run(c.app(scope, receive, send))
+        assert sent[0]["status"] == 303, sent[0]
+        return dict(sent[0]["headers"])[b"location"].decode()
+
+    for path in ("//evil.com/", "///evil.com/x"):
+        assert location(path) == "/" + path.lstrip("/")
+    assert location("/api/jobs") == "/api/jobs"
