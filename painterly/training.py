@@ -61,29 +61,58 @@ class Crops(Dataset):
             self._bytes += q.numel()
         return q
 
-    def usable(self, i: int) -> torch.Tensor:
-        """Photo ``i``, or the next one that can be read: a photo damaged behind a good
-        header is skipped with one warning line (and not tried again)."""
+    def usable(self, i: int) -> tuple[int, torch.Tensor]:
+        """Photo ``i``, or the next one that can be used, and its index: a photo damaged
+        behind a good header, or of one flat colour, is skipped with one warning line (and
+        not tried again)."""
         n = len(self.files)
         for j in ((i + k) % n for k in range(n)):
             if j in self.bad:
                 continue
             try:
-                return self.photo(j)
+                x = self.photo(j)
             except ImageError as e:
                 self.bad.add(j)
                 warn(f"{e}; skipped")
-        raise ImageError(f"{self.files[i].parent}: none of the photos can be read")
+                continue
+            if _flat(x):
+                self.bad.add(j)
+                warn(f"{self.files[j]}: one flat colour, nothing to learn from; skipped")
+                continue
+            return j, x
+        raise ImageError(f"{self.files[i].parent}: none of the photos can be used (damaged, "
+                         f"or each one flat colour)")
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        x = self.usable(i)
+        """A crop with something in it: a crop of one flat colour (a white border, a black
+        bar) is drawn again, up to :data:`CROP_TRIES` times, then taken from the next photo.
+        A flat crop leaves every map of a style network constant, and each instance norm
+        of a constant map multiplies the gradient by 1/sqrt(eps), about 300: through a
+        network's twenty norms the gradient overflowed and the weights became NaN."""
         g = torch.Generator().manual_seed(_mix(self.seed, self.epoch, i))
-        top = int(torch.randint(0, x.shape[1] - self.crop + 1, (1,), generator=g))
-        left = int(torch.randint(0, x.shape[2] - self.crop + 1, (1,), generator=g))
-        x = x[:, top:top + self.crop, left:left + self.crop]
+        j, x = self.usable(i)
+        for k in range(CROP_TRIES * len(self.files)):
+            top = int(torch.randint(0, x.shape[1] - self.crop + 1, (1,), generator=g))
+            left = int(torch.randint(0, x.shape[2] - self.crop + 1, (1,), generator=g))
+            c = x[:, top:top + self.crop, left:left + self.crop]
+            if not _flat(c):
+                break
+            if k % CROP_TRIES == CROP_TRIES - 1:  # this photo is flat where it is cropped
+                j, x = self.usable((j + 1) % len(self.files))
         if bool(torch.rand((), generator=g) < 0.5):
-            x = x.flip(-1)
-        return x.float() / 255
+            c = c.flip(-1)
+        return c.float() / 255
+
+
+CROP_TRIES = 8  # draws of a crop position before the next photo is taken
+FLAT_LEVELS = 2  # a picture whose 8-bit values span at most this many levels is flat
+
+
+def _flat(x: torch.Tensor) -> bool:
+    """Whether a 3 x H x W uint8 picture is one flat colour (every channel within
+    :data:`FLAT_LEVELS` levels)."""
+    flat = x.reshape(x.shape[0], -1)
+    return bool(((flat.amax(1).int() - flat.amin(1).int()) <= FLAT_LEVELS).all())
 
 
 def _mix(*ints: int) -> int:

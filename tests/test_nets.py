@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.config import Runtime, make
-from painterly.errors import Interrupted, UsageError
+from painterly.errors import Interrupted, PainterlyError, UsageError
 from painterly.network.modelfile import ModelError, decode, encode, load_model, save_model
 from painterly.network.network import Network
 from painterly.network.options import TrainOptions
@@ -854,3 +854,50 @@ def test_networks_paint_the_same_without_padded_copies(monkeypatch, precision):
             monkeypatch.setattr(transform, "STRIP_MIN_PIXELS", 0)  # no map padded
             tol = 1e-5 if dtype == torch.float32 else 2e-2
             torch.testing.assert_close(net(x).float(), padded, atol=tol, rtol=tol)
+
+
+def test_flat_photos_and_crops_are_not_trained_on(tmp_path, capsys):
+    """A crop of one flat colour leaves every map of the network constant, and each instance
+    norm multiplies the gradient by about 300: the weights became NaN at the first step."""
+    from painterly.training import Crops, _flat
+
+    d = tmp_path / "photos"
+    d.mkdir()
+    save_png(np.full((40, 48, 3), 0.98, np.float32), d / "white.png")  # all flat
+    half = gradient_image(48, 40)
+    half[:, :30] = 1.0  # a wide white border: most crops there would be flat
+    save_png(half, d / "border.png")
+    files = sorted(d.iterdir())
+    crops = Crops(files, 48, 16, seed=0)
+    got = [crops[i % 2] for i in range(12)]
+    assert not any(_flat((c * 255).round().to(torch.uint8)) for c in got)
+    assert "white.png: one flat colour" in capsys.readouterr().err
+    assert torch.equal(crops[1], crops[1])  # still a function of (seed, epoch, item)
+
+
+def test_an_infinite_gradient_stops_training_before_the_update(tmp_path, photos, style, tiny,
+                                                               monkeypatch):
+    """A finite loss with an infinite gradient: the update would have made the weights NaN
+    and the model written at the stop carried them."""
+    out = tmp_path / "m.safetensors"
+    calls = []
+
+    class Blowup(torch.autograd.Function):  # from the second step on
+        @staticmethod
+        def forward(ctx, x):  # noqa: ANN001, ANN205
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):  # noqa: ANN001, ANN205
+            calls.append(1)
+            return g * float("inf") if len(calls) > 1 else g
+
+    real_forward = TransformNet.forward
+    monkeypatch.setattr(TransformNet, "forward", lambda self, x: Blowup.apply(
+        real_forward(self, x)) if torch.is_grad_enabled() else real_forward(self, x))
+    with pytest.raises(PainterlyError, match="gradients are not finite.*of the 1 step done"):
+        train(str(style), str(photos), str(out), make(TrainOptions, steps=3, batch=2, **TINY),
+              Runtime(weights=tiny, device="cpu"), quiet=True)
+    monkeypatch.undo()
+    net = Network.load(out, "cpu")  # written with the weights of before the update
+    assert all(torch.isfinite(p).all() for p in net.net.parameters())

@@ -456,6 +456,14 @@ def _step(r: Run, step: int) -> dict[str, float]:
         group["lr"] = lr_at(r.topts, step)
     r.opt.zero_grad(set_to_none=True)
     loss.total.backward()
+    grads = [p.grad for group in r.opt.param_groups for p in group["params"]
+             if p.grad is not None]
+    if grads and not bool(torch.stack([g.isfinite().all() for g in grads]).all()):
+        # a finite loss can still give an infinite gradient: the update would make every
+        # weight NaN, and the model written at the stop with them (the weights of the step
+        # before are written instead)
+        raise UsageError("the gradients are not finite (the training diverged); lower --lr "
+                         "or use --precision fp32")
     r.opt.step()
     return vals
 
