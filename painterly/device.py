@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from .config import check_device
 from .errors import UsageError
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -110,3 +114,25 @@ def to_layout(x: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
 def module_device(net: nn.Module) -> torch.device:
     """The device of a module's parameters."""
     return next(net.parameters()).device
+
+
+def from_state(build: Callable[[], M], state: Mapping[str, torch.Tensor]) -> M:
+    """The module that ``build()`` makes, holding the tensors of ``state`` (its parameters and
+    persistent buffers) instead of initial values.  It is built on the meta device, so no
+    initial weights are drawn: the caller's random numbers stay as they were, and nothing is
+    computed to be thrown away.  A buffer that is not in a state dict must be made on the CPU
+    explicitly (``device="cpu"``), or it would be left on the meta device."""
+    with torch.device("meta"):
+        net = build()
+    net.load_state_dict(dict(state), assign=True)
+    left = [n for n, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
+    if left:
+        raise AssertionError(f"{left[0]}: not in the state, and made on the meta device")
+    return net
+
+
+def shapes_of(build: Callable[[], nn.Module]) -> dict[str, torch.Tensor]:
+    """The state dict of the module that ``build()`` makes, on the meta device: the names,
+    shapes and types of its tensors, with nothing allocated and no random numbers drawn."""
+    with torch.device("meta"):
+        return build().state_dict()

@@ -21,6 +21,15 @@ from .inputs import warn
 CACHE_BYTES = 2 * 2 ** 30  # photos kept decoded in memory up to this much
 
 
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Inside, the CPU's random numbers start from ``seed`` (a new network's initial weights:
+    the same for a seed); after, the process's random numbers are as they were before."""
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        yield
+
+
 def split_photos(files: list[Path], holdout: int, seed: int) -> tuple[list[Path], list[Path]]:
     """(training photos, held-out photos), the held-out ones drawn by the seed (the caller
     checks that ``holdout`` is fewer than the photos)."""

@@ -113,7 +113,8 @@ class VGGFeatures(nn.Module):
         for name in self.names:
             if name.startswith("conv"):
                 w = weights.state[f"{name}.weight"]
-                conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
+                # allocated, not initialised: no random numbers drawn, nothing thrown away
+                conv = nn.utils.skip_init(nn.Conv2d, w.shape[1], w.shape[0], 3, padding=1)
                 with torch.no_grad():
                     conv.weight.copy_(w)
                     conv.bias.copy_(weights.state[f"{name}.bias"])

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..device import from_state, shapes_of
 from ..errors import PainterlyError
 from ..images import atomic_write
 from .model import KIND, FastArch, FastNet
@@ -43,8 +44,7 @@ class FastModelFile:
     digest: str = ""
 
     def network(self) -> FastNet:
-        net = FastNet(self.arch)
-        net.load_state_dict(self.state)
+        net = from_state(lambda: FastNet(self.arch), self.state)  # no initial weights drawn
         return net.eval().requires_grad_(False)
 
 
@@ -136,7 +136,7 @@ def decode(data: bytes, name: str = "model") -> FastModelFile:
                              f"mismatch); use the original")
     arch = _arch(head["meta"].get("arch"), name)
     state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
-    want = FastNet(arch).state_dict()
+    want = shapes_of(lambda: FastNet(arch))
     if set(state) != set(want):
         odd = sorted(set(state) ^ set(want))[0]
         raise FastModelError(f"{name}: the tensors do not fit the model ({odd!r})")

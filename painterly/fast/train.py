@@ -41,7 +41,7 @@ from ..images import check_folder, image_tensor, load_image, save_image, to_pil
 from ..inputs import collect, warn_emulated
 from ..paths import check_output_folder, refuse_checkpoint, refuse_earlier_steps, refuse_existing
 from ..statistics import gram
-from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, split_photos
+from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, seeded, split_photos
 from ..version import __version__
 from ..vgg import build
 from ..weights import resolve
@@ -183,8 +183,8 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
         vgg = vgg.to(device, memory_format=dev.memory_format(device))
         loss_fn = FastLoss(vgg, topts)
         arch = saved_arch or FastArch(topts.width_list(), topts.statistic).check()
-        torch.manual_seed(topts.seed)
-        net = FastNet(arch)
+        with seeded(topts.seed):  # the initial weights; the process's random numbers untouched
+            net = FastNet(arch)
         if state is not None:
             net.load_state_dict(state)
         net = net.to(device, memory_format=torch.channels_last).train()

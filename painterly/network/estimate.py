@@ -23,6 +23,7 @@ import torch
 from .. import device as dev
 from ..config import Runtime
 from ..objective import PerceptualLoss, feature_net, for_training
+from ..training import seeded
 from ..weights import resolve
 from .options import TrainOptions, default_work
 from .transform import TransformNet
@@ -133,8 +134,7 @@ def for_options(topts: TrainOptions, runtime: Runtime, steps: int | None = None)
     x = made_batch(per, topts.crop, device)
     loss_fn = for_training(vgg, lopts, made_batch(1, topts.photo_size, device).float(),
                            topts.photo_size, x)
-    with torch.random.fork_rng(devices=[]):  # the process's random numbers stay as they were
-        torch.manual_seed(topts.seed)
+    with seeded(topts.seed):  # as train makes it; the process's random numbers untouched
         net = TransformNet(topts.arch())
     net = net.to(device, memory_format=torch.channels_last).train()
     seconds = time_pass(net, loss_fn, x, device, precision, repeats=1)

@@ -119,7 +119,8 @@ def resume_from(ckpt: Path, topts: TrainOptions,
 
 def check_adam(mf: ModelFile, name: str | os.PathLike) -> None:
     """The optimizer state in a checkpoint fits the network's parameters (shape, finite)."""
-    params = list(TransformNet(mf.arch).parameters())
+    with torch.device("meta"):  # the shapes alone: nothing allocated, no weights drawn
+        params = list(TransformNet(mf.arch).parameters())
     for i, p in enumerate(params):
         keys = [f"opt.{i}.{k}" for k in ("exp_avg", "exp_avg_sq", "step")]
         have = [k in mf.extra for k in keys]

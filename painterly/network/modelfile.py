@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from ..device import from_state, shapes_of
 from ..errors import PainterlyError
 from ..filekinds import HEAD, read_limited, what_is
 from ..images import atomic_write
@@ -65,8 +66,7 @@ class ModelFile:
     extra: dict[str, torch.Tensor] = field(default_factory=dict)  # checkpoints: opt.* etc.
 
     def network(self) -> TransformNet:
-        net = TransformNet(self.arch)
-        net.load_state_dict(self.state)
+        net = from_state(lambda: TransformNet(self.arch), self.state)  # no weights drawn
         return net.eval().requires_grad_(False)
 
 
@@ -193,7 +193,7 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
     arch = _parse_arch(meta.get("arch"), name)
     state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
     extra = {k: v for k, v in tensors.items() if not k.startswith("net.")}
-    want = TransformNet(arch).state_dict()
+    want = shapes_of(lambda: TransformNet(arch))
     missing = sorted(set(want) - set(state))
     unknown = sorted(set(state) - set(want))
     if missing or unknown:

@@ -65,6 +65,7 @@ from ..training import (
     adam_state,
     batches,
     load_adam_state,
+    seeded,
     split_photos,
 )
 from ..version import __version__
@@ -339,8 +340,8 @@ def _setup(w: dist.World, device: torch.device, topts: TrainOptions, runtime: Ru
         loss_fn.add_term("grid", topts.grid_weight,
                          functools.partial(losses.grid_loss, period=2 ** arch.downs))
 
-    torch.manual_seed(topts.seed)  # the initial weights (the same on every rank)
-    net = TransformNet(arch)
+    with seeded(topts.seed):  # the initial weights (the same on every rank)
+        net = TransformNet(arch)
     if state is not None:
         net.load_state_dict(state)
     net = net.to(device, memory_format=torch.channels_last).train()
