@@ -118,13 +118,15 @@ def module_device(net: nn.Module) -> torch.device:
 
 def from_state(build: Callable[[], M], state: Mapping[str, torch.Tensor]) -> M:
     """The module that ``build()`` makes, holding the tensors of ``state`` (its parameters and
-    persistent buffers) instead of initial values.  It is built on the meta device, so no
+    persistent buffers; floating point in float32, whatever torch's default type) instead
+    of initial values.  It is built on the meta device, so no
     initial weights are drawn: the caller's random numbers stay as they were, and nothing is
     computed to be thrown away.  A buffer that is not in a state dict must be made on the CPU
     explicitly (``device="cpu"``), or it would be left on the meta device."""
     with torch.device("meta"):
         net = build()
-    net.load_state_dict(dict(state), assign=True)
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v
+                         for k, v in state.items()}, assign=True)
     left = [n for n, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
     if left:
         raise AssertionError(f"{left[0]}: not in the state, and made on the meta device")

@@ -281,7 +281,7 @@ def initial_image(init: str, image: torch.Tensor | None, content: torch.Tensor,
     if init == "content":
         return resize_tensor(content, hw).detach().clone()
     if init == "noise":
-        return torch.rand((1, 3, *hw), generator=gen)
+        return torch.rand((1, 3, *hw), generator=gen, dtype=torch.float32)
     if init == "style":
         return resize_tensor(styles[0], hw)
     raise UsageError(f"--init: '{init}' was not loaded as an image")

@@ -110,23 +110,25 @@ class VGGFeatures(nn.Module):
         last = canonical(last, self.arch)
         self.names = names[: names.index(last) + 1]
         self.convs = nn.ModuleDict()
+        f32 = torch.float32  # whatever torch's default type: the weights' and inputs' type
         for name in self.names:
             if name.startswith("conv"):
                 w = weights.state[f"{name}.weight"]
                 # allocated, not initialised: no random numbers drawn, nothing thrown away
-                conv = nn.utils.skip_init(nn.Conv2d, w.shape[1], w.shape[0], 3, padding=1)
+                conv = nn.utils.skip_init(nn.Conv2d, w.shape[1], w.shape[0], 3, padding=1,
+                                          dtype=torch.float32)
                 with torch.no_grad():
                     conv.weight.copy_(w)
                     conv.bias.copy_(weights.state[f"{name}.bias"])
                 self.convs[name] = conv
         self.pooling = pooling
         if self.preprocess == "caffe":
-            mean = torch.tensor(CAFFE_MEAN_BGR).flip(0) / 255.0  # as RGB in 0..1
-            self.register_buffer("scale", torch.full((1, 3, 1, 1), 255.0))
+            mean = torch.tensor(CAFFE_MEAN_BGR, dtype=f32).flip(0) / 255.0  # as RGB in 0..1
+            self.register_buffer("scale", torch.full((1, 3, 1, 1), 255.0, dtype=f32))
             self.register_buffer("mean", mean.view(1, 3, 1, 1))
         else:
-            self.register_buffer("scale", 1.0 / torch.tensor(TORCH_STD).view(1, 3, 1, 1))
-            self.register_buffer("mean", torch.tensor(TORCH_MEAN).view(1, 3, 1, 1))
+            self.register_buffer("scale", 1.0 / torch.tensor(TORCH_STD, dtype=f32).view(1, 3, 1, 1))
+            self.register_buffer("mean", torch.tensor(TORCH_MEAN, dtype=f32).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
 

@@ -1,8 +1,9 @@
 """The Python API as a library: it leaves the caller's torch state alone (random numbers)
-and works whatever that state is, on tiny generated pictures."""
+and works whatever that state is (the default type), on tiny generated pictures."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -45,3 +46,26 @@ def test_training_draws_the_same_initial_weights_from_its_seed():
         got = TransformNet(Arch(4, 1, 2)).state_dict()
     assert torch.equal(torch.get_rng_state(), before)
     assert all(torch.equal(got[k], v) for k, v in want.items())
+
+
+def _paint(way: str, tiny: str, net: str, **extra) -> np.ndarray:
+    img, style = gradient_image(24, 24), stripes_image(24, 24)
+    if way == "network":
+        return np.asarray(painterly.Network.load(net, "cpu", "fp32").stylize(img))
+    return np.asarray(painterly.stylize(img, style, method=way, **_kw(tiny), **_refine(way),
+                                        **extra))
+
+
+@pytest.mark.parametrize("way", ["optimise", "fast", "network"])
+def test_a_default_type_of_float64_paints_as_float32_does(way, tiny, tmp_path):
+    """The fast model was built in torch's default type and its input was float32: 'Input
+    type (float) and bias type (double) should be the same'."""
+    net = str(tiny_model(tmp_path / "net.safetensors"))
+    want = _paint(way, tiny, net, init="noise") if way == "optimise" else _paint(way, tiny, net)
+    torch.set_default_dtype(torch.float64)
+    try:
+        got = _paint(way, tiny, net, init="noise") if way == "optimise" else \
+            _paint(way, tiny, net)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert np.abs(got.astype(int) - want).max() <= 1

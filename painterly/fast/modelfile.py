@@ -143,7 +143,7 @@ def decode(data: bytes, name: str = "model") -> FastModelFile:
     for k, t in want.items():
         if tuple(state[k].shape) != tuple(t.shape) or not torch.isfinite(state[k]).all():
             raise FastModelError(f"{name}: tensor {k!r} has the wrong shape or bad values")
-        state[k] = state[k].to(t.dtype)
+        state[k] = state[k].float()  # float32 whatever torch's default type
     extra = {k: v for k, v in tensors.items() if not k.startswith("net.")}
     return FastModelFile(arch, state, head["meta"], extra, head["sha256"])
 

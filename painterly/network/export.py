@@ -115,7 +115,8 @@ def to_onnx(model: ModelFile) -> Any:
     dims = {0: "N", 2: "H", 3: "W"}
     with warnings.catch_warnings():  # the exporter's notes on tracing and its deprecation
         warnings.simplefilter("ignore")
-        x = torch.rand(1, 3, side, side + 1, generator=torch.Generator().manual_seed(0))
+        x = torch.rand(1, 3, side, side + 1, generator=torch.Generator().manual_seed(0),
+                       dtype=torch.float32)
         torch.onnx.export(graph, (x,), buf, dynamo=False,
                           opset_version=OPSET, input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_axes={INPUT: dims, OUTPUT: dims})

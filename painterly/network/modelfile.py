@@ -206,7 +206,7 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
                              f"network needs {tuple(t.shape)}")
         if not torch.isfinite(state[k].float()).all():
             raise ModelError(f"{name}: tensor {k!r} holds NaN or infinite values")
-        state[k] = state[k].to(t.dtype)
+        state[k] = state[k].float()  # float32 whatever torch's default type
     return ModelFile(arch, state, meta, extra)
 
 

@@ -195,7 +195,8 @@ class Blur(nn.Module):
 
     def __init__(self, c: int):
         super().__init__()
-        k = torch.tensor([1.0, 2.0, 1.0], device="cpu")  # real, when the net is built on meta
+        # on the CPU when the net is built on meta (not in the state), float32 whatever the default
+        k = torch.tensor([1.0, 2.0, 1.0], device="cpu", dtype=torch.float32)
         k = (k[:, None] * k[None, :]) / 16
         self.register_buffer("kernel", k.expand(c, 1, 3, 3).clone(), persistent=False)
         self.channels = c
@@ -251,7 +252,7 @@ def _phases(mode: str = "nearest") -> torch.Tensor:
     nearest: U[2i] = U[2i+1] = X[i].  bilinear (half-pixel centres, as ``F.interpolate``
     with ``align_corners=False``): U[2i] = (X[i-1] + 3 X[i]) / 4, U[2i+1] = (3 X[i] +
     X[i+1]) / 4.  Either way an output phase reaches no further than i-1..i+1."""
-    a = torch.zeros(2, 3, 3, device="cpu")  # real, when the net is built on meta
+    a = torch.zeros(2, 3, 3, device="cpu", dtype=torch.float32)  # as Blur's kernel
     if mode == "nearest":
         a[0, 0, 0] = a[0, 1, 1] = a[0, 1, 2] = 1  # 2i: U[2i-1] = X[i-1], U[2i] = U[2i+1] = X[i]
         a[1, 1, 0] = a[1, 1, 1] = a[1, 2, 2] = 1  # 2i+1: U[2i] = U[2i+1] = X[i], U[2i+2] = X[i+1]
