@@ -13,9 +13,10 @@ take hundreds of iterations to find.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -88,6 +89,21 @@ def finishing(callback: Callback | None,
     return wrapped
 
 
+@contextlib.contextmanager
+def gradients() -> Iterator[None]:
+    """Gradients recorded inside, whatever the caller's mode (``torch.no_grad()``,
+    ``torch.inference_mode()``): the entries that optimise run in it (also as a decorator),
+    and make their tensors inside."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+def ordinary(x: torch.Tensor) -> torch.Tensor:
+    """``x``, copied outside inference mode when it was made in it (autograd cannot save such
+    a tensor for the backward pass)."""
+    return x.clone() if x.is_inference() else x
+
+
 # Coarse-to-fine schedule, chosen by measurement (benchmarks/RESULTS.md).  L-BFGS steps at
 # the output size by its longest side; each coarser scale (half the side, a quarter of the
 # cost per step) gets COARSE_FACTOR times as many, at most COARSE_CAP, so that the coarse
@@ -136,6 +152,7 @@ def plan(opts: Options, out_hw: tuple[int, int]) -> list[Scale]:
     return out
 
 
+@gradients()
 def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: VGGFeatures,
         callback: Callback | None = None, init: torch.Tensor | None = None,
         guides: Guides | None = None, cache: TargetCache | None = None,
@@ -149,8 +166,14 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
     and style targets between runs (see :class:`~painterly.objective.TargetCache`).
     ``extra_loss(x)`` (x: the image at the current scale, 1 x 3 x h x w) returns a weighted
     scalar added to the objective at every scale as its term ``extra``; video uses it for
-    the temporal loss (:func:`painterly.temporal.temporal_loss`).
+    the temporal loss (:func:`painterly.temporal.temporal_loss`).  It optimises whatever the
+    caller's gradient mode (:func:`gradients`).
     """
+    content, styles = ordinary(content), [ordinary(s) for s in styles]
+    init = None if init is None else ordinary(init)
+    if any(p.is_inference() for p in net.parameters()):
+        raise UsageError("the feature network was made under torch.inference_mode(), so it "
+                         "cannot be optimised through: make it outside (or under no_grad)")
     out_hw = tuple(content.shape[-2:])
     at = objective.build(net, opts, content, styles, guides, cache)
     gen = torch.Generator().manual_seed(opts.seed)
@@ -171,6 +194,7 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
                     callback, out_hw, module_device(net))
 
 
+@gradients()
 def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[Scale],
              start: Callable[[tuple[int, int]], torch.Tensor], optimizer: str = "lbfgs",
              lr: float = 0.0, callback: Callback | None = None,

@@ -1,5 +1,6 @@
 """The Python API as a library: it leaves the caller's torch state alone (random numbers)
-and works whatever that state is (the default type), on tiny generated pictures."""
+and works whatever that state is (the default type, the gradient mode), on tiny generated
+pictures."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import pytest
 import torch
 
 import painterly
+from painterly import engine
+from painterly.fast.method import FastMethod
 from painterly.network.transform import Arch, TransformNet
+from painterly.objective import feature_net
+from painterly.weights import load_weights
 
 from .conftest import gradient_image, stripes_image
 from .test_nets import tiny_model
@@ -69,3 +74,42 @@ def test_a_default_type_of_float64_paints_as_float32_does(way, tiny, tmp_path):
     finally:
         torch.set_default_dtype(torch.float32)
     assert np.abs(got.astype(int) - want).max() <= 1
+
+
+def _painted_in_mode(way: str, tiny: str) -> tuple[int, ...]:
+    """The shape of what ``way`` paints of a tensor made in the caller's mode."""
+    img = torch.rand(1, 3, 24, 24)
+    style = stripes_image(24, 24)
+    if way in ("clip", "fast-clip"):
+        method = "fast" if way == "fast-clip" else "optimise"
+        opts = painterly.Options(size=24, steps=1, scales=1, method=method, **_refine(method))
+        room = FastMethod(None, "cpu", weights=tiny) if method == "fast" else \
+            painterly.Stylizer(tiny, "cpu")
+        return tuple(room.frames([style], opts)(img).shape)
+    if way == "engine":  # its own feature network, made outside; the tensors inside
+        opts = painterly.Options(size=24, steps=1, scales=1)
+        with torch.inference_mode(False):
+            net = feature_net(load_weights(tiny), opts, torch.device("cpu"), {})
+        return tuple(engine.run(img, [img.flip(-1)], opts, net, init=img).shape)
+    method = "fast" if way == "fast" else "optimise"
+    extra = {"optimizer": way} if way != "fast" else {}
+    pic = painterly.stylize(img, style, method=method, **_kw(tiny), **_refine(method), **extra)
+    return (1, 3, *pic.size)
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+@pytest.mark.parametrize("way", ["lbfgs", "adam", "fast", "clip", "fast-clip", "engine"])
+def test_the_callers_gradient_mode_does_not_stop_the_optimiser(mode, way, tiny):
+    """Under the caller's torch.inference_mode() (and torch.no_grad() with Adam) the
+    optimiser met 'element 0 of tensors does not require grad'."""
+    with mode():
+        assert _painted_in_mode(way, tiny) == (1, 3, 24, 24)
+        assert not torch.is_grad_enabled()  # the caller's mode, as it was
+
+
+def test_a_feature_network_made_in_inference_mode_is_one_clear_line(tiny):
+    opts = painterly.Options(size=24, steps=1, scales=1)
+    with torch.inference_mode():
+        net = feature_net(load_weights(tiny), opts, torch.device("cpu"), {})
+    with pytest.raises(painterly.UsageError, match="made under torch.inference_mode"):
+        engine.run(torch.rand(1, 3, 24, 24), [torch.rand(1, 3, 24, 24)], opts, net)

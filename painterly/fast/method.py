@@ -35,6 +35,7 @@ from PIL import Image
 from .. import color, engine
 from .. import device as dev
 from ..config import KEYWORDS, Options, make_options, validate
+from ..engine import gradients
 from ..errors import Interrupted, UsageError
 from ..images import (
     ImageLike,
@@ -173,6 +174,7 @@ class FastMethod:
         return (out / total.clamp_min(1e-6)).to(f.dtype)
 
     # --- the seam ----------------------------------------------------------------------
+    @gradients()  # the refining steps, whatever the caller's mode; the tensors made inside
     def picture(self, content: LoadedImage, styles: Sequence[LoadedImage], opts,
                 callback: Callable | None = None, *,
                 mask: ImageLike | LoadedImage | None = None,

@@ -61,6 +61,7 @@ class Refiner:
                                    f"which needs no VGG") from None
         return feature_net(w, opts, self.device, self._nets)
 
+    @engine.gradients()  # whatever the caller's mode: its network is made inside
     def __call__(self, picture: torch.Tensor, content: torch.Tensor,
                  styles: Sequence[torch.Tensor], opts: Options, guides: Guides | None = None,
                  strength: float = 1.0, callback: Callback | None = None) -> torch.Tensor:

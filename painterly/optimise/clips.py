@@ -70,6 +70,12 @@ class OptimisedFrames:
     _prev_raw: torch.Tensor | None = field(default=None, repr=False)
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
+        from .. import engine
+
+        with engine.gradients():  # whatever the caller's mode
+            return self._frame(engine.ordinary(frame))
+
+    def _frame(self, frame: torch.Tensor) -> torch.Tensor:
         from .. import color, engine, temporal
 
         prep = color.prepare(self.opts.preserve_color, frame, self.styles)

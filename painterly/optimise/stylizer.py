@@ -94,6 +94,7 @@ class Stylizer:
     def network(self, opts: Options) -> vgg.VGGFeatures:
         return feature_net(self._weights_for(opts), opts, self.device, self._nets)
 
+    @engine.gradients()  # whatever the caller's mode; the tensors are made inside
     def picture(self, content: ImageLike | LoadedImage,
                 styles: Sequence[ImageLike | LoadedImage],
                 opts: Options, callback: Callback | None = None, *,
