@@ -447,8 +447,9 @@ def _show(value: Any) -> str:
 
 
 def parse_float(flag: str, value: Any, kind: str = "float") -> float:
-    """A finite number from text or a number; UsageError naming ``flag`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    """A finite number (a plain float) from text or a number of any kind (numpy's too:
+    ``numbers.Real``, not a bool); UsageError naming ``flag`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
         raise UsageError(f"{flag}: expects {kind}, got {_show(value)}")
     try:
         number = float(value)
@@ -470,9 +471,10 @@ def parse_bool(flag: str, value: Any) -> bool:
 
 
 def parse_int(flag: str, value: Any) -> int:
-    """A whole number from text or a number (``1e3`` is fine, ``2.5`` is not)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+    """A whole number (a plain int) from text or a number of any kind, numpy's too (``1e3``
+    is fine, ``2.5`` is not, nor is a bool)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"[+-]?\d{1,30}", text):
@@ -520,11 +522,28 @@ def _check_type(flag: str, t: str, v: Any) -> None:
         raise UsageError(f"{flag}: expects {t}, got {_show(v)}")
 
 
+def _plain(opts: Any, name: str, t: str, v: Any) -> Any:
+    """The field's number as a plain int or float, stored so (a number of another kind, such
+    as numpy's, is accepted but would fail further on, e.g. as a seed)."""
+    if t == "int" and type(v) is not int:
+        v = int(v)
+    elif t == "float" and type(v) not in (int, float):
+        v = float(v)
+    elif t == "list[float]" and any(type(w) not in (int, float) for w in v):
+        v = [w if type(w) in (int, float) else float(w) for w in v]  # all checked numbers
+    else:
+        return v
+    object.__setattr__(opts, name, v)  # frozen option classes too
+    return v
+
+
 def validate(opts: Any, *args: Any, spelling: Spelling = FLAGS, **kwargs: Any) -> Any:
     """Check every field's range and choices, then the class's own ``check(*args,
     **kwargs)`` of combinations (for :class:`Options`: ``n_styles``, the number of style
     images); raise UsageError with one clear line, naming options as ``spelling`` says
-    (flags for the command line, keyword arguments for the Python API).  Returns ``opts``."""
+    (flags for the command line, keyword arguments for the Python API).  Numbers of other
+    kinds than int and float (numpy's) are stored in ``opts`` as plain ones.  Returns
+    ``opts``."""
     for f in dataclasses.fields(opts):
         m = f.metadata
         v = getattr(opts, f.name)
@@ -533,6 +552,7 @@ def validate(opts: Any, *args: Any, spelling: Spelling = FLAGS, **kwargs: Any) -
             raise UsageError(f"{spelling.subject(flag, v)} is not one of "
                              f"{', '.join(m['choices'])}")
         _check_type(flag, _type_name(f), v)
+        v = _plain(opts, f.name, _type_name(f), v)
         if isinstance(v, (int, float)):
             check_range(flag, v, m["min"], m["max"], spelling)
         if isinstance(v, list) and f.name.endswith("weights"):

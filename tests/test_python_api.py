@@ -113,3 +113,24 @@ def test_a_feature_network_made_in_inference_mode_is_one_clear_line(tiny):
         net = feature_net(load_weights(tiny), opts, torch.device("cpu"), {})
     with pytest.raises(painterly.UsageError, match="made under torch.inference_mode"):
         engine.run(torch.rand(1, 3, 24, 24), [torch.rand(1, 3, 24, 24)], opts, net)
+
+
+def test_numbers_of_numpy_s_kinds_are_taken_as_plain_ones(tiny):
+    """np.int64 sizes and np.float32 weights were refused ('expects int'), and a np.uint64
+    seed given in Options passed the checks and then failed in the engine."""
+    img, style = gradient_image(24, 24), stripes_image(24, 24)
+    kw = dict(steps=1, scales=1, weights=tiny, device="cpu", init="noise")
+    want = painterly.stylize(img, style, size=24, style_weight=10.0, seed=5, **kw)
+    got = painterly.stylize(img, style, size=np.int64(24), style_weight=np.float32(10),
+                            seed=np.uint64(5), **kw)
+    assert np.array_equal(np.asarray(got), np.asarray(want))
+    opts = painterly.Options(size=np.int64(24), steps=1, scales=1, init="noise",
+                             seed=np.uint64(5), style_weight=np.float32(10),
+                             style_blend_weights=[np.float32(1)])
+    got = painterly.Stylizer(tiny, "cpu").picture(img, [style], opts)
+    assert np.array_equal(np.asarray(got), np.asarray(want))
+    assert [type(v) for v in (opts.size, opts.seed, opts.style_weight,
+                              opts.style_blend_weights[0])] == [int, int, float, float]
+    for bad in (np.bool_(True), np.float64(24.5)):
+        with pytest.raises(painterly.UsageError, match="size"):
+            painterly.stylize(img, style, size=bad, **kw)
