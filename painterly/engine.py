@@ -98,6 +98,15 @@ def gradients() -> Iterator[None]:
         yield
 
 
+def check_callback(callback: object, name: str = "callback") -> None:
+    """UsageError unless ``callback`` is None or callable: said before any work, not after
+    the first step."""
+    if callback is not None and not callable(callback):
+        shown = repr(callback) if len(repr(callback)) <= 40 else type(callback).__name__
+        raise UsageError(f"{name}={shown} is not callable; give a function that takes a "
+                         f"painterly.Progress, or None")
+
+
 def ordinary(x: torch.Tensor) -> torch.Tensor:
     """``x``, copied outside inference mode when it was made in it (autograd cannot save such
     a tensor for the backward pass)."""
@@ -169,6 +178,7 @@ def run(content: torch.Tensor, styles: list[torch.Tensor], opts: Options, net: V
     the temporal loss (:func:`painterly.temporal.temporal_loss`).  It optimises whatever the
     caller's gradient mode (:func:`gradients`).
     """
+    check_callback(callback)
     content, styles = ordinary(content), [ordinary(s) for s in styles]
     init = None if init is None else ordinary(init)
     if any(p.is_inference() for p in net.parameters()):

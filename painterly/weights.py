@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ImageError, WeightsError
+from .errors import ImageError, UsageError, WeightsError
 from .filekinds import HEAD, what_is
 from .paths import check_input_file
 from .vgg import ARCHS, CHANNELS, VGGWeights, conv_names
@@ -240,6 +240,16 @@ class SharedWeights:
             if self._weights is None:
                 self._weights = resolve(self.explicit)
             return self._weights
+
+
+def check_source(weights: object) -> None:
+    """UsageError unless ``weights`` is what a method takes as its VGG weights: a file's path
+    (str or os.PathLike; "" the default), loaded or shared weights, or None (the default)."""
+    if weights is None or isinstance(weights, (str, os.PathLike, VGGWeights, SharedWeights)):
+        return
+    shown = repr(weights) if len(repr(weights)) <= 40 else type(weights).__name__
+    raise UsageError(f"weights={shown}: give a weights file's path (str or os.PathLike), or "
+                     f"None for the cached VGG-19")
 
 
 def short_reason(e: BaseException, limit: int = 100) -> str:

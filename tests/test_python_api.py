@@ -134,3 +134,32 @@ def test_numbers_of_numpy_s_kinds_are_taken_as_plain_ones(tiny):
     for bad in (np.bool_(True), np.float64(24.5)):
         with pytest.raises(painterly.UsageError, match="size"):
             painterly.stylize(img, style, size=bad, **kw)
+
+
+@pytest.mark.parametrize("init", [None, "", "Noise", "no-such-start.png"])
+def test_an_init_that_is_neither_a_choice_nor_a_file_names_the_choices(init, tiny):
+    """init=None, '' and 'Noise' said 'None: no such file', '.: is a directory' and 'Noise:
+    no such file'."""
+    with pytest.raises(painterly.UsageError) as e:
+        painterly.stylize(gradient_image(24, 24), stripes_image(24, 24), init=init,
+                          **_kw(tiny))
+    msg = str(e.value)
+    assert "palette, content, noise, style, fast" in msg and "\n" not in msg, msg
+    assert ("did you mean 'noise'" in msg) == (init == "Noise")
+
+
+def test_weights_and_callbacks_of_the_wrong_kind_are_refused_before_any_work(tiny):
+    """Stylizer(weights=123) was a raw TypeError of pathlib, and callback=5 failed only after
+    a whole first step."""
+    with pytest.raises(painterly.UsageError, match=r"weights=123: give a weights file's path"):
+        painterly.Stylizer(weights=123)
+    with pytest.raises(painterly.UsageError, match="weights=123"):
+        FastMethod(None, "cpu", weights=123)
+    with pytest.raises(painterly.UsageError, match="model=int: give a fast model file's path"):
+        FastMethod(123, "cpu")
+    for method in ("optimise", "fast"):  # not TypeError: 'int' object is not callable
+        with pytest.raises(painterly.UsageError, match="callback=5 is not callable"):
+            painterly.stylize(gradient_image(24, 24), stripes_image(24, 24), method=method,
+                              callback=5, **_kw(tiny), **_refine(method))
+    with pytest.raises(painterly.UsageError, match="frame_callback='x' is not callable"):
+        painterly.Stylizer(tiny, frame_callback="x")

@@ -35,7 +35,7 @@ from PIL import Image
 from .. import color, engine
 from .. import device as dev
 from ..config import KEYWORDS, Options, make_options, validate
-from ..engine import gradients
+from ..engine import check_callback, gradients
 from ..errors import Interrupted, UsageError
 from ..images import (
     ImageLike,
@@ -83,6 +83,9 @@ class FastMethod:
         if model is None and not SHIPPED.exists():
             raise FastModelError(f"{SHIPPED}: the fast model is not installed; train one "
                                  f"with 'painterly train-fast' and pass it")
+        if model is not None and not isinstance(model, (str, os.PathLike, FastModelFile)):
+            raise UsageError(f"model={type(model).__name__}: give a fast model file's path "
+                             f"(str or os.PathLike), or None for the shipped one")
         mf = model if isinstance(model, FastModelFile) else load_fast(model or SHIPPED)
         self.model = mf
         self.device = dev.pick_device(device)
@@ -189,6 +192,7 @@ class FastMethod:
         if not isinstance(opts, Options):  # None: the defaults; a dict: its fields
             opts = make_options(opts, spelling=KEYWORDS)
         validate(opts, len(styles), spelling=KEYWORDS)
+        check_callback(callback)
         c_img = check_content(content if isinstance(content, LoadedImage)
                               else load_image(content), opts.size)
         s_imgs = [check_style(s if isinstance(s, LoadedImage) else load_image(s))

@@ -33,7 +33,7 @@ from ..images import fit_longest, resize_tensor
 from ..masks import Guides
 from ..objective import TargetCache, feature_net
 from ..vgg import VGGFeatures
-from ..weights import SharedWeights, VGGWeights, load_weights, resolve
+from ..weights import SharedWeights, VGGWeights, check_source, load_weights, resolve
 
 REFINE_SIDE = 256  # longest side of the refined picture (measured: docs/fast.md, Refining)
 
@@ -43,6 +43,7 @@ class Refiner:
 
     def __init__(self, weights: VGGWeights | SharedWeights | str | os.PathLike | None,
                  device: torch.device):
+        check_source(weights)
         self._weights = weights
         self.device = device
         self._nets: dict[tuple, VGGFeatures] = {}

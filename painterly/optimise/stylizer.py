@@ -17,6 +17,7 @@ from PIL import Image
 
 from .. import color, engine, masks, vgg
 from ..config import (
+    INIT_CHOICES,
     KEYWORDS,
     WARM_STARTS,
     Options,
@@ -39,7 +40,7 @@ from ..images import (
     to_pil,
 )
 from ..objective import TargetCache, feature_net, load_styles
-from ..weights import SharedWeights, VGGWeights, load_weights, resolve
+from ..weights import SharedWeights, VGGWeights, check_source, load_weights, resolve
 from .clips import ClipOptions, OptimisedFrames, style_tensors
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class Stylizer:
     def __init__(self, weights: VGGWeights | SharedWeights | str | os.PathLike | None = None,
                  device: str = "auto", *, clip: ClipOptions | None = None,
                  frame_callback: Callback | None = None, start_with: Method | None = None):
+        check_source(weights)
+        engine.check_callback(frame_callback, "frame_callback")
         self._shared = weights if isinstance(weights, SharedWeights) else None
         if isinstance(weights, VGGWeights):
             self.weights = weights
@@ -112,6 +115,7 @@ class Stylizer:
         if not isinstance(opts, Options):  # None: the defaults; a dict: its fields
             opts = make_options(opts, spelling=KEYWORDS)
         validate(opts, len(styles), spelling=KEYWORDS)
+        engine.check_callback(callback)
         if opts.method != KIND:  # another room's options: never optimised silently
             raise UsageError(f"method '{opts.method}': the Stylizer optimises; paint with "
                              f"painterly.stylize(..., method='{opts.method}') or "
@@ -122,7 +126,7 @@ class Stylizer:
                   for s in styles]
         init_t = None
         if init is not None or opts.init_is_path:  # a start picture given, or its file
-            i_img = init if init is not None else opts.init
+            i_img = init if init is not None else _init_file(opts.init)
             i_img = i_img if isinstance(i_img, LoadedImage) else load_image(i_img)
             init_t = image_tensor(i_img, opts.size)
         elif opts.init in WARM_STARTS:
@@ -176,3 +180,12 @@ def make(runtime: Runtime, *, clip: ClipOptions | None = None,
     return Stylizer(vgg or runtime.weights or None, runtime.device, clip=clip,
                     frame_callback=callback, start_with=start_with)
 
+
+def _init_file(init: str) -> str:
+    """``init``, the path of the start image, if there is a file (or folder, refused when
+    read) there; UsageError listing the choices otherwise."""
+    if init and os.path.lexists(init):
+        return init
+    near = f" (did you mean '{init.lower()}'?)" if init.lower() in INIT_CHOICES else ""
+    raise UsageError(f"init '{init}' is not one of {', '.join(INIT_CHOICES)} and not an "
+                     f"image file{near}; give one of those or a picture's path")
