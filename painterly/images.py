@@ -238,6 +238,22 @@ def float_white(a: np.ndarray) -> float:
     return 1.0 if top <= 2.0 else 255.0 if top <= 256.0 else 65535.0
 
 
+NEGATIVE_LIMIT = -0.25  # of the white: below it a float array is no picture (normalised)
+
+
+def _refuse_normalised(f: np.ndarray, name: str) -> None:
+    """ImageError for floats that are clearly not a picture but a normalised one (ImageNet's
+    mean and spread: about -2.1..2.6; -1..1; 0..255 minus the mean pixel), which clipping
+    would silently darken; the small negatives that resizing leaves stay (and are clipped).
+    The limit is a quarter of the white below 0, the white taken as 1 when the brightest
+    value is a few units (a normalised picture's, which reads as black of 0..255)."""
+    low, top = float(f.min()), float(f.max())
+    white = float_white(f) if top > 4.0 else 1.0
+    if low < NEGATIVE_LIMIT * white:
+        raise ImageError(f"{name}: values from {low:.2f} to {top:.2f}; a picture's values "
+                         f"are 0..1 (or 0..255): undo the normalisation first")
+
+
 def _from_array(a: np.ndarray, name: str) -> LoadedImage:
     if a.ndim == 2:
         a = a[..., None]
@@ -260,6 +276,7 @@ def _from_array(a: np.ndarray, name: str) -> LoadedImage:
         f = a.astype(np.float32)
         if not np.isfinite(f).all():
             raise ImageError(f"{name}: the array holds NaN or infinite values")
+        _refuse_normalised(f, name)
         f = np.clip(f / float_white(f), 0.0, 1.0)
     else:
         raise ImageError(f"{name}: unsupported array dtype {a.dtype}")

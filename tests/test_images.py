@@ -166,3 +166,24 @@ def test_float_pictures_keep_their_scale(tmp_path):
     from_file = images.load_image(tmp_path / "f.tif").rgb[..., 0]
     np.testing.assert_allclose(from_file, grey / 255, atol=1e-6)
     np.testing.assert_allclose(images.load_image(grey).rgb[..., 0], from_file, atol=1e-6)
+
+
+def test_a_normalised_picture_is_refused_and_resizing_s_small_negatives_are_clipped():
+    """An ImageNet-normalised tensor (about -2.1..2.6) or a -1..1 array was clipped to a
+    dark picture without a word."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 20, 24, generator=g)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    imagenet = (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    for t in (imagenet, x * 2 - 1, x * 255 - 120.0):  # the last: 0..255 minus a mean pixel
+        with pytest.raises(ImageError, match=r"<Tensor>: values from -[\d.]+ to [\d.]+; a "
+                                             r"picture's values are 0..1 \(or 0..255\): undo "
+                                             r"the normalisation first"):
+            images.load_image(t)
+        with pytest.raises(ImageError, match="undo the normalisation"):
+            images.load_image(t[0].permute(1, 2, 0).numpy())
+    for a, white in ((x[0].permute(1, 2, 0).numpy() * 1.1 - 0.05, 1.0),  # a resize's ringing
+                     (x[0].permute(1, 2, 0).numpy() * 255 - 8, 255.0)):
+        got = images.load_image(a).rgb
+        assert got.min() == 0.0
+        np.testing.assert_allclose(got, np.clip(a / white, 0, 1), atol=1e-6)
