@@ -251,8 +251,7 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
                 now = time.perf_counter()
                 eta = time_left(now - ts, k + 1, scales, si)
                 if not math.isfinite(best.loss):  # not one finite point yet: give up
-                    raise UsageError("the loss is not finite; lower the learning rate "
-                                     "or the style weight")
+                    raise not_finite(last[0].values() if last else {})
                 if callback is not None:
                     vals = last[0].values()
                     callback(Progress(step, total, si, len(scales), sc.height, sc.width, vals,
@@ -264,6 +263,25 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
         img = x.detach().clamp(0, 1) if x is not None else start(out_hw)
         raise Interrupted(resize_tensor(img.float().cpu(), out_hw)) from None
     return x.detach().float().clamp(0, 1).cpu()
+
+
+TERM_WEIGHTS = {"extra": "temporal"}  # a term's weight in words, where not the term's name
+
+
+def not_finite(values: dict[str, float]) -> UsageError:
+    """The error of a loss that is not finite, naming what can be lowered: the learning rate
+    or the loss weights, and the weight of each term that is not finite itself (of the
+    largest term when only their sum overflows); ``values``: the weighted terms and the
+    total (:meth:`~painterly.objective.Loss.values`)."""
+    terms = {k: v for k, v in values.items() if k != "total"}
+    bad, why = [k for k, v in terms.items() if not math.isfinite(v)], "not finite"
+    if not bad and terms:  # each term finite, their sum not
+        bad, why = [max(terms, key=lambda k: abs(terms[k]))], "the largest"
+    names = " and the ".join(f"{TERM_WEIGHTS.get(k, k)} weight" for k in bad)
+    its = "its term is" if len(bad) == 1 else "their terms are"
+    hint = f" (here the {names}: {its} {why})" if bad else ""
+    return UsageError(f"the loss is not finite; lower the learning rate or the loss "
+                      f"weights{hint}")
 
 
 def time_left(spent: float, done: int, scales: list[Scale], si: int) -> float:

@@ -163,3 +163,13 @@ def test_weights_and_callbacks_of_the_wrong_kind_are_refused_before_any_work(tin
                               callback=5, **_kw(tiny), **_refine(method))
     with pytest.raises(painterly.UsageError, match="frame_callback='x' is not callable"):
         painterly.Stylizer(tiny, frame_callback="x")
+
+
+@pytest.mark.parametrize(("weights", "named"), [({"content_weight": 1e300}, "content weight"),
+                                                ({"style_weight": 1e300}, "style weight")])
+def test_a_loss_that_is_not_finite_names_the_weight_to_lower(weights, named, tiny):
+    """content_weight=1e300 said to lower 'the learning rate or the style weight'."""
+    with pytest.raises(painterly.UsageError) as e:
+        painterly.stylize(gradient_image(24, 24), stripes_image(24, 24), **_kw(tiny), **weights)
+    assert str(e.value) == ("the loss is not finite; lower the learning rate or the loss "
+                            f"weights (here the {named}: its term is not finite)")
