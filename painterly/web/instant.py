@@ -440,7 +440,8 @@ def estimate(req: EstimateRequest, pv: Previewer = Depends(previewer)) -> dict[s
 @router.post("/api/frame")
 async def frame(request: Request, pv: Previewer = Depends(previewer)) -> Response:
     data = await request.body()
-    query = dict(request.query_params)
+    # the access token may come in the address (the guard checked it): it is no option
+    query = {k: v for k, v in request.query_params.items() if k != "token"}
     # in the request threads (not the event loop's own pool, whose end Ctrl-C would wait on)
     return await run_in_threadpool(checked, pv, frame_jpeg, pv, data, query)
 

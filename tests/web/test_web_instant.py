@@ -342,3 +342,19 @@ def test_the_time_estimate_is_measured_per_method_and_not_on_tiny_jobs(client):
     assert estimate(size=256, method="fast")["measured_on"] == \
         "the last picture painted here (160 px)"
     assert estimate(size=256, steps=40, scales=1)["measured_on"] == "a short test run"
+
+
+def test_a_webcam_frame_may_carry_the_token_in_its_address(make_client, tmp_path: Path):
+    """The token in the address was read as an option of the frame ("unknown option
+    'token'") after the guard had accepted it."""
+    from painterly.web.access import Access
+
+    c = make_client(tmp_path, access=Access.for_server("127.0.0.1", token="s3cret-token"))
+    auth = {"Authorization": "Bearer s3cret-token"}
+    style = c.post("/api/uploads", files={"file": ("s.png", png_bytes(48, 48, 2))},
+                   headers=auth).json()["id"]
+    frame = png_bytes(64, 48, 5, fmt="JPEG")
+    r = c.post(f"/api/frame?model=fast&style={style}&size=32&token=s3cret-token",
+               content=frame)
+    assert r.status_code == 200, r.text
+    assert Image.open(io.BytesIO(r.content)).size == (32, 24)
