@@ -51,12 +51,19 @@ def install_guards(app: FastAPI, limits: Limits, access: Access) -> None:
     async def guard(request: Request, call_next):
         refused = _host_and_token(request, access) or _cross_site_or_size(request, sizes)
         if refused is not None:
-            return refused
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
+            return secured(refused)
+        return secured(await call_next(request))
+
+
+def secured(response: Response) -> Response:
+    """``response`` with the security headers: a strict Content-Security-Policy, no type
+    sniffing, no referrer, and no use by other sites (an upload's id is its content's hash:
+    a page that could show ``/api/uploads/<id>`` would learn whether that picture is here)."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    return response
 
 
 def _install_errors(app: FastAPI, sizes: Sizes) -> None:
@@ -81,7 +88,8 @@ def _install_errors(app: FastAPI, sizes: Sizes) -> None:
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("error while serving %s", request.url.path)
-        return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
+        return secured(JSONResponse({"error": "internal error; see the server log"},
+                                    status_code=500))
 
 
 def _host_and_token(request: Request, access: Access) -> Response | None:

@@ -414,10 +414,17 @@ def checked(pv: Previewer, fn, *args: Any) -> Any:
         raise fail(400, pv.studio.scrub(str(e)).removeprefix("--")) from None
 
 
+# what a browser says of a request's origin (Sec-Fetch-Site) when it is the studio's page
+# or an address typed in; any other site must not make the server load its networks
+OWN_SITE = ("same-origin", "none", "")
+
+
 @router.get("/api/preview/info")
-def info(pv: Previewer = Depends(previewer)) -> dict[str, Any]:
-    """What the page can expect; loads the network in the background."""
-    threading.Thread(target=pv.warm, name="painterly-warm", daemon=True).start()
+def info(request: Request, pv: Previewer = Depends(previewer)) -> dict[str, Any]:
+    """What the page can expect; loads the network in the background (not for a request
+    another site's page makes)."""
+    if request.headers.get("sec-fetch-site", "") in OWN_SITE:
+        threading.Thread(target=pv.warm, name="painterly-warm", daemon=True).start()
     return {"fast": has_fast_choice(), "side": PREVIEW_SIDE}
 
 

@@ -187,3 +187,25 @@ def test_the_token_redirect_stays_on_this_site(make_client, tmp_path: Path):
     for path in ("//evil.com/", "///evil.com/x"):
         assert location(path) == "/" + path.lstrip("/")
     assert location("/api/jobs") == "/api/jobs"
+
+
+def test_other_sites_cannot_use_the_studio_s_responses(make_client, tmp_path: Path):
+    """No response said Cross-Origin-Resource-Policy, so another site's page could show
+    /api/uploads/<id> (a content hash) and learn whether a picture was uploaded; and its
+    request for /api/preview/info made the server load its network."""
+    import threading
+
+    c = make_client(tmp_path)
+    content, _ = images(c)
+    for r in (c.get("/"), c.get("/api/schema"), c.get(f"/api/uploads/{content}"),
+              c.get("/api/jobs/20260101-000000-00000000"),
+              c.get("/api/jobs", headers={"Host": "evil.example"}),
+              c.post("/api/jobs", json={"content": content, "styles": []})):
+        assert r.headers["cross-origin-resource-policy"] == "same-origin", (r.url, r.headers)
+    warmed = threading.Event()
+    c.app.state.previewer.warm = warmed.set
+    r = c.get("/api/preview/info", headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 200 and not warmed.wait(0.5)
+    assert c.get("/api/preview/info", headers={"Sec-Fetch-Site": "same-origin"}
+                 ).status_code == 200
+    assert warmed.wait(5)
