@@ -10,6 +10,7 @@ from fastapi import Request
 from starlette.exceptions import HTTPException
 
 from ..errors import PainterlyError
+from . import settings
 from .jobs import FINAL, JOB_ID, Job, QueueFull, Studio
 from .uploads import Limits
 
@@ -32,11 +33,12 @@ def fail(status: int, message: str) -> HTTPException:
 
 
 def checked(s: Site, fn, *args: Any) -> Any:
-    """``fn(*args)``, its PainterlyError answered 400 with one line."""
+    """``fn(*args)``, its PainterlyError answered 400 with one line (options named as the
+    page names them)."""
     try:
         return fn(*args)
     except PainterlyError as e:
-        raise fail(400, s.studio.scrub(str(e))) from None
+        raise fail(400, settings.page_words(s.studio.scrub(str(e)))) from None
 
 
 def get_job(s: Site, job_id: str) -> Job:

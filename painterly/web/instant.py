@@ -406,12 +406,12 @@ def previewer(request: Request) -> Previewer:
 
 
 def checked(pv: Previewer, fn, *args: Any) -> Any:
-    """``fn(*args)``, its PainterlyError answered 400 with one line (the option named
-    without dashes, as the page names it)."""
+    """``fn(*args)``, its PainterlyError answered 400 with one line (options named as the
+    page names them)."""
     try:
         return fn(*args)
     except PainterlyError as e:
-        raise fail(400, pv.studio.scrub(str(e)).removeprefix("--")) from None
+        raise fail(400, settings.page_words(pv.studio.scrub(str(e)))) from None
 
 
 # what a browser says of a request's origin (Sec-Fetch-Site) when it is the studio's page

@@ -28,6 +28,10 @@ from ..network.options import ApplyOptions, TrainOptions
 from ..optimise.clips import ClipOptions
 
 NOT_WEB = {f.name for cls in (Runtime, MaskPaths) for f in dataclasses.fields(cls)}
+# every option a message may name (as a command-line flag: --style-layers)
+OPTION_NAMES = sorted({f.name for cls in (Options, ApplyOptions, TrainOptions, ClipOptions,
+                                          Runtime, MaskPaths)
+                       for f in dataclasses.fields(cls)})
 SIZES = {"size", "photo_size", "crop"}  # pixel sides, capped by the server's --max-size
 MIN_SIDE = 16  # the page always names a size (no "the input's own")
 
@@ -42,6 +46,12 @@ DEFAULT_PRESET = "balanced"
 
 # the page's own defaults where they differ from the command line's
 WEB_DEFAULTS: dict[type, dict[str, Any]] = {ApplyOptions: {"size": 512}}
+
+
+def page_words(message: str) -> str:
+    """``message`` with the options it names as the page names them (``style_layers``, not
+    the command line's ``--style-layers``)."""
+    return FIELDS.rewrite(message, OPTION_NAMES).removeprefix("--")
 
 
 def web_base(cls: type) -> Any:

@@ -424,3 +424,14 @@ def test_phone_jpegs_with_more_pictures_are_accepted(client):
     style = upload(client, png_bytes(48, 48, 2))["id"]
     job = submit(client, got["id"], [style], size=32, steps=1, scales=1)
     assert wait_for(client, job["id"], ("done", "failed"))["status"] == "done"
+
+
+def test_errors_name_options_as_the_page_does(client):
+    """A check written with the command line's flag was answered as such on the page
+    ("--style-layers: a layer is named twice"); the option is now named by its field."""
+    content, style = images(client)
+    twice = {"style_layers": ["relu1_1", "relu1_1"]}
+    for url in ("/api/jobs", "/api/preview"):
+        r = client.post(url, json={"content": content, "styles": [style], "options": twice})
+        assert r.status_code == 400
+        assert r.json()["error"] == "style_layers: a layer is named twice", (url, r.text)
