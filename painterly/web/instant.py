@@ -469,13 +469,18 @@ def frame_jpeg(pv: Previewer, data: bytes, query: dict[str, str]) -> Response:
     model = query.pop("model", "")
     style = query.pop("style", "")
     a = settings.parse_form(query, ApplyOptions, pv.limits.max_size)
-    picture = decode(data, "frame", pv.limits.max_pixels)
+    # named "frame" in every message (not the decoded picture's "<PngImageFile>")
+    picture = dataclasses.replace(load_image(decode(data, "frame", pv.limits.max_pixels)),
+                                  name="frame")
     if model == FAST:
         fast = pv.fast()
         if fast is None:
             raise UsageError("model: this studio has no any-painting model; pick a network")
+        if not style:
+            raise UsageError("style: pick a painting for the any-painting model (style=ID of "
+                             "an uploaded picture)")
         opts = Options().replace(method=FAST, size=a.size, refine=0)  # a camera: the model only
-        out = fast.picture(load_image(picture), [pv.image(style)], opts)
+        out = fast.picture(picture, [pv.image(style)], opts)
     else:
         _, network = pv.studio.models.method(model)
         out = network.picture(picture, [], a)

@@ -358,3 +358,18 @@ def test_a_webcam_frame_may_carry_the_token_in_its_address(make_client, tmp_path
                content=frame)
     assert r.status_code == 200, r.text
     assert Image.open(io.BytesIO(r.content)).size == (32, 24)
+
+
+def test_a_refused_webcam_frame_says_what_to_do(with_network):
+    """A 1x1 frame was named "<PngImageFile>" and a fast frame without a painting was
+    answered "unknown image id"."""
+    client, model = with_network
+    style = upload(client, png_bytes(48, 48, 2))["id"]
+    dot = png_bytes(1, 1, 5)
+    for url in (f"/api/frame?model={model}&size=32",
+                f"/api/frame?model=fast&style={style}&size=32"):
+        r = client.post(url, content=dot)
+        assert r.status_code == 400 and r.json()["error"].startswith("frame: a 1x1 image is "
+                                                                      "too small"), r.text
+    r = client.post("/api/frame?model=fast&size=32", content=png_bytes(64, 48, 5, fmt="JPEG"))
+    assert r.status_code == 400 and r.json()["error"].startswith("style: pick a painting")
