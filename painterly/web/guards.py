@@ -22,6 +22,8 @@ CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; "
        "style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 BODY_OVERHEAD = 65536  # multipart headers around an upload of the largest accepted size
 BODY_TOO_LARGE = "request body too large"  # BodyLimit's, answered with the limit
+NO_FILE = ("file: send the picture or clip as a file in the form field 'file' "
+           "(curl -F file=@photo.jpg)")
 
 
 class Sizes:
@@ -81,6 +83,9 @@ def _install_errors(app: FastAPI, sizes: Sizes) -> None:
             text = "the request body is not valid JSON" + (f" (at character {at[0]})"
                                                            if at else "")
             return JSONResponse({"error": text}, status_code=422)
+        if request.url.path == UPLOADS and errs and tuple(errs[0].get("loc", ())) == (
+                "body", "file"):  # no file, or a text field (-F file=hello)
+            return JSONResponse({"error": NO_FILE}, status_code=422)
         where = ".".join(str(x) for x in errs[0].get("loc", ())[1:]) if errs else ""
         msg = errs[0].get("msg", "invalid request") if errs else "invalid request"
         return JSONResponse({"error": f"{where}: {msg}" if where else msg}, status_code=422)

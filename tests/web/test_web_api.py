@@ -435,3 +435,13 @@ def test_errors_name_options_as_the_page_does(client):
         r = client.post(url, json={"content": content, "styles": [style], "options": twice})
         assert r.status_code == 400
         assert r.json()["error"] == "style_layers: a layer is named twice", (url, r.text)
+
+
+def test_an_upload_that_is_not_a_file_says_to_send_one(client):
+    """A text field where the file goes (curl -F file=hello) was answered "Value error,
+    Expected UploadFile, received: <class 'str'>"."""
+    for r in (client.post("/api/uploads", data={"file": "hello"}),
+              client.post("/api/uploads", files={"picture": ("a.png", png_bytes(8, 8, 1))}),
+              client.post("/api/uploads")):
+        assert r.status_code == 422
+        assert r.json()["error"].startswith("file: send the picture or clip as a file"), r.text
