@@ -48,6 +48,26 @@ DEFAULT_PRESET = "balanced"
 WEB_DEFAULTS: dict[type, dict[str, Any]] = {ApplyOptions: {"size": 512}}
 
 
+LONGEST_SHOWN = 40  # characters of a name or value a message repeats
+
+
+def shown(text: Any) -> str:
+    """``text`` as a message repeats it: cut to :data:`LONGEST_SHOWN` characters."""
+    text = str(text)
+    return text if len(text) <= LONGEST_SHOWN else text[:LONGEST_SHOWN - 3] + "..."
+
+
+def unknown(what: str, name: Any, known: list[str], list_known: bool = False) -> str:
+    """The message for a name that is not one of ``known``, with the nearest one
+    (``list_known``: else every known one)."""
+    import difflib
+
+    near = difflib.get_close_matches(str(name)[:2 * LONGEST_SHOWN], known, n=1, cutoff=0.6)
+    hint = f" (did you mean '{near[0]}'?)" if near else \
+        f" (known: {', '.join(known)})" if list_known else ""
+    return f"unknown {what} '{shown(name)}'{hint}"
+
+
 def page_words(message: str) -> str:
     """``message`` with the options it names as the page names them (``style_layers``, not
     the command line's ``--style-layers``)."""
@@ -92,13 +112,14 @@ def parse_form(raw: Any, cls: type, max_size: int) -> Any:
         if key in NOT_WEB:
             raise UsageError(f"option '{name}' cannot be set from the web page")
         if key not in allowed:
-            raise UsageError(f"unknown option '{name}'")
+            raise UsageError(unknown("option", name, sorted(allowed)))
         if value is None or (isinstance(value, str) and not value.strip()
                              and not allowed[key]["type"].startswith("list")):
             continue  # empty field: keep the default
         given[key] = value
     if "init" in given and given["init"] not in INIT_CHOICES:
-        raise UsageError(f"init: '{given['init']}' is not one of {', '.join(INIT_CHOICES)}")
+        raise UsageError(f"init: '{shown(given['init'])}' is not one of "
+                         f"{', '.join(INIT_CHOICES)}")
     opts = make(cls, web_base(cls), spelling=FIELDS, **given)
     for name in SIZES & set(allowed):
         if getattr(opts, name) < allowed[name]["min"]:

@@ -445,3 +445,22 @@ def test_an_upload_that_is_not_a_file_says_to_send_one(client):
               client.post("/api/uploads")):
         assert r.status_code == 422
         assert r.json()["error"].startswith("file: send the picture or clip as a file"), r.text
+
+
+def test_an_unknown_option_is_cut_short_and_the_nearest_named(client):
+    """A 100 KB option name was echoed back whole, and a typo was not helped."""
+    content, style = images(client)
+
+    def error(options: dict) -> str:
+        r = client.post("/api/jobs", json={"content": content, "styles": [style],
+                                           "options": options})
+        assert r.status_code == 400, r.text
+        return r.json()["error"]
+
+    long = error({"x" * 100_000: 1})
+    assert long.startswith("unknown option 'xxx") and len(long) < 100, long[:200]
+    assert error({"style_wieght": 2}) == \
+        "unknown option 'style_wieght' (did you mean 'style_weight'?)"
+    assert len(error({"init": "y" * 100_000})) < 150
+    r = client.post(f"/api/frame?{'z' * 5000}=1&model=fast", content=png_bytes(8, 8, 1))
+    assert r.status_code == 400 and len(r.json()["error"]) < 100, r.text[:200]
