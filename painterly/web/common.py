@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from pydantic import BaseModel, model_validator
+from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
 
 from ..errors import PainterlyError
@@ -21,6 +23,22 @@ class Site:
 
     studio: Studio
     limits: Limits
+
+
+class Body(BaseModel):
+    """A JSON request body: a field it does not know is refused with the nearest known one
+    (a misspelt "style" for "styles" was dropped unsaid, then "styles: pick at least one")."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = list(cls.model_fields)
+            for name in data:
+                if name not in known:
+                    raise PydanticCustomError(
+                        "unknown_field", settings.unknown("field", name, known, True))
+        return data
 
 
 def site(request: Request) -> Site:

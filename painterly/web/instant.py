@@ -39,7 +39,7 @@ import torch
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from .. import methods
@@ -50,7 +50,7 @@ from ..images import LoadedImage, decode, fit_longest, load_image, resize_tensor
 from ..network.options import ApplyOptions
 from ..weights import SharedWeights
 from . import settings, uploads
-from .common import fail
+from .common import Body, fail
 from .jobs import JOB_ID, Studio
 from .runners import jpeg
 from .uploads import Limits
@@ -74,7 +74,7 @@ KEPT_BYTES = 256 * 2**20  # and at most this many bytes of them (the newest alwa
 FAST = "fast"  # the page's name for the any-painting method in /api/frame
 
 
-class PreviewRequest(BaseModel):
+class PreviewRequest(Body):
     content: str = Field(max_length=64)
     styles: list[str] = Field(default_factory=list, max_length=8)
     options: dict[str, Any] = Field(default_factory=dict)
@@ -83,7 +83,7 @@ class PreviewRequest(BaseModel):
     refine: bool = False  # go on from this page's last look when nothing else changed
 
 
-class EstimateRequest(BaseModel):
+class EstimateRequest(Body):
     content: str = Field(max_length=64)
     options: dict[str, Any] = Field(default_factory=dict)
 

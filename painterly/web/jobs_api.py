@@ -12,20 +12,20 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..config import FIELDS, Options, validate
 from ..errors import PainterlyError, UsageError
 from ..images import LoadedImage, check_content, load_image, upright_size
 from ..network.options import ApplyOptions
 from . import settings, uploads
-from .common import Site, checked, fail, get_job, public, queue_job, site
+from .common import Body, Site, checked, fail, get_job, public, queue_job, site
 from .jobs import FINAL, Studio
 
 router = APIRouter()
 
 
-class JobRequest(BaseModel):
+class JobRequest(Body):
     content: str = Field(max_length=64)
     styles: list[str] = Field(default_factory=list, max_length=8)
     model: str = Field(default="", max_length=64)  # a clip by a style network

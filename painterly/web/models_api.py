@@ -10,12 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..errors import UsageError
 from ..network.options import ApplyOptions, TrainOptions
 from . import settings, uploads
-from .common import Site, checked, fail, public, queue_job, site
+from .common import Body, Site, checked, fail, public, queue_job, site
 from .models import UnknownModel, new_model_id
 
 MAX_PHOTOS = 5000  # training photos one request may name
@@ -37,17 +37,17 @@ STEP_SHAPE = ("batch", "crop", "photo_size", "preset", "width", "blocks", "downs
 router = APIRouter()
 
 
-class ApplyRequest(BaseModel):
+class ApplyRequest(Body):
     model: str = Field(max_length=64)
     content: str = Field(max_length=64)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class TrainEstimateRequest(BaseModel):
+class TrainEstimateRequest(Body):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class TrainRequest(BaseModel):
+class TrainRequest(Body):
     style: str = Field(max_length=64)
     photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
     photo_folder: bool = False  # train on the server's --photos folder

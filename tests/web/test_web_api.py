@@ -464,3 +464,21 @@ def test_an_unknown_option_is_cut_short_and_the_nearest_named(client):
     assert len(error({"init": "y" * 100_000})) < 150
     r = client.post(f"/api/frame?{'z' * 5000}=1&model=fast", content=png_bytes(8, 8, 1))
     assert r.status_code == 400 and len(r.json()["error"]) < 100, r.text[:200]
+
+
+def test_an_unknown_field_is_refused_with_the_nearest_one(client):
+    """A misspelt field ("style" for "styles") was dropped unsaid, and the job refused for
+    the wrong reason ("styles: pick at least one style image")."""
+    content, style = images(client)
+    for url, body in [("/api/jobs", {"content": content, "style": [style]}),
+                      ("/api/preview", {"content": content, "style": [style]}),
+                      ("/api/estimate", {"content": content, "style": [style]})]:
+        r = client.post(url, json=body)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "unknown field 'style' (did you mean 'styles'?)" or \
+            r.json()["error"].startswith("unknown field 'style' (known: content, options"), \
+            (url, r.text)
+    r = client.post("/api/apply", json={"model": "0" * 16, "content": content, "x" * 9000: 1})
+    assert r.status_code == 422 and len(r.json()["error"]) < 150, r.text[:200]
+    assert r.json()["error"].startswith("unknown field 'xxx"), r.text[:200]
+    assert client.get("/api/jobs").json()["jobs"] == []
