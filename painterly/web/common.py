@@ -60,7 +60,7 @@ def checked(s: Site, fn, *args: Any) -> Any:
 
 
 def get_job(s: Site, job_id: str) -> Job:
-    if not JOB_ID.match(job_id) or job_id not in s.studio.jobs:
+    if not JOB_ID.fullmatch(job_id) or job_id not in s.studio.jobs:
         raise fail(404, "no such job")
     return s.studio.jobs[job_id]
 

@@ -497,7 +497,7 @@ def zip_results(studio: Studio, ids: str) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         for jid in dict.fromkeys(names):
-            job = studio.jobs.get(jid) if JOB_ID.match(jid) else None
+            job = studio.jobs.get(jid) if JOB_ID.fullmatch(jid) else None
             path = studio.result_path(job) if job is not None else None
             if job is None or job.status != "done" or path is None or not path.is_file():
                 raise UsageError(f"jobs: {jid[:40]} has no finished picture")

@@ -140,7 +140,8 @@ class Studio:
             except (OSError, ValueError, TypeError) as e:
                 log.warning("skipping %s: %s", path, e)
                 continue
-            if not JOB_ID.match(job.id) or path.parent.name != job.id:
+            if not isinstance(job.id, str) or not JOB_ID.fullmatch(job.id) \
+                    or path.parent.name != job.id:
                 continue
             self.jobs[job.id] = job
             if job.status == "running":

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("painterly.web")
 
-MODEL_ID = re.compile(r"^[0-9a-f]{16}$")
+MODEL_ID = re.compile(r"[0-9a-f]{16}")  # whole: fullmatch
 LOADED = 3  # networks kept loaded
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -122,7 +122,7 @@ class Models:
     def _files(self) -> list[tuple[Path, str, bool]]:
         """(file, id, trained here) of every candidate file."""
         out = [(p, p.stem, True) for p in sorted(self.own.glob("*.safetensors"))
-               if MODEL_ID.match(p.stem)]
+               if MODEL_ID.fullmatch(p.stem)]
         for folder in self.folders:
             try:
                 found = sorted(folder.glob("*.safetensors"))
@@ -179,7 +179,7 @@ class Models:
 
     def get(self, model_id: Any) -> Entry:
         """The model with this id; :class:`UnknownModel` for anything else."""
-        if not isinstance(model_id, str) or not MODEL_ID.match(model_id):
+        if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
             raise UnknownModel("unknown model id")
         for e in self.listing():
             if e.id == model_id:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import OUT_OF_MEMORY, PainterlyError, is_out_of_memory
 
-JOB_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
+JOB_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{8}")  # whole: fullmatch
 FINAL = ("done", "failed", "cancelled")
 # stylize: an image by optimisation; apply: an image by a style network (done at once);
 # train: a style network; clip: a video clip by a network or by optimisation

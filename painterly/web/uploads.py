@@ -24,7 +24,8 @@ CLIP_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm"
               "mkv": "video/x-matroska"}
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp",
                "bmp": "image/bmp", "tif": "image/tiff", "gif": "image/gif", **CLIP_TYPES}
-UPLOAD_ID = re.compile(r"^[0-9a-f]{32}\.(png|jpg|webp|bmp|tif|gif|mp4|mov|webm|mkv)$")
+# whole names only (fullmatch: "$" would let a trailing newline through)
+UPLOAD_ID = re.compile(r"[0-9a-f]{32}\.(png|jpg|webp|bmp|tif|gif|mp4|mov|webm|mkv)")
 
 
 
@@ -207,7 +208,7 @@ def store_clip(fh, folder: Path, limits: Limits) -> Upload:
 def path_of(folder: Path, uid: str, kind: str | None = None) -> Path:
     """The stored file of an upload id; ImageError for ids that are malformed or unknown, or
     of another ``kind`` ("image" or "clip") than asked for."""
-    if not isinstance(uid, str) or not UPLOAD_ID.match(uid):
+    if not isinstance(uid, str) or not UPLOAD_ID.fullmatch(uid):
         raise ImageError("unknown image id")
     path = folder / uid
     if not path.is_file():

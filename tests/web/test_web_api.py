@@ -482,3 +482,23 @@ def test_an_unknown_field_is_refused_with_the_nearest_one(client):
     assert r.status_code == 422 and len(r.json()["error"]) < 150, r.text[:200]
     assert r.json()["error"].startswith("unknown field 'xxx"), r.text[:200]
     assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_ids_with_a_trailing_newline_are_not_ids(make_client, tmp_path: Path):
+    """The ids were checked with "^...$", which lets a trailing newline through: a job
+    folder so named was loaded into the gallery, and such upload and model ids were taken
+    for ids (the file then missing)."""
+    name = "20250101-000000-0000beef\n"
+    folder = tmp_path / "jobs" / name
+    folder.mkdir(parents=True)
+    rec = {"id": name, "content": "0" * 32 + ".png", "styles": ["1" * 32 + ".png"],
+           "options": {"size": 48}, "status": "done", "created": 1.0}
+    (folder / "job.json").write_text(json.dumps(rec))
+    c = make_client(tmp_path)
+    assert c.get("/api/jobs").json()["jobs"] == []
+    assert c.get("/api/jobs/20250101-000000-0000beef%0a").status_code == 404
+    content, _ = images(c)
+    r = c.get(f"/api/uploads/{content}%0a")
+    assert r.status_code == 404 and r.json()["error"] == "unknown image id"
+    r = c.post("/api/apply", json={"model": "0123456789abcdef\n", "content": content})
+    assert r.status_code == 400 and r.json()["error"] == "unknown model id"
