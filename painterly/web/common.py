@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, model_validator
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from ..errors import PainterlyError
 from . import settings
@@ -86,3 +88,42 @@ def public(s: Site, job: Job) -> dict[str, Any]:
     out["thumb"] = f"/api/jobs/{job.id}/thumb.jpg" \
         if job.status in FINAL and thumb.is_file() else None
     return out
+
+
+class RangeRefused(Exception):
+    """A Range a file cannot be sent for (answered 416 with one line)."""
+
+    def __init__(self, message: str, size: int):
+        super().__init__(message)
+        self.size = size
+
+
+class RangedFile(FileResponse):
+    """A file with range requests whose refusals are one line of JSON: ``416`` with
+    ``Content-Range: bytes */SIZE`` for a range that is malformed, ends before it starts or
+    starts past the end; a Range in another unit than bytes is ignored (the whole file)."""
+
+    @classmethod
+    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        units, eq, _ = http_range.partition("=")
+        if eq and units.strip().lower() != "bytes":
+            return []  # a unit this server does not know: the whole file
+        asked = settings.shown(http_range)
+        try:
+            return super()._parse_range_header(http_range, file_size)
+        except RangeNotSatisfiable:
+            raise RangeRefused(f"Range {asked}: the range starts past the end of the file "
+                               f"({file_size} bytes)", file_size) from None
+        except MalformedRangeHeader as e:
+            why = "the range ends before it starts" if "start must be less" in e.content \
+                else "not a range of bytes"
+            raise RangeRefused(f"Range {asked}: {why}; ask for bytes=FIRST-LAST within "
+                               f"0-{file_size - 1}", file_size) from None
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except RangeRefused as e:  # raised before anything was sent
+            refusal = JSONResponse({"error": str(e)}, status_code=416,
+                                   headers={"Content-Range": f"bytes */{e.size}"})
+            await refusal(scope, receive, send)

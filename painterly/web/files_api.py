@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from ..errors import PainterlyError
 from ..version import __version__
 from . import settings, uploads
-from .common import Site, checked, fail, site
+from .common import RangedFile, Site, checked, fail, site
 
 STATIC = Path(__file__).parent / "static"
 UPLOADS = "/api/uploads"
@@ -73,4 +73,4 @@ def get_upload(upload_id: str, s: Site = Depends(site)) -> FileResponse:
         path = uploads.path_of(s.studio.uploads, upload_id)
     except PainterlyError as e:
         raise fail(404, str(e)) from None
-    return FileResponse(path, media_type=uploads.MEDIA_TYPES[path.suffix[1:]])
+    return RangedFile(path, media_type=uploads.MEDIA_TYPES[path.suffix[1:]])

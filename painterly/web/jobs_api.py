@@ -19,7 +19,7 @@ from ..errors import PainterlyError, UsageError
 from ..images import LoadedImage, check_content, load_image, upright_size
 from ..network.options import ApplyOptions
 from . import settings, uploads
-from .common import Body, Site, checked, fail, get_job, public, queue_job, site
+from .common import Body, RangedFile, Site, checked, fail, get_job, public, queue_job, site
 from .jobs import FINAL, Studio
 
 router = APIRouter()
@@ -149,7 +149,7 @@ def result(s: Site, job_id: str, ext: str, download: bool) -> FileResponse:
     if job.status != "done" or path is None or path.suffix != f".{ext}" or not path.is_file():
         raise fail(404, "this job has no result")
     name = f"painterly-{job.id}.{ext}"
-    return FileResponse(path, media_type=uploads.MEDIA_TYPES[ext],
+    return RangedFile(path, media_type=uploads.MEDIA_TYPES[ext],
                         filename=name if download else None,
                         content_disposition_type="attachment" if download else "inline")
 
@@ -171,7 +171,7 @@ def thumb(job_id: str, s: Site = Depends(site)) -> FileResponse:
     path = s.studio.job_dir(job.id) / "thumb.jpg"
     if job.status not in FINAL or not path.is_file():
         raise fail(404, "this job has no picture")
-    return FileResponse(path, media_type="image/jpeg")
+    return RangedFile(path, media_type="image/jpeg")
 
 
 @router.get("/api/jobs/{job_id}/events")

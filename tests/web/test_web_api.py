@@ -502,3 +502,24 @@ def test_ids_with_a_trailing_newline_are_not_ids(make_client, tmp_path: Path):
     assert r.status_code == 404 and r.json()["error"] == "unknown image id"
     r = c.post("/api/apply", json={"model": "0123456789abcdef\n", "content": content})
     assert r.status_code == 400 and r.json()["error"] == "unknown model id"
+
+
+def test_a_range_that_cannot_be_sent_is_refused_in_one_line(client):
+    """bytes=5-2 was answered 400 in plain text and bytes=999999- 416 with an empty plain
+    body; both are 416 with one line of JSON and the file's size, ranges still work, and a
+    unit other than bytes is ignored."""
+    content, _ = images(client)
+    url = f"/api/uploads/{content}"
+    size = len(client.get(url).content)
+    part = client.get(url, headers={"Range": "bytes=2-5"})
+    assert part.status_code == 206 and len(part.content) == 4
+    for asked, words in [("bytes=5-2", "the range ends before it starts; ask for"),
+                         ("bytes=999999-", "the range starts past the end"),
+                         ("bytes=x-y", "not a range of bytes; ask for bytes=FIRST-LAST")]:
+        r = client.get(url, headers={"Range": asked})
+        assert r.status_code == 416 and r.headers["content-type"] == "application/json", \
+            (asked, r.status_code, r.text)
+        assert r.headers["content-range"] == f"bytes */{size}"
+        assert r.json()["error"].startswith(f"Range {asked}: {words}"), r.text
+    whole = client.get(url, headers={"Range": "pages=1-2"})
+    assert whole.status_code == 200 and len(whole.content) == size
