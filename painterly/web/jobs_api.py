@@ -135,7 +135,7 @@ def delete(job_id: str, s: Site = Depends(site)) -> dict[str, Any]:
     return {"deleted": job_id}
 
 
-@router.get("/api/jobs/{job_id}/preview.jpg")
+@router.api_route("/api/jobs/{job_id}/preview.jpg", methods=["GET", "HEAD"])
 def preview(job_id: str, s: Site = Depends(site)) -> Response:
     job = get_job(s, job_id)
     if not job.preview:
@@ -154,18 +154,18 @@ def result(s: Site, job_id: str, ext: str, download: bool) -> FileResponse:
                         content_disposition_type="attachment" if download else "inline")
 
 
-@router.get("/api/jobs/{job_id}/result.png")
+@router.api_route("/api/jobs/{job_id}/result.png", methods=["GET", "HEAD"])
 def result_png(job_id: str, download: bool = False, s: Site = Depends(site)) -> FileResponse:
     return result(s, job_id, "png", download)
 
 
-@router.get("/api/jobs/{job_id}/result.mp4")
+@router.api_route("/api/jobs/{job_id}/result.mp4", methods=["GET", "HEAD"])
 def result_mp4(job_id: str, download: bool = False, s: Site = Depends(site)) -> FileResponse:
     """A clip, with range requests (seeking in the page's player)."""
     return result(s, job_id, "mp4", download)
 
 
-@router.get("/api/jobs/{job_id}/thumb.jpg")
+@router.api_route("/api/jobs/{job_id}/thumb.jpg", methods=["GET", "HEAD"])
 def thumb(job_id: str, s: Site = Depends(site)) -> FileResponse:
     job = get_job(s, job_id)
     path = s.studio.job_dir(job.id) / "thumb.jpg"

@@ -60,7 +60,7 @@ def list_models(s: Site = Depends(site)) -> dict[str, Any]:
     return {"models": [e.to_json() for e in s.studio.models.listing()]}
 
 
-@router.get("/api/models/{model_id}/thumb.png")
+@router.api_route("/api/models/{model_id}/thumb.png", methods=["GET", "HEAD"])
 def model_thumb(model_id: str, s: Site = Depends(site)) -> Response:
     try:
         entry = s.studio.models.get(model_id)

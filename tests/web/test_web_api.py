@@ -523,3 +523,23 @@ def test_a_range_that_cannot_be_sent_is_refused_in_one_line(client):
         assert r.json()["error"].startswith(f"Range {asked}: {words}"), r.text
     whole = client.get(url, headers={"Range": "pages=1-2"})
     assert whole.status_code == 200 and len(whole.content) == size
+
+
+def test_head_is_answered_where_get_serves_a_file(make_client, tmp_path: Path):
+    """HEAD /api/jobs/<id>/result.png was answered 405."""
+    folder = tmp_path / "jobs" / "20250101-000000-0000cafe"
+    folder.mkdir(parents=True)
+    rec = {"id": folder.name, "content": "0" * 32 + ".png", "styles": ["1" * 32 + ".png"],
+           "options": {"size": 48}, "status": "done", "created": 1.0}
+    (folder / "job.json").write_text(json.dumps(rec))
+    Image.new("RGB", (48, 40)).save(folder / "result.png")
+    Image.new("RGB", (48, 40)).save(folder / "thumb.jpg")
+    c = make_client(tmp_path)
+    for name in ("result.png", "thumb.jpg"):
+        url = f"/api/jobs/{folder.name}/{name}"
+        r = c.head(url)
+        assert r.status_code == 200 and r.content == b"", (url, r.status_code)
+        assert int(r.headers["content-length"]) == len(c.get(url).content)
+    assert c.head(f"/api/jobs/{folder.name}/result.mp4").status_code == 404
+    assert c.head(f"/api/jobs/{folder.name}/preview.jpg").status_code == 404
+    assert c.head("/api/models/0123456789abcdef/thumb.png").status_code == 404
