@@ -22,6 +22,9 @@ CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; "
        "style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 BODY_OVERHEAD = 65536  # multipart headers around an upload of the largest accepted size
 BODY_TOO_LARGE = "request body too large"  # BodyLimit's, answered with the limit
+UNPARSED = "There was an error parsing the body"  # FastAPI's, for a body it cannot read
+NOT_JSON = ("the request body is not valid JSON; send one JSON object of fields in UTF-8 "
+            "(Content-Type: application/json)")
 NO_FILE = ("file: send the picture or clip as a file in the form field 'file' "
            "(curl -F file=@photo.jpg)")
 
@@ -71,6 +74,10 @@ def secured(response: Response) -> Response:
 def _install_errors(app: FastAPI, sizes: Sizes) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == UNPARSED:  # e.g. too deep, not UTF-8
+            multipart = _content_type(request).startswith("multipart/")
+            return JSONResponse({"error": NO_FILE if multipart else NOT_JSON},
+                                status_code=422)
         detail = sizes.too_large(request.url.path) if exc.detail == BODY_TOO_LARGE \
             else str(exc.detail)
         return JSONResponse({"error": detail}, status_code=exc.status_code)
@@ -83,6 +90,9 @@ def _install_errors(app: FastAPI, sizes: Sizes) -> None:
             text = "the request body is not valid JSON" + (f" (at character {at[0]})"
                                                            if at else "")
             return JSONResponse({"error": text}, status_code=422)
+        if errs and tuple(errs[0].get("loc", ())) == ("body",) and errs[0].get("type") in (
+                "missing", "model_attributes_type", "model_type"):  # the body as a whole
+            return JSONResponse({"error": _whole_body(request, errs[0])}, status_code=422)
         if request.url.path == UPLOADS and errs and tuple(errs[0].get("loc", ())) == (
                 "body", "file"):  # no file, or a text field (-F file=hello)
             return JSONResponse({"error": NO_FILE}, status_code=422)
@@ -95,6 +105,21 @@ def _install_errors(app: FastAPI, sizes: Sizes) -> None:
         log.exception("error while serving %s", request.url.path)
         return secured(JSONResponse({"error": "internal error; see the server log"},
                                     status_code=500))
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _whole_body(request: Request, err: dict) -> str:
+    """One line for a body that is missing, not sent as JSON, or JSON but not an object."""
+    kind = _content_type(request)
+    if err.get("type") == "missing":
+        return "send the request's fields as a JSON object (Content-Type: application/json)"
+    if kind != "application/json" and not kind.endswith("+json"):
+        return (f"send the body as JSON with Content-Type: application/json (it came as "
+                f"{kind[:40] or 'no type'})")
+    return "the request body must be a JSON object of fields ({\"name\": value, ...})"
 
 
 def _host_and_token(request: Request, access: Access) -> Response | None:

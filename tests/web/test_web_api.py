@@ -543,3 +543,28 @@ def test_head_is_answered_where_get_serves_a_file(make_client, tmp_path: Path):
     assert c.head(f"/api/jobs/{folder.name}/result.mp4").status_code == 404
     assert c.head(f"/api/jobs/{folder.name}/preview.jpg").status_code == 404
     assert c.head("/api/models/0123456789abcdef/thumb.png").status_code == 404
+
+
+def test_a_body_that_is_not_a_json_object_says_so(client):
+    """JSON nested 200,000 deep or not UTF-8 was answered "There was an error parsing the
+    body", and JSON sent as text/plain "Input should be a valid dictionary or object to
+    extract fields from"."""
+    content, style = images(client)
+
+    def error(body: bytes, kind: str | None = "application/json") -> str:
+        headers = {"content-type": kind} if kind else {}
+        r = client.post("/api/jobs", content=body, headers=headers)
+        assert r.status_code == 422, r.text
+        return r.json()["error"]
+
+    for bad in (b"[" * 200_000 + b"]" * 200_000, b'{"content": "\xff\xfe"}'):
+        assert error(bad).startswith("the request body is not valid JSON; send one JSON "
+                                     "object"), bad[:20]
+    good = json.dumps({"content": content, "styles": [style]}).encode()
+    assert error(good, "text/plain") == ("send the body as JSON with Content-Type: "
+                                         "application/json (it came as text/plain)")
+    assert error(good, None).startswith("send the body as JSON with Content-Type")
+    assert error(b"[1, 2]").startswith("the request body must be a JSON object")
+    assert client.post("/api/jobs").json()["error"].startswith(
+        "send the request's fields as a JSON object")
+    assert client.get("/api/jobs").json()["jobs"] == []
