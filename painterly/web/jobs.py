@@ -34,6 +34,7 @@ from .. import methods
 from ..config import Options, Runtime
 from ..errors import Interrupted, PainterlyError, UsageError, is_out_of_memory
 from ..images import save_bytes
+from ..paths import TEMP_SUFFIX
 from .models import Models
 from .records import FINAL, JOB_ID, Job, error_message, new_id
 from .runners import RESULTS, RUNNERS, Context, apply_job
@@ -67,6 +68,46 @@ def lock_folder(root: Path) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def sweep_leftovers(uploads: Path, jobs_dir: Path) -> list[Path]:
+    """Remove what a killed server left half written (call with the data folder locked):
+    temporary ``.*.part`` files in ``uploads`` and in each job's folder, and job folders
+    without a ``job.json`` (a network on an image killed while it painted).  Nothing else
+    is touched.  The paths removed."""
+    gone: list[Path] = []
+    folders = [p for p in _entries(jobs_dir) if JOB_ID.fullmatch(p.name) and _is_dir(p)]
+    for folder in folders:
+        if not (folder / "job.json").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    for folder in [uploads, *(f for f in folders if f not in gone)]:
+        for p in _entries(folder):
+            if p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX) and _is_file(p):
+                try:
+                    p.unlink()
+                except OSError as e:
+                    log.warning("cannot remove the leftover %s: %s", p, e)
+                    continue
+                gone.append(p)
+    for p in gone:
+        log.info("removed %s, left half written by a server that was killed", p)
+    return gone
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _is_dir(p: Path) -> bool:
+    return p.is_dir() and not p.is_symlink()
+
+
+def _is_file(p: Path) -> bool:
+    return p.is_file() and not p.is_symlink()
 
 
 class QueueFull(PainterlyError):
@@ -115,6 +156,7 @@ class Studio:
         self._kept = methods.Kept(self._runtime())
         self.vgg = self._kept.vgg
         self._applying = threading.Semaphore(2)  # networks run at once from requests
+        sweep_leftovers(self.uploads, self.jobs_dir)  # safe: the folder is locked
         self._load()
 
     # ---- persistence ------------------------------------------------------------------

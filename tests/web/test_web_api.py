@@ -568,3 +568,35 @@ def test_a_body_that_is_not_a_json_object_says_so(client):
     assert client.post("/api/jobs").json()["error"].startswith(
         "send the request's fields as a JSON object")
     assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_a_killed_server_s_leftovers_are_swept_at_start(make_client, tmp_path: Path):
+    """Half-written files of a killed server (.*.part in uploads and job folders) and the
+    folder of a network click killed before its job.json stayed for ever; they are removed
+    at start, and nothing else."""
+    kept_job = tmp_path / "jobs" / "20250101-000000-0000cafe"
+    kept_job.mkdir(parents=True)
+    rec = {"id": kept_job.name, "content": "0" * 32 + ".png", "styles": ["1" * 32 + ".png"],
+           "options": {"size": 48}, "status": "done", "created": 1.0}
+    (kept_job / "job.json").write_text(json.dumps(rec))
+    Image.new("RGB", (48, 40)).save(kept_job / "result.png")
+    (kept_job / ".result.mp4.k3j2.part").write_bytes(b"half")
+    killed = tmp_path / "jobs" / "20250101-000000-0000dead"
+    killed.mkdir()
+    (killed / "result.png").write_bytes(b"half")
+    other = tmp_path / "jobs" / "not-a-job"
+    other.mkdir()
+    (other / ".x.part").write_bytes(b"mine")
+    up = tmp_path / "uploads"
+    up.mkdir()
+    (up / ".clip-abc123.part").write_bytes(b"half")
+    half = up / ("." + "0" * 32 + ".png.xy.part")  # an image being written
+    half.write_bytes(b"half")
+    (up / "notes.part").write_bytes(b"mine")
+    (tmp_path / ".other.part").write_bytes(b"mine")
+    c = make_client(tmp_path)
+    assert not (kept_job / ".result.mp4.k3j2.part").exists() and not killed.exists()
+    assert not (up / ".clip-abc123.part").exists() and not half.exists()
+    assert (kept_job / "result.png").is_file() and (other / ".x.part").is_file()
+    assert (up / "notes.part").is_file() and (tmp_path / ".other.part").is_file()
+    assert [j["id"] for j in c.get("/api/jobs").json()["jobs"]] == [kept_job.name]
