@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import os
 import socket
 import sys
@@ -94,10 +95,44 @@ def _announce(so: ServeOptions, token: str | None, data_dir) -> None:
     if not is_local(so.host) and token is None:
         print(f"painterly: warning: listening on {so.host} without a token: anyone who "
               "can reach this address can use the studio", file=sys.stderr)
-    shown = f"[{so.host}]" if ":" in so.host else so.host
     query = f"?token={token}" if token else ""
-    print(f"painterly studio: http://{shown}:{so.port}/{query}  (data in {data_dir}; "
-          "Ctrl-C stops)", file=sys.stderr)
+    first, *more = [f"http://{_bracketed(name)}:{so.port}/{query}"
+                    for name in addresses(so.host)]
+    print(f"painterly studio: {first}  (data in {data_dir}; Ctrl-C stops)", file=sys.stderr)
+    if more:
+        print(f"  also: {', '.join(more)}", file=sys.stderr)
+
+
+def _bracketed(name: str) -> str:
+    return f"[{name}]" if ":" in name else name
+
+
+def addresses(host: str) -> list[str]:
+    """The names a browser can open the studio by: ``host`` itself, but for a wildcard
+    (0.0.0.0, ::), which no browser can open, this machine's address in its network, its
+    host name and localhost (each of them answered: see :mod:`painterly.web.access`)."""
+    from .access import WILDCARDS
+
+    if host.strip("[]") not in WILDCARDS:
+        return [host.strip("[]")]
+    found = [own_ip(), socket.gethostname().lower().rstrip("."), "localhost"]
+    return [n for n in dict.fromkeys(found) if n]
+
+
+def own_ip() -> str:
+    """This machine's address on the network it reaches others by ("" when it has none):
+    the source address of a route to a documentation address (nothing is sent)."""
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.connect((probe, 9))
+                ip = sock.getsockname()[0]
+        except OSError:
+            continue
+        if not ipaddress.ip_address(ip).is_loopback and not ipaddress.ip_address(
+                ip).is_unspecified:
+            return ip
+    return ""
 
 
 def _serve(app, so: ServeOptions) -> int:

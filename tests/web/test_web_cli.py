@@ -209,3 +209,41 @@ def test_serve_uses_the_fast_model_it_is_given(monkeypatch, tmp_path: Path, tiny
         assert cli.main([*base, str(bad)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("--fast-model") == 1 and len(err.splitlines()) == 1, err
+
+
+def test_serve_on_every_interface_prints_addresses_a_browser_can_open(
+        monkeypatch, tmp_path: Path, tiny_weights: str, capsys):
+    """--host 0.0.0.0 printed http://0.0.0.0:PORT/?token=..., which other machines cannot
+    open; it now prints this machine's address, its host name and localhost, each of which
+    the studio answers."""
+    import re
+    import socket
+
+    uvicorn = pytest.importorskip("uvicorn", reason="the web extras are not installed")
+    from fastapi.testclient import TestClient
+
+    from painterly.web import cli as web_cli
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(web_cli, "own_ip", lambda: "10.1.2.3")
+    seen = {}
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: seen.update(server=self))
+    assert cli.main(["serve", "--host", "0.0.0.0", "--port", str(port), "--token",
+                     "s3cret-token", "--data-dir", str(tmp_path / "d"), "--weights",
+                     tiny_weights, "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    urls = re.findall(r"http://\S+?/\?token=s3cret-token", err)
+    assert "0.0.0.0" not in err and urls[0] == f"http://10.1.2.3:{port}/?token=s3cret-token"
+    name = socket.gethostname().lower()
+    assert f"http://{name}:{port}/?token=s3cret-token" in urls
+    assert urls[-1] == f"http://localhost:{port}/?token=s3cret-token"
+    app = seen["server"].config.app
+    for url in urls:
+        r = TestClient(app, base_url=url.split("/?")[0]).get(
+            "/api/schema", headers={"Authorization": "Bearer s3cret-token"})
+        assert r.status_code == 200, (url, r.text)
+    app.state.studio.release()
+    assert web_cli.addresses("192.168.1.20") == ["192.168.1.20"]
+    assert web_cli.addresses("[::1]") == ["::1"]
