@@ -136,10 +136,16 @@ def test_numbers_of_numpy_s_kinds_are_taken_as_plain_ones(tiny):
             painterly.stylize(img, style, size=bad, **kw)
 
 
-@pytest.mark.parametrize("init", [None, "", "Noise", "no-such-start.png"])
+def test_init_none_is_the_default(tiny):
+    kw = _kw(tiny)
+    img, style = gradient_image(24, 24), stripes_image(24, 24)
+    assert np.array_equal(np.asarray(painterly.stylize(img, style, init=None, **kw)),
+                          np.asarray(painterly.stylize(img, style, **kw)))
+
+
+@pytest.mark.parametrize("init", ["", "Noise", "no-such-start.png"])
 def test_an_init_that_is_neither_a_choice_nor_a_file_names_the_choices(init, tiny):
-    """init=None, '' and 'Noise' said 'None: no such file', '.: is a directory' and 'Noise:
-    no such file'."""
+    """init='' and 'Noise' said '.: is a directory' and 'Noise: no such file'."""
     with pytest.raises(painterly.UsageError) as e:
         painterly.stylize(gradient_image(24, 24), stripes_image(24, 24), init=init,
                           **_kw(tiny))
