@@ -410,6 +410,32 @@ def test_train_fast_starts_from_a_model_and_skips_non_finite_steps(tmp_path, tin
                       init_from=str(first))
 
 
+FAST_CLI = ["--batch", "2", "--crop", "32", "--photo-size", "48", "--style-photo-size", "40",
+            "--holdout", "2", "--widths", "4,6,8,8", "--precision", "fp32", "-q"]
+
+
+def fast_photos(tmp_path, n: int = 8, name: str = "photos"):
+    d = tmp_path / name
+    d.mkdir()
+    for i in range(n):
+        save_png(gradient_image(48, 40, seed=i) if i % 2 else stripes_image(40, 44, seed=i),
+                 d / f"p{i}.png")
+    return d
+
+
+def test_train_fast_resume_with_steps_from_the_command_line(tmp_path, cli_env):
+    photos, out = fast_photos(tmp_path), tmp_path / "m.safetensors"
+    r = run_cli(["train-fast", "--photos", photos, "-o", out, "--steps", "1", *FAST_CLI], cli_env)
+    assert r.returncode == 0, r.stderr
+    # the flags given on --resume are numbers, as the options hold them (a string --steps
+    # was compared with the steps done: a traceback)
+    r = run_cli(["train-fast", "--photos", photos, "-o", out, "--resume", "--steps", "2",
+                 "--style-weight", "6", *FAST_CLI], cli_env)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    meta = load_fast(out).meta
+    assert meta["steps"] == 2 and meta["training"]["style_weight"] == 6.0
+
+
 def test_brush_strokes_keep_the_picture_s_colours_and_change_its_texture():
     from painterly.fast.augment import augment, brush
 

@@ -32,9 +32,10 @@ def _train(args: argparse.Namespace) -> int:
     from .train import train_fast
 
     files = from_args(FastTrainFiles, args)
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(FastTrainOptions)
+    topts = from_args(FastTrainOptions, args)  # the values converted and checked
+    given = {f.name: getattr(topts, f.name) for f in dataclasses.fields(FastTrainOptions)
              if getattr(args, f.name, None) is not None}
-    done = train_fast(files.photos, args.output, from_args(FastTrainOptions, args),
+    done = train_fast(files.photos, args.output, topts,
                from_args(Runtime, args), resume=files.resume, previews=files.previews or None,
                workers=files.workers, quiet=args.quiet, given=given,
                init_from=files.init_from or None, overwrite=args.overwrite)
