@@ -97,6 +97,33 @@ def test_training_refuses_a_previews_folder_of_an_earlier_run(w, tmp_path, capsy
     assert not (tmp_path / "m.safetensors").exists()
 
 
+@pytest.mark.parametrize("command", ["train", "train-fast"])
+@pytest.mark.parametrize("case", ["model in photos", "previews are photos", "picture name",
+                                  "picture replaced"])
+def test_training_outputs_never_land_on_its_inputs(w, tmp_path, capsys, command, case):
+    """train and train-fast make the same checks: the model and its checkpoint never go
+    into the photo folder, the previews folder is not it, and -o is no picture's name
+    (train-fast wrote all of these)."""
+    picture = tmp_path / "tub.jpg"
+    Image.new("RGB", (8, 8), "red").save(picture)
+    before = picture.read_bytes()
+    out, extra, said = {
+        "model in photos": (w["photos"] / "m.safetensors", [], "inside the input folder"),
+        "previews are photos": (tmp_path / "m.safetensors", ["--previews", w["photos"]],
+                                "is the photo folder"),
+        "picture name": (tmp_path / "tfx.png", [], "not .png"),
+        "picture replaced": (picture, ["--overwrite"], "not .jpg")}[case]
+    head = ["train", w["style"]] if command == "train" else ["train-fast"]
+    listed = sorted(p.name for p in w["photos"].iterdir())
+    code, err = run([*head, "--photos", w["photos"], "-o", out, *extra, "--steps", "1", "-q"],
+                    capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and said in lines[0], err
+    assert sorted(p.name for p in w["photos"].iterdir()) == listed
+    assert picture.read_bytes() == before
+    assert not Path(f"{out}.ckpt").exists() and not (tmp_path / "tfx.png").exists()
+
+
 def test_sweep_refuses_an_earlier_sweep(w, tmp_path, capsys):
     out = tmp_path / "sw"
     args = ["sweep", w["content"], w["style"], "-o", out, "--vary", "style-weight=1,2",

@@ -37,10 +37,11 @@ from .. import device as dev
 from .. import dist
 from ..config import Runtime, make
 from ..errors import UsageError
-from ..images import check_folder, image_tensor, load_image, save_image, to_pil
+from ..images import image_tensor, load_image, save_image, to_pil
 from ..inputs import collect, warn_emulated
-from ..paths import check_output_folder, refuse_checkpoint, refuse_earlier_steps, refuse_existing
+from ..paths import check_output_folder
 from ..statistics import gram
+from ..trainfiles import check_training_outputs
 from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, seeded, split_photos
 from ..version import __version__
 from ..vgg import build
@@ -109,17 +110,13 @@ def _meta(topts: FastTrainOptions, folders: list[str], n_train: int, held: list[
 
 
 def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
-           given: dict | None, overwrite: bool = False):
+           given: dict | None):
     """(options, start step, state, adam state, seconds trained, model shape) from the
     arguments or the checkpoint.  On --resume the checkpoint's options hold, but for those
     in ``given`` (the flags given: the schedule and the loss weights may change, the model
-    may not).  A fresh run refuses a model or checkpoint already there unless
-    ``overwrite``."""
-    check_folder(out)
+    may not)."""
     ckpt = checkpoint_path(out)
-    if not resume:
-        refuse_checkpoint(ckpt, overwrite)
-        refuse_existing(out, f"-o {out}", overwrite)
+    if not resume:  # the outputs are checked (check_training_outputs)
         return topts, 0, None, {}, 0.0, None
     if not ckpt.exists():
         raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
@@ -157,11 +154,9 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
     fresh run may replace a model and checkpoint already at ``out``."""
     w = dist.world()
     device = dist.device_for(runtime.device, w)
-    if previews:
-        refuse_earlier_steps(previews, f"--previews {previews}", "previews",
-                             overwrite or resume)  # a resumed run adds its own
-    topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given,
-                                                            overwrite)
+    check_training_outputs(folders, out, checkpoint_path(out), previews, resume,
+                           inputs=[runtime.weights, init_from or ""], overwrite=overwrite)
+    topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given)
     lineage = {}
     if init_from:
         state, saved_arch, lineage = _init_from(init_from, topts, resume)

@@ -21,47 +21,20 @@ import torch
 
 from ..config import make
 from ..errors import PainterlyError, UsageError
-from ..paths import (
-    check_input_folder,
-    check_output,
-    check_output_folder,
-    interrupted_path,
-    refuse_checkpoint,
-    refuse_earlier_steps,
-    same_file,
-)
+from ..paths import check_output_folder, interrupted_path
+from ..trainfiles import check_training_outputs
 from .modelfile import OLD_LAYOUT, ModelError, ModelFile, load_model
 from .options import TrainOptions
 from .transform import TransformNet
-
-NOT_MODELS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".onnx",
-              ".mp4", ".mov", ".mkv", ".webm", ".avi", ".ckpt", ".txt", ".json"}
 
 
 def check_outputs(style: str, photos: str, out: str, ckpt: Path, previews: str | None,
                   resume: bool, weights: str = "", overwrite: bool = False) -> None:
     """Check the outputs of a training run before any work (one line naming the file).  A
     fresh run refuses a model or checkpoint already there unless ``overwrite``; ``resume``
-    goes on writing its own."""
-    check_input_folder(photos, f"--photos {photos}")
-    inputs = [style, photos, *([weights] if weights else [])]
-    if not resume and not overwrite and os.path.lexists(ckpt):
-        refuse_checkpoint(ckpt, overwrite, "of an unfinished earlier run"
-                          if unfinished(ckpt, out) else "of an earlier run")
-    check_output(out, "-o", inputs=inputs, folders=[photos], overwrite=overwrite or resume)
-    if Path(out).suffix.lower() in NOT_MODELS:
-        raise UsageError(f"-o {out}: a model file is not {Path(out).suffix}; give a name "
-                         f"ending in .safetensors")
-    check_output(ckpt, "-o", inputs=inputs, others=[("-o", out)], folders=[photos])
-    if previews:
-        if same_file(previews, photos):
-            raise UsageError(f"--previews {previews}: is the photo folder; previews would "
-                             f"become photos to train on; give another folder")
-        if Path(previews).exists() and not Path(previews).is_dir():
-            raise UsageError(f"--previews {previews}: is a file; give a folder (created if "
-                             f"needed)")
-        refuse_earlier_steps(previews, f"--previews {previews}", "previews",
-                             overwrite or resume)  # a resumed run adds its own
+    goes on writing its own (:func:`painterly.trainfiles.check_training_outputs`)."""
+    check_training_outputs([photos], out, ckpt, previews, resume, inputs=[style, weights],
+                           overwrite=overwrite, unfinished=lambda: unfinished(ckpt, out))
 
 
 def _steps_of(path: str | os.PathLike) -> tuple[int | None, int | None]:

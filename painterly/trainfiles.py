@@ -1,0 +1,67 @@
+"""The files a training run writes (``painterly train``, ``painterly train-fast``), checked
+before any work, one line naming the file:
+
+* the model file and ``MODEL.ckpt`` are never an input (the style image, the weights, a
+  model trained from) nor inside a photo folder, and the model's name is a model file's;
+* the previews folder is neither a photo folder nor a file, and an earlier run's previews
+  in it are refused unless ``--overwrite`` (or ``--resume``, which adds its own);
+* a fresh run refuses a model or checkpoint already there unless ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .errors import UsageError
+from .paths import (
+    check_input_folder,
+    check_output,
+    refuse_checkpoint,
+    refuse_earlier_steps,
+    same_file,
+)
+
+NOT_MODELS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".onnx",
+              ".mp4", ".mov", ".mkv", ".webm", ".avi", ".ckpt", ".txt", ".json"}
+
+
+def check_model_name(out: str) -> None:
+    """The model file's name is not that of another kind of file (a picture, a clip)."""
+    if Path(out).suffix.lower() in NOT_MODELS:
+        raise UsageError(f"-o {out}: a model file is not {Path(out).suffix}; give a name "
+                         f"ending in .safetensors")
+
+
+def check_training_outputs(photos: Sequence[str], out: str, ckpt: Path, previews: str | None,
+                           resume: bool, *, inputs: Sequence[str] = (),
+                           overwrite: bool = False,
+                           unfinished: Callable[[], bool] = lambda: False) -> None:
+    """Check the outputs of a training run (see the module's text).  ``photos``: the
+    folders read; ``inputs``: the files read (empty names are skipped); ``unfinished``:
+    whether the checkpoint there is one of a run stopped before its plan (for the words)."""
+    for folder in photos:
+        check_input_folder(folder, f"--photos {folder}")
+    inputs = [f for f in inputs if f]
+    if not resume and not overwrite and os.path.lexists(ckpt):
+        refuse_checkpoint(ckpt, overwrite, "of an unfinished earlier run"
+                          if unfinished() else "of an earlier run")
+    check_output(out, "-o", inputs=inputs, folders=photos, overwrite=overwrite or resume)
+    check_model_name(out)
+    check_output(ckpt, "-o", inputs=inputs, others=[("-o", out)], folders=photos)
+    if previews:
+        check_previews(previews, photos, overwrite or resume)
+
+
+def check_previews(previews: str, photos: Sequence[str], replace: bool) -> None:
+    """The previews folder is no photo folder nor a file; earlier previews in it are
+    refused unless ``replace``."""
+    for folder in photos:
+        if same_file(previews, folder):
+            raise UsageError(f"--previews {previews}: is the photo folder; previews would "
+                             f"become photos to train on; give another folder")
+    if Path(previews).exists() and not Path(previews).is_dir():
+        raise UsageError(f"--previews {previews}: is a file; give a folder (created if "
+                         f"needed)")
+    refuse_earlier_steps(previews, f"--previews {previews}", "previews", replace)
