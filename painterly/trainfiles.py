@@ -23,15 +23,15 @@ from .paths import (
     same_file,
 )
 
-NOT_MODELS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".onnx",
-              ".mp4", ".mov", ".mkv", ".webm", ".avi", ".ckpt", ".txt", ".json"}
+MODEL_SUFFIX = ".safetensors"
 
 
 def check_model_name(out: str) -> None:
-    """The model file's name is not that of another kind of file (a picture, a clip)."""
-    if Path(out).suffix.lower() in NOT_MODELS:
-        raise UsageError(f"-o {out}: a model file is not {Path(out).suffix}; give a name "
-                         f"ending in .safetensors")
+    """The model file's name ends in .safetensors (the kind of file it is; a picture's or
+    any other name is refused)."""
+    if Path(out).suffix.lower() != MODEL_SUFFIX:
+        raise UsageError(f"-o {out}: a model file's name ends in {MODEL_SUFFIX}; give one such "
+                         f"as {Path(out).stem or 'model'}{MODEL_SUFFIX}")
 
 
 def check_training_outputs(photos: Sequence[str], out: str, ckpt: Path, previews: str | None,

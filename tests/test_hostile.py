@@ -208,6 +208,12 @@ CASES = [  # (command line with {file} names, words the error line must hold)
     ("train {style} --photos {photos} -o m.safetensors --lr nan", "--lr"),
     ("train {style} --photos {photos} -o m.safetensors --stpes 3", "did you mean --steps"),
     ("train {style} --photos {photos} -o nodir/m.safetensors", "does not exist"),
+    # a model file's name ends in .safetensors (any other was taken)
+    ("train {style} --photos {photos} -o noext", "ends in .safetensors"),
+    ("train {style} --photos {photos} -o x.pt", "ends in .safetensors"),
+    ("train {style} --photos {photos} -o x.png", "ends in .safetensors"),
+    ("train-fast --photos {photos} -o noext", "ends in .safetensors"),
+    ("train-fast --photos {photos} -o x.pt", "ends in .safetensors"),
     # export, weights, clips
     ("export {fifo.safetensors} -o g.onnx", "not a regular file"),
     ("export {graph.onnx} -o g2.onnx", "an ONNX graph"),

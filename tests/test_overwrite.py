@@ -111,8 +111,8 @@ def test_training_outputs_never_land_on_its_inputs(w, tmp_path, capsys, command,
         "model in photos": (w["photos"] / "m.safetensors", [], "inside the input folder"),
         "previews are photos": (tmp_path / "m.safetensors", ["--previews", w["photos"]],
                                 "is the photo folder"),
-        "picture name": (tmp_path / "tfx.png", [], "not .png"),
-        "picture replaced": (picture, ["--overwrite"], "not .jpg")}[case]
+        "picture name": (tmp_path / "tfx.png", [], "ends in .safetensors"),
+        "picture replaced": (picture, ["--overwrite"], "ends in .safetensors")}[case]
     head = ["train", w["style"]] if command == "train" else ["train-fast"]
     listed = sorted(p.name for p in w["photos"].iterdir())
     code, err = run([*head, "--photos", w["photos"], "-o", out, *extra, "--steps", "1", "-q"],
