@@ -65,3 +65,22 @@ def check_previews(previews: str, photos: Sequence[str], replace: bool) -> None:
         raise UsageError(f"--previews {previews}: is a file; give a folder (created if "
                          f"needed)")
     refuse_earlier_steps(previews, f"--previews {previews}", "previews", replace)
+
+
+def held_out_again(files: list[Path], names: object, where: str) -> tuple[list[Path],
+                                                                          list[Path]]:
+    """(training photos, held-out photos) of a resumed run: the photos its checkpoint held
+    out (``names``, as recorded), whatever was added to or removed from the folders since
+    (a new draw would train on photos held out before and hold out photos trained on).
+    One line if one of them is gone; ``names`` not a list of names (an older checkpoint):
+    ValueError, and the caller draws them as a fresh run does."""
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("no held-out photos recorded")
+    have = {f.name for f in files}
+    gone = [n for n in names if n not in have]
+    if gone:
+        raise UsageError(f"--resume: the held-out photo {gone[0]} of the checkpoint is no "
+                         f"longer in {where} (or cannot be read); put it back, or train "
+                         f"afresh with --overwrite")
+    kept = set(names)
+    return ([f for f in files if f.name not in kept], [f for f in files if f.name in kept])

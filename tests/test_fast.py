@@ -436,6 +436,27 @@ def test_train_fast_resume_with_steps_from_the_command_line(tmp_path, cli_env):
     assert meta["steps"] == 2 and meta["training"]["style_weight"] == 6.0
 
 
+def test_train_fast_resume_keeps_the_held_out_photos(tmp_path, tiny):
+    from painterly.fast.train import train_fast
+
+    photos, out = fast_photos(tmp_path), tmp_path / "m.safetensors"
+    topts = make(FastTrainOptions, steps=1, batch=2, crop=32, photo_size=48,
+                 style_photo_size=40, widths="4,6,8,8", holdout=2, checkpoint_every=0,
+                 preview_every=0, precision="fp32")
+    rt = Runtime(weights=tiny, device="cpu")
+    train_fast([str(photos)], str(out), topts, rt, quiet=True)
+    held = load_fast(out).meta["data"]["holdout"]
+    for i in range(8, 11):  # new photos re-drew the held-out ones
+        save_png(gradient_image(48, 40, seed=i), photos / f"p{i}.png")
+    train_fast([str(photos)], str(out), topts, rt, resume=True, quiet=True,
+               given={"steps": 2})
+    assert load_fast(out).meta["data"]["holdout"] == held
+    (photos / held[1]).unlink()
+    with pytest.raises(UsageError, match=f"held-out photo {held[1]} .* no longer in"):
+        train_fast([str(photos)], str(out), topts, rt, resume=True, quiet=True,
+                   given={"steps": 3})
+
+
 def test_brush_strokes_keep_the_picture_s_colours_and_change_its_texture():
     from painterly.fast.augment import augment, brush
 

@@ -778,6 +778,26 @@ def test_resume_refuses_another_painting(tmp_path, photos, style, tiny):
     assert done.steps == 3
 
 
+def test_resume_keeps_the_held_out_photos_of_its_checkpoint(tmp_path, photos, style, tiny):
+    # photos added to the folder re-drew the held-out ones: a photo trained on became held
+    # out and a held-out one was trained on
+    out = tmp_path / "m.safetensors"
+    rt = Runtime(weights=tiny, device="cpu")
+    opts = {**TINY, "holdout": 2, "batch": 2}
+    train(str(style), str(photos), str(out), make(TrainOptions, steps=1, **opts), rt,
+          quiet=True)
+    held = load_model(out).meta["holdout"]
+    for i in range(9, 12):
+        save_png(gradient_image(48, 40, seed=i), photos / f"p{i}.png")
+    train(str(style), str(photos), str(out), make(TrainOptions, steps=2, **opts), rt,
+          quiet=True, resume=True)
+    assert load_model(out).meta["holdout"] == held
+    (photos / held[0]).unlink()
+    with pytest.raises(UsageError, match=f"held-out photo {held[0]} .* no longer in"):
+        train(str(style), str(photos), str(out), make(TrainOptions, steps=3, **opts), rt,
+              quiet=True, resume=True)
+
+
 def test_resume_names_the_flags_it_does_not_use(tmp_path, photos, style, tiny, cli_env):
     # the checkpoint's options hold on --resume: flags given that differ were dropped unsaid
     out = tmp_path / "m.safetensors"

@@ -25,6 +25,7 @@ Ctrl-C or SIGTERM; ``--resume`` continues from it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
@@ -41,7 +42,7 @@ from ..images import image_tensor, load_image, save_image, to_pil
 from ..inputs import collect, warn_emulated
 from ..paths import check_output_folder
 from ..statistics import gram
-from ..trainfiles import check_training_outputs
+from ..trainfiles import check_training_outputs, held_out_again
 from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, seeded, split_photos
 from ..version import __version__
 from ..vgg import build
@@ -111,13 +112,13 @@ def _meta(topts: FastTrainOptions, folders: list[str], n_train: int, held: list[
 
 def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
            given: dict | None):
-    """(options, start step, state, adam state, seconds trained, model shape) from the
-    arguments or the checkpoint.  On --resume the checkpoint's options hold, but for those
-    in ``given`` (the flags given: the schedule and the loss weights may change, the model
-    may not)."""
+    """(options, start step, state, adam state, seconds trained, model shape, held-out
+    names) from the arguments or the checkpoint.  On --resume the checkpoint's options
+    hold, but for those in ``given`` (the flags given: the schedule and the loss weights
+    may change, the model may not)."""
     ckpt = checkpoint_path(out)
     if not resume:  # the outputs are checked (check_training_outputs)
-        return topts, 0, None, {}, 0.0, None
+        return topts, 0, None, {}, 0.0, None, None
     if not ckpt.exists():
         raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
     mf = load_fast(ckpt)
@@ -138,8 +139,9 @@ def _setup(folders: list[str], out: str, topts: FastTrainOptions, resume: bool,
         raise UsageError(f"--resume: the checkpoint {ckpt} has done {done} steps, {how} "
                          f"leaves nothing to do; give --steps above {done}")
     topts = make(FastTrainOptions, **{**saved, **given, "steps": target})
+    data = mf.meta.get("data") if isinstance(mf.meta.get("data"), dict) else {}
     return (topts, done, mf.state, mf.extra,
-            float(mf.meta.get("train_seconds", 0.0)), mf.arch)
+            float(mf.meta.get("train_seconds", 0.0)), mf.arch, data.get("holdout"))
 
 
 def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: Runtime, *,
@@ -156,16 +158,14 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
     device = dist.device_for(runtime.device, w)
     check_training_outputs(folders, out, checkpoint_path(out), previews, resume,
                            inputs=[runtime.weights, init_from or ""], overwrite=overwrite)
-    topts, start, state, adam, seconds, saved_arch = _setup(folders, out, topts, resume, given)
+    topts, start, state, adam, seconds, saved_arch, recorded = _setup(folders, out, topts,
+                                                                      resume, given)
     lineage = {}
     if init_from:
         state, saved_arch, lineage = _init_from(init_from, topts, resume)
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
-    files = collect(folders, quiet=not w.main)
-    if topts.holdout >= len(files):
-        raise UsageError(f"--holdout {topts.holdout}: the folders have only {len(files)} photos")
-    train_files, held = split_photos(files, topts.holdout, topts.seed)
+    train_files, held = _photos(folders, topts, w, recorded)
     if len(train_files) < 2 * topts.batch:
         raise UsageError(f"--photos: {len(train_files)} photos to train on, fewer than twice "
                          f"--batch {topts.batch}")
@@ -203,6 +203,19 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
                      topts, start, device, precision, previews, quiet, w)
     finally:
         dist.done(w)
+
+
+def _photos(folders: list[str], topts: FastTrainOptions, w: dist.World,
+            recorded: object) -> tuple[list[Path], list[Path]]:
+    """The photos to train on and the held-out ones: drawn by the seed, or on --resume
+    those the checkpoint held out (``recorded``), kept as they were."""
+    files = collect(folders, quiet=not w.main)
+    if topts.holdout >= len(files):
+        raise UsageError(f"--holdout {topts.holdout}: the folders have only {len(files)} photos")
+    if recorded is not None:
+        with contextlib.suppress(ValueError):  # none recorded: drawn as they were
+            return held_out_again(files, recorded, ", ".join(folders))
+    return split_photos(files, topts.holdout, topts.seed)
 
 
 def _init_from(path: str, topts: FastTrainOptions, resume: bool):

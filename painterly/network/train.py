@@ -59,6 +59,7 @@ from ..inputs import scan, warn, warn_emulated
 from ..objective import PerceptualLoss, feature_net, for_training, load_styles
 from ..paths import free_interrupted_path, kept_note
 from ..signals import deferred
+from ..trainfiles import held_out_again
 from ..training import (
     Crops,
     StopFlag,
@@ -214,10 +215,10 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     device = dist.device_for(runtime.device, w)
     ckpt = checkpoint_path(out)
     check_outputs(style, photos, out, ckpt, previews, resume, runtime.weights, overwrite)
-    start, state, adam = 0, None, {}
+    start, state, adam, recorded = 0, None, {}, None
     if resume:  # the checkpoint's options, to the --steps given (or the checkpoint's plan)
         topts, mf, start = resume_from(ckpt, topts, steps_given)
-        state, adam = mf.state, mf.extra
+        state, adam, recorded = mf.state, mf.extra, mf.meta.get("holdout")
         was = mf.meta.get("style") if isinstance(mf.meta.get("style"), dict) else {}
         if was.get("sha256") and was["sha256"] != _sha256(style):  # not silently another
             raise UsageError(f"--resume: the checkpoint {ckpt} was trained on the painting "
@@ -226,7 +227,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     keep = keeps_earlier(out, resume, start)  # a stopped run then writes beside it
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
-    train_files, held = _photos(photos, topts, w)
+    train_files, held = _photos(photos, topts, w, recorded)
     style_img = check_style(load_image(style))
     style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
     meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
@@ -264,14 +265,19 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         dist.done(w)
 
 
-def _photos(photos: str, topts: TrainOptions, w: dist.World) -> tuple[list[Path], list[Path]]:
+def _photos(photos: str, topts: TrainOptions, w: dist.World,
+            recorded: object = None) -> tuple[list[Path], list[Path]]:
     """The photos to train on and the held-out ones; damaged ones skipped with a warning
-    (a folder with none usable, or too few for a batch, is refused)."""
+    (a folder with none usable, or too few for a batch, is refused).  ``recorded``: the
+    held-out names of the checkpoint a resumed run goes on from, kept as they were."""
     found = scan([photos], quiet=not w.main)
     files = found.files
     if found.skipped and w.main:
         warn(f"{photos}: {found.summary()}; training on the other {len(files)}")
     topts.check_photos(len(files))
+    if recorded is not None:
+        with contextlib.suppress(ValueError):  # none recorded: drawn as they were
+            return held_out_again(files, recorded, photos)
     return split_photos(files, topts.holdout, topts.seed)
 
 
