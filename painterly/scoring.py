@@ -21,7 +21,9 @@ to rounding):
   each of the P phases of the column (row) boundaries; the largest phase over the median
   phase, the largest over columns and rows and over the periods P = 4, 8 and 16
   (:func:`grid_strength`).  1 = no phase stands out; photos of buildings reach about 1.1 on
-  their own; a network that downsamples by 2^k can leave a pattern at that stride.
+  their own; a network that downsamples by 2^k can leave a pattern at that stride.  A
+  period longer than the boundaries of a side is not measured there (NaN, without a
+  warning, where no period is).
 
 Every distance is computed in float64.
 """
@@ -134,7 +136,9 @@ def measures(fo: dict[str, torch.Tensor], fc: dict[str, torch.Tensor],
 def grid_strength(image: str | os.PathLike | Image.Image | np.ndarray,
                   periods: tuple[int, ...] = GRID_PERIODS) -> float:
     """How much the boundaries of one phase of a grid of any of ``periods`` pixels stand out
-    (see the module's text).  ``image``: a file, a PIL image, or a grey array in 0..1."""
+    (see the module's text).  ``image``: a file, a PIL image, or a grey array in 0..1.
+    NaN (and no warning) when the image is too small for any period: fewer boundaries than
+    a period in both directions."""
     if isinstance(image, np.ndarray):
         y = image.astype(np.float64)
     elif isinstance(image, Image.Image):
@@ -144,11 +148,17 @@ def grid_strength(image: str | os.PathLike | Image.Image | np.ndarray,
             y = np.asarray(im.convert("L"), dtype=np.float64) / 255
     out = []
     for a in (y, y.T):
+        if min(a.shape) < 1:
+            continue
         d = np.abs(np.diff(a, axis=1)).mean(0)  # mean step at each column boundary
         for period in periods:
+            if len(d) < period:  # a phase without a boundary: not measured
+                continue
             phases = np.array([d[p::period].mean() for p in range(period)])
-            out.append(phases.max() / np.median(phases))
-    return float(max(out))
+            mid, top = float(np.median(phases)), float(phases.max())
+            if mid > 0 or top == 0:  # flat: no phase stands out
+                out.append(top / mid if mid > 0 else 1.0)
+    return float(max(out)) if out else float("nan")
 
 
 @contextlib.contextmanager

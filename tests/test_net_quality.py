@@ -175,3 +175,47 @@ def test_an_old_model_file_loads_and_says_nothing_of_quality(tmp_path, photos, c
     assert r.returncode == 0, r.stderr
     assert "quality" not in r.stderr and "warning" not in r.stderr, r.stderr
     assert "1 image written" in r.stderr
+
+
+def test_a_held_out_photo_too_small_to_measure_is_skipped(tmp_path, photos, style, cli_env):
+    # a very wide held-out photo (1000 x 20) gave "grid": NaN (not JSON) and numpy warnings
+    import json
+
+    from PIL import Image
+
+    from painterly.inputs import collect
+    from painterly.training import split_photos
+
+    _, held = split_photos(collect([photos]), 2, 0)
+    Image.new("RGB", (1000, 20), "white").save(held[0])
+    out = tmp_path / "m.safetensors"
+    r = run_cli(["train", style, "--photos", photos, "-o", out, "--steps", "1", "-q",
+                 *TINY_FLAGS, "--holdout=2"], cli_env)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    with open(out, "rb") as fh:  # the metadata as written: strict JSON
+        n = int.from_bytes(fh.read(8), "little")
+        head = json.loads(fh.read(n))
+    meta = json.loads(head["__metadata__"]["painterly"],
+                      parse_constant=lambda c: pytest.fail(f"{c} in the metadata"))
+    q = meta["quality"]
+    assert q["photos"] == 1 and q["small"] == 1 and q["grid"] >= 1
+    lines = describe(meta)
+    assert lines and "nan" not in lines[0].lower()
+
+
+def test_the_figure_leaves_out_what_it_cannot_measure(tiny_weights):
+    import warnings
+
+    from painterly import weights
+    from painterly.network.quality import MIN_SIDE, measures_of, summary
+    from painterly.scoring import grid_strength, scorer_net
+
+    vgg = scorer_net(weights.load_weights(str(tiny_weights)))
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert grid_strength(torch.rand(2, 96).numpy()) != grid_strength(
+            torch.rand(2, 96).numpy())  # NaN: not measured, and no warning
+        q = measures_of(lambda x: x, [torch.rand(1, 3, 2, 96)], torch.rand(1, 3, 48, 48), vgg)
+    assert q["photos"] == 0 and q["small"] == 1 and "grid" not in q
+    assert summary(q) == f"not measured (the held-out photos are under {MIN_SIDE} px on a side)"

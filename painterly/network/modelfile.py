@@ -101,7 +101,7 @@ def encode(net_or_state: TransformNet | dict[str, torch.Tensor], arch: Arch,
         tensors[k] = v.detach().cpu().contiguous()
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": METHOD_KIND,
             "arch": arch.to_dict(), **meta}
-    text = json.dumps(full, sort_keys=True)
+    text = json.dumps(full, sort_keys=True, allow_nan=False)  # strict JSON: never NaN
     return save(tensors, metadata={"painterly": text, "sha256": _digest(text, tensors)})
 
 

@@ -9,6 +9,10 @@ is the median over them of the measures of :mod:`painterly.scoring`: the texture
 of each picture to the painting as training saw it, its content distance to its photo, and
 its grid strength.
 
+A held-out photo whose central square is under :data:`MIN_SIDE` px (a very wide or tall
+photo) is not measured, and a measure that cannot be taken is left out of the figure: it
+never holds NaN.
+
 The verdict is "far from converged" when the network has seen fewer photos (steps x
 batch) than a quarter of the default recipe's (``TrainOptions``: 2000 x 4), or when its
 texture distance is above :data:`TEXTURE_LIMIT`.  The limit was chosen by measurement
@@ -20,6 +24,7 @@ Files written before the figure existed have none; they load as before and say n
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +42,7 @@ SIDE = 256  # longest side of the pictures measured
 PHOTOS = 4  # held-out photos measured, at most
 WORK_SHARE = 0.25  # of the default recipe's photos seen (steps x batch), at least
 TEXTURE_LIMIT = 0.3  # texture distance above which a network is far off (measured: module text)
+MIN_SIDE = 32  # px of the central square of a photo measured, at least (two grid periods)
 
 
 def seen_style(style: torch.Tensor, photo_size: int, style_scale: float) -> torch.Tensor:
@@ -56,20 +62,28 @@ def centre_crop(x: torch.Tensor, side: int = SIDE) -> torch.Tensor:
 def measures_of(paint: Callable[[torch.Tensor], torch.Tensor], photos: list[torch.Tensor],
                 style: torch.Tensor, vgg: VGGFeatures) -> dict[str, Any]:
     """The medians of texture distance, content distance and grid strength of ``paint``'s
-    pictures of the central :data:`SIDE` px squares of ``photos`` (up to :data:`PHOTOS`, at
-    the scale training saw them), against ``style`` (the painting as training saw it)."""
+    pictures of the central :data:`SIDE` px squares of ``photos`` (up to :data:`PHOTOS` of
+    at least :data:`MIN_SIDE` px, at the scale training saw them), against ``style`` (the
+    painting as training saw it).  A measure with no finite value is left out; ``small``:
+    the held-out photos too small to measure."""
     fs = features(vgg, style)
     rows, side = [], 0
-    for p in photos[:PHOTOS]:
-        x = centre_crop(p.float())
+    crops = [centre_crop(p.float()) for p in photos]
+    usable = [x for x in crops if min(x.shape[-2:]) >= MIN_SIDE]
+    for x in usable[:PHOTOS]:
         y = paint(x).float().clamp(0, 1)
         fo = features(vgg, y)
         rows.append((texture_distance(fo, fs), content_distance(fo, features(vgg, x)),
                      grid_strength(to_pil(y.cpu()))))
         side = max(side, x.shape[-1])
-    return {"size": side, "photos": len(rows),
-            **{k: round(statistics.median(r[i] for r in rows), 4)
-               for i, k in enumerate(("texture", "content", "grid"))}}
+    q: dict[str, Any] = {"size": side or SIDE, "photos": len(rows)}
+    for i, k in enumerate(("texture", "content", "grid")):
+        vals = [r[i] for r in rows if math.isfinite(r[i])]
+        if vals:
+            q[k] = round(statistics.median(vals), 4)
+    if len(usable) < len(crops):
+        q["small"] = len(crops) - len(usable)
+    return q
 
 
 def measure(net: torch.nn.Module, photos: list[torch.Tensor], style: torch.Tensor,
@@ -119,6 +133,8 @@ def figure(net: torch.nn.Module, photos: list[torch.Tensor], style: torch.Tensor
 def summary(q: dict[str, Any]) -> str:
     """The figure in one line."""
     if not _real(q.get("texture")):
+        if q.get("small"):
+            return f"not measured (the held-out photos are under {MIN_SIDE} px on a side)"
         return "not measured (no held-out photos)"
     photos, side = (v if _real(v) else "?" for v in (q.get("photos"), q.get("size")))
     return (f"texture {q['texture']:.3f}, content {_num(q.get('content'))}, grid "
