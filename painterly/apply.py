@@ -75,9 +75,10 @@ def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = 
     """Where each result goes, checked (never an input, nor in an input folder: ``inputs``
     are the sources named, the model among them; nor, unless ``overwrite``, a file already
     there); refuses two inputs that would write the same file.  Creates the output folder
-    when needed (removed again if a check fails).  Under torchrun each process looks for
-    earlier results among its own share only (another's may be written meanwhile)."""
-    from .dist import world
+    when needed (removed again if a check fails).  Under torchrun every process checks
+    every output, and none writes before all have (:func:`painterly.dist.all_checked`):
+    each meets the same error, which rank 0 says."""
+    from .dist import all_checked, world
     from .images import WRITE_FORMATS, check_writable
     from .paths import check_output, check_output_folder, same_file
 
@@ -87,8 +88,9 @@ def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = 
     _refuse_inputs(o, out, read)
     w = world()
     if len(files) == 1 and o.suffix.lower() in WRITE_FORMATS and not o.is_dir():
-        check_writable(o, "-o", inputs=read, overwrite=overwrite or not w.main)
+        check_writable(o, "-o", inputs=read, overwrite=overwrite)
         check_output(o, "-o", folders=folders, overwrite=True)
+        all_checked(w)
         return [o]
     if (o.exists() and not o.is_dir()) or (not o.exists() and o.suffix.lower() in WRITE_FORMATS):
         raise UsageError(f"-o {out}: {len(files)} inputs need an output folder, not an image "
@@ -106,16 +108,15 @@ def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = 
                              f"folder")
     made = not o.exists()
     check_output_folder(o, "-o")
-    mine = set(targets[w.rank::w.size])
     try:
         for t in targets:
-            check_output(t, "-o", inputs=read, folders=folders,
-                         overwrite=overwrite or t not in mine)
+            check_output(t, "-o", inputs=read, folders=folders, overwrite=overwrite)
     except BaseException:
         if made:
             with contextlib.suppress(OSError):
                 o.rmdir()
         raise
+    all_checked(w)
     return targets
 
 
@@ -177,7 +178,7 @@ def apply_files(method: Method, files: list[Path], outs: list[Path], opts: Apply
 def cmd_apply(args: argparse.Namespace) -> int:
     """The ``apply`` subcommand: every option checked, then clip or images."""
     from . import methods
-    from .dist import world
+    from .dist import done, totals, world
     from .inputs import scan, warn_emulated
     from .video import is_video_output, sniff_video
 
@@ -205,20 +206,22 @@ def cmd_apply(args: argparse.Namespace) -> int:
     outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model],
                         args.overwrite)
     skipped: list[Path] = []
+    w = world()
     try:
         n = apply_files(method, files, outs, opts, args.quiet, skipped)
+        n, bad = totals([n, len(skipped)], w)  # of every process under torchrun
     except Interrupted as e:
-        w = world()
         if w.main:
             where = Path(args.output) if len(outs) > 1 else outs[0]
             share = " (rank 0's share)" if w.size > 1 else ""
             print(f"painterly: interrupted; {e.written} of {len(outs[w.rank::w.size])} "
                   f"pictures{share} written to {where}, each whole", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if world().size == 1:
-        first = files[0] if len(files) == 1 else args.inputs[0]
-        _closing_line(n, len(found.skipped) + len(skipped), first, outs, args,
-                      getattr(method, "about", ""))
+    finally:
+        done(w)
+    first = files[0] if len(files) == 1 else args.inputs[0]
+    _closing_line(n, len(found.skipped) + bad, first, outs, args,
+                  getattr(method, "about", ""), say=w.main)
     named = [f for f in skipped if str(f) in args.inputs]  # not found in a folder: asked for
     if named:
         from .errors import ImageError
@@ -230,15 +233,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _closing_line(n: int, bad: int, first: str | Path, outs: list[Path],
-                  args: argparse.Namespace, about: str) -> None:
-    """What was written (also with -q when files were skipped); an error when nothing could
-    be."""
+                  args: argparse.Namespace, about: str, say: bool = True) -> None:
+    """What was written (also with -q when files were skipped; ``say`` False: not here, by
+    another process); an error when nothing could be."""
     from .errors import ImageError
 
     if n == 0:
         raise ImageError(f"{first}: no image could be read; nothing written")
     where = outs[0] if len(outs) == 1 else Path(args.output)
     note = f"; skipped {bad} damaged file{'s' if bad != 1 else ''}" if bad else ""
-    if not args.quiet or bad:
+    if say and (not args.quiet or bad):
         print(f"{n} image{'s' if n != 1 else ''} written to {where}"
               + (f" ({about})" if about else "") + note, file=sys.stderr)

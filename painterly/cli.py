@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from .apply import add_apply_parser
@@ -188,15 +189,28 @@ def _main(argv: Sequence[str] | None) -> int:
             return EXIT_USAGE
         return args.func(args)
     except PainterlyError as e:
-        print(f"painterly: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(str(e))
     except (Interrupted, KeyboardInterrupt):
         return _interrupted()
     except (MemoryError, RuntimeError) as e:  # CUDA or the CPU allocator out of memory
         if not is_out_of_memory(e):
             raise
-        print(f"painterly: error: {OUT_OF_MEMORY}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(OUT_OF_MEMORY)
+
+
+ERROR_GRACE_S = 5.0  # under torchrun: how long the other processes leave rank 0 to say it
+
+
+def _error(message: str) -> int:
+    """One line on stderr for an error the user can fix; exit status 2.  Under torchrun
+    every process meets the same error: rank 0 says it, and the others wait for it to (when
+    rank 0 ends, torchrun stops them), saying it themselves only if it does not (an error
+    of theirs alone)."""
+    if os.environ.get("WORLD_SIZE", "1") not in ("", "1") \
+            and os.environ.get("RANK", "0") not in ("", "0"):
+        time.sleep(ERROR_GRACE_S)
+    print(f"painterly: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:

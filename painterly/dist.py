@@ -80,3 +80,24 @@ def from_main(value: int, w: World, device: torch.device) -> int:
 def barrier(w: World) -> None:
     if w.size > 1:
         torch_dist.barrier()
+
+
+def all_checked(w: World) -> None:
+    """Wait until every process has come here (no-op alone): a run that checks before it
+    writes (apply's outputs) must not see another process's results as earlier ones.  Joins
+    a gloo group for it when no group is there (:func:`done` leaves it)."""
+    if w.size == 1:
+        return
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group("gloo")
+    torch_dist.barrier()
+
+
+def totals(values: list[int], w: World) -> list[int]:
+    """The sums of ``values`` over the processes (each process's own alone); after
+    :func:`all_checked`."""
+    if w.size == 1 or not torch_dist.is_initialized():
+        return list(values)
+    t = torch.tensor(values, dtype=torch.int64)
+    torch_dist.all_reduce(t)
+    return [int(v) for v in t.tolist()]

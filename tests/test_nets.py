@@ -529,6 +529,39 @@ def test_sigterm_leaves_a_usable_checkpoint(tmp_path, photos, style, cli_env):
     assert load_model(out).meta["steps"] == ck.meta["steps"]
 
 
+def _torchrun(args: list, env: dict) -> subprocess.CompletedProcess:
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed beside this Python")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "painterly",
+           *map(str, args)]
+    return subprocess.run(cmd, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_torchrun_says_an_error_once_and_apply_checks_every_output(tmp_path, photos, style,
+                                                                     cli_env):
+    # an error was said once per process; apply's processes each checked their own share
+    # of the outputs (two different lines), and a finished apply said nothing
+    r = _torchrun(["train", style, "--photos", photos, "-o", tmp_path / "m.safetensors",
+                   "--batch", "3", "--steps", "1"], cli_env)
+    said = [ln for ln in r.stderr.splitlines() if ln.startswith("painterly:")]
+    assert r.returncode != 0 and said == \
+        ["painterly: error: --batch 3 is not a multiple of the 2 processes"], r.stderr
+    assert "exitcode  : 2" in r.stderr  # torchrun reports the usage error's status
+    model, out = tiny_model(tmp_path / "n.safetensors"), tmp_path / "styled"
+    r = _torchrun(["apply", model, photos, "-o", out, "--size", "32"], cli_env)
+    said = [ln for ln in r.stderr.splitlines() if ln.startswith("9 images")]
+    assert r.returncode == 0 and len(said) == 1, r.stderr
+    assert said[0].startswith(f"9 images written to {out}")
+    for i in range(0, 9, 2):  # rank 0's share (p0, p2 ...) gone: it wrote them again
+        (out / f"p{i}.png").unlink()
+    r = _torchrun(["apply", model, photos, "-o", out, "--size", "32"], cli_env)
+    said = [ln for ln in r.stderr.splitlines() if ln.startswith("painterly:")]
+    assert len(said) == 1 and "p1.png: exists" in said[0], r.stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"p{i}.png" for i in range(1, 9, 2)]
+
+
 def test_torchrun_two_processes_hold_the_same_weights_as_one(tmp_path, photos, style, tiny):
     torchrun = Path(sys.executable).parent / "torchrun"
     if not torchrun.exists():
