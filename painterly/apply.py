@@ -200,11 +200,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     found = scan(args.inputs)
     files = found.files
     method = methods.for_apply(args.model, runtime, opts=opts)  # before any folder is made
+    outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model],
+                        args.overwrite)
     if not args.quiet and world().main:  # a network's quality figure (and warnings)
         methods.tell_notes(method)
         warn_emulated(opts.precision, runtime.device, args.quiet)  # after every check
-    outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model],
-                        args.overwrite)
     skipped: list[Path] = []
     w = world()
     try:

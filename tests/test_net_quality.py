@@ -161,6 +161,10 @@ def test_apply_prints_the_figure_and_the_warning(tmp_path, photos, style, tiny, 
     assert said[1].startswith("painterly: warning: far from converged (4 photos seen")
     r = run_cli(["apply", out, photo, "-o", tmp_path / "q.png", "-q"], cli_env)
     assert r.returncode == 0 and r.stderr == "", r.stderr
+    # an output already there is refused before the figure is told: one line
+    r = run_cli(["apply", out, photo, "-o", tmp_path / "o.png"], cli_env)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "o.png: exists" in r.stderr
 
 
 def test_an_old_model_file_loads_and_says_nothing_of_quality(tmp_path, photos, cli_env):
