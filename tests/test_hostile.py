@@ -5,6 +5,7 @@ half-written.  Files are generated here (a bomb header, FIFOs, damaged model fil
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -677,3 +678,25 @@ def test_a_finished_run_can_be_run_again_when_asked(w, tmp_path):
         _train(w, out, opts={"steps": 4, "checkpoint_every": 2})
     done = _train(w, out, opts={"steps": 4, "checkpoint_every": 2}, overwrite=True)
     assert done.steps == 4 and load_model(out).meta["steps"] == 4
+
+
+def test_a_model_file_of_the_other_command_says_which_made_it(w, tmp_path, capsys):
+    # "not a painterly style network" / "not a painterly fast model file" did not say what
+    # the file was, and a model with NaN weights did not say it was damaged
+    import shutil
+
+    from painterly.fast.modelfile import SHIPPED
+
+    shutil.copy(SHIPPED, tmp_path / "f.safetensors.ckpt")
+    shutil.copy(w["M"], tmp_path / "n.safetensors.ckpt")
+    cases = [(["train", w["style"], "--photos", w["photos"], "-o", "f.safetensors",
+               "--resume"], "the any-painting model, made by 'painterly train-fast'"),
+             (["train-fast", "--photos", w["photos"], "-o", "n.safetensors", "--resume"],
+              "a style network, made by 'painterly train'"),
+             (["apply", w["nan.safetensors"], w["content"], "-o", "out.png"],
+              "the network is damaged"),
+             (["export", SHIPPED, "-o", "f.onnx"], "is not exported")]
+    for args, words in cases[:3] if importlib.util.find_spec("onnx") is None else cases:
+        code = cli.main([str(a) for a in args])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and words in err[0], (args, err)

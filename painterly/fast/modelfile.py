@@ -25,6 +25,7 @@ from ..images import atomic_write
 from .model import KIND, FastArch, FastNet
 
 FORMAT = "painterly-fast-model"
+NETWORK_FORMAT = "painterly-style-network"  # a style network's files (said, not read)
 FORMAT_VERSION = 1
 MAX_HEADER = 16 * 2 ** 20
 DTYPES = ("F32", "BF16", "F16", "F64", "I64")
@@ -94,6 +95,11 @@ def _header(data: bytes, name: str) -> dict[str, Any]:
         meta = json.loads(info["painterly"])
     except (UnicodeDecodeError, ValueError, KeyError, TypeError):
         raise FastModelError(f"{name}: not a painterly fast model file") from None
+    if isinstance(meta, dict) and meta.get("format") == NETWORK_FORMAT:
+        raise FastModelError(f"{name}: a style network, made by 'painterly train', not the "
+                             f"any-painting model of 'painterly train-fast': it paints with "
+                             f"'painterly apply {name} PHOTO -o OUT' and is continued by "
+                             f"'train --resume'")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise FastModelError(f"{name}: not a painterly fast model file")
     if meta.get("format_version") != FORMAT_VERSION:

@@ -41,6 +41,7 @@ from ..images import atomic_write
 from .transform import KIND, Arch, TransformNet
 
 FORMAT = "painterly-style-network"
+FAST_FORMAT = "painterly-fast-model"  # the any-painting model's files (said, not read)
 FORMAT_VERSION = 1
 METHOD_KIND = "network"  # the room that loads these files (painterly.methods); older files
 # do not name it
@@ -167,6 +168,11 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
         meta = json.loads(info["painterly"])
     except (TypeError, ValueError, RecursionError):
         raise ModelError(f"{name}: the description in the file is damaged") from None
+    if isinstance(meta, dict) and meta.get("format") == FAST_FORMAT:
+        raise ModelError(f"{name}: the any-painting model, made by 'painterly train-fast', not a "
+                         f"style network of 'painterly train': it paints with 'painterly "
+                         f"stylize PHOTO PAINTING -o OUT --method fast --fast-model {name}', "
+                         f"is continued by 'train-fast --resume' and is not exported")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT \
             or meta.get("kind", METHOD_KIND) != METHOD_KIND:
         raise ModelError(f"{name}: not a painterly style network")
@@ -205,7 +211,9 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
             raise ModelError(f"{name}: tensor {k!r} has shape {tuple(state[k].shape)}, the "
                              f"network needs {tuple(t.shape)}")
         if not torch.isfinite(state[k].float()).all():
-            raise ModelError(f"{name}: tensor {k!r} holds NaN or infinite values")
+            raise ModelError(f"{name}: the network is damaged (tensor {k!r} holds NaN or "
+                             f"infinite values: its training diverged); train it again, with "
+                             f"a lower --lr")
         state[k] = state[k].float()  # float32 whatever torch's default type
     return ModelFile(arch, state, meta, extra)
 
