@@ -805,6 +805,9 @@ def test_resume_refuses_another_painting(tmp_path, photos, style, tiny):
     with pytest.raises(UsageError, match="trained on the painting style.png"):
         train(str(other), str(photos), str(out), make(TrainOptions, steps=3, batch=2, **TINY),
               rt, quiet=True, resume=True, steps_given=True)
+    with pytest.raises(UsageError, match="or drop --resume to train afresh on this one$"):
+        train(str(other), str(photos), str(out), make(TrainOptions, steps=3, batch=2, **TINY),
+              rt, quiet=True, resume=True, steps_given=True, overwrite=True)
     done = train(str(style), str(photos), str(out), make(TrainOptions, steps=3, batch=2,
                                                          **TINY), rt, quiet=True,
                  resume=True, steps_given=True)

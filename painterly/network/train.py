@@ -221,9 +221,10 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
         state, adam, recorded = mf.state, mf.extra, mf.meta.get("holdout")
         was = mf.meta.get("style") if isinstance(mf.meta.get("style"), dict) else {}
         if was.get("sha256") and was["sha256"] != _sha256(style):  # not silently another
+            afresh = "drop --resume" if overwrite else "use --overwrite instead of --resume"
             raise UsageError(f"--resume: the checkpoint {ckpt} was trained on the painting "
                              f"{was.get('name', '?')}, not {style}; give that picture, or "
-                             f"train afresh on this one with --overwrite")
+                             f"{afresh} to train afresh on this one")
     keep = keeps_earlier(out, resume, start)  # a stopped run then writes beside it
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
