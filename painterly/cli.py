@@ -198,7 +198,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _error(OUT_OF_MEMORY)
 
 
-ERROR_GRACE_S = 5.0  # under torchrun: how long the other processes leave rank 0 to say it
+ERROR_GRACE_S = 20.0  # under torchrun: how long the other processes leave rank 0 to say it
+# (5 s was too short on a loaded machine: rank 0 had not ended, and both said it)
 
 
 def _error(message: str) -> int:
