@@ -156,16 +156,38 @@ def refuse_existing(path: str | os.PathLike, what: str, overwrite: bool) -> None
                          f"to replace it")
 
 
+STEP_PICTURES = "step_*.png"  # a run's step pictures: snapshots, previews
+
+
+def earlier_steps(folder: str | os.PathLike) -> list[Path]:
+    """The step pictures (:data:`STEP_PICTURES`, files only) in ``folder``, sorted."""
+    p = Path(folder)
+    return sorted(f for f in p.glob(STEP_PICTURES) if f.is_file()) if p.is_dir() else []
+
+
 def refuse_earlier_steps(folder: str | os.PathLike, what: str, kind: str,
                          overwrite: bool) -> None:
-    """A folder of a run's step pictures (``step_*.png``: snapshots, previews) that holds an
-    earlier run's is refused, one line, unless ``overwrite``: the new run would replace
-    them one by one."""
-    p = Path(folder)
-    earlier = next(iter(sorted(p.glob("step_*.png"))), None) if p.is_dir() else None
+    """A folder of a run's step pictures (snapshots, previews) that holds an earlier run's
+    is refused, one line, unless ``overwrite``: then :func:`clear_earlier_steps` removes
+    them before the new run starts."""
+    earlier = next(iter(earlier_steps(folder)), None)
     if earlier is not None and not overwrite:
         raise UsageError(f"{what}: holds {kind} of an earlier run ({earlier.name}); give "
                          f"another folder, or add {OVERWRITE_FLAG} to replace them")
+
+
+def clear_earlier_steps(folder: str | os.PathLike, what: str) -> None:
+    """Remove an earlier run's step pictures from ``folder`` (nothing else in it), once
+    every check has passed and ``--overwrite`` was given: the new run's pictures are not
+    mixed with them."""
+    for f in earlier_steps(folder):
+        try:
+            f.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise ImageError(f"{what}: cannot remove the earlier {f.name} "
+                             f"({e.strerror or e}); remove it, or give another folder") from None
 
 
 def refuse_checkpoint(ckpt: str | os.PathLike, overwrite: bool, what: str = "of an earlier "

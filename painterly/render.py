@@ -31,6 +31,7 @@ from .inputs import warn_emulated
 from .paths import (
     check_output,
     check_output_folder,
+    clear_earlier_steps,
     kept_note,
     partial_target,
     refuse_earlier_steps,
@@ -241,6 +242,8 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
     c_img, s_imgs, init = _read_inputs(content, styles, opts, paths, quiet)
     method = methods.for_options(opts, runtime)
     warn_emulated(opts.precision, runtime.device, quiet)  # after every check
+    if snap_dir is not None and overwrite:  # not mixed with the new run's
+        clear_earlier_steps(snap_dir, f"--snapshots {snapshots}")
     existed = {path: os.path.lexists(path) for path in (output, log, plot, animate)
                if path}  # kept if interrupted
     rec = Recorder(quiet, save_every, snap_dir, anim, fit_longest(*c_img.size, opts.size))

@@ -4,7 +4,8 @@ before any work, one line naming the file:
 * the model file and ``MODEL.ckpt`` are never an input (the style image, the weights, a
   model trained from) nor inside a photo folder, and the model's name is a model file's;
 * the previews folder is neither a photo folder nor a file, and an earlier run's previews
-  in it are refused unless ``--overwrite`` (or ``--resume``, which adds its own);
+  in it are refused unless ``--overwrite`` (they are removed once every check has passed,
+  :func:`make_previews`) or ``--resume`` (the same run's, kept; it adds its own);
 * a fresh run refuses a model or checkpoint already there unless ``--overwrite``.
 """
 
@@ -18,6 +19,8 @@ from .errors import UsageError
 from .paths import (
     check_input_folder,
     check_output,
+    check_output_folder,
+    clear_earlier_steps,
     refuse_checkpoint,
     refuse_earlier_steps,
     same_file,
@@ -65,6 +68,17 @@ def check_previews(previews: str, photos: Sequence[str], replace: bool) -> None:
         raise UsageError(f"--previews {previews}: is a file; give a folder (created if "
                          f"needed)")
     refuse_earlier_steps(previews, f"--previews {previews}", "previews", replace)
+
+
+def make_previews(previews: str | None, resume: bool, overwrite: bool) -> None:
+    """Create the previews folder (checked), on the main process once every other check
+    has passed; with ``overwrite`` on a fresh run, remove the earlier run's previews in it
+    (a resumed run keeps them: they are its own)."""
+    if not previews:
+        return
+    folder = check_output_folder(previews, "--previews")
+    if overwrite and not resume:
+        clear_earlier_steps(folder, f"--previews {previews}")
 
 
 def held_out_again(files: list[Path], names: object, where: str) -> tuple[list[Path],

@@ -74,6 +74,7 @@ def test_stylize_refuses_a_snapshot_folder_of_an_earlier_run(w, tmp_path, capsys
     snaps = tmp_path / "snaps"
     snaps.mkdir()
     before = earlier(snaps / "step_00002.png")
+    earlier(snaps / "step_00004.png")  # not made by the new run: removed by --overwrite
     args = ["stylize", w["content"], w["style"], "-o", tmp_path / "o.png", "--snapshots",
             snaps, "--save-every", "2", *FAST]
     code, err = run(args, capsys)
@@ -81,6 +82,7 @@ def test_stylize_refuses_a_snapshot_folder_of_an_earlier_run(w, tmp_path, capsys
         == before
     assert run([*args, "--overwrite"], capsys)[0] == 0
     assert (snaps / "step_00002.png").read_bytes() != before
+    assert sorted(p.name for p in snaps.iterdir()) == ["step_00002.png"]
 
 
 @pytest.mark.parametrize("command", ["train", "train-fast"])
@@ -95,6 +97,40 @@ def test_training_refuses_a_previews_folder_of_an_earlier_run(w, tmp_path, capsy
     assert refused(code, err, "step_000001.png"), err
     assert (prev / "step_000001.png").read_bytes() == before
     assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "train-fast"])
+def test_overwrite_replaces_an_earlier_runs_previews_and_resume_keeps_them(w, tmp_path,
+                                                                           capsys, command):
+    """--overwrite removes the earlier run's previews (step_*.png, nothing else) once every
+    check has passed, so the new run's are not mixed with them; --resume keeps the run's
+    own."""
+    photos = tmp_path / "many"
+    photos.mkdir()
+    for i in range(8):
+        save_png(gradient_image(48, 40, seed=i), photos / f"p{i}.png")
+    prev = tmp_path / "prev"
+    prev.mkdir()
+    for step in (2, 4, 6):
+        earlier(prev / f"step_{step:06d}.png")
+    (prev / "notes.txt").write_text("mine")
+    (prev / "step_000008.jpg").write_text("not a preview")
+    head = ["train", w["style"], "--downs", "2"] if command == "train" else \
+        ["train-fast", "--widths", "4,6,8,8", "--holdout", "2", "--style-photo-size", "40"]
+    args = [*head, "--photos", photos, "-o", tmp_path / "pv.safetensors", "--batch", "2",
+            "--crop", "32", "--photo-size", "48", "--precision", "fp32", "--previews", prev,
+            "--preview-every", "2", "-q"]
+    # a run refused (too few photos left to train on) removes nothing
+    code, err = run([*args, "--steps", "2", "--overwrite", "--holdout", "7"], capsys)
+    assert code == 2 and len(list(prev.glob("step_*.png"))) == 3, err
+    code, err = run([*args, "--steps", "2", "--overwrite"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in prev.iterdir()) == ["notes.txt", "step_000002.png",
+                                                        "step_000008.jpg"]
+    code, err = run([*args, "--steps", "4", "--resume"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in prev.glob("step_*.png")) == ["step_000002.png",
+                                                                "step_000004.png"]
 
 
 @pytest.mark.parametrize("command", ["train", "train-fast"])

@@ -40,9 +40,8 @@ from ..config import Runtime, make
 from ..errors import UsageError
 from ..images import image_tensor, load_image, save_image, to_pil
 from ..inputs import collect, warn_emulated
-from ..paths import check_output_folder
 from ..statistics import gram
-from ..trainfiles import check_training_outputs, held_out_again
+from ..trainfiles import check_training_outputs, held_out_again, make_previews
 from ..training import Crops, StopFlag, adam_state, batches, load_adam_state, seeded, split_photos
 from ..version import __version__
 from ..vgg import build
@@ -169,8 +168,6 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
     if len(train_files) < 2 * topts.batch:
         raise UsageError(f"--photos: {len(train_files)} photos to train on, fewer than twice "
                          f"--batch {topts.batch}")
-    if previews and w.main:
-        check_output_folder(previews, "--previews")
     dist.init(w, device)
     try:
         precision = dev.resolve_precision(topts.precision, device)
@@ -199,6 +196,8 @@ def train_fast(folders: list[str], out: str, topts: FastTrainOptions, runtime: R
                  for a, b in zip(held[0::2], held[1::2])]
         meta = {**_meta(topts, folders, len(train_files), held, w), "train_seconds": seconds,
                 **({"init_from": lineage} if lineage else {})}
+        if w.main:  # created (earlier previews removed on --overwrite) once all is checked
+            make_previews(previews, resume, overwrite)
         return _loop(model, net, opt, params, loss_fn, (data_c, data_s), pairs, meta, out,
                      topts, start, device, precision, previews, quiet, w)
     finally:

@@ -21,7 +21,7 @@ import torch
 
 from ..config import make
 from ..errors import PainterlyError, UsageError
-from ..paths import check_output_folder, interrupted_path
+from ..paths import interrupted_path
 from ..trainfiles import check_training_outputs
 from .modelfile import OLD_LAYOUT, ModelError, ModelFile, load_model
 from .options import TrainOptions
@@ -126,8 +126,3 @@ def keeps_earlier(out: str, resume: bool, start: int) -> bool:
         return True
     return not isinstance(steps, int) or steps > start
 
-
-def make_previews(previews: str | None) -> None:
-    """Create the previews folder (checked) on the main process."""
-    if previews:
-        check_output_folder(previews, "--previews")

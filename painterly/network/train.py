@@ -59,7 +59,7 @@ from ..inputs import scan, warn, warn_emulated
 from ..objective import PerceptualLoss, feature_net, for_training, load_styles
 from ..paths import free_interrupted_path, kept_note
 from ..signals import deferred
-from ..trainfiles import held_out_again
+from ..trainfiles import held_out_again, make_previews
 from ..training import (
     Crops,
     StopFlag,
@@ -73,7 +73,7 @@ from ..version import __version__
 from ..vgg import VGGWeights
 from ..weights import resolve
 from .estimate import Estimate, for_run
-from .guard import check_outputs, keeps_earlier, make_previews, resume_from
+from .guard import check_outputs, keeps_earlier, resume_from
 from .modelfile import ModelFile, save_model, thumbnail_png
 from .options import TrainOptions
 from .quality import describe, figure, seen_style
@@ -244,7 +244,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
                          (state, adam, workers), meta, (Path(out), ckpt, keep),
                          measure=w.main and (not quiet or topts.minutes > 0))
             if w.main:  # created once everything else is checked
-                make_previews(previews)
+                make_previews(previews, resume, overwrite)
             run.style_q = seen_style(style_t, topts.photo_size, topts.style_scale)
             line = ""
             if topts.minutes:  # the steps that fit, from the pace measured on rank 0
