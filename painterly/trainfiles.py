@@ -3,7 +3,8 @@ before any work, one line naming the file:
 
 * the model file and ``MODEL.ckpt`` are never an input (the style image, the weights, a
   model trained from) nor inside a photo folder, and the model's name is a model file's;
-* the previews folder is neither a photo folder nor a file, and an earlier run's previews
+* the previews folder is neither a photo folder nor a file, is refused when no photo is
+  held out (it would stay empty), and an earlier run's previews
   in it are refused unless ``--overwrite`` (they are removed once every check has passed,
   :func:`make_previews`) or ``--resume`` (the same run's, kept; it adds its own);
 * a fresh run refuses a model or checkpoint already there unless ``--overwrite``.
@@ -68,6 +69,17 @@ def check_previews(previews: str, photos: Sequence[str], replace: bool) -> None:
         raise UsageError(f"--previews {previews}: is a file; give a folder (created if "
                          f"needed)")
     refuse_earlier_steps(previews, f"--previews {previews}", "previews", replace)
+
+
+def check_previews_shown(previews: str | None, holdout: int, resumed: str = "") -> None:
+    """Previews show the held-out photos: ``--previews`` with none held out is refused
+    (it would make an empty folder).  ``resumed``: the checkpoint whose options hold none."""
+    if not previews or holdout > 0:
+        return
+    if resumed:
+        raise UsageError(f"--previews needs held-out photos, and the checkpoint {resumed} "
+                         f"holds out none: leave out --previews")
+    raise UsageError("--previews needs held-out photos: leave out --holdout 0 or --previews")
 
 
 def make_previews(previews: str | None, resume: bool, overwrite: bool) -> None:

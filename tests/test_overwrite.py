@@ -133,6 +133,23 @@ def test_overwrite_replaces_an_earlier_runs_previews_and_resume_keeps_them(w, tm
                                                                 "step_000004.png"]
 
 
+def test_previews_without_held_out_photos_are_refused(w, tmp_path, capsys):
+    """Previews show the held-out photos: with --holdout 0 (or a checkpoint that holds out
+    none) --previews is refused in one line, and no folder is made."""
+    prev, model = tmp_path / "prev", tmp_path / "m.safetensors"
+    args = ["train", w["style"], "--photos", w["photos"], "-o", model, *TINY_NET,
+            "--holdout", "0"]
+    code, err = run([*args, "--previews", prev], capsys)
+    assert code == 2 and err.strip() == "painterly: error: --previews needs held-out photos: "\
+        "leave out --holdout 0 or --previews", err
+    assert not prev.exists() and not model.exists()
+    assert run(args, capsys)[0] == 0
+    code, err = run([*args, "--previews", prev, "--resume", "--steps", "2"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "holds out none" in lines[0], err
+    assert not prev.exists()
+
+
 @pytest.mark.parametrize("command", ["train", "train-fast"])
 @pytest.mark.parametrize("case", ["model in photos", "previews are photos", "picture name",
                                   "picture replaced"])

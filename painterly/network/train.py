@@ -59,7 +59,7 @@ from ..inputs import scan, warn, warn_emulated
 from ..objective import PerceptualLoss, feature_net, for_training, load_styles
 from ..paths import free_interrupted_path, kept_note
 from ..signals import deferred
-from ..trainfiles import held_out_again, make_previews
+from ..trainfiles import check_previews_shown, held_out_again, make_previews
 from ..training import (
     Crops,
     StopFlag,
@@ -225,6 +225,7 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
             raise UsageError(f"--resume: the checkpoint {ckpt} was trained on the painting "
                              f"{was.get('name', '?')}, not {style}; give that picture, or "
                              f"{afresh} to train afresh on this one")
+    check_previews_shown(previews, topts.holdout, str(ckpt) if resume else "")
     keep = keeps_earlier(out, resume, start)  # a stopped run then writes beside it
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
