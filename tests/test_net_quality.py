@@ -62,6 +62,10 @@ def test_a_run_short_of_the_default_recipe_is_told_so_before_it_starts():
     assert Estimate(1.0, 1000, batch=8).note() == ""  # the same photos in fewer steps
     assert Estimate(1.0, 10).note() == ""  # the batch not known: no guess
     assert short.to_json()["note"] == short.note()
+    # one step, one photo: said in the singular (it said "1 steps of 2 see 2 photos")
+    assert Estimate(0.5, 1, batch=2).note().startswith("1 step of 2 sees 2 photos; ")
+    assert Estimate(0.5, 1, batch=1).note().startswith("1 step of 1 sees 1 photo; ")
+    assert Estimate(0.5, 3, batch=1).note().startswith("3 steps of 1 see 3 photos; ")
 
 
 def test_train_prints_the_time_it_will_take_before_it_starts(tmp_path, photos, style,

@@ -59,10 +59,13 @@ class Estimate:
         recipe, full = TrainOptions(), default_work()
         if not self.batch or planned * self.batch >= full:
             return ""
-        need = -(-full // self.batch)
-        return (f"{planned} steps of {self.batch} see {planned * self.batch:,} photos; the "
+        need, seen = -(-full // self.batch), planned * self.batch
+        steps = f"{planned} step of" if planned == 1 else f"{planned} steps of"
+        sees = "sees" if planned == 1 else "see"
+        return (f"{steps} {self.batch} {sees} {seen:,} photo{'s' * (seen != 1)}; the "
                 f"default recipe's measured quality came after {full:,} ({recipe.steps} x "
-                f"{recipe.batch}): expect a weaker network, or give it {need} steps (about "
+                f"{recipe.batch}): expect a weaker network, or give it {need} "
+                f"step{'s' * (need != 1)} (about "
                 f"{duration(need * self.seconds_per_step + self.decode_seconds)} here)")
 
     def to_json(self) -> dict[str, float | int | str]:
