@@ -24,6 +24,18 @@ LONG = {"size": 48, "steps": 100000, "scales": 1}  # runs until cancelled
 SHORT = {"size": 48, "steps": 4, "scales": 1}
 
 
+
+def done_job(data: Path, name: str) -> Path:
+    """A finished job's folder in a data folder: its record and a 48 x 40 result."""
+    folder = data / "jobs" / name
+    folder.mkdir(parents=True)
+    rec = {"id": name, "content": "0" * 32 + ".png", "styles": ["1" * 32 + ".png"],
+           "options": {"size": 48}, "status": "done", "created": 1.0}
+    (folder / "job.json").write_text(json.dumps(rec))
+    Image.new("RGB", (48, 40)).save(folder / "result.png")
+    return folder
+
+
 def test_page_and_schema(client):
     r = client.get("/")
     assert r.status_code == 200 and "painterly" in r.text
@@ -488,12 +500,7 @@ def test_ids_with_a_trailing_newline_are_not_ids(make_client, tmp_path: Path):
     """The ids were checked with "^...$", which lets a trailing newline through: a job
     folder so named was loaded into the gallery, and such upload and model ids were taken
     for ids (the file then missing)."""
-    name = "20250101-000000-0000beef\n"
-    folder = tmp_path / "jobs" / name
-    folder.mkdir(parents=True)
-    rec = {"id": name, "content": "0" * 32 + ".png", "styles": ["1" * 32 + ".png"],
-           "options": {"size": 48}, "status": "done", "created": 1.0}
-    (folder / "job.json").write_text(json.dumps(rec))
+    done_job(tmp_path, "20250101-000000-0000beef\n")
     c = make_client(tmp_path)
     assert c.get("/api/jobs").json()["jobs"] == []
     assert c.get("/api/jobs/20250101-000000-0000beef%0a").status_code == 404
@@ -527,12 +534,7 @@ def test_a_range_that_cannot_be_sent_is_refused_in_one_line(client):
 
 def test_head_is_answered_where_get_serves_a_file(make_client, tmp_path: Path):
     """HEAD /api/jobs/<id>/result.png was answered 405."""
-    folder = tmp_path / "jobs" / "20250101-000000-0000cafe"
-    folder.mkdir(parents=True)
-    rec = {"id": folder.name, "content": "0" * 32 + ".png", "styles": ["1" * 32 + ".png"],
-           "options": {"size": 48}, "status": "done", "created": 1.0}
-    (folder / "job.json").write_text(json.dumps(rec))
-    Image.new("RGB", (48, 40)).save(folder / "result.png")
+    folder = done_job(tmp_path, "20250101-000000-0000cafe")
     Image.new("RGB", (48, 40)).save(folder / "thumb.jpg")
     c = make_client(tmp_path)
     for name in ("result.png", "thumb.jpg"):
@@ -574,12 +576,7 @@ def test_a_killed_server_s_leftovers_are_swept_at_start(make_client, tmp_path: P
     """Half-written files of a killed server (.*.part in uploads and job folders) and the
     folder of a network click killed before its job.json stayed for ever; they are removed
     at start, and nothing else."""
-    kept_job = tmp_path / "jobs" / "20250101-000000-0000cafe"
-    kept_job.mkdir(parents=True)
-    rec = {"id": kept_job.name, "content": "0" * 32 + ".png", "styles": ["1" * 32 + ".png"],
-           "options": {"size": 48}, "status": "done", "created": 1.0}
-    (kept_job / "job.json").write_text(json.dumps(rec))
-    Image.new("RGB", (48, 40)).save(kept_job / "result.png")
+    kept_job = done_job(tmp_path, "20250101-000000-0000cafe")
     (kept_job / ".result.mp4.k3j2.part").write_bytes(b"half")
     killed = tmp_path / "jobs" / "20250101-000000-0000dead"
     killed.mkdir()
