@@ -77,7 +77,8 @@ def init_weights(net: nn.Module, act: str) -> None:
     PyTorch's default the deepest level's features came out 30x smaller than the first's,
     and the decoder learned to ignore them), zero biases."""
     for m in net.modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, nn.Conv2d) and not m.weight.is_meta:  # (built to be loaded: meta
+            # tensors draw by Python's reference code, whose first use took 1.7 s to import)
             nn.init.kaiming_normal_(m.weight, a=LEAK if act == "leaky" else 0.0,
                                     nonlinearity="leaky_relu")
             nn.init.zeros_(m.bias)
