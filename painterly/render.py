@@ -187,6 +187,9 @@ def _check_outputs(output: str, inputs: list[str], log: str | None, plot: str | 
     if not snapshots:
         return None
     for flag, path in outputs:
+        if same_file(path, snapshots):
+            raise UsageError(f"--snapshots {snapshots}: is also given as {flag}; give the "
+                             "snapshots a folder of their own")
         if same_file(Path(path).parent, snapshots) and Path(path).name.startswith("step_"):
             raise UsageError(f"{flag} {path}: snapshots would replace it; use another "
                              "--snapshots folder")

@@ -108,6 +108,26 @@ def test_output_paths_checked_before_work(images, tmp_path, capsys, monkeypatch)
     assert leftovers(tmp_path) == [] and not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.parametrize("flag", ["-o", "--log", "--plot", "--animate"])
+def test_snapshots_folder_that_is_an_output_is_refused_before_work(flag, images, tmp_path,
+                                                                   capsys, monkeypatch):
+    content, style = images
+    from painterly import methods
+
+    def no_work(*a, **k):
+        raise AssertionError("work started before the paths were checked")
+
+    monkeypatch.setattr(methods, "for_options", no_work)
+    names = {"-o": "o.png", "--log": "l.csv", "--plot": "p.png", "--animate": "a.gif"}
+    args = {f: str(tmp_path / n) for f, n in names.items()}
+    same = args[flag]
+    code = cli.main(["stylize", str(content), str(style), *FAST,
+                     *[a for f, p in args.items() for a in (f, p)], "--snapshots", same])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"is also given as {flag}" in err[0], err
+    assert not os.path.lexists(same) and leftovers(tmp_path) == []
+
+
 def test_long_names_get_short_temporary_names(tmp_path):
     name = "y" * 250 + ".png"
     assert len(temp_prefix(name)) <= 42
