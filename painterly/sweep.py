@@ -305,14 +305,15 @@ def _render_all(made: dict[tuple[int, int], Method], c_img, s_imgs,
         with deferred():
             target = _target(path, res, existed)
             images[(r, c)], res.files[(r, c)] = im, save_result(im, target)
-        log_rows.append({"file": path.name, cols.flag: cols.labels[c],
+        log_rows.append({"file": res.files[(r, c)].name, cols.flag: cols.labels[c],
                          **({rows.flag: rows.labels[r]} if rows else {}),
                          "seconds": round(res.seconds[(r, c)], 3),
                          **{k: f"{last.get(k, 0.0):.6g}" for k in ("content", "style", "tv",
                                                                       "total")}})
         if not quiet:
             label = " ".join(f"{v.flag}={v.labels[j]}" for v, j in parts)
-            print(f"[{i}/{len(plans)}] {label}: {res.seconds[(r, c)]:.1f} s -> {path}",
+            print(f"[{i}/{len(plans)}] {label}: {res.seconds[(r, c)]:.1f} s -> "
+                  f"{res.files[(r, c)]}",
                   file=sys.stderr)
         if res.interrupted:
             break

@@ -130,3 +130,32 @@ def test_a_sweep_paints_each_combination_by_the_method_it_names(tmp_path, tiny, 
         res = sweep(*images[:1], [images[1]], tmp_path / f"o{i}", b, [parse_vary(vary)],
                     runtime=rt, thumb=32)
         assert called == want and len(res.files) == 2
+
+
+def test_an_interrupted_sweep_names_the_pictures_it_wrote(tmp_path, images, capsys):
+    """Over an earlier sweep, an interrupted run's picture goes beside the earlier one: the
+    CSV row and the progress line name the file written, not the earlier result."""
+    from types import SimpleNamespace
+
+    from painterly.errors import Interrupted
+
+    class Stops:
+        def _weights_for(self, opts):
+            return SimpleNamespace(arch="vgg19")
+
+        def picture(self, *a, **k):
+            raise Interrupted(Image.new("RGB", (32, 24), "blue"))
+
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = {n: out / n for n in ("01_style-weight=1.png", "sheet.png", "sweep.csv")}
+    for p in earlier.values():
+        p.write_bytes(b"an earlier result")
+    res = sweep(images[0], [images[1]], out, make_options(size=32, steps=1),
+                [parse_vary("style-weight=1,2")], thumb=32, stylizer=Stops(),
+                overwrite=True, quiet=False)
+    assert res.interrupted and res.files[(0, 0)].name == "01_style-weight=1.interrupted.png"
+    assert all(p.read_bytes() == b"an earlier result" for p in earlier.values())
+    rows = (out / "sweep.interrupted.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("01_style-weight=1.interrupted.png,1,")
+    assert "-> " + str(res.files[(0, 0)]) in capsys.readouterr().err
