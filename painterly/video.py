@@ -363,6 +363,9 @@ def write_mp4(frames: Sequence[np.ndarray], path: str | os.PathLike, rate: int) 
                                                    format="rgb24")
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a written clip is ordinary
         os.replace(tmp, path)
     except (av.error.FFmpegError, OSError) as e:
         raise VideoError(f"{path}: cannot write the clip ({_why(e)})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -698,3 +699,13 @@ def test_odd_sides_are_kept_where_the_encoder_takes_them(tmp_path, ext, quality,
     assert video.process_clip(src, out, lambda x: x, longest=63, quiet=True,
                               quality=quality) == 0
     assert video.probe(out).upright_size == size
+
+
+def test_an_animation_clip_gets_the_permissions_of_any_other_file(tmp_path):
+    pytest.importorskip("av")
+    frames = [np.full((24, 32, 3), v, np.uint8) for v in (0, 128, 255)]
+    video.write_mp4(frames, tmp_path / "a.mp4", 10)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.mp4").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["a.mp4"]
