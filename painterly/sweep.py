@@ -70,8 +70,10 @@ def parse_vary(spec: str) -> Vary:
     if not eq or not name or not vals.strip():
         raise UsageError(f"--vary {spec!r}: expected NAME=VALUE1,VALUE2,...")
     if name not in {f.name for f in dataclasses.fields(Options)}:
-        coerce(name, "", (Options, Runtime, MaskPaths))  # unknown: says which names exist
-        raise UsageError(f"--vary {name.replace('_', '-')}: cannot be varied within a sweep")
+        if name in {f.name for c in (Runtime, MaskPaths) for f in dataclasses.fields(c)}:
+            raise UsageError(f"--vary {name.replace('_', '-')}: cannot be varied within a "
+                             f"sweep")
+        coerce(name, "", (Options,))  # unknown: says which names can be varied
     sep = ";" if ";" in vals else ","
     labels = [v.strip() for v in vals.split(sep) if v.strip()]
     return Vary(name, labels, [coerce(name, v, (Options,)) for v in labels])

@@ -42,6 +42,12 @@ def test_parse_vary():
     for bad in ("steps", "steps=", "nonsense=1,2", "steps=1.5", "weights=a.pt"):
         with pytest.raises(UsageError):
             parse_vary(bad)
+    with pytest.raises(UsageError, match="cannot be varied"):
+        parse_vary("device=cpu,cpu")
+    with pytest.raises(UsageError) as e:  # the names listed are those that can be varied
+        parse_vary("bogus=1,2")
+    assert "--style-weight" in str(e.value) and "--device" not in str(e.value)
+    assert "--fast-model" not in str(e.value) and "--mask" not in str(e.value)
 
 
 def test_layout_has_the_right_grid_and_titles():
