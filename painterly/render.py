@@ -3,6 +3,7 @@ animation, loss log, and the output written atomically (also on Ctrl-C)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import io
@@ -235,35 +236,41 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
     elif save_every and not snapshots:
         raise UsageError("--save-every needs --snapshots DIR")
     anim = _check_animation(animate)
+    made = bool(snapshots) and not os.path.lexists(snapshots)  # removed again if left empty
     snap_dir = _check_outputs(output, input_files(content, styles, opts, runtime, paths), log,
                               plot, animate, snapshots, overwrite)
-    if plot:
-        from .plot import plot_format  # fails early if plotting is unavailable
-
-        plot_format(plot)  # a name it can be written as
-
-    c_img, s_imgs, init = _read_inputs(content, styles, opts, paths, quiet)
-    method = methods.for_options(opts, runtime)
-    warn_emulated(opts.precision, runtime.device, quiet)  # after every check
-    if snap_dir is not None and overwrite:  # not mixed with the new run's
-        clear_earlier_steps(snap_dir, f"--snapshots {snapshots}")
-    existed = {path: os.path.lexists(path) for path in (output, log, plot, animate)
-               if path}  # kept if interrupted
-    rec = Recorder(quiet, save_every, snap_dir, anim, fit_longest(*c_img.size, opts.size))
-    status = 0
     try:
-        result = method.picture(
-            c_img, s_imgs, opts, rec, mask=paths.mask or None, style_masks=paths.style_masks,
-            init=init)
-    except Interrupted as e:
-        result = e.image
-        status = EXIT_INTERRUPTED
+        if plot:
+            from .plot import plot_format  # fails early if plotting is unavailable
+
+            plot_format(plot)  # a name it can be written as
+
+        c_img, s_imgs, init = _read_inputs(content, styles, opts, paths, quiet)
+        method = methods.for_options(opts, runtime)
+        warn_emulated(opts.precision, runtime.device, quiet)  # after every check
+        if snap_dir is not None and overwrite:  # not mixed with the new run's
+            clear_earlier_steps(snap_dir, f"--snapshots {snapshots}")
+        existed = {path: os.path.lexists(path) for path in (output, log, plot, animate)
+                   if path}  # kept if interrupted
+        rec = Recorder(quiet, save_every, snap_dir, anim, fit_longest(*c_img.size, opts.size))
+        status = 0
+        try:
+            result = method.picture(
+                c_img, s_imgs, opts, rec, mask=paths.mask or None, style_masks=paths.style_masks,
+                init=init)
+        except Interrupted as e:
+            result = e.image
+            status = EXIT_INTERRUPTED
+        finally:
+            rec.close()
+        with deferred():  # a second Ctrl-C or a SIGTERM waits until the result is written
+            written, others = write_results(rec, result, status, existed, output, log, plot,
+                                            animate)
+            also = f" (and {', '.join(others)})" if others else ""
+            report_written(status, f"{written}{kept_note(output, written)}{also}", quiet)
+        return status
     finally:
-        rec.close()
-    with deferred():  # a second Ctrl-C or a SIGTERM waits until the result is written
-        written, others = write_results(rec, result, status, existed, output, log, plot,
-                                        animate)
-        also = f" (and {', '.join(others)})" if others else ""
-        report_written(status, f"{written}{kept_note(output, written)}{also}", quiet)
-    return status
+        if made and snap_dir is not None:  # made by this run and left empty: not kept
+            with contextlib.suppress(OSError):
+                snap_dir.rmdir()
 

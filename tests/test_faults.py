@@ -128,6 +128,27 @@ def test_snapshots_folder_that_is_an_output_is_refused_before_work(flag, images,
     assert not os.path.lexists(same) and leftovers(tmp_path) == []
 
 
+def test_a_snapshots_folder_left_empty_is_not_kept(images, tmp_path, capsys, monkeypatch):
+    """Stopped before the first snapshot (Ctrl-C, or an error after the outputs were
+    checked), the run left the folder it had made, empty."""
+    content, style = images
+    from painterly import methods
+
+    for stop in (KeyboardInterrupt, UsageError("refused")):
+        def stopped(*a, _stop=stop, **k):
+            raise _stop
+
+        monkeypatch.setattr(methods, "for_options", stopped)
+        snaps, kept = tmp_path / "new" / "snaps", tmp_path / "kept"
+        kept.mkdir(exist_ok=True)
+        for folder in (snaps, kept):
+            code = cli.main(["stylize", str(content), str(style), *FAST, "-o",
+                             str(tmp_path / f"{folder.name}.png"), "--snapshots", str(folder)])
+            assert code != 0
+        assert not snaps.exists() and kept.is_dir()  # made by the run: gone; given: kept
+    capsys.readouterr()
+
+
 def test_long_names_get_short_temporary_names(tmp_path):
     name = "y" * 250 + ".png"
     assert len(temp_prefix(name)) <= 42
