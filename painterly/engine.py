@@ -25,7 +25,7 @@ import torch
 from . import objective
 from .color import match_colors
 from .config import Options
-from .device import module_device
+from .device import module_device, ordinary
 from .errors import Interrupted, UsageError
 from .images import fit_longest, resize_tensor
 from .objective import Loss, TargetCache
@@ -105,12 +105,6 @@ def check_callback(callback: object, name: str = "callback") -> None:
         shown = repr(callback) if len(repr(callback)) <= 40 else type(callback).__name__
         raise UsageError(f"{name}={shown} is not callable; give a function that takes a "
                          f"painterly.Progress, or None")
-
-
-def ordinary(x: torch.Tensor) -> torch.Tensor:
-    """``x``, copied outside inference mode when it was made in it (autograd cannot save such
-    a tensor for the backward pass)."""
-    return x.clone() if x.is_inference() else x
 
 
 # Coarse-to-fine schedule, chosen by measurement (benchmarks/RESULTS.md).  L-BFGS steps at

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .errors import ImageError
-from .paths import TEMP_SUFFIX, check_input_file, check_output, fallback_path, temp_prefix
+from .paths import TEMP_SUFFIX, check_input_file, check_output, fallback_path, publish, temp_prefix
 from .signals import deferred
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000
@@ -451,10 +451,7 @@ def atomic_write(path: str | os.PathLike):
                                        dir=p.parent or ".")
             with os.fdopen(fd, "wb") as fh:
                 yield fh
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved image is ordinary
-            os.replace(tmp, p)
+            publish(tmp, p)
         except BaseException as e:
             if tmp is not None:
                 with contextlib.suppress(OSError):

@@ -299,3 +299,12 @@ def fallback_path(path: str | os.PathLike, suffix: str = ".png") -> Path:
     """Where to put a finished result whose own path cannot be written: the temp folder."""
     stem = Path(path).stem[:TEMP_NAME_CHARS] or "result"
     return Path(tempfile.gettempdir()) / f"painterly-rescued-{stem}-{os.getpid()}{suffix}"
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Put a finished temporary file in its place, with the permissions of any file made
+    here (``mkstemp`` makes them 0600, readable by the owner only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)

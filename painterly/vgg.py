@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import winograd
+from .device import from_state
 from .errors import UsageError
 
 ARCHS = {
@@ -96,12 +97,6 @@ def receptive_field(name: str, arch: str = "vgg19") -> int:
     raise AssertionError(target)  # canonical() accepted the name, so it is in the list
 
 
-def _ordinary(t: torch.Tensor) -> torch.Tensor:
-    """``t``, or a copy of it where it was made under ``torch.inference_mode()`` (weights
-    loaded so cannot take part in a backward pass)."""
-    return t.clone() if t.is_inference() else t
-
-
 class VGGFeatures(nn.Module):
     """VGG convolutional layers up to ``last``; returns the requested features by name."""
 
@@ -120,14 +115,9 @@ class VGGFeatures(nn.Module):
         for name in self.names:
             if name.startswith("conv"):
                 w = weights.state[f"{name}.weight"]
-                # built empty and given the weights: no random numbers drawn, nothing thrown
-                # away (skip_init's to_empty went through Python reference code whose first
-                # use imported sympy: 1.7 s of every run)
-                with torch.device("meta"):
-                    conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
-                conv.load_state_dict({"weight": _ordinary(w.to(f32)), "bias": _ordinary(
-                    weights.state[f"{name}.bias"].to(f32))}, assign=True)
-                self.convs[name] = conv
+                self.convs[name] = from_state(  # given the weights, none drawn
+                    lambda w=w: nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1),
+                    {"weight": w, "bias": weights.state[f"{name}.bias"]})
         self.pooling = pooling
         if self.preprocess == "caffe":
             mean = torch.tensor(CAFFE_MEAN_BGR, dtype=f32).flip(0) / 255.0  # as RGB in 0..1

@@ -44,7 +44,7 @@ import torch
 from . import bars, paths
 from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
 from .images import fit_longest, to_rgb8
-from .paths import TEMP_SUFFIX, temp_prefix
+from .paths import TEMP_SUFFIX, publish, temp_prefix
 
 # extension -> container format
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
@@ -363,10 +363,7 @@ def write_mp4(frames: Sequence[np.ndarray], path: str | os.PathLike, rate: int) 
                                                    format="rgb24")
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a written clip is ordinary
-        os.replace(tmp, path)
+        publish(tmp, path)
     except (av.error.FFmpegError, OSError) as e:
         raise VideoError(f"{path}: cannot write the clip ({_why(e)})") from None
     finally:
@@ -605,10 +602,7 @@ class ClipWriter:
                 self.out.mux(self.astream.encode(None))
             self.out.close()
             self._closed = True
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp, 0o666 & ~umask)
-            os.replace(self.tmp, self.path)
+            publish(self.tmp, self.path)
         except BaseException as e:
             self.discard()
             if isinstance(e, _av().FFmpegError):  # a muxer's refusal: one line, no traceback

@@ -121,7 +121,7 @@ def test_network_stylize_takes_its_checked_values(tmp_path):
         net.transform(np.zeros((1, 3, 16, 20), np.float32))
 
 
-def test_fast_progress_in_the_photo_s_colours(tiny):
+def test_fast_progress_in_the_photo_s_colours(tiny, precision):
     """With --preserve-color luminance the refining steps paint in grey; a callback saw the
     grey picture, where optimisation shows the finished colours."""
     m = FastMethod(tiny_model(), device="cpu", precision="fp32", weights=tiny)
@@ -134,7 +134,8 @@ def test_fast_progress_in_the_photo_s_colours(tiny):
     photo[..., 0] = 0.8  # a red photo
     photo[..., 1:] = 0.2
     m.picture(photo, [stripes_image()], make(Options, size=32, method="fast", refine=2,
-                                             preserve_color="luminance"), look)
+                                             preserve_color="luminance", precision=precision),
+              look)
     assert seen and all(float(np.abs(s[0] - s[1]).mean()) > 0.1 for s in seen)
 
 

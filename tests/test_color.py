@@ -152,7 +152,7 @@ def test_colours_matched_between_the_parts_that_meet():
 
 
 @pytest.mark.parametrize("method", ["optimise", "fast"])
-def test_spatial_control_reaches_colour_keeping(tiny, method, monkeypatch):
+def test_spatial_control_reaches_colour_keeping(tiny, method, monkeypatch, precision):
     seen = []
     real = color.match_styles
 
@@ -165,7 +165,8 @@ def test_spatial_control_reaches_colour_keeping(tiny, method, monkeypatch):
     painting = np.asarray(_halves((0.8, 0.1, 0.1), (0.1, 0.1, 0.8)).squeeze(0).permute(1, 2, 0))
     labels = np.zeros((24, 32), np.uint8)
     labels[:, 16:] = 255
-    kw = dict(weights=tiny, size=32, steps=2, device="cpu", preserve_color="histogram")
+    kw = dict(weights=tiny, size=32, steps=2, device="cpu", preserve_color="histogram",
+              precision=precision)
     if method == "fast":
         kw.update(method="fast", refine=1)
     stylize(photo, [painting, painting], mask=labels,

@@ -231,7 +231,7 @@ def test_regions_take_their_own_style(method, tmp_path):
     assert right > left
 
 
-def test_blend_weights_scale_each_region_s_strength(method, tmp_path):
+def test_blend_weights_scale_each_region_s_strength(method, tmp_path, precision):
     """With --mask the weights say how strongly each region takes its painting, as with
     optimisation (they were ignored without a word): weight 0 keeps the photo there."""
     photo = gradient_image(32, 32)
@@ -241,7 +241,7 @@ def test_blend_weights_scale_each_region_s_strength(method, tmp_path):
     labels = np.zeros((32, 32, 3), np.float32)
     labels[:, 16:] = 1.0
     mask = str(save_png(labels, tmp_path / "mask.png"))
-    opts = make(Options, size=32, method="fast", refine=0)
+    opts = make(Options, size=32, method="fast", refine=0, precision=precision)
     even = np.asarray(method.picture(c, [a, b], opts, mask=mask), dtype=float)
     half = np.asarray(method.picture(c, [a, b], opts.replace(style_blend_weights=[2.0, 1.0]),
                                      mask=mask), dtype=float)

@@ -71,9 +71,10 @@ class OptimisedFrames:
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
         from .. import engine
+        from ..device import ordinary
 
         with engine.gradients():  # whatever the caller's mode
-            return self._frame(engine.ordinary(frame))
+            return self._frame(ordinary(frame))
 
     def _frame(self, frame: torch.Tensor) -> torch.Tensor:
         from .. import color, engine, temporal
