@@ -51,6 +51,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import UsageError
 from .images import separable_conv
 
 FrameFn = Callable[[torch.Tensor], torch.Tensor]
@@ -84,6 +85,17 @@ def _grey(x: torch.Tensor | np.ndarray) -> np.ndarray:
 def _luma(x: torch.Tensor) -> torch.Tensor:
     """The grey of RGB (N x 3 x H x W -> N x 1 x H x W)."""
     return x[:, :1] * LUMA[0] + x[:, 1:2] * LUMA[1] + x[:, 2:3] * LUMA[2]
+
+
+def need_flow() -> None:
+    """UsageError unless OpenCV, which finds the optical flow, can be imported: asked when a
+    clip's frames are made, so that a clip that would need it stops before its first frame
+    rather than with a traceback after it."""
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        raise UsageError("clips are steadied along the optical flow, which needs OpenCV: "
+                         "pip install 'painterly[video]'") from None
 
 
 def optical_flow(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray,
@@ -483,5 +495,7 @@ def temporal_blend(fn: FrameFn, strength: float = 0.7, sigma: float = 0.1,
                    warp_mode: str = "bilinear", flow_side: int | None = None,
                    keep_detail: bool = False) -> TemporalBlend:
     """Wrap any per-frame stylizer with flow-guided temporal blending (:class:`TemporalBlend`)."""
+    if strength > 0:
+        need_flow()
     return TemporalBlend(fn, strength, sigma, flow_method, warp_mode, camera, flow_side,
                          keep_detail)

@@ -105,7 +105,7 @@ def _av():
     try:
         import av
     except ImportError:  # pragma: no cover - av is a pinned dependency
-        raise VideoError("video needs PyAV: pip install av") from None
+        raise VideoError("clips need PyAV: pip install 'painterly[video]'") from None
     return av
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -709,3 +710,30 @@ def test_an_animation_clip_gets_the_permissions_of_any_other_file(tmp_path):
     os.umask(umask)
     assert (tmp_path / "a.mp4").stat().st_mode & 0o777 == 0o666 & ~umask
     assert [p.name for p in tmp_path.iterdir()] == ["a.mp4"]
+
+
+@pytest.mark.parametrize("how", ["stylize", "stylize --method fast", "apply"])
+def test_a_clip_without_opencv_stops_before_any_frame_with_one_line(tmp_path, monkeypatch,
+                                                                     capsys, tiny, how):
+    """OpenCV comes with PyAV in painterly[video]; a Python with PyAV only is told what to
+    install before the first frame, not shown cv2's traceback part way through the clip."""
+    from painterly.cli import main
+
+    from .test_nets import tiny_model
+
+    monkeypatch.setenv("PAINTERLY_WEIGHTS", tiny)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 fails
+    src = make_clip(tmp_path / "in.mp4", n=3, audio=False)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "out.mp4"
+    style = save_png(stripes_image(), tmp_path / "style.png")
+    if how == "apply":
+        args = ["apply", str(tiny_model(tmp_path / "m.safetensors")), str(src)]
+    else:
+        args = ["stylize", str(src), str(style), *how.split()[1:]]
+    code = main([*args, "-o", str(out), "--size", "32", "--precision", "fp32", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "pip install 'painterly[video]'" in err, err
+    assert list(out_dir.iterdir()) == []

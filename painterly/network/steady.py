@@ -146,6 +146,8 @@ def frame_fn(net: Network, preserve_color: str = "none", strength: float = 1.0,
     with the lock it stayed within 4%.  (At 256 px the loss did not show.)"""
     from .. import temporal
 
+    if lock or blend > 0:
+        temporal.need_flow()
     locked = GridLocked(net, keep_detail=keep_detail) if lock else None
     paint = locked or net.transform
 

@@ -69,6 +69,12 @@ class OptimisedFrames:
     _prev_in: torch.Tensor | None = field(default=None, repr=False)
     _prev_raw: torch.Tensor | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.clip.temporal:  # each frame starts from the one before, carried by the flow
+            from ..temporal import need_flow
+
+            need_flow()
+
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
         from .. import engine
         from ..device import ordinary
