@@ -47,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..device import pick_device
 
     pick_device(runtime.device)  # a clear error now rather than in every job
+    _check_weights(runtime.weights)
     if runtime.fast_model:  # read now: a wrong path would show only as the shipped model
         from ..fast.modelfile import load_fast
 
@@ -65,6 +66,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--data-dir {data_dir}: cannot use it ({e.strerror or e})") from None
     _announce(so, token, data_dir)
     return _serve(app, so)
+
+
+def _check_weights(explicit: str) -> None:
+    """Weights named by --weights or PAINTERLY_WEIGHTS, read now: a wrong file would fail
+    every picture the page asks for.  The cached VGG-19 (or its first fetch) waits for the
+    first picture, as on the command line."""
+    if not explicit and not os.environ.get("PAINTERLY_WEIGHTS"):
+        return
+    from ..weights import resolve
+
+    try:
+        resolve(explicit, fetch=False)
+    except PainterlyError as e:
+        raise UsageError(f"--weights {e}" if explicit else str(e)) from None
 
 
 def default_dir() -> Path:

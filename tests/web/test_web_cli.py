@@ -247,3 +247,27 @@ def test_serve_on_every_interface_prints_addresses_a_browser_can_open(
     app.state.studio.release()
     assert web_cli.addresses("192.168.1.20") == ["192.168.1.20"]
     assert web_cli.addresses("[::1]") == ["::1"]
+
+
+def test_serve_refuses_weights_it_cannot_read_at_start(monkeypatch, tmp_path: Path,
+                                                       tiny_weights: str, capsys):
+    """A wrong --weights (or PAINTERLY_WEIGHTS) started the studio, and every picture the
+    page asked for then failed; now it is refused before the server starts, in one line."""
+    uvicorn = pytest.importorskip("uvicorn", reason="the web extras are not installed")
+    pytest.importorskip("fastapi", reason="the web extras are not installed")
+    started = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: started.append(self))
+    monkeypatch.delenv("PAINTERLY_WEIGHTS", raising=False)
+    base = ["serve", "--port", "8769", "--data-dir", str(tmp_path / "d"), "--device", "cpu"]
+    (tmp_path / "bad.pt").write_bytes(b"not weights")
+    for bad, named in [(tmp_path / "none.pt", "--weights"), (tmp_path / "bad.pt", "--weights")]:
+        assert cli.main([*base, "--weights", str(bad)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and named in err and bad.name in err, err
+    monkeypatch.setenv("PAINTERLY_WEIGHTS", str(tmp_path / "none.pt"))
+    assert cli.main(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.count("PAINTERLY_WEIGHTS=") == 1, err
+    assert not started and not (tmp_path / "d").exists()
+    monkeypatch.setenv("PAINTERLY_WEIGHTS", tiny_weights)
+    assert cli.main(base) == 0 and len(started) == 1
