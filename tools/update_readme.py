@@ -16,7 +16,8 @@ COMMANDS = [  # (what, option classes) of the commands' own options
     ("`apply` (also `--device`)", [ApplyOptions, FolderFormat, ClipOutput]),
     ("`sweep`", [SweepOptions, FolderFormat]),
     ("`train`: files", [TrainFiles]),
-    ("`serve` (also `--weights`, `--device`, `--photos`)", [ServeOptions]),
+    ("`serve` (also `--weights`, `--fast-model`, `--device`, `--photos`)",
+     [ServeOptions]),
 ]
 
 
