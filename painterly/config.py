@@ -415,6 +415,8 @@ def coerce(name: str, value: Any, classes: Sequence[type] = ALL,
         raise UsageError(spelling.unknown(str(name), list(fmap)))
     t = _type_name(fmap[name][1])
     flag = spelling.name(name)
+    if value is None and _unset(fmap[name][1]) is not None:  # None: not given (Python)
+        return _unset(fmap[name][1])
     if t == "int":
         return parse_int(flag, value)
     if t == "float":
@@ -439,6 +441,16 @@ def coerce(name: str, value: Any, classes: Sequence[type] = ALL,
         return str(value)
     except (TypeError, ValueError):
         raise UsageError(f"{flag}: expects {t}, got {_show(value)}") from None
+
+
+def _unset(f: dataclasses.Field) -> str | list | None:
+    """The value of an option that is off unless given ('-' in the tables: "" or an empty
+    list), which None also means; None for every other option."""
+    if f.default == "":
+        return ""
+    if f.default_factory is not dataclasses.MISSING and f.default_factory() == []:
+        return []
+    return None
 
 
 def _show(value: Any) -> str:

@@ -179,3 +179,20 @@ def test_a_loss_that_is_not_finite_names_the_weight_to_lower(weights, named, tin
         painterly.stylize(gradient_image(24, 24), stripes_image(24, 24), **_kw(tiny), **weights)
     assert str(e.value) == ("the loss is not finite; lower the learning rate or the loss "
                             f"weights (here the {named}: its term is not finite)")
+
+
+def test_none_for_an_option_that_is_off_unless_given_is_its_default(tiny, monkeypatch):
+    """weights=None and fast_model=None became the file name 'None' ('None: weights file not
+    found'), and style_blend_weights=None was refused as not a list: None is the default of
+    every option shown as '-' in the options table, as it is for Stylizer(weights=None)."""
+    monkeypatch.setenv("PAINTERLY_WEIGHTS", tiny)
+    img, style = gradient_image(24, 24), stripes_image(24, 24)
+    kw = dict(size=24, steps=1, scales=1, device="cpu", init="noise")
+    want = np.asarray(painterly.stylize(img, style, **kw))
+    got = painterly.stylize(img, style, weights=None, fast_model=None, style_blend_weights=None,
+                            style_layer_weights=None, **kw)
+    assert np.array_equal(np.asarray(got), want)
+    opts = painterly.config.make_options(style_blend_weights=None, size=24)
+    assert opts.style_blend_weights == [] and opts.size == 24
+    with pytest.raises(painterly.UsageError, match="size"):  # an option with a value: no
+        painterly.stylize(img, style, size=None, **{k: v for k, v in kw.items() if k != "size"})
