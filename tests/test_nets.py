@@ -957,3 +957,20 @@ def test_an_infinite_gradient_stops_training_before_the_update(tmp_path, photos,
     monkeypatch.undo()
     net = Network.load(out, "cpu")  # written with the weights of before the update
     assert all(torch.isfinite(p).all() for p in net.net.parameters())
+
+
+@pytest.mark.parametrize("command", ["train", "train-fast"])
+def test_too_few_photos_for_the_held_out_ones_says_what_to_do(command, tmp_path, style, capsys,
+                                                               monkeypatch, tiny):
+    """Two photos and the default --holdout said only that none were left ('--holdout: 4
+    of 2 photos held out leaves none to train on'), not what to change."""
+    from painterly.cli import main
+
+    monkeypatch.setenv("PAINTERLY_WEIGHTS", tiny)
+    photos = photo_folder(tmp_path, 2)
+    args = [command, *([str(style)] if command == "train" else []), "--photos", str(photos),
+            "-o", str(tmp_path / "m.safetensors"), "--steps", "1", "-q"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "add photos or lower --holdout" in err, err
+    assert not (tmp_path / "m.safetensors").exists()

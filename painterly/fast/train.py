@@ -210,7 +210,9 @@ def _photos(folders: list[str], topts: FastTrainOptions, w: dist.World,
     those the checkpoint held out (``recorded``), kept as they were."""
     files = collect(folders, quiet=not w.main)
     if topts.holdout >= len(files):
-        raise UsageError(f"--holdout {topts.holdout}: the folders have only {len(files)} photos")
+        raise UsageError(f"--holdout {topts.holdout}: the folders have only {len(files)} "
+                         f"photos, none left to train on; add photos or lower --holdout "
+                         f"(at least 2)")
     if recorded is not None:
         with contextlib.suppress(ValueError):  # none recorded: drawn as they were
             return held_out_again(files, recorded, ", ".join(folders))

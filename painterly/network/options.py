@@ -244,7 +244,8 @@ class TrainOptions:
         d = dashes
         if self.holdout >= count:
             raise UsageError(f"{d}holdout: {self.holdout} of {count} photos held out leaves "
-                             "none to train on")
+                             f"none to train on; add photos or lower {d}holdout (0 holds "
+                             "none out)")
         if count - self.holdout < self.batch:
             raise UsageError(f"{d}photos: {count - self.holdout} to train on (after "
                              f"{self.holdout} held out), fewer than {d}batch {self.batch}; "
