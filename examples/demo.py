@@ -19,5 +19,6 @@ if __name__ == "__main__":
     try:
         main(size=size)
     except PainterlyError as e:  # one clear line, as the CLI does
-        print(f"painterly: error: {e}", file=sys.stderr)
+        text = str(e).replace("size=", "SIZE ", 1)  # the script's SIZE, not a keyword
+        print(f"painterly: error: {text}", file=sys.stderr)
         sys.exit(2)

@@ -63,16 +63,17 @@ def demo_photo() -> Path:
 
 
 def main(out_dir: str = "out/demo", size: int = 384) -> Path:
-    from .config import Options
+    from .config import KEYWORDS, Options, validate
     from .render import stylize_picture
 
+    opts = validate(Options(size=size), spelling=KEYWORDS)  # before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     style = out / "style.png"
     make_style_image().save(style)
     content = demo_photo()
     result = out / "result.png"
-    stylize_picture(str(content), [str(style)], str(result), Options(size=size), quiet=False,
+    stylize_picture(str(content), [str(style)], str(result), opts, quiet=False,
                     overwrite=True)  # the demo's own folder: each run replaces its files
     Image.open(content).convert("RGB").save(out / "content.png")
     print(f"demo result: {result.resolve()}")

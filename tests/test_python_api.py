@@ -196,3 +196,20 @@ def test_none_for_an_option_that_is_off_unless_given_is_its_default(tiny, monkey
     assert opts.style_blend_weights == [] and opts.size == 24
     with pytest.raises(painterly.UsageError, match="size"):  # an option with a value: no
         painterly.stylize(img, style, size=None, **{k: v for k, v in kw.items() if k != "size"})
+
+
+def test_the_demo_checks_its_size_before_writing_anything(tmp_path):
+    """examples/demo.py 1 made out/demo and wrote its painting there, then stopped with
+    '--size: 1 is below the minimum 16', a flag the script does not have."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "1"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == "painterly: error: SIZE 1 is below the minimum 16", r.stderr
+    assert list(tmp_path.iterdir()) == []
