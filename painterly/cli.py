@@ -60,9 +60,24 @@ class _Parser(argparse.ArgumentParser):
         if m:
             near = difflib.get_close_matches(m[1], re.findall(r"'([^']*)'", m[2]), n=1)
             message += f"; did you mean '{near[0]}'?" if near else ""
+        if message.startswith("the following arguments are required"):
+            message += self._greedy_hint()
         sub = self.prog.removeprefix("painterly").strip()
         raise UsageError(f"{sub + ': ' if sub else ''}{message} (see "
                          f"'{self.prog} --help')")
+
+    def _greedy_hint(self) -> str:
+        """For missing names after a flag that takes several values (``--style-masks``,
+        ``--style-blend-weights`` ...): it took the names that followed it."""
+        several = {o for a in self._actions if a.nargs in ("+", "*") for o in a.option_strings}
+        given = [x for x in getattr(self, "_seen", []) if x in several]  # not --flag=value
+        if not given:
+            return ""
+        return f"; {given[0]} took the names after it as its values: give it after the names"
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: D401
+        self._seen = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def parse_args(self, args=None, namespace=None):  # noqa: D401
         ns, extras = self.parse_known_args(args, namespace)

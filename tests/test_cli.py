@@ -235,3 +235,16 @@ def test_flags_given_but_not_used_are_named(tmp_path, images, cli_env, extra, no
                 cli_env)
     assert r.returncode == 0, r.stderr
     assert note in r.stderr if note else "note: --" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("flag, values", [("--style-masks", ["m.png"]),
+                                          ("--style-blend-weights", ["2", "1"])])
+def test_a_flag_of_several_values_before_the_names_is_told_to_go_after(flag, values, capsys):
+    """'stylize --style-masks m.png photo.jpg a.jpg -o out.png' said only that CONTENT and
+    STYLE were missing: the flag had taken the names as its own values."""
+    assert main(["stylize", flag, *values, "photo.jpg", "a.jpg", "-o", "out.png"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert f"{flag} took the names after it as its values: give it after the names" in err
+    assert main(["stylize", "-o", "out.png"]) == 2  # nothing of the kind given: no hint
+    assert "took the names" not in capsys.readouterr().err
