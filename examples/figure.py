@@ -63,4 +63,13 @@ def main(size: int = 384) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 384))
+    arg = sys.argv[1] if len(sys.argv) > 1 else "384"
+    if not arg.isdigit():
+        print(f"painterly: error: SIZE is a number of pixels, not {arg!r} (usage: python "
+              f"examples/figure.py [SIZE])", file=sys.stderr)
+        sys.exit(2)
+    try:
+        sys.exit(main(int(arg)))
+    except painterly.PainterlyError as e:  # one clear line, as the CLI does
+        print(f"painterly: error: {str(e).replace('size=', 'SIZE ', 1)}", file=sys.stderr)
+        sys.exit(2)

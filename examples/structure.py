@@ -7,6 +7,7 @@ folder) and writes docs/structure.png.  Usage: python examples/structure.py [--s
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -56,4 +57,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except painterly.PainterlyError as e:  # one clear line, as the CLI does
+        print(f"painterly: error: {str(e).replace('size=', '--size ', 1)}", file=sys.stderr)
+        sys.exit(2)

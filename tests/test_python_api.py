@@ -213,3 +213,27 @@ def test_the_demo_checks_its_size_before_writing_anything(tmp_path):
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip() == "painterly: error: SIZE 1 is below the minimum 16", r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_figure_scripts_say_a_bad_size_in_one_line(tmp_path, tiny):
+    """examples/figure.py abc ended with int()'s ValueError and examples/structure.py
+    --size 1 with painterly's UsageError, each as a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, save_png
+
+    save_png(gradient_image(24, 24), tmp_path / "c.png")
+    save_png(stripes_image(24, 24), tmp_path / "s.png")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PAINTERLY_WEIGHTS": tiny}
+    runs = {"figure.py": (["abc"], "SIZE is a number of pixels, not 'abc'"),
+            "structure.py": (["--images", str(tmp_path), "--content", "c.png", "--style",
+                              "s.png", "--size", "1", "--out", str(tmp_path / "o.png")],
+                             "--size 1 is below the minimum 16")}
+    for script, (args, said) in runs.items():
+        r = subprocess.run([sys.executable, str(ROOT / "examples" / script), *args],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and said in r.stderr, r.stderr
+    assert not (tmp_path / "o.png").exists()
