@@ -30,6 +30,7 @@ from .images import (
 )
 from .inputs import warn_emulated
 from .paths import (
+    STEP_PICTURES,
     check_output,
     check_output_folder,
     clear_earlier_steps,
@@ -194,6 +195,12 @@ def _check_outputs(output: str, inputs: list[str], log: str | None, plot: str | 
         if same_file(Path(path).parent, snapshots) and Path(path).name.startswith("step_"):
             raise UsageError(f"{flag} {path}: snapshots would replace it; use another "
                              "--snapshots folder")
+    for src in inputs:  # a step picture given as an input (a run continued from one)
+        if any(Path(at).match(STEP_PICTURES) and same_file(Path(at).parent, snapshots)
+               for at in (src, os.path.realpath(src))):
+            raise UsageError(f"--snapshots {snapshots}: holds the input {src}, which this "
+                             "run's snapshots would replace; give the snapshots another "
+                             "folder")
     folder = check_output_folder(snapshots, "--snapshots")
     refuse_earlier_steps(folder, f"--snapshots {snapshots}", "snapshots", overwrite)
     return folder

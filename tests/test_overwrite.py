@@ -85,6 +85,46 @@ def test_stylize_refuses_a_snapshot_folder_of_an_earlier_run(w, tmp_path, capsys
     assert sorted(p.name for p in snaps.iterdir()) == ["step_00002.png"]
 
 
+@pytest.mark.parametrize("role", ["--init", "content", "style", "--mask"])
+def test_overwrite_never_removes_a_snapshot_given_as_an_input(w, tmp_path, capsys, role):
+    """A run continued from an earlier snapshot (or painting one) into the same folder: the
+    earlier snapshots are removed by --overwrite and the new ones written over them, so the
+    input itself went; it is refused, the input kept."""
+    snaps = tmp_path / "snaps"
+    snaps.mkdir()
+    given = snaps / "step_00002.png"
+    save_png(gradient_image(40, 32, seed=3), given)
+    before = given.read_bytes()
+    content, style = w["content"], w["style"]
+    extra = []
+    if role == "--init":
+        extra = ["--init", given]
+    elif role == "content":
+        content = given
+    elif role == "style":
+        save_png(stripes_image(), given)
+        before, style = given.read_bytes(), given
+    else:
+        Image.new("RGB", (40, 32), "white").save(given)
+        before, extra = given.read_bytes(), ["--mask", given]
+
+    def args(*extra):
+        return ["stylize", content, style, "-o", tmp_path / "o.png", "--snapshots", snaps,
+                "--save-every", "2", *extra, *FAST, "--overwrite"]
+
+    code, err = run(args(*extra), capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "step_00002.png" in lines[0], err
+    assert given.read_bytes() == before
+    assert not (tmp_path / "o.png").exists()
+    if role == "--init":  # through a link from another folder: the same file
+        link = tmp_path / "start.png"
+        link.symlink_to(given)
+        code, err = run(args("--init", link), capsys)
+        assert code == 2 and "start.png" in err, err
+        assert given.read_bytes() == before
+
+
 @pytest.mark.parametrize("command", ["train", "train-fast"])
 def test_training_refuses_a_previews_folder_of_an_earlier_run(w, tmp_path, capsys, command):
     prev = tmp_path / "prev"
