@@ -90,6 +90,10 @@ BT601, LIMITED_RANGE = 6, 1  # FFmpeg's AVCOL_SPC/PRI/TRC_SMPTE170M, AVCOL_RANGE
 T = TypeVar("T")
 _END = object()  # the end of the items of _ahead
 INPUT_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif"}
+# major brands of the ISO media files that hold a still picture (HEIF: AVIF, HEIC), not a
+# clip, though they start like an mp4; an image sequence (avis, msf1, hevc) stays a clip
+STILL_BRANDS = {b"mif1", b"mif2", b"miaf", b"avif", b"avio", b"heic", b"heix", b"heim",
+                b"heis"}
 
 
 class VideoError(ImageError):
@@ -113,7 +117,8 @@ def _av():
 
 def sniff_video(path: str | os.PathLike) -> bool:
     """True if ``path`` looks like a video: a video extension, or the first bytes of an
-    mp4/mov, Matroska/WebM or AVI file, or a GIF with more than one frame."""
+    mp4/mov (not a still AVIF or HEIC picture, which start the same way), Matroska/WebM or
+    AVI file, or a GIF with more than one frame."""
     p = Path(path)
     if p.suffix.lower() in INPUT_EXTS - {".gif"}:
         return True
@@ -124,7 +129,9 @@ def sniff_video(path: str | os.PathLike) -> bool:
             head = fh.read(16)
     except OSError:
         return False
-    if head[4:8] == b"ftyp" or head[:4] == b"\x1aE\xdf\xa3" or (
+    if head[4:8] == b"ftyp":
+        return head[8:12] not in STILL_BRANDS
+    if head[:4] == b"\x1aE\xdf\xa3" or (
             head[:4] == b"RIFF" and head[8:12] == b"AVI "):
         return True
     if head[:4] == b"GIF8":

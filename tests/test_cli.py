@@ -248,3 +248,36 @@ def test_a_flag_of_several_values_before_the_names_is_told_to_go_after(flag, val
     assert f"{flag} took the names after it as its values: give it after the names" in err
     assert main(["stylize", "-o", "out.png"]) == 2  # nothing of the kind given: no hint
     assert "took the names" not in capsys.readouterr().err
+
+
+def test_a_still_avif_or_heic_is_a_picture_not_a_clip(tmp_path, images, call):
+    """AVIF and HEIC pictures are ISO media files, which begin like an mp4: a phone's
+    photo was taken for a clip, so '-o out.png' was refused (unknown video output type)."""
+    from painterly import video
+    from painterly.images import fit_longest, load_image
+
+    def iso(path, brand):  # the first box of an ISO media file, as a still or a clip has it
+        path.write_bytes(b"\0\0\0\x18ftyp" + brand + b"\0\0\0\0mif1" + brand + b"\0" * 64)
+        return path
+
+    for brand in (b"avif", b"heic", b"heix", b"mif1"):
+        assert not video.sniff_video(iso(tmp_path / "still.bin", brand)), brand
+    for brand in (b"avis", b"msf1", b"isom", b"qt  "):
+        assert video.sniff_video(iso(tmp_path / "clip.bin", brand)), brand
+    try:
+        from PIL import features
+        avif = features.check("avif")
+    except Exception:  # an older Pillow
+        avif = False
+    if not avif:
+        return
+    content, style = images
+    photo = tmp_path / "photo.avif"
+    Image.open(content).save(photo, quality=100)
+    out = tmp_path / "out.png"
+    r = call(["stylize", photo, style, "-o", out, *FAST])
+    assert r.returncode == 0, r.stderr
+    with Image.open(out) as im:
+        assert im.size == fit_longest(*load_image(photo).size, 32) and im.format == "PNG"
+    r = call(["stylize", photo, style, "-o", tmp_path / "out.mp4", *FAST])
+    assert r.returncode == 2 and "still picture" in r.stderr
