@@ -248,7 +248,9 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
                          f"and sweep.csv); give a folder's name")
     cols, rows = varies[0], (varies[1] if len(varies) == 2 else None)
     plans = _plans(base, cols, rows)
-    c_img = check_content(load_image(content), base.size)
+    c_img = load_image(content)
+    for size in sorted({opts.size for opts in plans.values()}):  # every size a run paints
+        check_content(c_img, size)
     s_imgs = [check_style(load_image(s)) for s in styles]
     lay = layout_sheet(cols, rows, fit_longest(*c_img.size, thumb))
     runtime, paths = runtime or Runtime(), paths or MaskPaths()

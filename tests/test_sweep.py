@@ -15,7 +15,7 @@ from PIL import Image
 from painterly import Stylizer
 from painterly.config import make_options
 from painterly.engine import TargetCache
-from painterly.errors import UsageError
+from painterly.errors import ImageError, UsageError
 from painterly.sweep import layout_sheet, parse_vary, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,3 +165,29 @@ def test_an_interrupted_sweep_names_the_pictures_it_wrote(tmp_path, images, caps
     rows = (out / "sweep.interrupted.csv").read_text().splitlines()
     assert len(rows) == 2 and rows[1].startswith("01_style-weight=1.interrupted.png,1,")
     assert "-> " + str(res.files[(0, 0)]) in capsys.readouterr().err
+
+
+def test_every_varied_size_is_checked_before_the_first_run(tmp_path):
+    """A long strip is too thin at a small size: a sweep over --vary size=... found it
+    only when it came to that size, after the earlier runs (no sheet, no CSV)."""
+    from types import SimpleNamespace
+
+    strip = tmp_path / "strip.png"
+    Image.fromarray(np.full((8, 200, 3), 128, np.uint8)).save(strip)
+    style = tmp_path / "s.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (24, 24, 3), np.uint8)).save(style)
+    painted = []
+
+    class Paints:
+        def _weights_for(self, opts):
+            return SimpleNamespace(arch="vgg19")
+
+        def picture(self, content, styles, opts, *a, **k):
+            painted.append(opts.size)
+            return Image.new("RGB", (opts.size, max(1, opts.size // 25)), "blue")
+
+    out = tmp_path / "out"
+    with pytest.raises(ImageError, match="at size 64 would be 64x3"):
+        sweep(str(strip), [str(style)], out, make_options(size=200, steps=1),
+              [parse_vary("size=200,64")], thumb=32, stylizer=Paints())
+    assert painted == [] and not any(out.glob("*.png"))
