@@ -10,6 +10,7 @@ timings and final losses (``sweep.csv``) and a contact sheet ``sheet.png``: the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -259,27 +260,34 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
     made = {k: kept.get(opts) for k, opts in plans.items()}
     check_plans(plans, lambda: (stylizer._weights_for(base) if stylizer else
                                 kept.vgg.get()).arch, len(s_imgs), paths)
+    new_folder = not os.path.lexists(out_dir)  # removed again if it is left empty
     out = check_output_folder(out_dir, "-o")
-    names = _file_names(plans, cols, rows, ext)
-    inputs = [content, *styles, *([runtime.weights] if runtime.weights else [])]
-    for name in [*names.values(), "sheet.png", "sweep.csv"]:
-        check_output(out / name, "-o", inputs=inputs, overwrite=overwrite)
-    # an interrupted sweep never replaces an earlier result
-    existed = {out / n for n in [*names.values(), "sheet.png", "sweep.csv"]
-               if (out / n).exists()}
-    res = SweepResult(lay, out / "sheet.png", {}, {})
-    images, log_rows = _render_all(made, c_img, s_imgs, plans, paths,
-                                   {k: out / n for k, n in names.items()}, (cols, rows), res,
-                                   quiet, existed)
-    with deferred():
-        res.sheet = save_image(draw_sheet(lay, images),
-                               _target(out / "sheet.png", res, existed))
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(log_rows[0]))
-        w.writeheader()
-        w.writerows(log_rows)
-        save_bytes(buf.getvalue().encode(), _target(out / "sweep.csv", res, existed))
-    return res
+    try:
+        names = _file_names(plans, cols, rows, ext)
+        inputs = [content, *styles, *([runtime.weights] if runtime.weights else [])]
+        for name in [*names.values(), "sheet.png", "sweep.csv"]:
+            check_output(out / name, "-o", inputs=inputs, overwrite=overwrite)
+        # an interrupted sweep never replaces an earlier result
+        existed = {out / n for n in [*names.values(), "sheet.png", "sweep.csv"]
+                   if (out / n).exists()}
+        res = SweepResult(lay, out / "sheet.png", {}, {})
+        images, log_rows = _render_all(made, c_img, s_imgs, plans, paths,
+                                       {k: out / n for k, n in names.items()}, (cols, rows), res,
+                                       quiet, existed)
+        with deferred():
+            res.sheet = save_image(draw_sheet(lay, images),
+                                   _target(out / "sheet.png", res, existed))
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=list(log_rows[0]))
+            w.writeheader()
+            w.writerows(log_rows)
+            save_bytes(buf.getvalue().encode(), _target(out / "sweep.csv", res, existed))
+        return res
+    except BaseException:  # an error or Ctrl-C before the first picture: no empty folder
+        if new_folder:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
 
 
 def _render_all(made: dict[tuple[int, int], Method], c_img, s_imgs,

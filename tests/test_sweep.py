@@ -191,3 +191,29 @@ def test_every_varied_size_is_checked_before_the_first_run(tmp_path):
         sweep(str(strip), [str(style)], out, make_options(size=200, steps=1),
               [parse_vary("size=200,64")], thumb=32, stylizer=Paints())
     assert painted == [] and not any(out.glob("*.png"))
+
+
+@pytest.mark.parametrize("stop", ["error", "ctrl-c"])
+def test_a_sweep_stopped_before_its_first_picture_leaves_no_empty_folder(tmp_path, images,
+                                                                         stop):
+    """A label mask with more colours than styles is refused by the first run, after the
+    folder was made; a Ctrl-C while the first run prepares ends the same way.  The folder
+    the sweep made is removed when nothing was written in it; one that was there stays."""
+    from types import SimpleNamespace
+
+    class Stops:
+        def _weights_for(self, opts):
+            return SimpleNamespace(arch="vgg19")
+
+        def picture(self, *a, **k):
+            if stop == "error":
+                raise UsageError("--mask m.png: 3 labels (distinct colours) for 1 style")
+            raise KeyboardInterrupt
+
+    there = tmp_path / "there"
+    there.mkdir()
+    for out in (tmp_path / "new" / "sweep", there):
+        with pytest.raises((UsageError, KeyboardInterrupt)):
+            sweep(images[0], [images[1]], out, make_options(size=32, steps=1),
+                  [parse_vary("style-weight=1,2")], thumb=32, stylizer=Stops())
+        assert out.is_dir() == (out == there)
