@@ -174,6 +174,18 @@ def _check_animation(animate: str | None) -> Path | None:
     return anim
 
 
+def _check_steps_recorded(opts: Options, **given) -> None:
+    """UsageError when files that record the optimisation steps are asked of a run that
+    takes none (--method fast --refine 0: the model's picture alone); they were left out or
+    written empty without a word."""
+    if opts.method == "fast" and opts.refine <= 0:
+        flags = [f"--{name.replace('_', '-')}" for name, v in given.items() if v]
+        if flags:
+            raise UsageError(f"{', '.join(flags)}: --method fast with --refine 0 takes no "
+                             f"optimisation steps to record; give --refine N (steps at "
+                             f"256 px), or leave {'it' if len(flags) == 1 else 'them'} out")
+
+
 def _check_outputs(output: str, inputs: list[str], log: str | None, plot: str | None,
                    animate: str | None, snapshots: str | None,
                    overwrite: bool = False) -> Path | None:
@@ -236,6 +248,8 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
     runtime = runtime or Runtime()
     paths = paths or MaskPaths()
     validate(opts, len(styles))
+    _check_steps_recorded(opts, snapshots=snapshots, save_every=save_every, animate=animate,
+                          log=log, plot=plot)
     if save_every < 0:
         raise UsageError("--save-every: must be 0 or more")
     if snapshots and not save_every:

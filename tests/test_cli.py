@@ -281,3 +281,21 @@ def test_a_still_avif_or_heic_is_a_picture_not_a_clip(tmp_path, images, call):
         assert im.size == fit_longest(*load_image(photo).size, 32) and im.format == "PNG"
     r = call(["stylize", photo, style, "-o", tmp_path / "out.mp4", *FAST])
     assert r.returncode == 2 and "still picture" in r.stderr
+
+
+@pytest.mark.parametrize("flags", [["--animate", "a.gif"], ["--log", "l.csv"],
+                                   ["--plot", "p.png"], ["--snapshots", "snaps"],
+                                   ["--animate", "a.mp4", "--log", "l.csv"]])
+def test_step_records_are_refused_when_the_fast_method_takes_no_steps(tmp_path, images, call,
+                                                                      flags):
+    """--method fast --refine 0 paints with the model alone: an --animate file was silently
+    not written, --log and --plot were written empty, --snapshots stayed empty."""
+    content, style = images
+    given = [str(tmp_path / f) if not f.startswith("--") else f for f in flags]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = call(["stylize", content, style, "-o", tmp_path / "o.png", "--method", "fast",
+              "--refine", "0", "--size", "32", *given])
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "--refine" in lines[0], r.stderr
+    assert all(f in lines[0] for f in flags if f.startswith("--"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written or made
