@@ -125,14 +125,24 @@ def default_steps(opts: Options, longest: int = 512) -> int:
     return steps if opts.optimizer == "lbfgs" else steps * ADAM_FACTOR
 
 
-def n_scales(opts: Options, longest: int) -> int:
-    """Explicit --scales, or as many halvings as keep the coarsest side >= min_scale_size."""
-    if opts.scales:
-        return opts.scales
+MIN_SCALE_SIDE = 16  # the coarsest scale's longest side, at least
+
+
+def halvings(longest: int, smallest: int) -> int:
+    """How many scales, each half the next, keep the coarsest side >= ``smallest`` (1 at
+    least: the output size itself)."""
     n = 1
-    while longest / 2 ** n >= opts.min_scale_size:
+    while longest / 2 ** n >= smallest:
         n += 1
     return n
+
+
+def n_scales(opts: Options, longest: int) -> int:
+    """Explicit --scales, or as many halvings as keep the coarsest side >= min_scale_size;
+    never more than keep it >= MIN_SCALE_SIDE (more were the same 16 px scale repeated,
+    each with its own steps: --scales 8 at 64 px optimised six scales of 16 px)."""
+    return min(opts.scales or halvings(longest, opts.min_scale_size),
+               halvings(longest, MIN_SCALE_SIDE))
 
 
 def plan(opts: Options, out_hw: tuple[int, int]) -> list[Scale]:
@@ -149,7 +159,7 @@ def plan(opts: Options, out_hw: tuple[int, int]) -> list[Scale]:
     cap = max(COARSE_CAP * (1 if opts.optimizer == "lbfgs" else ADAM_FACTOR), final)
     out = []
     for k in range(n - 1, -1, -1):
-        side = max(16, round(longest / 2 ** k))
+        side = max(MIN_SCALE_SIDE, round(longest / 2 ** k))
         sw, sh = fit_longest(w, h, side)
         out.append(Scale(sh, sw, min(cap, final * COARSE_FACTOR ** k)))
     return out

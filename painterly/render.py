@@ -14,7 +14,7 @@ from pathlib import Path
 from . import methods
 from .bars import step_bar
 from .config import INIT_CHOICES, MaskPaths, Options, Runtime, validate
-from .engine import Progress
+from .engine import MIN_SCALE_SIDE, Progress, n_scales
 from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
 from .images import (
     check_content,
@@ -231,6 +231,11 @@ def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPath
     for m in [paths.mask, *paths.style_masks]:
         if m and m != "-":
             check_image_file(m)
+    fits = n_scales(opts, opts.size)
+    if opts.method == "optimise" and opts.scales > fits and not quiet:
+        print(f"painterly: note: --scales {opts.scales}: a {opts.size} px picture has room for "
+              f"{fits} (the coarsest at least {MIN_SCALE_SIDE} px); it is painted at {fits}",
+              file=sys.stderr)
     note = enlarge_note(c_img, opts.size)
     if note and not quiet:
         print(f"painterly: note: {note}", file=sys.stderr)

@@ -299,3 +299,12 @@ def test_step_records_are_refused_when_the_fast_method_takes_no_steps(tmp_path, 
     assert r.returncode == 2 and len(lines) == 1 and "--refine" in lines[0], r.stderr
     assert all(f in lines[0] for f in flags if f.startswith("--"))
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written or made
+
+
+def test_more_scales_than_fit_are_noted(tmp_path, images, call):
+    content, style = images
+    r = call(["stylize", content, style, "-o", tmp_path / "o.png", "--size", "32", "--steps",
+              "1", "--scales", "6"])
+    assert r.returncode == 0, r.stderr
+    assert "--scales 6: a 32 px picture has room for 2" in r.stderr
+    assert "1/2" in r.stderr and "1/6" not in r.stderr
