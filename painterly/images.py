@@ -3,6 +3,9 @@
 Input handling, for every image painterly reads:
 
 * EXIF orientation is applied, so a portrait photo stays upright.
+* Colours are converted to sRGB by the file's ICC profile, if it has one of another colour
+  space (a phone's Display P3 photo, an Adobe RGB scan, a CMYK file for print); results are
+  written in sRGB.  Label masks keep their numbers (``profile=False``).
 * Grey, palette, CMYK and 16-bit PNG/TIFF images become RGB floats in 0..1.  16-bit grey
   keeps its full precision; 16-bit colour files are read through Pillow, which gives 8 bits
   per channel.
@@ -78,8 +81,10 @@ def describe(src: ImageLike) -> str:
     return f"<{type(src).__name__}>"
 
 
-def load_image(src: ImageLike) -> LoadedImage:
-    """Load a path, bytes, PIL image, array (H x W [x C], uint8/uint16/float) or tensor."""
+def load_image(src: ImageLike, *, profile: bool = True) -> LoadedImage:
+    """Load a path, bytes, PIL image, array (H x W [x C], uint8/uint16/float) or tensor.
+    ``profile``: a picture's colours are converted to sRGB by its ICC profile (False for a
+    label image, whose colours are names, not colours)."""
     name = describe(src)
     if isinstance(src, (torch.Tensor, np.ndarray)) and src.ndim == 4:
         if src.shape[0] != 1:  # the rest were dropped without a word
@@ -93,9 +98,9 @@ def load_image(src: ImageLike) -> LoadedImage:
     if isinstance(src, np.ndarray):
         return _from_array(src, name)
     if isinstance(src, Image.Image):
-        return _from_pil(src, name)
+        return _from_pil(src, name, profile)
     if isinstance(src, bytes):
-        return _from_pil(decode(src, name), name)
+        return _from_pil(decode(src, name), name, profile)
     if not isinstance(src, (str, os.PathLike)):
         raise TypeError(f"an image is a path, bytes, a PIL image, a numpy array or a tensor, "
                         f"not {type(src).__name__}")
@@ -105,7 +110,7 @@ def load_image(src: ImageLike) -> LoadedImage:
         raise ImageError(f"{name}: the file is empty; check that it was copied whole")
     try:
         with open(path, "rb") as fh:
-            return _from_pil(decode_file(fh, name), name)
+            return _from_pil(decode_file(fh, name), name, profile)
     except OSError as e:
         raise ImageError(f"{name}: cannot read ({e.strerror or e})") from None
 
@@ -197,11 +202,43 @@ def decode(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
     return im
 
 
-def _from_pil(im: Image.Image, name: str) -> LoadedImage:
+PROFILE_SPACES = {"RGB": "RGB", "RGBA": "RGB", "P": "RGB", "CMYK": "CMYK"}
+
+
+def to_srgb(im: Image.Image) -> Image.Image:
+    """``im`` with its colours converted to sRGB when it carries an ICC profile of another
+    colour space: its numbers mean other colours than sRGB's (a Display P3 photo read as
+    sRGB is dull, a CMYK file converted without its profile is off).  RGB(A), palette and
+    CMYK pictures; alpha is kept.  An sRGB profile, one that does not fit the picture's
+    mode, or one that cannot be read leaves the picture as stored (and a grey picture:
+    Pillow converts no grey profile to sRGB)."""
+    icc = im.info.get("icc_profile")
+    space = PROFILE_SPACES.get(im.mode)
+    if not icc or space is None:
+        return im
+    try:
+        from PIL import ImageCms
+
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if src.profile.xcolor_space.strip() != space or \
+                "srgb" in ImageCms.getProfileDescription(src).lower():
+            return im
+        if im.mode == "P":
+            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        out = "RGBA" if im.mode == "RGBA" else "RGB"
+        return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"),
+                                         outputMode=out)
+    except Exception:  # a damaged or unusual profile: the numbers as stored
+        return im
+
+
+def _from_pil(im: Image.Image, name: str, profile: bool = True) -> LoadedImage:
     try:
         im = ImageOps.exif_transpose(im) or im
     except Exception:  # a broken EXIF block should not stop us
         pass
+    if profile:  # after the turn: the converted picture has no EXIF block
+        im = to_srgb(im)
     if im.width < 1 or im.height < 1:
         raise ImageError(f"{name}: the image has no pixels")
     mode = im.mode

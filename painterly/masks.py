@@ -145,7 +145,7 @@ def load_guides(mask: ImageLike | LoadedImage | None, style_masks: list | None, 
     if mask is None or (isinstance(mask, str) and not mask):
         regions = None
     else:
-        img = mask if isinstance(mask, LoadedImage) else load_image(mask)
+        img = mask if isinstance(mask, LoadedImage) else load_image(mask, profile=False)
         regions = label_regions(img, n_styles, out_hw)
     if style_masks and len(style_masks) != n_styles:
         raise UsageError(f"--style-masks: {len(style_masks)} mask(s) for {n_styles} style "

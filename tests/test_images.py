@@ -187,3 +187,69 @@ def test_a_normalised_picture_is_refused_and_resizing_s_small_negatives_are_clip
         got = images.load_image(a).rgb
         assert got.min() == 0.0
         np.testing.assert_allclose(got, np.clip(a / white, 0, 1), atol=1e-6)
+
+
+def _rgb_profile(red, green, blue, gamma=2.2) -> bytes:
+    """A small ICC v2 display profile: three primaries (XYZ, D50) and one gamma curve."""
+    import struct
+
+    def fixed(v):
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(x, y, z):
+        return b"XYZ \0\0\0\0" + fixed(x) + fixed(y) + fixed(z)
+
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    name = b"test primaries\0"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(name)) + name + b"\0" * 79
+    tags = [(b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(*red)),
+            (b"gXYZ", xyz(*green)), (b"bXYZ", xyz(*blue)), (b"rTRC", curve),
+            (b"gTRC", curve), (b"bTRC", curve), (b"cprt", b"text\0\0\0\0none\0\0\0\0")]
+    table, data = b"", b""
+    start = 128 + 4 + 12 * len(tags)
+    for sig, body in tags:
+        table += sig + struct.pack(">II", start + len(data), len(body))
+        data += body + b"\0" * (-len(body) % 4)
+    size = start + len(data)
+    head = (struct.pack(">I", size) + b"none" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ "
+            + b"\0" * 12 + b"acsp" + b"\0" * 24 + b"\0" * 4 + fixed(0.9642) + fixed(1.0)
+            + fixed(0.8249) + b"\0" * 48)
+    assert len(head) == 128
+    return head + struct.pack(">I", len(tags)) + table + data
+
+
+DISPLAY_P3 = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+
+
+def test_colours_are_converted_to_srgb_by_the_icc_profile(tmp_path):
+    """A phone's Display P3 photo was read as if its numbers were sRGB's (its colours came
+    out dull, and so did --preserve-color's); they are converted by the profile now,
+    upright, with alpha kept; label masks keep their numbers."""
+    p3 = _rgb_profile(*DISPLAY_P3)
+    orange = (200, 100, 50)
+    photo = Image.new("RGB", (12, 8), orange)
+    exif = photo.getexif()
+    exif[0x0112] = 6  # stored landscape, shown portrait
+    photo.save(tmp_path / "p3.jpg", icc_profile=p3, exif=exif.tobytes(), quality=100)
+    got = images.load_image(tmp_path / "p3.jpg")
+    assert got.size == (8, 12)  # still turned by its orientation
+    r, g, b = (got.rgb[4, 4] * 255).round()
+    assert r > orange[0] + 8 and b < orange[2] - 12  # more saturated in sRGB's numbers
+    rgba = Image.new("RGBA", (6, 6), (*orange, 255))
+    rgba.putpixel((0, 0), (*orange, 0))
+    rgba.save(tmp_path / "a.png", icc_profile=p3)
+    got = images.load_image(tmp_path / "a.png")
+    assert got.alpha is not None and got.alpha[0, 0] == 0 and got.alpha[3, 3] == 1
+    assert abs(got.rgb[3, 3, 0] * 255 - r) <= 2
+    labels = images.load_image(tmp_path / "p3.jpg", profile=False)
+    assert np.abs(labels.rgb[4, 4] * 255 - orange).max() <= 2
+    for icc in (b"not a profile", _srgb_profile()):  # damaged, or sRGB: the numbers as stored
+        Image.new("RGB", (6, 6), orange).save(tmp_path / "s.png", icc_profile=icc)
+        assert np.abs(images.load_image(tmp_path / "s.png").rgb[2, 2] * 255 - orange).max() \
+            <= 1
+
+
+def _srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

@@ -106,7 +106,7 @@ def mask_fits(studio: Studio, uid: str, n_styles: int) -> None:
     or too few colours, a photo, transparent parts)."""
     from ..masks import label_regions
 
-    img = load_image(uploads.path_of(studio.uploads, uid, "image"))
+    img = load_image(uploads.path_of(studio.uploads, uid, "image"), profile=False)
     label_regions(dataclasses.replace(img, name=uid), n_styles, (8, 8), flag="mask")
 
 
