@@ -164,6 +164,18 @@ def write_results(rec: Recorder, result, status: int, existed: dict[str, bool], 
     return written, others
 
 
+PICTURE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".avif",
+                ".heic", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".svg", ".pdf"}
+
+
+def _check_log(log: str | None) -> None:
+    """The loss log is a CSV: a picture's or a clip's name (a slip for -o or --plot) would
+    get CSV text in it."""
+    if log and Path(log).suffix.lower() in PICTURE_EXTS:
+        raise UsageError(f"--log {log}: the log is a CSV table, not a "
+                         f"{Path(log).suffix.lower()[1:].upper()} file; name it .csv")
+
+
 def _check_animation(animate: str | None) -> Path | None:
     anim = Path(animate) if animate else None
     if anim is not None:
@@ -266,6 +278,7 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
     snap_dir = _check_outputs(output, input_files(content, styles, opts, runtime, paths), log,
                               plot, animate, snapshots, overwrite)
     try:
+        _check_log(log)  # after the outputs' checks: an input named is said first
         if plot:
             from .plot import plot_format  # fails early if plotting is unavailable
 

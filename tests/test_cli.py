@@ -308,3 +308,17 @@ def test_more_scales_than_fit_are_noted(tmp_path, images, call):
     assert r.returncode == 0, r.stderr
     assert "--scales 6: a 32 px picture has room for 2" in r.stderr
     assert "1/2" in r.stderr and "1/6" not in r.stderr
+
+
+@pytest.mark.parametrize("name", ["losses.png", "run.JPG", "steps.mp4", "curve.svg"])
+def test_a_log_named_as_a_picture_is_refused(tmp_path, images, call, name):
+    """--log wrote its CSV text into a file named .png or .jpg (a slip for -o or --plot)."""
+    content, style = images
+    r = call(["stylize", content, style, "-o", tmp_path / "o.png", "--log", tmp_path / name,
+              *FAST])
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and ".csv" in lines[0], r.stderr
+    assert not (tmp_path / name).exists() and not (tmp_path / "o.png").exists()
+    r = call(["stylize", content, style, "-o", tmp_path / "o.png", "--log",
+              tmp_path / "losses.txt", *FAST])
+    assert r.returncode == 0 and (tmp_path / "losses.txt").read_text().startswith("step,")
