@@ -7,6 +7,7 @@ import contextlib
 import csv
 import importlib.util
 import io
+import math
 import os
 import sys
 from pathlib import Path
@@ -230,6 +231,21 @@ def _check_outputs(output: str, inputs: list[str], log: str | None, plot: str | 
     return folder
 
 
+STRETCH_NOTED = 0.05  # a mask or start picture whose shape differs more is noted
+
+
+def stretch_note(what: str, size: tuple[int, int], target: str,
+                 target_size: tuple[int, int]) -> str:
+    """A note when a picture laid over another (a mask, a start picture) has another shape,
+    so it is stretched to fit: often one painted on a phone's photo turned the other way
+    (as stored, not as shown); '' when the shapes match."""
+    (w, h), (tw, th) = size, target_size
+    if abs(math.log((w / h) / (tw / th))) <= math.log1p(STRETCH_NOTED):
+        return ""
+    return (f"{what} is {w}x{h} and {target} {tw}x{th} (as shown): it is stretched to fit; "
+            f"give it the same shape")
+
+
 def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPaths,
                  quiet: bool) -> tuple:
     """The content, styles and start image, read and checked (sizes; the masks, which the
@@ -240,9 +256,18 @@ def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPath
         raise ImageError(f"--init {opts.init}: no such file; give a picture to start from, "
                          f"or one of {', '.join(INIT_CHOICES)}")
     init = load_image(opts.init) if opts.init_is_path else None
-    for m in [paths.mask, *paths.style_masks]:
+    notes = [] if init is None else [stretch_note(f"--init {opts.init}", init.size, content,
+                                                  c_img.size)]
+    if paths.mask:
+        notes.append(stretch_note(f"--mask {paths.mask}", check_image_file(paths.mask),
+                                  content, c_img.size))
+    for m, s in zip(paths.style_masks, s_imgs):
         if m and m != "-":
-            check_image_file(m)
+            notes.append(stretch_note(f"--style-masks {m}", check_image_file(m), s.name,
+                                      s.size))
+    for note in notes:
+        if note and not quiet:
+            print(f"painterly: note: {note}", file=sys.stderr)
     fits = n_scales(opts, opts.size)
     if opts.method == "optimise" and opts.scales > fits and not quiet:
         print(f"painterly: note: --scales {opts.scales}: a {opts.size} px picture has room for "

@@ -322,3 +322,26 @@ def test_a_log_named_as_a_picture_is_refused(tmp_path, images, call, name):
     r = call(["stylize", content, style, "-o", tmp_path / "o.png", "--log",
               tmp_path / "losses.txt", *FAST])
     assert r.returncode == 0 and (tmp_path / "losses.txt").read_text().startswith("step,")
+
+
+def test_a_mask_or_start_picture_of_another_shape_is_noted(tmp_path, images, call):
+    """A label mask painted on a phone's photo as stored (sideways: EXIF turns it when
+    shown) was stretched over the upright photo without a word."""
+    content, style = images  # 40 x 32
+    sideways = tmp_path / "sideways.png"
+    labels = Image.new("RGB", (32, 40), "black")
+    labels.paste((255, 255, 255), (0, 0, 16, 40))
+    labels.save(sideways)
+    same = tmp_path / "same.png"
+    labels.rotate(90, expand=True).resize((80, 64), Image.Resampling.NEAREST).save(same)
+    donor = tmp_path / "donor.png"  # the style is square
+    Image.new("L", (72, 72), 255).save(donor)
+    r = call(["stylize", content, style, "-o", tmp_path / "a.png", "--mask", sideways,
+              "--init", sideways, "--size", "32", "--steps", "1"])
+    assert r.returncode == 0, r.stderr
+    notes = [ln for ln in r.stderr.splitlines() if "stretched" in ln]
+    assert len(notes) == 2 and "--mask" in notes[1] and "--init" in notes[0]
+    assert "32x40" in notes[1] and "40x32" in notes[1]
+    r = call(["stylize", content, style, "-o", tmp_path / "b.png", "--mask", same, "--init",
+              same, "--style-masks", donor, "--size", "32", "--steps", "1"])
+    assert r.returncode == 0 and "stretched" not in r.stderr, r.stderr
