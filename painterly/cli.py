@@ -231,7 +231,7 @@ def _error(message: str) -> int:
 
 def cmd_stylize(args: argparse.Namespace) -> int:
     from .render import stylize_picture
-    from .video import is_video_output, sniff_video
+    from .video import OUTPUT_FORMATS, is_video_output, sniff_video
 
     opts, runtime, paths = (from_args(c, args) for c in (Options, Runtime, MaskPaths))
     extras = from_args(Extras, args)
@@ -245,6 +245,12 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         if not clip and os.path.isfile(args.content):
             raise UsageError(f"-o {args.output}: {args.content} is a still picture, not a "
                              f"clip; give an image output ({', '.join(sorted(WRITE_FORMATS))})")
+        ext = os.path.splitext(args.output)[1].lower()
+        if clip and ext in WRITE_FORMATS:  # an animated GIF taken for a picture
+            raise UsageError(f"-o {args.output}: {args.content} is a clip, painted frame by "
+                             f"frame into a clip; give a clip output "
+                             f"({', '.join(sorted(OUTPUT_FORMATS))}), or one of its frames "
+                             f"saved as a picture for a still")
 
         given = [f for f in ("animate", "snapshots", "log", "plot") if getattr(extras, f)]
         return stylize_clip(args.content, args.styles, args.output, opts, runtime, paths,

@@ -345,3 +345,16 @@ def test_a_mask_or_start_picture_of_another_shape_is_noted(tmp_path, images, cal
     r = call(["stylize", content, style, "-o", tmp_path / "b.png", "--mask", same, "--init",
               same, "--style-masks", donor, "--size", "32", "--steps", "1"])
     assert r.returncode == 0 and "stretched" not in r.stderr, r.stderr
+
+
+def test_an_animated_gif_with_a_picture_output_says_it_is_a_clip(tmp_path, images, call):
+    content, style = images
+    frames = [Image.open(content).convert("RGB"), Image.open(style).convert("RGB").resize(
+        (40, 32))]
+    gif = tmp_path / "moving.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
+    r = call(["stylize", gif, style, "-o", tmp_path / "still.png", *FAST])
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "moving.gif is a clip" in lines[0] and ".mp4" in lines[0]
+    assert not (tmp_path / "still.png").exists()
