@@ -4,8 +4,9 @@ Every combination of one or two varied options is rendered with one
 :class:`~painterly.Stylizer`, so the network, the weights and the targets (content features
 and style Grams, in its :class:`~painterly.objective.TargetCache`) are computed once and reused
 by every run that can use them.  The results go to ``DIR`` as one image per run, a CSV of
-timings and final losses (``sweep.csv``) and a contact sheet ``sheet.png``: the first
-``--vary`` runs across the columns, the second down the rows, each titled with its values.
+timings, final losses and whether each run finished (``sweep.csv``) and a contact sheet
+``sheet.png``: the first ``--vary`` runs across the columns, the second down the rows, each
+titled with its values.
 """
 
 from __future__ import annotations
@@ -321,11 +322,12 @@ def _render_all(made: dict[tuple[int, int], Method], c_img, s_imgs,
                          **({rows.flag: rows.labels[r]} if rows else {}),
                          "seconds": round(res.seconds[(r, c)], 3),
                          **{k: f"{last.get(k, 0.0):.6g}" for k in ("content", "style", "tv",
-                                                                      "total")}})
+                                                                      "total")},
+                         "finished": "no" if res.interrupted else "yes"})
         if not quiet:
             label = " ".join(f"{v.flag}={v.labels[j]}" for v, j in parts)
             print(f"[{i}/{len(plans)}] {label}: {res.seconds[(r, c)]:.1f} s -> "
-                  f"{res.files[(r, c)]}",
+                  f"{res.files[(r, c)]}{' (interrupted: the picture so far)' * res.interrupted}",
                   file=sys.stderr)
         if res.interrupted:
             break

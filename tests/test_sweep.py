@@ -217,3 +217,35 @@ def test_a_sweep_stopped_before_its_first_picture_leaves_no_empty_folder(tmp_pat
             sweep(images[0], [images[1]], out, make_options(size=32, steps=1),
                   [parse_vary("style-weight=1,2")], thumb=32, stylizer=Stops())
         assert out.is_dir() == (out == there)
+
+
+def test_a_run_cut_short_is_marked_in_the_csv_and_the_progress_line(tmp_path, images,
+                                                                    capsys):
+    """In a new folder an interrupted run's picture takes its own name, and sweep.csv and
+    the progress line showed it like a finished one."""
+    from types import SimpleNamespace
+
+    from painterly.errors import Interrupted
+
+    class SecondStops:
+        calls = 0
+
+        def _weights_for(self, opts):
+            return SimpleNamespace(arch="vgg19")
+
+        def picture(self, *a, **k):
+            self.calls += 1
+            if self.calls == 2:
+                raise Interrupted(Image.new("RGB", (32, 24), "blue"))
+            return Image.new("RGB", (32, 24), "red")
+
+    out = tmp_path / "out"
+    res = sweep(images[0], [images[1]], out, make_options(size=32, steps=1),
+                [parse_vary("style-weight=1,2,3")], thumb=32, stylizer=SecondStops(),
+                quiet=False)
+    assert res.interrupted and len(res.files) == 2
+    rows = (out / "sweep.csv").read_text().splitlines()
+    assert rows[0].endswith(",finished") and len(rows) == 3
+    assert rows[1].endswith(",yes") and rows[2].endswith(",no")
+    err = capsys.readouterr().err.splitlines()
+    assert "interrupted" not in err[0] and "interrupted" in err[1]
