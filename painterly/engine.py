@@ -242,15 +242,11 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
 
             ts = time.perf_counter()
             for k in range(sc.steps):
-                move = k < sc.steps - 1  # the last evaluation only checks the final point
-                if isinstance(opt, LBFGS):
-                    opt.step(closure, move=move)
-                else:
-                    closure()
-                    if move:
-                        opt.step()
-                        with torch.no_grad():
-                            x.clamp_(0, 1)
+                # the last evaluation only checks the final point; a scale of one step moves
+                # once and is checked after (else it returned its start unchanged: --steps 1,
+                # --refine 1)
+                move = k < sc.steps - 1 or sc.steps == 1
+                _step(opt, closure, x, move)
                 step += 1
                 now = time.perf_counter()
                 eta = time_left(now - ts, k + 1, scales, si)
@@ -260,6 +256,8 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
                     vals = last[0].values()
                     callback(Progress(step, total, si, len(scales), sc.height, sc.width, vals,
                                       now - t0, eta, k == 0, x.detach))
+            if sc.steps == 1:
+                _step(opt, closure, x, False)
             best.restore(x)  # the best point evaluated at this scale, not merely the last
     except (KeyboardInterrupt, Interrupted):
         if best is not None and x is not None:
@@ -267,6 +265,19 @@ def optimise(objective_at: Callable[[tuple[int, int]], Objective], scales: list[
         img = x.detach().clamp(0, 1) if x is not None else start(out_hw)
         raise Interrupted(resize_tensor(img.float().cpu(), out_hw)) from None
     return x.detach().float().clamp(0, 1).cpu()
+
+
+def _step(opt: LBFGS | torch.optim.Optimizer, closure: Callable[[], torch.Tensor],
+          x: torch.Tensor, move: bool) -> None:
+    """One evaluation of the objective at ``x`` and, if ``move``, the optimizer's step."""
+    if isinstance(opt, LBFGS):
+        opt.step(closure, move=move)
+        return
+    closure()
+    if move:
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
 
 
 TERM_WEIGHTS = {"extra": "temporal"}  # a term's weight in words, where not the term's name

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import painterly
 from painterly import device, engine
@@ -156,3 +157,22 @@ def test_the_cli_warns_of_emulated_bfloat16_where_this_cpu_lacks_it(tmp_path, cl
                  "--scales", "1", "--precision", "bf16"], cli_env)
     assert r.returncode == 0, r.stderr
     assert ("emulated" in r.stderr) is not device._cpu_has_fast_bf16()  # this machine's kind
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_one_step_paints(tiny_weights, optimizer):
+    """A scale's last evaluation only checks the point reached, so a scale of one step
+    never moved: --steps 1 returned the start picture and --refine 1 the fast model's
+    picture unchanged.  One step now moves once (and is checked after)."""
+    start, _ = _run(tiny_weights, optimizer=optimizer, init="content", scales=1, steps=1,
+                    size=32, precision="fp32", lr=0.05 if optimizer == "adam" else 0)
+    photo = painterly.stylize(gradient_image(), stripes_image(), weights=str(tiny_weights),
+                              init="content", scales=1, steps=2, size=32, precision="fp32",
+                              optimizer=optimizer, lr=0.05 if optimizer == "adam" else 0)
+    content = np.asarray(Image.fromarray((gradient_image() * 255 + 0.5).astype(np.uint8))
+                         .resize(start.size, Image.Resampling.BICUBIC), np.float32)
+    moved = np.abs(np.asarray(start, np.float32) - content).mean()
+    assert moved > 2.0  # levels of 255: painted, not the photo resized
+    assert np.array_equal(np.asarray(start), np.asarray(photo))  # one move, as two steps make
+    _, seen = _run(tiny_weights, optimizer=optimizer, scales=1, steps=1, size=32)
+    assert [p.step for p in seen] == [1]
