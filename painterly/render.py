@@ -134,8 +134,8 @@ def input_files(content: str, styles: list[str], opts: Options,
         files.append(opts.init)
     if paths is not None:
         files += [m for m in [paths.mask, *paths.style_masks] if m and m != "-"]
-    if runtime is not None and runtime.weights:
-        files.append(runtime.weights)
+    if runtime is not None:
+        files += [f for f in (runtime.weights, runtime.fast_model) if f]
     return files
 
 

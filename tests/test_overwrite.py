@@ -326,3 +326,22 @@ def test_an_interrupted_folder_says_what_was_written(w, tmp_path, capsys, monkey
                     capsys)
     assert code == 130 and "2 of 3 pictures written to" in err.splitlines()[-1]
     assert len(list((tmp_path / "out").iterdir())) == 2
+
+
+@pytest.mark.parametrize("flag", ["--log", "--plot"])
+def test_the_fast_model_file_is_an_input_too(w, tmp_path, capsys, flag):
+    """--fast-model was not among the files a run reads, so '--log MODEL --overwrite' (or
+    --plot) replaced the model file with the run's table."""
+    from painterly.fast.modelfile import SHIPPED
+
+    if not SHIPPED.exists():
+        pytest.skip("the fast model is not shipped")
+    model = tmp_path / ("m.safetensors" if flag == "--log" else "m.png")
+    model.write_bytes(SHIPPED.read_bytes())  # a real model: the old run went through
+    before = model.read_bytes()
+    code, err = run(["stylize", w["content"], w["style"], "-o", tmp_path / "o.png",
+                     "--method", "fast", "--refine", "1", "--fast-model", model, flag, model,
+                     "--size", "32", "-q", "--overwrite"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "is the input" in lines[0], err
+    assert model.read_bytes() == before and not (tmp_path / "o.png").exists()
