@@ -265,7 +265,9 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
     out = check_output_folder(out_dir, "-o")
     try:
         names = _file_names(plans, cols, rows, ext)
-        inputs = [content, *styles, *([runtime.weights] if runtime.weights else [])]
+        inputs = [content, *styles, *(f for f in (runtime.weights, runtime.fast_model) if f),
+                  *{opts.init for opts in plans.values() if opts.init_is_path},
+                  *(m for m in (paths.mask, *paths.style_masks) if m and m != "-")]
         for name in [*names.values(), "sheet.png", "sweep.csv"]:
             check_output(out / name, "-o", inputs=inputs, overwrite=overwrite)
         # an interrupted sweep never replaces an earlier result

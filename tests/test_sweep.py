@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from painterly import Stylizer
-from painterly.config import make_options
+from painterly.config import MaskPaths, make_options
 from painterly.engine import TargetCache
 from painterly.errors import ImageError, UsageError
 from painterly.sweep import layout_sheet, parse_vary, sweep
@@ -249,3 +249,30 @@ def test_a_run_cut_short_is_marked_in_the_csv_and_the_progress_line(tmp_path, im
     assert rows[1].endswith(",yes") and rows[2].endswith(",no")
     err = capsys.readouterr().err.splitlines()
     assert "interrupted" not in err[0] and "interrupted" in err[1]
+
+
+@pytest.mark.parametrize("given", ["init", "mask"])
+def test_a_sweep_never_writes_over_its_start_picture_or_mask(tmp_path, images, given):
+    """Starting a sweep from an earlier sweep's picture in the same folder, with
+    --overwrite: the start picture (or a mask kept there) was not among the inputs, and the
+    new run's picture replaced it."""
+    from types import SimpleNamespace
+
+    class Paints:
+        def _weights_for(self, opts):
+            return SimpleNamespace(arch="vgg19")
+
+        def picture(self, *a, **k):
+            return Image.new("RGB", (32, 24), "blue")
+
+    out = tmp_path / "study"
+    out.mkdir()
+    earlier = out / ("01_style-weight=1.png" if given == "init" else "sheet.png")
+    Image.new("RGB", (32, 24), "white").save(earlier)
+    before = earlier.read_bytes()
+    base = make_options(size=32, steps=1, **({"init": str(earlier)} if given == "init" else {}))
+    paths = MaskPaths(mask=str(earlier) if given == "mask" else "")
+    with pytest.raises(ImageError, match="is the input"):
+        sweep(images[0], [images[1]], out, base, [parse_vary("style-weight=1,2")], thumb=32,
+              stylizer=Paints(), paths=paths, overwrite=True)
+    assert earlier.read_bytes() == before
