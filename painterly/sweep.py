@@ -121,17 +121,21 @@ def _text_wh(font, text: str) -> tuple[int, int]:
 
 
 def layout_sheet(cols: Vary, rows: Vary | None, thumb: tuple[int, int]) -> SheetLayout:
-    """Column titles on top (the option's name above its values), row titles on the left."""
+    """Column titles on top (the option's name above its values), row titles on the left.
+    A cell is at least as wide as its column's value and as high as a row's title, so that
+    titles never run into each other (a long value, a thin strip of a picture, a small
+    --thumb); its picture keeps the ``thumb`` size, centred."""
     font = _font()
-    tw, th = thumb
     line = _text_wh(font, "Ag=0")[1] + 4
     row_labels = [f"{rows.flag} = {lab}" for lab in rows.labels] if rows else []
+    tw = max(thumb[0], *(_text_wh(font, lab)[0] + PAD for lab in cols.labels))
+    th = max(thumb[1], line) if row_labels else thumb[1]
     left = (max(_text_wh(font, s)[0] for s in row_labels) + 2 * PAD) if row_labels else PAD
     top = PAD + 2 * line + PAD // 2
     n_rows, n_cols = max(1, len(row_labels)), len(cols.labels)
-    width = left + n_cols * (tw + PAD)
+    width = max(left + n_cols * (tw + PAD), left + _text_wh(font, cols.flag)[0] + PAD)
     height = top + n_rows * (th + PAD)
-    lay = SheetLayout((width, height), thumb, cols.flag, list(cols.labels),
+    lay = SheetLayout((width, height), tuple(thumb), cols.flag, list(cols.labels),
                       rows.flag if rows else "", row_labels, left=left, top=top)
     for r in range(n_rows):
         for c in range(n_cols):
@@ -162,7 +166,7 @@ def draw_sheet(lay: SheetLayout, images: dict[tuple[int, int], Image.Image]) -> 
         if im is None:
             d.rectangle(cell.box, fill=(200, 200, 200))
             continue
-        w, h = fit_longest(*im.size, max(x1 - x0, y1 - y0))
+        w, h = fit_longest(*im.size, max(lay.thumb))
         s = min((x1 - x0) / w, (y1 - y0) / h, 1.0)
         w, h = max(1, round(w * s)), max(1, round(h * s))
         thumb = im.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)

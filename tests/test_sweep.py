@@ -75,7 +75,7 @@ def test_sweep_renders_every_combination_and_reuses_targets(tmp_path, tiny, imag
     sheet = Image.open(res.sheet)
     assert sheet.size == res.layout.size and res.layout.grid == (2, 2)
     x0, y0, x1, y1 = res.layout.cells[0].box
-    assert (x1 - x0, y1 - y0) == (40, 30)
+    assert res.layout.thumb == (40, 30) and x1 - x0 >= 40 and y1 - y0 >= 30
     # one content and one style entry: all four runs used the same targets
     assert len(st.cache._items) == 2
     csv_lines = (tmp_path / "out" / "sweep.csv").read_text().splitlines()
@@ -276,3 +276,21 @@ def test_a_sweep_never_writes_over_its_start_picture_or_mask(tmp_path, images, g
         sweep(images[0], [images[1]], out, base, [parse_vary("style-weight=1,2")], thumb=32,
               stylizer=Paints(), paths=paths, overwrite=True)
     assert earlier.read_bytes() == before
+
+
+def test_titles_never_run_into_each_other():
+    """A thin strip (cells 256 x 3 px) stacked its row titles on top of each other, and a
+    long value ran into the next column's."""
+    from painterly.sweep import _font, _text_wh
+
+    font = _font()
+    line = _text_wh(font, "Ag=0")[1]
+    cols = parse_vary("init=palette;/a/rather/long/path/to/an/earlier/picture.png")
+    lay = layout_sheet(cols, parse_vary("preserve-color=none,luminance"), (256, 3))
+    boxes = {(c.row, c.col): c.box for c in lay.cells}
+    assert boxes[(1, 0)][1] - boxes[(0, 0)][1] > line  # rows a title's height apart
+    assert boxes[(0, 1)][0] - boxes[(0, 0)][0] > _text_wh(font, cols.labels[0])[0]
+    assert boxes[(0, 1)][2] - boxes[(0, 1)][0] > _text_wh(font, cols.labels[1])[0]
+    assert lay.thumb == (256, 3) and lay.size[0] >= boxes[(1, 1)][2]
+    small = layout_sheet(parse_vary("strength=0.5,1"), None, (16, 1))
+    assert small.size[0] > _text_wh(font, "strength")[0]
