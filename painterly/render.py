@@ -143,17 +143,18 @@ def write_results(rec: Recorder, result, status: int, existed: dict[str, bool], 
                   log: str | None, plot: str | None, animate: str | None
                   ) -> tuple[Path, list[str]]:
     """Write the image and the other outputs; an interrupted run (``status``) writes each
-    beside a file that was there before (``existed``) rather than over it.  The image's
-    path, and the words for everything else written (the snapshots too)."""
+    beside a file that was there before (``existed``) rather than over it, and no log, plot
+    or animation when it stopped before its first step.  The image's path, and the words
+    for everything else written (the snapshots too)."""
     def target(path: str) -> Path:
         return partial_target(path, existed[path]) if status else Path(path)
 
     written = save_result(result, target(output))
     others = []
-    if log:
+    if log and rec.rows:  # a run stopped before its first step recorded none
         others.append(str(target(log)))
         rec.write_log(Path(others[-1]))
-    if plot:
+    if plot and rec.rows:  # an empty plot is no plot
         from .plot import plot_losses
 
         others.append(str(target(plot)))

@@ -358,3 +358,18 @@ def test_an_animated_gif_with_a_picture_output_says_it_is_a_clip(tmp_path, image
     assert r.returncode == 2 and len(lines) == 1, r.stderr
     assert "moving.gif is a clip" in lines[0] and ".mp4" in lines[0]
     assert not (tmp_path / "still.png").exists()
+
+
+def test_a_run_stopped_before_its_first_step_writes_no_empty_log_or_plot(tmp_path):
+    """Ctrl-C before the first step wrote a log of its header alone and a plot with empty
+    axes (the animation was already left out); the picture so far is still written."""
+    from painterly.errors import EXIT_INTERRUPTED
+    from painterly.render import Recorder, write_results
+
+    rec = Recorder(True, 0, None, tmp_path / "a.gif", (8, 8))
+    out, log, plot, anim = (str(tmp_path / n) for n in ("o.png", "l.csv", "p.png", "a.gif"))
+    existed = dict.fromkeys((out, log, plot, anim), False)
+    written, others = write_results(rec, Image.new("RGB", (8, 8)), EXIT_INTERRUPTED, existed,
+                                    out, log, plot, anim)
+    assert written.exists() and others == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]
