@@ -28,6 +28,7 @@ from .images import (
     save_bytes,
     save_image,
     save_result,
+    to_pil,
 )
 from .inputs import warn_emulated
 from .paths import (
@@ -47,7 +48,8 @@ class Recorder:
     """The per-step callback of the CLI: progress bar, CSV log, snapshots, animation frames."""
 
     def __init__(self, quiet: bool, save_every: int, snapshots: Path | None,
-                 animate: Path | None, out_size: tuple[int, int]):
+                 animate: Path | None, out_size: tuple[int, int], alpha=None):
+        self.alpha = alpha  # the photo's transparency: snapshots keep it, as the result does
         self.quiet = quiet
         self.save_every = save_every
         self.snapshots = snapshots
@@ -67,7 +69,8 @@ class Recorder:
             self._bar(p)
         every = self.save_every
         if self.snapshots is not None and every and p.step % every == 0:
-            save_image(p.image(), self.snapshots / f"step_{p.step:05d}.png")
+            save_image(to_pil(p.image_tensor(), self.alpha),
+                       self.snapshots / f"step_{p.step:05d}.png")
             self.saved += 1
         if self.animate is not None:
             frame_every = every or max(1, p.total // 60)
@@ -317,7 +320,8 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
             clear_earlier_steps(snap_dir, f"--snapshots {snapshots}")
         existed = {path: os.path.lexists(path) for path in (output, log, plot, animate)
                    if path}  # kept if interrupted
-        rec = Recorder(quiet, save_every, snap_dir, anim, fit_longest(*c_img.size, opts.size))
+        rec = Recorder(quiet, save_every, snap_dir, anim, fit_longest(*c_img.size, opts.size),
+                       c_img.alpha)
         status = 0
         try:
             result = method.picture(

@@ -373,3 +373,27 @@ def test_a_run_stopped_before_its_first_step_writes_no_empty_log_or_plot(tmp_pat
                                     out, log, plot, anim)
     assert written.exists() and others == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]
+
+
+def test_snapshots_keep_the_photos_transparency(tmp_path, images, call):
+    """The result of a photo with transparent parts keeps them; its snapshots were opaque,
+    the transparent parts painted like the rest."""
+    import numpy as np
+
+    content, style = images
+    rgba = Image.open(content).convert("RGBA")
+    a = np.asarray(rgba).copy()
+    a[:, :20, 3] = 0
+    cut = tmp_path / "cut.png"
+    Image.fromarray(a).save(cut)
+    snaps = tmp_path / "snaps"
+    r = call(["stylize", cut, style, "-o", tmp_path / "o.png", "--snapshots", snaps,
+              "--save-every", "1", "--size", "32", "--steps", "2", "--scales", "2", "-q"])
+    assert r.returncode == 0, r.stderr
+    shots = sorted(snaps.glob("step_*.png"))
+    assert len(shots) >= 3
+    for f in [*shots, tmp_path / "o.png"]:
+        with Image.open(f) as im:
+            assert im.mode == "RGBA", f
+            alpha = np.asarray(im)[..., 3]
+            assert alpha[:, :2].max() < 20 and alpha[:, -2:].min() > 235, f
