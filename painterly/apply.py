@@ -12,7 +12,6 @@ each process takes every N-th file.  Every file is written atomically.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import sys
 from collections.abc import Sequence
@@ -106,18 +105,36 @@ def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = 
         if same_file(o, src):
             raise UsageError(f"-o {out}: is the input folder {src}; give another output "
                              f"folder")
-    made = not o.exists()
+    made = folders_to_make(o)
     check_output_folder(o, "-o")
     try:
         for t in targets:
             check_output(t, "-o", inputs=read, folders=folders, overwrite=overwrite)
     except BaseException:
-        if made:
-            with contextlib.suppress(OSError):
-                o.rmdir()
+        remove_empty(made)
         raise
     all_checked(w)
     return targets
+
+
+def folders_to_make(path: Path) -> list[Path]:
+    """The folders that creating ``path`` as a folder makes: itself and the missing ones
+    above it, innermost first (none when it exists)."""
+    made = []
+    while not path.exists() and not path.is_symlink() and path != path.parent:
+        made.append(path)
+        path = path.parent
+    return made
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) where they are empty: a folder this run made and
+    wrote nothing into is not left behind; one holding anything stays."""
+    for f in folders:
+        try:
+            f.rmdir()
+        except OSError:
+            return
 
 
 def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path], size: int) -> list[tuple]:
@@ -200,28 +217,39 @@ def cmd_apply(args: argparse.Namespace) -> int:
     found = scan(args.inputs)
     files = found.files
     method = methods.for_apply(args.model, runtime, opts=opts)  # before any folder is made
+    made = folders_to_make(Path(args.output))  # removed again if nothing is written there
     outs = plan_outputs(files, args.output, fmt.format, [*args.inputs, args.model],
                         args.overwrite)
+    if outs == [Path(args.output)]:  # one image file, in a folder that is there
+        made = []
     if not args.quiet and world().main:  # a network's quality figure (and warnings)
         methods.tell_notes(method)
         warn_emulated(opts.precision, runtime.device, args.quiet)  # after every check
     skipped: list[Path] = []
     w = world()
+    n = None  # the pictures written by every process, once all have finished
     try:
-        n = apply_files(method, files, outs, opts, args.quiet, skipped)
-        n, bad = totals([n, len(skipped)], w)  # of every process under torchrun
-    except Interrupted as e:
-        if w.main:
-            where = Path(args.output) if len(outs) > 1 else outs[0]
-            share = " (rank 0's share)" if w.size > 1 else ""
-            print(f"painterly: interrupted; {e.written} of {len(outs[w.rank::w.size])} "
-                  f"pictures{share} written to {where}, each whole", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        done(w)
-    first = files[0] if len(files) == 1 else args.inputs[0]
-    _closing_line(n, len(found.skipped) + bad, first, outs, args,
-                  getattr(method, "about", ""), say=w.main)
+        try:
+            mine = apply_files(method, files, outs, opts, args.quiet, skipped)
+            n, bad = totals([mine, len(skipped)], w)  # of every process under torchrun
+        except Interrupted as e:
+            if w.main:
+                where = Path(args.output) if len(outs) > 1 else outs[0]
+                share = " (rank 0's share)" if w.size > 1 else ""
+                print(f"painterly: interrupted; {e.written} of {len(outs[w.rank::w.size])} "
+                      f"pictures{share} written to {where}, each whole", file=sys.stderr)
+            if w.size == 1:  # other processes may still be writing there
+                remove_empty(made)
+            return EXIT_INTERRUPTED
+        finally:
+            done(w)
+        first = files[0] if len(files) == 1 else args.inputs[0]
+        _closing_line(n, len(found.skipped) + bad, first, outs, args,
+                      getattr(method, "about", ""), say=w.main)
+    except BaseException:
+        if w.size == 1 or n == 0:  # under torchrun: once no process can write there
+            remove_empty(made)
+        raise
     named = [f for f in skipped if str(f) in args.inputs]  # not found in a folder: asked for
     if named:
         from .errors import ImageError

@@ -391,6 +391,34 @@ def test_apply_refuses_a_folder_with_nothing_usable_before_any_work(w, tmp_path,
     assert not (tmp_path / "out").exists()
 
 
+def test_apply_leaves_no_empty_folder_it_made_when_nothing_is_written(w, tmp_path, capsys,
+                                                                   monkeypatch):
+    """Every picture of a folder found damaged when decoded, or a Ctrl-C before the first
+    was written: the output folder the run made (with its parents) was left behind empty;
+    a folder that was there already, or one holding a picture, stays."""
+    from painterly import apply as apply_mod
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("a.png", "b.png"):
+        _truncated_photo(bad / name)  # good headers: found damaged only when decoded
+    code = cli.main(["apply", str(w[M]), str(bad), "-o", str(tmp_path / "new" / "out"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "nothing written" in err, err
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "there").mkdir()
+    code = cli.main(["apply", str(w[M]), str(bad), "-o", str(tmp_path / "there"), "-q"])
+    assert code == 2 and (tmp_path / "there").is_dir()
+    capsys.readouterr()
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(apply_mod, "_readable", stop)
+    code = cli.main(["apply", str(w[M]), str(w["photos"]), "-o", str(tmp_path / "cut"), "-q"])
+    assert code == 130 and not (tmp_path / "cut").exists()
+
+
 def test_disk_full_leaves_no_half_written_file(w, tmp_path, capsys, monkeypatch):
     import errno
 
