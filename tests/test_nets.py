@@ -312,6 +312,27 @@ def test_network_api_batch_equals_single_and_strength_blends(tmp_path):
     torch.testing.assert_close(pair[:1], net.run(x), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_network_output_is_an_ordinary_tensor(tmp_path, runtime, precision):
+    """transform, run and transform_at gave inference-mode tensors: ``y.mul_(255)`` and a
+    loss taken beside a tensor that needs gradients failed with PyTorch's RuntimeError."""
+    if runtime == "onnxruntime":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnx")
+        if precision == "bf16":
+            pytest.skip("onnxruntime runs float32 only")
+    net = Network.load(tiny_model(tmp_path / "m.safetensors"), "cpu", precision, runtime)
+    x = torch.rand(2, 3, 20, 28, generator=torch.Generator().manual_seed(0))
+    for y in (net.transform(x), net.run(x), net.transform_at(x, 1, 2)):
+        assert not y.is_inference() and not y.requires_grad
+        want = y.clone()
+        y.mul_(255).round_()  # in place, as a caller turning it into 8-bit levels
+        torch.testing.assert_close(y, (want * 255).round())
+        w = torch.ones(1, 3, 1, 1, requires_grad=True)
+        (w * want).sum().backward()  # a constant beside a tensor that needs gradients
+        torch.testing.assert_close(w.grad, want.sum((0, 2, 3)).view(1, 3, 1, 1))
+
+
 def test_bfloat16_inference_follows_float32(tmp_path):
     """The bfloat16 path (weights converted once, channels-last) on any CPU: emulated where
     the CPU has no bfloat16 instructions, so both arithmetics are tested everywhere."""

@@ -74,10 +74,12 @@ class Network:
         """The model file's description: style, training options, steps, version."""
         return self.model.meta
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a batch B x 3 x H x W in 0..1 -> B x 3 x H x W in 0..1 (float32,
-        on the network's device)."""
+        on the network's device): an ordinary tensor without gradient, which the caller may
+        change in place or use beside tensors that need one (not an inference-mode tensor,
+        which refuses both)."""
         _check_batch(x)
         if self._session is not None:
             a = x.detach().to("cpu", torch.float32).contiguous().numpy()
@@ -91,6 +93,7 @@ class Network:
         multiple of this, and differs for other shifts (the texture's phase on the grid)."""
         return 2 ** self.net.arch.downs
 
+    @torch.no_grad()
     def transform_at(self, x: torch.Tensor, ox: int, oy: int) -> torch.Tensor:
         """:meth:`transform` with the picture placed ``ox``, ``oy`` pixels (0 .. stride-1) right
         and down on the network's grid: the input is padded by reflection on the left and
