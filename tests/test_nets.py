@@ -333,6 +333,25 @@ def test_network_output_is_an_ordinary_tensor(tmp_path, runtime, precision):
         torch.testing.assert_close(w.grad, want.sum((0, 2, 3)).view(1, 3, 1, 1))
 
 
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_a_network_pickles_and_copies_with_its_runtime(tmp_path, runtime):
+    """With onnxruntime (the default for float32 on the CPU) pickle.dumps and
+    copy.deepcopy failed: "cannot pickle 'InferenceSession' object"."""
+    import copy
+    import pickle
+
+    if runtime == "onnxruntime":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnx")
+    net = Network.load(tiny_model(tmp_path / "m.safetensors"), "cpu", "fp32", runtime)
+    x = torch.rand(1, 3, 20, 28, generator=torch.Generator().manual_seed(0))
+    want = net.transform(x)
+    for other in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert other.runtime == runtime and other.meta == net.meta
+        assert (other._session is None) == (runtime == "torch")
+        torch.testing.assert_close(other.transform(x), want, atol=0, rtol=0)
+
+
 def test_bfloat16_inference_follows_float32(tmp_path):
     """The bfloat16 path (weights converted once, channels-last) on any CPU: emulated where
     the CPU has no bfloat16 instructions, so both arithmetics are tested everywhere."""

@@ -69,6 +69,18 @@ class Network:
         """Read a model file (checked; see :mod:`painterly.network.modelfile`)."""
         return cls(load_model(path), device, precision, runtime)
 
+    def __getstate__(self) -> dict:
+        """Pickling and ``copy.deepcopy``: onnxruntime's session cannot be pickled; it is
+        left out and built again from the model when the copy is made."""
+        state = dict(self.__dict__)
+        state["_session"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.runtime == "onnxruntime":
+            self._session = ort_session(self.model)
+
     @property
     def meta(self) -> dict:
         """The model file's description: style, training options, steps, version."""
