@@ -136,6 +136,57 @@ def test_an_old_file_loads_as_stride_and_nearest_with_the_same_pixels():
     torch.testing.assert_close(y, want.clamp(0, 1), atol=1e-4, rtol=0)
 
 
+def _first_version_file(path: Path, bias_shape: int | None = None, opt: bool = False
+                        ) -> TransformNet:
+    """A model file as painterly's first version wrote it: a bias in every convolution (the
+    ones before instance norm too) and no down/up; returns the network without them."""
+    from safetensors.torch import save
+
+    torch.manual_seed(0)
+    a = Arch(4, 1, 2)
+    net = TransformNet(a).eval()
+    tensors = {}
+    for k, v in net.state_dict().items():
+        tensors[f"net.{k}"] = (v + 0.1 * torch.randn_like(v)).float()
+        if k.endswith(".weight") and v.dim() == 4 and k[:-7] + ".bias" not in net.state_dict():
+            tensors[f"net.{k[:-7]}.bias"] = torch.randn(bias_shape or v.shape[0])
+    net.load_state_dict({k[4:]: v for k, v in tensors.items() if k[4:] in net.state_dict()})
+    if opt:  # a checkpoint: Adam's state of each parameter, by position
+        for i, v in enumerate(t for k, t in sorted(tensors.items())):
+            tensors[f"opt.{i}.exp_avg"] = torch.zeros_like(v)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "steps": 3,
+            "arch": {"kind": "johnson-in", "width": 4, "blocks": 1, "downs": 2},
+            "style": {"name": "s.png"}}
+    text = json.dumps(meta, sort_keys=True)
+    path.write_bytes(save(tensors, metadata={"painterly": text,
+                                             "sha256": _digest(text, tensors)}))
+    return net
+
+
+def test_a_file_of_the_first_version_with_biases_before_the_norm_loads(tmp_path):
+    """Those files were refused: "the tensors do not fit a 4-wide network (unexpected
+    'down.0.0.bias')".  Instance norm takes every channel's mean away, so the biases before
+    it change nothing: the file paints as the network without them."""
+    from painterly.network.modelfile import ModelError
+
+    path = tmp_path / "first.safetensors"
+    net = _first_version_file(path)
+    mf = load_model(path)
+    assert set(mf.state) == set(net.state_dict())
+    x = torch.rand(2, 3, 29, 35, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = net(x).clamp(0, 1)
+    y = Network.load(path, "cpu", "fp32", runtime="torch").run(x)
+    torch.testing.assert_close(y, want, atol=1e-5, rtol=0)
+    _first_version_file(path, bias_shape=5)  # a bias that fits no convolution: refused
+    with pytest.raises(ModelError, match="unexpected"):
+        load_model(path)
+    # its checkpoint: the Adam state, kept by the parameters' positions, fits no more
+    _first_version_file(path, opt=True)
+    with pytest.raises(ModelError, match="first version .* train afresh"):
+        load_model(path)
+
+
 def _old_checkpoint(path: Path, width: int = 4) -> None:
     """A checkpoint as painterly wrote it before presets: no down/up in the arch nor in the
     options (nor a preset), one step done."""

@@ -200,6 +200,13 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
     state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
     extra = {k: v for k, v in tensors.items() if not k.startswith("net.")}
     want = shapes_of(lambda: TransformNet(arch))
+    dropped = _norm_removes(state, want)
+    if dropped and any(k.startswith("opt.") for k in extra):  # its Adam state by position
+        raise ModelError(f"{name}: a checkpoint of painterly's first version (a bias in every "
+                         f"convolution), whose optimizer state does not fit this version's "
+                         f"network; train afresh (--overwrite), or apply its model file")
+    for k in dropped:
+        del state[k]
     missing = sorted(set(want) - set(state))
     unknown = sorted(set(state) - set(want))
     if missing or unknown:
@@ -216,6 +223,21 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
                              f"a lower --lr")
         state[k] = state[k].float()  # float32 whatever torch's default type
     return ModelFile(arch, state, meta, extra)
+
+
+def _norm_removes(state: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> list[str]:
+    """The biases of convolutions that the network has without one: files of painterly's
+    first version kept a bias in every convolution, and the instance norm that follows each
+    of them (all but the last, which keeps its bias) subtracts every channel's mean, so the
+    bias changes nothing and is left out (the same pictures, to float rounding)."""
+    out = []
+    for k, t in state.items():
+        conv = k[: -len(".bias")] + ".weight" if k.endswith(".bias") else None
+        if conv is None or k in want or conv not in want or want[conv].dim() != 4:
+            continue
+        if tuple(t.shape) == (want[conv].shape[0],):
+            out.append(k)
+    return out
 
 
 def load_model(path: str | os.PathLike) -> ModelFile:
