@@ -126,7 +126,17 @@ def test_the_verdict_follows_the_photos_seen_and_the_texture():
     assert reasons(good) == []
     assert reasons({**good, "seen": 1999}) and not reasons({**good, "seen": 2000})
     assert reasons({**good, "texture": TEXTURE_LIMIT * 2}) == \
-        [f"texture {TEXTURE_LIMIT * 2:.2f}, a trained network scores below {TEXTURE_LIMIT}"]
+        [f"texture {TEXTURE_LIMIT * 2:.3f}, a trained network scores below {TEXTURE_LIMIT}"]
+    # just above the limit: the reason's figure is not rounded down onto it ("texture 0.30,
+    # a trained network scores below 0.3")
+    near = {**good, "texture": round(TEXTURE_LIMIT + 4e-4, 4), "photos": 4, "size": SIDE,
+            "far_from_converged": True}
+    assert reasons(near) == \
+        [f"texture {TEXTURE_LIMIT + 4e-4:.4f}, a trained network scores below {TEXTURE_LIMIT}"]
+    assert describe({"quality": near})[0].startswith(f"quality: texture {TEXTURE_LIMIT + 4e-4:.4f}")
+    one = describe({"quality": {**good, "photos": 1, "size": 64,
+                                "far_from_converged": False}})[0]
+    assert "(1 held-out photo, 64 px square;" in one, one  # was "1 held-out photos"
     assert describe({"quality": {**good, "photos": 4, "size": SIDE,
                                  "far_from_converged": False}})[0].startswith(
         "quality: texture 0.100")

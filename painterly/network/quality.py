@@ -113,7 +113,8 @@ def reasons(q: dict[str, Any]) -> list[str]:
         why.append(f"{seen} photos seen in training, the default recipe sees {full}")
     texture, limit = q.get("texture"), q.get("texture_limit")
     if _real(texture) and _real(limit) and texture > limit:
-        why.append(f"texture {texture:.2f}, a trained network scores below {limit}")
+        why.append(f"texture {_texture(texture, limit)}, a trained network scores below "
+                   f"{limit}")
     return why
 
 
@@ -137,9 +138,11 @@ def summary(q: dict[str, Any]) -> str:
             return f"not measured (the held-out photos are under {MIN_SIDE} px on a side)"
         return "not measured (no held-out photos)"
     photos, side = (v if _real(v) else "?" for v in (q.get("photos"), q.get("size")))
-    return (f"texture {q['texture']:.3f}, content {_num(q.get('content'))}, grid "
-            f"{_num(q.get('grid'))} ({photos} held-out photos, {side} px squares; lower "
-            f"texture = nearer the painting)")
+    held = "held-out photo" if photos == 1 else "held-out photos"
+    texture = _texture(q["texture"], q.get("texture_limit"))
+    return (f"texture {texture}, content {_num(q.get('content'))}, grid "
+            f"{_num(q.get('grid'))} ({photos} {held}, {side} px square"
+            f"{'' if photos == 1 else 's'}; lower texture = nearer the painting)")
 
 
 def warning(q: dict[str, Any], advice: str = "more --steps or --minutes") -> str | None:
@@ -164,6 +167,14 @@ def describe(meta: dict[str, Any]) -> list[str]:
 
 def _real(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _texture(v: float, limit: Any) -> str:
+    """A texture distance in three decimals, or four (the figure as kept) where three would
+    round one above the limit down onto it ("texture 0.300, ... scores below 0.3")."""
+    if _real(limit) and v > limit and round(v, 3) <= limit:
+        return f"{v:.4f}"
+    return f"{v:.3f}"
 
 
 def _num(v: Any) -> str:

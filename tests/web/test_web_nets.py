@@ -183,7 +183,7 @@ def test_train_from_uploaded_photos_then_apply_the_model(client, tmp_path: Path)
     q = model["quality"]  # measured at the end of training: 6 steps are far from enough
     assert q["texture"] > 0 and q["content"] > 0 and q["grid"] >= 1 and q["photos"] == 1
     assert q["seen"] == 12 and q["far_from_converged"] is True
-    assert q["summary"].startswith("texture ") and "held-out photos" in q["summary"]
+    assert q["summary"].startswith("texture ") and "(1 held-out photo, " in q["summary"]
     assert q["warning"].startswith("far from converged (12 photos seen")
     assert "(more steps)" in q["warning"] and "--" not in q["warning"]
     assert model["preset"] == "fast"  # its layout, with the width given
