@@ -352,6 +352,23 @@ def test_a_network_pickles_and_copies_with_its_runtime(tmp_path, runtime):
         torch.testing.assert_close(other.transform(x), want, atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_a_picture_with_no_pixels_is_refused_in_one_line(tmp_path, runtime):
+    """A batch of H or W 0 ended in PyTorch's 'Expected 3D or 4D (batch mode) tensor' or
+    onnxruntime's 'indices element out of data bounds' (a batch of no pictures is fine)."""
+    from painterly.errors import ImageError
+
+    if runtime == "onnxruntime":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnx")
+    net = Network.load(tiny_model(tmp_path / "m.safetensors"), "cpu", "fp32", runtime)
+    for shape in ((1, 3, 0, 16), (2, 3, 16, 0)):
+        with pytest.raises(ImageError, match=r"at least 1 x 1 pixel; got shape") as e:
+            net.transform(torch.rand(*shape))
+        assert "\n" not in str(e.value)
+    assert net.transform(torch.rand(0, 3, 16, 16)).shape == (0, 3, 16, 16)
+
+
 def test_bfloat16_inference_follows_float32(tmp_path):
     """The bfloat16 path (weights converted once, channels-last) on any CPU: emulated where
     the CPU has no bfloat16 instructions, so both arithmetics are tested everywhere."""

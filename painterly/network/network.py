@@ -153,6 +153,9 @@ def _check_batch(x: object) -> None:
     if x.dim() != 4 or x.shape[1] != 3:
         raise ImageError(f"Network.transform takes a batch B x 3 x H x W; got shape "
                          f"{tuple(x.shape)}")
+    if 0 in x.shape[2:]:
+        raise ImageError(f"Network.transform takes pictures of at least 1 x 1 pixel; got "
+                         f"shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ImageError(f"Network.transform takes floats in 0..1; got {x.dtype} (divide a "
                          f"0..255 picture by 255)")
