@@ -54,7 +54,10 @@ def apply_clip(model: str, inputs: list[str], output: str, opts: ApplyOptions,
     info = video.probe(inputs[0])
     method = methods.for_apply(model, runtime, opts=opts)
     if not quiet:  # a network's quality figure (and warning)
+        from .inputs import warn_emulated
+
         methods.tell_notes(method)
+        warn_emulated(opts.precision, runtime.device, quiet)  # as for pictures
     fn = method.frames([], opts)
     return video.process_clip(inputs[0], output, fn, opts.size or None, quiet=quiet,
                               audio=kept.audio, info=info, quality=kept.quality)
