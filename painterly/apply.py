@@ -137,10 +137,11 @@ def remove_empty(folders: list[Path]) -> None:
             return
 
 
-def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path], size: int) -> list[tuple]:
-    """The images of ``chunk`` decoded, with their outputs; one damaged behind a good header,
-    or too thin to paint at ``size``, is skipped with a warning line (and added to
-    ``skipped``)."""
+def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path], size: int,
+              small: list[Path] | None = None) -> list[tuple]:
+    """The images of ``chunk`` decoded, with their outputs; one damaged behind a good header
+    (added to ``skipped``), or too small to paint at ``size`` (added to ``small``, or to
+    ``skipped`` when it is None), is skipped with a warning line."""
     from .errors import ImageError
     from .images import check_content, load_image
     from .inputs import warn
@@ -148,18 +149,26 @@ def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path], size: int) ->
     out = []
     for f, target in chunk:
         try:
-            out.append((check_content(load_image(f), size), target))
+            img = load_image(f)
         except ImageError as e:
             warn(f"{e}; skipped")
             skipped.append(f)
+            continue
+        try:
+            out.append((check_content(img, size), target))
+        except ImageError as e:
+            warn(f"{e}; skipped")
+            (skipped if small is None else small).append(f)
     return out
 
 
 def apply_files(method: Method, files: list[Path], outs: list[Path], opts: ApplyOptions,
-                quiet: bool, skipped: list[Path] | None = None) -> int:
+                quiet: bool, skipped: list[Path] | None = None,
+                small: list[Path] | None = None) -> int:
     """Stylize ``files`` into ``outs`` (this process's share under torchrun), ``opts.batch``
     files at a time; returns the number written.  A file that cannot be decoded is skipped
-    with a warning (and added to ``skipped``)."""
+    with a warning (and added to ``skipped``), and so is one too small to paint at
+    ``opts.size`` (added to ``small``, or to ``skipped`` when it is None)."""
     from . import bars, methods
     from .dist import world
     from .images import save_image
@@ -174,7 +183,7 @@ def apply_files(method: Method, files: list[Path], outs: list[Path], opts: Apply
     written = 0
     try:
         for start in range(0, len(mine), opts.batch):
-            chunk = _readable(mine[start:start + opts.batch], skipped, opts.size)
+            chunk = _readable(mine[start:start + opts.batch], skipped, opts.size, small)
             if chunk:
                 shown = methods.pictures(method, [im for im, _ in chunk], opts)
                 for im, (_, out) in zip(shown, chunk):
@@ -225,13 +234,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if not args.quiet and world().main:  # a network's quality figure (and warnings)
         methods.tell_notes(method)
         warn_emulated(opts.precision, runtime.device, args.quiet)  # after every check
-    skipped: list[Path] = []
+    skipped: list[Path] = []  # damaged, found when decoded
+    small: list[Path] = []  # too small to paint at --size
     w = world()
     n = None  # the pictures written by every process, once all have finished
     try:
         try:
-            mine = apply_files(method, files, outs, opts, args.quiet, skipped)
-            n, bad = totals([mine, len(skipped)], w)  # of every process under torchrun
+            mine = apply_files(method, files, outs, opts, args.quiet, skipped, small)
+            # of every process under torchrun
+            n, bad, tiny = totals([mine, len(skipped), len(small)], w)
         except Interrupted as e:
             if w.main:
                 where = Path(args.output) if len(outs) > 1 else outs[0]
@@ -245,12 +256,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
             done(w)
         first = files[0] if len(files) == 1 else args.inputs[0]
         _closing_line(n, len(found.skipped) + bad, first, outs, args,
-                      getattr(method, "about", ""), say=w.main)
+                      getattr(method, "about", ""), say=w.main, small=tiny)
     except BaseException:
         if w.size == 1 or n == 0:  # under torchrun: once no process can write there
             remove_empty(made)
         raise
-    named = [f for f in skipped if str(f) in args.inputs]  # not found in a folder: asked for
+    # not found in a folder: asked for
+    named = [f for f in skipped + small if str(f) in args.inputs]
     if named:
         from .errors import ImageError
 
@@ -261,15 +273,21 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _closing_line(n: int, bad: int, first: str | Path, outs: list[Path],
-                  args: argparse.Namespace, about: str, say: bool = True) -> None:
+                  args: argparse.Namespace, about: str, say: bool = True,
+                  small: int = 0) -> None:
     """What was written (also with -q when files were skipped; ``say`` False: not here, by
-    another process); an error when nothing could be."""
+    another process); an error when nothing could be.  ``bad``: files skipped as damaged,
+    ``small``: pictures skipped as too small to paint (whole, but not damaged)."""
     from .errors import ImageError
 
     if n == 0:
-        raise ImageError(f"{first}: no image could be read; nothing written")
+        what = "could be painted" if small else "could be read"
+        raise ImageError(f"{first}: no image {what}; nothing written")
     where = outs[0] if len(outs) == 1 else Path(args.output)
-    note = f"; skipped {bad} damaged file{'s' if bad != 1 else ''}" if bad else ""
-    if say and (not args.quiet or bad):
+    parts = [f"{bad} damaged file{'s' if bad != 1 else ''}"] if bad else []
+    if small:
+        parts.append(f"{small} too small to paint")
+    note = f"; skipped {' and '.join(parts)}" if parts else ""
+    if say and (not args.quiet or parts):
         print(f"{n} image{'s' if n != 1 else ''} written to {where}"
               + (f" ({about})" if about else "") + note, file=sys.stderr)

@@ -353,6 +353,28 @@ def test_apply_skips_damaged_photos_in_a_folder(w, tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_apply_tells_pictures_too_small_to_paint_from_damaged_ones(w, tmp_path, capsys):
+    """A whole picture too thin to paint at --size was counted as a damaged file in the
+    closing line ("skipped 1 damaged file"), and a folder of only such pictures ended with
+    "no image could be read"."""
+    photos = w["photos"]
+    _truncated_photo(photos / "late.png")
+    save_png(gradient_image(200, 8), photos / "thin.png")
+    code = cli.main(["apply", str(w[M]), str(photos), "-o", str(tmp_path / "out"), "--size",
+                     "48", "-q"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.strip().splitlines()[-1].endswith(
+        "; skipped 1 damaged file and 1 too small to paint"), err
+    thin = tmp_path / "thin"
+    thin.mkdir()
+    save_png(gradient_image(200, 8), thin / "a.png")
+    code = cli.main(["apply", str(w[M]), str(thin), "-o", str(tmp_path / "o2"), "--size",
+                     "48", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no image could be painted; nothing written" in err, err
+
+
 def test_apply_of_named_pictures_says_which_could_not_be_painted(w, tmp_path, capsys):
     """A file named on the command line that turns out damaged (or too thin at --size) is
     not a folder's stray file: the others are written, and the run exits 2 naming it."""
