@@ -273,6 +273,16 @@ def test_bad_model_files_exit_2_with_one_line(tmp_path, cli_env):
         assert not (tmp_path / "out.png").exists()
 
 
+def test_bytes_added_to_a_model_file_are_not_called_a_truncation(tmp_path):
+    """A file with bytes appended (a download tool's padding, two files concatenated) was
+    refused as "the file is truncated"."""
+    good = tiny_model(tmp_path / "m.safetensors").read_bytes()
+    with pytest.raises(ModelError, match="longer than its tensors"):
+        decode(good + b"\0" * 10, "m")
+    with pytest.raises(ModelError, match="the file is truncated"):
+        decode(good[:-10], "m")
+
+
 def test_tampering_with_a_tensor_is_detected(tmp_path):
     data = bytearray(tiny_model(tmp_path / "m.safetensors").read_bytes())
     data[-5] ^= 0x40

@@ -136,6 +136,20 @@ def _header(data: bytes, name: str) -> dict[str, Any]:
     return head
 
 
+def _header_size(data: bytes) -> int:
+    return struct.unpack("<Q", data[:8])[0]
+
+
+def _tensor_bytes(head: dict[str, Any]) -> int:
+    """The bytes the header's tensors take after it (safetensors: the largest end offset);
+    -1 where the header does not say it in numbers."""
+    try:
+        return max((int(v["data_offsets"][1]) for k, v in head.items()
+                    if k != "__metadata__"), default=0)
+    except (TypeError, KeyError, IndexError, ValueError):
+        return -1
+
+
 def _parse_arch(a: Any, name: str) -> Arch:
     if not isinstance(a, dict) or a.get("kind") != KIND:
         kind = a.get("kind") if isinstance(a, dict) else None
@@ -192,6 +206,8 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
     except (SafetensorError, ValueError, RuntimeError) as e:
         msg = "truncated" if "incomplete" in str(e).lower() or "size" in str(e).lower() \
             else "damaged"
+        if msg == "truncated" and 0 <= _tensor_bytes(head) < len(data) - 8 - _header_size(data):
+            msg = "longer than its tensors (bytes were added at its end)"
         raise ModelError(f"{name}: the file is {msg}; copy or train it again") from None
     if _digest(info["painterly"], tensors) != info.get("sha256"):
         raise ModelError(f"{name}: the file was modified after it was written (checksum "
