@@ -379,6 +379,23 @@ def test_a_picture_with_no_pixels_is_refused_in_one_line(tmp_path, runtime):
     assert net.transform(torch.rand(0, 3, 16, 16)).shape == (0, 3, 16, 16)
 
 
+def test_transform_at_refuses_offsets_off_the_grid(tmp_path):
+    """A negative offset cropped the picture (an 8 x 8 picture came back 8 x 1) and a
+    fractional one ended in torch's 'pad(): argument pad must be tuple of ints'."""
+    from painterly.errors import UsageError
+
+    net = Network.load(tiny_model(tmp_path / "m.safetensors"), "cpu", "fp32", "torch")
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    for ox, oy in ((-1, 0), (0, net.stride), (2.5, 0), (True, 0), ("1", 0)):
+        with pytest.raises(UsageError, match=f"from 0 to {net.stride - 1}"):
+            net.transform_at(x, ox, oy)
+    with pytest.raises(TypeError, match="takes a tensor"):
+        net.transform_at(x.numpy(), 1, 1)
+    y = net.transform_at(x, np.int64(1), 3)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, net.transform_at(x, 1, 3), atol=0, rtol=0)
+
+
 def test_bfloat16_inference_follows_float32(tmp_path):
     """The bfloat16 path (weights converted once, channels-last) on any CPU: emulated where
     the CPU has no bfloat16 instructions, so both arithmetics are tested everywhere."""

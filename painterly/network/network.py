@@ -12,6 +12,7 @@ installed (``--runtime auto``); otherwise torch, float32, channels-last.
 
 from __future__ import annotations
 
+import operator
 import os
 
 import torch
@@ -110,6 +111,8 @@ class Network:
         """:meth:`transform` with the picture placed ``ox``, ``oy`` pixels (0 .. stride-1) right
         and down on the network's grid: the input is padded by reflection on the left and
         top, the output cropped back to ``x``'s size."""
+        _check_batch(x)
+        ox, oy = (_offset(v, k, self.stride) for k, v in (("ox", ox), ("oy", oy)))
         if not (ox or oy):
             return self.transform(x)
         h, w = x.shape[-2:]
@@ -159,6 +162,19 @@ def _check_batch(x: object) -> None:
     if not x.is_floating_point():
         raise ImageError(f"Network.transform takes floats in 0..1; got {x.dtype} (divide a "
                          f"0..255 picture by 255)")
+
+
+def _offset(v: object, name: str, stride: int) -> int:
+    """An offset of :meth:`Network.transform_at`: a whole number of pixels, 0 .. stride-1 (a
+    negative one cropped the picture: an 8 x 8 picture came back 8 x 1)."""
+    try:
+        i = operator.index(v) if not isinstance(v, bool) else None
+    except TypeError:
+        i = None
+    if i is None or not 0 <= i < stride:
+        raise UsageError(f"Network.transform_at: {name}={v!r} is not a whole number of pixels "
+                         f"from 0 to {stride - 1} (the network's stride is {stride})")
+    return i
 
 
 def has_onnxruntime() -> bool:
