@@ -92,6 +92,10 @@ def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = 
         all_checked(w)
         return [o]
     if (o.exists() and not o.is_dir()) or (not o.exists() and o.suffix.lower() in WRITE_FORMATS):
+        if len(files) == 1:  # a file there whose name is no image's
+            raise UsageError(f"-o {out}: a file that is there and not named as an image; give "
+                             f"a name ending in one of {', '.join(sorted(WRITE_FORMATS))}, "
+                             f"or a folder")
         raise UsageError(f"-o {out}: {len(files)} inputs need an output folder, not an image "
                          f"file")
     targets = [o / f"{f.stem}.{fmt}" for f in files]

@@ -375,6 +375,18 @@ def test_apply_tells_pictures_too_small_to_paint_from_damaged_ones(w, tmp_path, 
     assert code == 2 and "no image could be painted; nothing written" in err, err
 
 
+def test_apply_to_a_file_not_named_as_an_image_says_so(w, tmp_path, capsys):
+    """One picture with -o naming a text file that is there said "1 inputs need an output
+    folder, not an image file"."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("kept")
+    code = cli.main(["apply", str(w[M]), str(w["content"]), "-o", str(notes)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "not named as an image; give a name ending in one of" in err[0], err
+    assert notes.read_text() == "kept"
+
+
 def test_apply_of_named_pictures_says_which_could_not_be_painted(w, tmp_path, capsys):
     """A file named on the command line that turns out damaged (or too thin at --size) is
     not a folder's stray file: the others are written, and the run exits 2 naming it."""
