@@ -101,6 +101,9 @@ def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = 
     targets = [o / f"{f.stem}.{fmt}" for f in files]
     seen: dict[Path, Path] = {}
     for f, t in zip(files, targets):
+        if t in seen and same_file(seen[t], f):  # named twice, or named and in a folder
+            raise UsageError(f"{f} is given twice (an input named again, or inside a folder "
+                             f"given); give each picture once")
         if t in seen:
             raise UsageError(f"{seen[t]} and {f} would both be written to {t}; apply them "
                              f"separately")

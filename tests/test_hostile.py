@@ -387,6 +387,23 @@ def test_apply_to_a_file_not_named_as_an_image_says_so(w, tmp_path, capsys):
     assert notes.read_text() == "kept"
 
 
+def test_apply_of_one_picture_given_twice_says_so(w, tmp_path, capsys):
+    """A picture named twice, or named beside its folder, was told "X and X would both be
+    written to out/X; apply them separately"."""
+    photos = w["photos"]
+    for inputs in ([photos / "p0.png", photos / "p0.png"], [photos, photos / "p1.png"]):
+        code = cli.main(["apply", str(w[M]), *map(str, inputs), "-o", str(tmp_path / "out")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "is given twice" in err[0], err
+        assert not (tmp_path / "out").exists()
+    (tmp_path / "b").mkdir()
+    save_png(gradient_image(), tmp_path / "b" / "p0.png")  # another picture of that name
+    code = cli.main(["apply", str(w[M]), str(photos / "p0.png"), str(tmp_path / "b" / "p0.png"),
+                     "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "would both be written to" in err, err
+
+
 def test_apply_of_named_pictures_says_which_could_not_be_painted(w, tmp_path, capsys):
     """A file named on the command line that turns out damaged (or too thin at --size) is
     not a folder's stray file: the others are written, and the run exits 2 naming it."""
