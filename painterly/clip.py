@@ -60,4 +60,5 @@ def apply_clip(model: str, inputs: list[str], output: str, opts: ApplyOptions,
         warn_emulated(opts.precision, runtime.device, quiet)  # as for pictures
     fn = method.frames([], opts)
     return video.process_clip(inputs[0], output, fn, opts.size or None, quiet=quiet,
-                              audio=kept.audio, info=info, quality=kept.quality)
+                              audio=kept.audio, info=info, quality=kept.quality,
+                              about=getattr(method, "about", ""))

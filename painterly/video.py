@@ -779,14 +779,15 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
                  torch.Tensor], longest: int | None = None, quiet: bool = False,
                  audio: bool = True, info: ClipInfo | None = None,
                  progress: Callable[[int, int, np.ndarray], None] | None = None,
-                 partial: bool = True, quality: str = "web") -> int:
+                 partial: bool = True, quality: str = "web", about: str = "") -> int:
     """Stylize ``src`` frame by frame with ``fn`` (1 x 3 x H x W in 0..1 -> same) into
     ``dst``; returns 0, or 130 when interrupted (the frames done are kept as a clip, or with
     ``partial=False`` nothing is written).
 
     ``progress(done, total, rgb)`` is called after every frame written (``rgb``: that frame,
     H x W x 3 uint8); it, or ``fn``, may raise :class:`~painterly.errors.Interrupted` to stop
-    as Ctrl-C does.  ``quality``: the encoder (:data:`ENCODERS`, ``--quality``)."""
+    as Ctrl-C does.  ``quality``: the encoder (:data:`ENCODERS`, ``--quality``); ``about``:
+    what painted the frames, for the closing line (``apply``: the runtime and precision)."""
     enc = check_output(dst, quality=quality)[1]
     existed = os.path.lexists(dst)  # an interrupted clip is written beside it, not over it
     info = info or probe(src)
@@ -831,5 +832,6 @@ def process_clip(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[t
     if status:
         writer.path = paths.partial_target(dst, existed)
     written = writer.finish(complete=not status)
-    return report_written(status, f"{written}{paths.kept_note(dst, written)}", quiet,
+    ran = f" ({about})" if about else ""
+    return report_written(status, f"{written}{paths.kept_note(dst, written)}{ran}", quiet,
                           f"the {writer.frames} frames done")

@@ -715,10 +715,11 @@ def test_apply_on_a_clip_keeps_frames_rate_audio_and_blending_steadies_it(tmp_pa
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_apply_on_a_clip_warns_of_emulated_bfloat16_as_for_pictures(tmp_path, monkeypatch,
-                                                                    capsys):
+def test_apply_on_a_clip_warns_and_says_what_ran_as_for_pictures(tmp_path, monkeypatch,
+                                                                 capsys):
     """--precision bf16 on a CPU without bfloat16 instructions: pictures were warned that it
-    runs emulated, about 2x slower; a clip, where the time counts most, was not."""
+    runs emulated, about 2x slower; a clip, where the time counts most, was not.  And the
+    closing line of pictures says what ran ("(torch, bf16)"); a clip's did not."""
     from painterly import cli, device
 
     from .video_clips import make_clip
@@ -734,6 +735,8 @@ def test_apply_on_a_clip_warns_of_emulated_bfloat16_as_for_pictures(tmp_path, mo
                          "32", "--precision", "bf16", "--runtime", "torch", "--device", "cpu"])
         err = capsys.readouterr().err
         assert code == 0 and "warning: --precision bf16: emulated here" in err, (out, err)
+        # the closing line says what ran, for a clip as for pictures
+        assert err.strip().splitlines()[-1].endswith(f"{out} (torch, bf16)"), err
 
 
 def test_grid_lock_keeps_the_texture_on_a_panning_scene(tmp_path, precision):
