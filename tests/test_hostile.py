@@ -442,6 +442,26 @@ def test_apply_refuses_a_folder_with_nothing_usable_before_any_work(w, tmp_path,
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("arch, said", [
+    (None, "does not give the network's architecture"),
+    ("johnson-in", "does not give the network's architecture"),
+    ({"width": 4, "blocks": 1, "downs": 2}, "does not give the network's architecture"),
+    ({"kind": "vit", "width": 4}, "unknown network kind 'vit'; a newer painterly may read it"),
+])
+def test_a_model_without_its_architecture_is_not_called_a_newer_kind(w, tmp_path, capsys,
+                                                                     arch, said):
+    """A description without 'arch' (or without its kind) was refused as "unknown network
+    kind None; a newer painterly may read it"."""
+    a = Arch(4, 1, 2)
+    state = {f"net.{k}": v.float() for k, v in TransformNet(a).state_dict().items()}
+    meta = {"steps": 1} if arch is None else {"arch": arch, "steps": 1}
+    path = tmp_path / "m2.safetensors"
+    path.write_bytes(resigned(state, meta))
+    code = cli.main(["apply", str(path), str(w["content"]), "-o", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and said in err[0], err
+
+
 def test_apply_leaves_no_empty_folder_it_made_when_nothing_is_written(w, tmp_path, capsys,
                                                                    monkeypatch):
     """Every picture of a folder found damaged when decoded, or a Ctrl-C before the first

@@ -151,9 +151,13 @@ def _tensor_bytes(head: dict[str, Any]) -> int:
 
 
 def _parse_arch(a: Any, name: str) -> Arch:
-    if not isinstance(a, dict) or a.get("kind") != KIND:
-        kind = a.get("kind") if isinstance(a, dict) else None
-        raise ModelError(f"{name}: unknown network kind {kind!r}; a newer painterly may read it")
+    if not isinstance(a, dict) or "kind" not in a:  # not a kind it does not know: none
+        raise ModelError(f"{name}: the description does not give the network's architecture "
+                         f"('arch' with its 'kind'); the file is damaged or was not written by "
+                         f"painterly")
+    if a.get("kind") != KIND:
+        raise ModelError(f"{name}: unknown network kind {a.get('kind')!r}; a newer painterly "
+                         f"may read it")
     try:
         vals = {k: a[k] for k in ("width", "blocks", "downs")}
     except KeyError as e:
