@@ -20,6 +20,7 @@ from painterly.network.quality import (
     default_work,
     describe,
     reasons,
+    summary,
 )
 from painterly.network.train import checkpoint_path, train
 from painterly.network.transform import Arch, TransformNet
@@ -141,6 +142,10 @@ def test_the_verdict_follows_the_photos_seen_and_the_texture():
                                  "far_from_converged": False}})[0].startswith(
         "quality: texture 0.100")
     assert describe({}) == [] and describe({"quality": "junk"}) == []
+    # the photos were painted but no texture distance was finite (a measure that cannot be
+    # taken is left out): it said "not measured (no held-out photos)"
+    assert summary({"photos": 3, "size": SIDE, "content": 0.5}) == \
+        "texture not measured (no finite value on the 3 held-out photos)"
 
 
 def test_without_held_out_photos_the_figure_says_so(tmp_path, photos, style, tiny):
@@ -225,7 +230,7 @@ def test_the_figure_leaves_out_what_it_cannot_measure(tiny_weights):
     import warnings
 
     from painterly import weights
-    from painterly.network.quality import MIN_SIDE, measures_of, summary
+    from painterly.network.quality import MIN_SIDE, measures_of
     from painterly.scoring import grid_strength, scorer_net
 
     vgg = scorer_net(weights.load_weights(str(tiny_weights)))

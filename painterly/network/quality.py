@@ -134,6 +134,9 @@ def figure(net: torch.nn.Module, photos: list[torch.Tensor], style: torch.Tensor
 def summary(q: dict[str, Any]) -> str:
     """The figure in one line."""
     if not _real(q.get("texture")):
+        if _real(q.get("photos")) and q["photos"] > 0:  # painted, but no finite texture
+            return (f"texture not measured (no finite value on the {q['photos']} held-out "
+                    f"photo{'' if q['photos'] == 1 else 's'})")
         if q.get("small"):
             return f"not measured (the held-out photos are under {MIN_SIDE} px on a side)"
         return "not measured (no held-out photos)"
