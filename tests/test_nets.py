@@ -396,6 +396,25 @@ def test_transform_at_refuses_offsets_off_the_grid(tmp_path):
     torch.testing.assert_close(y, net.transform_at(x, 1, 3), atol=0, rtol=0)
 
 
+def test_finish_refuses_what_stylize_refuses(tmp_path):
+    """Network.finish took preserve_color="luminence" as none, blended strength=2 past the
+    photo, and met pictures of two shapes with PyTorch's size mismatch."""
+    from painterly.errors import ImageError, UsageError
+
+    net = Network.load(tiny_model(tmp_path / "m.safetensors"), "cpu", "fp32", "torch")
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = net.transform(x)
+    with pytest.raises(UsageError, match="preserve_color='luminence' is not one of"):
+        net.finish(y, x, "luminence")
+    for s in (2.0, -0.5, "1", True):
+        with pytest.raises(UsageError, match="not a number from 0 to 1"):
+            net.finish(y, x, "none", s)
+    with pytest.raises(ImageError, match="of one shape"):
+        net.finish(y, x[..., :4], "none", 0.5)
+    torch.testing.assert_close(net.finish(y, x, "none", 1), y.clamp(0, 1))
+    torch.testing.assert_close(net.finish(y, x, "none", 0.25), (0.25 * y + 0.75 * x).clamp(0, 1))
+
+
 def test_bfloat16_inference_follows_float32(tmp_path):
     """The bfloat16 path (weights converted once, channels-last) on any CPU: emulated where
     the CPU has no bfloat16 instructions, so both arithmetics are tested everywhere."""

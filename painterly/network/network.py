@@ -12,6 +12,7 @@ installed (``--runtime auto``); otherwise torch, float32, channels-last.
 
 from __future__ import annotations
 
+import numbers
 import operator
 import os
 
@@ -34,7 +35,7 @@ from ..images import (
 )
 from .export import INPUT, INSTALL, to_onnx
 from .modelfile import ModelFile, load_model
-from .options import ApplyOptions
+from .options import PRESERVE, ApplyOptions
 from .transform import TransformNet
 
 
@@ -124,7 +125,18 @@ class Network:
 
     def finish(self, y: torch.Tensor, photo: torch.Tensor, preserve_color: str = "none",
                strength: float = 1.0) -> torch.Tensor:
-        """Colour preservation and blending with the photo (both B x 3 x H x W, 0..1)."""
+        """Colour preservation and blending with the photo (both B x 3 x H x W, 0..1).
+        ``preserve_color`` is none or luminance and ``strength`` 0..1, as for
+        :meth:`stylize` (another value was taken as none, or blended past the photo)."""
+        if preserve_color not in PRESERVE:
+            raise UsageError(f"preserve_color={preserve_color!r} is not one of "
+                             f"{', '.join(PRESERVE)}")
+        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) \
+                or not 0.0 <= strength <= 1.0:
+            raise UsageError(f"strength={strength!r} is not a number from 0 to 1")
+        if y.shape != photo.shape:
+            raise ImageError(f"Network.finish takes a picture and its photo of one shape; got "
+                             f"{tuple(y.shape)} and {tuple(photo.shape)}")
         photo = photo.to(y.device, torch.float32)
         if preserve_color == "luminance":
             y = torch.cat([color.recombine(color.luminance(y[i:i + 1]), photo[i:i + 1])
