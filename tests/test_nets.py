@@ -415,6 +415,18 @@ def test_finish_refuses_what_stylize_refuses(tmp_path):
     torch.testing.assert_close(net.finish(y, x, "none", 0.25), (0.25 * y + 0.75 * x).clamp(0, 1))
 
 
+def test_network_load_names_its_keywords_as_python_spells_them(tmp_path):
+    """painterly.Network.load(path, precision="fp16") said "--precision: fp16 is not one of
+    ...", a flag of the command line, where painterly.stylize says "size=..."."""
+    from painterly.errors import UsageError
+
+    model = tiny_model(tmp_path / "m.safetensors")
+    for kw, said in (({"precision": "fp16"}, "precision=fp16 is not one of"),
+                     ({"runtime": "trt"}, "runtime=trt is not one of")):
+        with pytest.raises(UsageError, match=said):
+            Network.load(model, "cpu", **kw)
+
+
 def test_bfloat16_inference_follows_float32(tmp_path):
     """The bfloat16 path (weights converted once, channels-last) on any CPU: emulated where
     the CPU has no bfloat16 instructions, so both arithmetics are tested everywhere."""

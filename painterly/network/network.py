@@ -44,7 +44,7 @@ class Network:
 
     def __init__(self, model: ModelFile | str | os.PathLike, device: str = "auto",
                  precision: str = "auto", runtime: str = "auto"):
-        make(ApplyOptions, precision=precision, runtime=runtime)  # the two checked
+        make(ApplyOptions, spelling=KEYWORDS, precision=precision, runtime=runtime)  # checked
         if isinstance(model, (str, os.PathLike)):
             model = load_model(model)
         elif not isinstance(model, ModelFile):
