@@ -62,6 +62,12 @@ class Refiner:
                                    f"which needs no VGG") from None
         return feature_net(w, opts, self.device, self._nets)
 
+    @staticmethod
+    def whole(opts: Options, hw: tuple[int, int]) -> bool:
+        """Whether the refining steps paint a picture of size hw at its own size (it is no
+        larger than :data:`REFINE_SIDE`), rather than a shrunk copy."""
+        return getattr(opts, "refine", 0) > 0 and max(hw) <= REFINE_SIDE
+
     @engine.gradients()  # whatever the caller's mode: its network is made inside
     def __call__(self, picture: torch.Tensor, content: torch.Tensor,
                  styles: Sequence[torch.Tensor], opts: Options, guides: Guides | None = None,
