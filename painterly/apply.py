@@ -208,6 +208,17 @@ def apply_files(method: Method, files: list[Path], outs: list[Path], opts: Apply
     return written
 
 
+def _apply_clip(args: argparse.Namespace, opts: ApplyOptions, runtime: Runtime) -> int:
+    """``apply`` of a clip: the picture flags given are noted, the frames painted."""
+    from .clip import apply_clip
+
+    unused = given_flags(args, FolderFormat) + given_flags(args, ApplyOptions, ["batch"])
+    if unused and not args.quiet:  # a clip's frames go one by one into the clip
+        print(clip_flags_note(unused, "a clip does", "pictures"), file=sys.stderr)
+    return apply_clip(args.model, args.inputs, args.output, opts, runtime,
+                      from_args(ClipOutput, args), quiet=args.quiet, overwrite=args.overwrite)
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     """The ``apply`` subcommand: every option checked, then clip or images."""
     from . import methods
@@ -216,16 +227,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from .video import is_video_output, sniff_video
 
     opts, runtime = from_args(ApplyOptions, args), from_args(Runtime, args)
-    fmt, kept = from_args(FolderFormat, args), from_args(ClipOutput, args)
+    fmt = from_args(FolderFormat, args)
     if is_video_output(args.output) or any(sniff_video(s) for s in args.inputs):
-        from .clip import apply_clip
-
-        unused = given_flags(args, FolderFormat) + given_flags(args, ApplyOptions, ["batch"])
-        if unused and not args.quiet:  # a clip's frames go one by one into the clip
-            print(clip_flags_note(unused, "a clip does", "pictures"), file=sys.stderr)
-
-        return apply_clip(args.model, args.inputs, args.output, opts, runtime, kept,
-                          quiet=args.quiet, overwrite=args.overwrite)
+        return _apply_clip(args, opts, runtime)
     if not args.quiet:  # images: the clip flags given do nothing
         clip_flags = given_flags(args, ApplyOptions, ["blend"]) + given_flags(args, ClipOutput)
         if clip_flags:
@@ -268,15 +272,20 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if w.size == 1 or n == 0:  # under torchrun: once no process can write there
             remove_empty(made)
         raise
-    # not found in a folder: asked for
-    named = [f for f in skipped + small if str(f) in args.inputs]
+    _refuse_named(skipped + small, args.inputs)
+    return 0
+
+
+def _refuse_named(unpainted: list[Path], inputs: list[str]) -> None:
+    """An error for pictures that could not be painted and were named on the command line
+    (those found in a folder are skipped with a warning)."""
+    named = [f for f in unpainted if str(f) in inputs]
     if named:
         from .errors import ImageError
 
         more = f" and {len(named) - 1} more" if len(named) > 1 else ""
         raise ImageError(f"{named[0]}{more}: could not be painted (see above); the other "
                          f"pictures were written")
-    return 0
 
 
 def _closing_line(n: int, bad: int, first: str | Path, outs: list[Path],

@@ -217,8 +217,16 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
         raise ModelError(f"{name}: the file was modified after it was written (checksum "
                          f"mismatch); use the original")
     arch = _parse_arch(meta.get("arch"), name)
-    state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
     extra = {k: v for k, v in tensors.items() if not k.startswith("net.")}
+    return ModelFile(arch, _network_state(tensors, arch, name), meta, extra)
+
+
+def _network_state(tensors: dict[str, torch.Tensor], arch: Arch, name: str
+                   ) -> dict[str, torch.Tensor]:
+    """The network's tensors of a file (``net.*``), checked against the architecture and
+    made float32; a first version's extra biases dropped."""
+    extra = [k for k in tensors if not k.startswith("net.")]
+    state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
     want = shapes_of(lambda: TransformNet(arch))
     dropped = _norm_removes(state, want)
     if dropped and any(k.startswith("opt.") for k in extra):  # its Adam state by position
@@ -242,7 +250,7 @@ def decode(data: bytes, name: str = "model") -> ModelFile:
                              f"infinite values: its training diverged); train it again, with "
                              f"a lower --lr")
         state[k] = state[k].float()  # float32 whatever torch's default type
-    return ModelFile(arch, state, meta, extra)
+    return state
 
 
 def _norm_removes(state: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> list[str]:
