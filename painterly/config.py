@@ -132,8 +132,8 @@ class Options:
                       group="basic", minimum=0, maximum=100000)
     scales: int = _opt(0, "Number of coarse-to-fine scales, each twice the previous side "
                           "(0 = automatic: halve down to --min-scale-size; 1 = single scale "
-                          "at the output size); at most as many as keep the coarsest side "
-                          "16 px or more.", minimum=0, maximum=8)
+                          "at the output size); at most as many distinct sides as there are "
+                          "from 16 px up.", minimum=0, maximum=8)
     min_scale_size: int = _opt(160, "Side of the coarsest scale when scales are automatic.",
                                minimum=32, maximum=4096)
 

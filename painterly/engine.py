@@ -139,10 +139,11 @@ def halvings(longest: int, smallest: int) -> int:
 
 def n_scales(opts: Options, longest: int) -> int:
     """Explicit --scales, or as many halvings as keep the coarsest side >= min_scale_size;
-    never more than keep it >= MIN_SCALE_SIDE (more were the same 16 px scale repeated,
-    each with its own steps: --scales 8 at 64 px optimised six scales of 16 px)."""
-    return min(opts.scales or halvings(longest, opts.min_scale_size),
-               halvings(longest, MIN_SCALE_SIDE))
+    never more than there are distinct sides (a scale below MIN_SCALE_SIDE is painted at
+    MIN_SCALE_SIDE, so more were the same 16 px scale repeated, each with its own steps:
+    --scales 8 at 64 px optimised six scales of 16 px; 3 at 48 px are 16, 24 and 48)."""
+    n = opts.scales or halvings(longest, opts.min_scale_size)
+    return min(n, len({max(MIN_SCALE_SIDE, round(longest / 2 ** k)) for k in range(n)}))
 
 
 def plan(opts: Options, out_hw: tuple[int, int]) -> list[Scale]:

@@ -275,7 +275,7 @@ def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPath
     fits = n_scales(opts, opts.size)
     if opts.method == "optimise" and opts.scales > fits and not quiet:
         print(f"painterly: note: --scales {opts.scales}: a {opts.size} px picture has room for "
-              f"{fits} (the coarsest at least {MIN_SCALE_SIDE} px); it is painted at {fits}",
+              f"{fits} (no scale below {MIN_SCALE_SIDE} px); it is painted at {fits}",
               file=sys.stderr)
     note = enlarge_note(c_img, opts.size)
     if note and not quiet:

@@ -273,11 +273,11 @@ def test_interrupted_stylize_keeps_the_earlier_result(w, tmp_path, capsys, monke
     beside = tmp_path / "good.interrupted.png"
     assert Image.open(beside).getpixel((0, 0)) == (0, 0, 255)
     assert "good.interrupted.png" in err and "is kept" in err
-    assert (tmp_path / "log.csv").exists()  # nothing was there: written in place
+    assert not (tmp_path / "log.csv").exists()  # stopped before its first step: no log
     # a second stop keeps the first one's picture too
     assert cli.main([*args, "--overwrite"]) == 130
     assert beside.exists() and (tmp_path / "good.interrupted-2.png").exists()
-    assert (tmp_path / "log.interrupted.csv").exists()
+    assert not (tmp_path / "log.interrupted.csv").exists()
     # with nothing there before, the interrupted image goes to the name given
     code = cli.main(["stylize", str(w["content"]), str(w["style"]), "-o",
                      str(tmp_path / "new.png"), "-q"])

@@ -69,10 +69,12 @@ def test_run_with_tiny_network(tmp_path) -> None:
 
 def test_scales_stop_at_sixteen_pixels() -> None:
     """--scales 8 at 64 px optimised six scales of 16 px, one after the other, each with
-    its own (up to 120) steps: the coarsest side is kept at 16 px or more instead."""
+    its own (up to 120) steps: no two scales of the same side now (one below 16 px is
+    painted at 16 px, as with --scales 3 at 48 px)."""
     scales = engine.plan(Options(steps=1, scales=8), (43, 64))
     assert sides(scales) == [16, 32, 64]
     assert [s.steps for s in scales] == [9, 3, 1]
-    assert sides(engine.plan(Options(steps=1, scales=8), (4, 100))) == [25, 50, 100]
+    assert sides(engine.plan(Options(steps=1, scales=8), (4, 100))) == [16, 25, 50, 100]
+    assert sides(engine.plan(Options(steps=1, scales=3), (38, 48))) == [16, 24, 48]
     assert len(engine.plan(Options(scales=3), (16, 16))) == 1
     assert sides(engine.plan(Options(steps=1, scales=2), (43, 64))) == [32, 64]  # as asked
