@@ -234,8 +234,8 @@ class FastMethod:
                    guides=None) -> Painting:
         """The style pictures at the scale of the content ``c`` (given its colours or light
         with ``--preserve-color``: :func:`painterly.color.match_styles`), their
-        statistics and (without regions) their band histograms: what :meth:`paint_tensor`
-        paints ``c`` with."""
+        statistics and their band histograms (none with regions, nor where the refining
+        steps paint the whole picture): what :meth:`paint_tensor` paints ``c`` with."""
         side = max(16, min(MAX_STYLE_SIDE, round(max(c.shape[-2:]) * opts.style_scale)))
         donors = guides.style_masks if guides is not None and guides.style_masks else \
             [None] * len(s_imgs)
@@ -246,8 +246,8 @@ class FastMethod:
         precision = self.precision_for(opts)
         stats = [self.style_stats(st, None if dm is None else resize_tensor(
             dm.float(), tuple(st.shape[-2:])), precision) for st, dm in zip(s, donors)]
-        bands = None
-        if not regions:
+        bands = None  # not where the refining steps paint the whole picture (.bands)
+        if not regions and not self.refiner.whole(opts, tuple(c.shape[-2:])):
             weights = opts.style_blend_weights or None
             frame = Frame.of(blend([st[-1] for st in stats], weights))
             bands = blend_bands([self.band_stats(st, frame) for st in s], weights)
@@ -285,8 +285,8 @@ class FastMethod:
         except Interrupted as e:  # stopped while refining: the picture so far, finished
             e.image = finish(e.image)
             raise
-        if bands is not None and not self.refiner.whole(opts, tuple(c.shape[-2:])):
-            out = apply_bands(out, bands, strength)  # not where the steps painted it all
+        if bands is not None:
+            out = apply_bands(out, bands, strength)
         return finish(out)
 
     def frames(self, styles: Sequence[LoadedImage], opts) -> Callable[[torch.Tensor],
