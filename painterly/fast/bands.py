@@ -175,9 +175,10 @@ def apply_bands(x: torch.Tensor, bands: Bands, strength: float = 1.0) -> torch.T
     y = bands.frame.into(x.float())
     levels = len(bands.hist) - 2
     parts, low = pyramid(y, levels)
-    n = len(parts)  # a picture smaller than the painting's: its coarser bands go to its low
-    parts = [match(b, q) for b, q in zip(parts, bands.hist[:n])]
-    low = match(low, bands.hist[n] if n == levels else bands.hist[-2])
+    # a picture smaller than the painting has fewer bands: its low-pass, which then holds
+    # the coarser ones, is given the painting's low-pass
+    parts = [match(b, q) for b, q in zip(parts, bands.hist)]
+    low = match(low, bands.hist[-2])
     y = match(collapse(parts, low), bands.hist[-1])
     out = bands.frame.out_of(y).clamp(0, 1).to(x.dtype)
     return torch.lerp(x, out, strength) if strength < 1 else out
