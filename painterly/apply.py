@@ -31,6 +31,7 @@ from .config import (
 )
 from .errors import EXIT_INTERRUPTED, Interrupted, UsageError
 from .network.options import ApplyOptions
+from .paths import folders_to_make, remove_empty
 
 if TYPE_CHECKING:
     from .method import Method
@@ -122,26 +123,6 @@ def plan_outputs(files: list[Path], out: str, fmt: str, inputs: Sequence[str] = 
         raise
     all_checked(w)
     return targets
-
-
-def folders_to_make(path: Path) -> list[Path]:
-    """The folders that creating ``path`` as a folder makes: itself and the missing ones
-    above it, innermost first (none when it exists)."""
-    made = []
-    while not path.exists() and not path.is_symlink() and path != path.parent:
-        made.append(path)
-        path = path.parent
-    return made
-
-
-def remove_empty(folders: list[Path]) -> None:
-    """Remove ``folders`` (innermost first) where they are empty: a folder this run made and
-    wrote nothing into is not left behind; one holding anything stays."""
-    for f in folders:
-        try:
-            f.rmdir()
-        except OSError:
-            return
 
 
 def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path], size: int,

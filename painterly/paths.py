@@ -308,3 +308,23 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
+
+
+def folders_to_make(path: Path) -> list[Path]:
+    """The folders that creating ``path`` as a folder makes: itself and the missing ones
+    above it, innermost first (none when it exists)."""
+    made = []
+    while not path.exists() and not path.is_symlink() and path != path.parent:
+        made.append(path)
+        path = path.parent
+    return made
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) where they are empty: a folder this run made and
+    wrote nothing into is not left behind; one holding anything stays."""
+    for f in folders:
+        try:
+            f.rmdir()
+        except OSError:
+            return

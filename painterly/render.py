@@ -3,7 +3,6 @@ animation, loss log, and the output written atomically (also on Ctrl-C)."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import importlib.util
 import io
@@ -36,9 +35,11 @@ from .paths import (
     check_output,
     check_output_folder,
     clear_earlier_steps,
+    folders_to_make,
     kept_note,
     partial_target,
     refuse_earlier_steps,
+    remove_empty,
     same_file,
 )
 from .signals import deferred
@@ -303,7 +304,7 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
     elif save_every and not snapshots:
         raise UsageError("--save-every needs --snapshots DIR")
     anim = _check_animation(animate)
-    made = bool(snapshots) and not os.path.lexists(snapshots)  # removed again if left empty
+    made = folders_to_make(Path(snapshots)) if snapshots else []  # removed if left empty
     snap_dir = _check_outputs(output, input_files(content, styles, opts, runtime, paths), log,
                               plot, animate, snapshots, overwrite)
     try:
@@ -339,7 +340,5 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
             report_written(status, f"{written}{kept_note(output, written)}{also}", quiet)
         return status
     finally:
-        if made and snap_dir is not None:  # made by this run and left empty: not kept
-            with contextlib.suppress(OSError):
-                snap_dir.rmdir()
+        remove_empty(made)  # folders made by this run and left empty: not kept
 

@@ -11,7 +11,6 @@ titled with its values.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import io
@@ -40,7 +39,13 @@ from .images import (
     save_result,
 )
 from .inputs import IMAGE_EXTS
-from .paths import check_output, check_output_folder, partial_target
+from .paths import (
+    check_output,
+    check_output_folder,
+    folders_to_make,
+    partial_target,
+    remove_empty,
+)
 from .signals import deferred
 
 if TYPE_CHECKING:
@@ -265,7 +270,7 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
     made = {k: kept.get(opts) for k, opts in plans.items()}
     check_plans(plans, lambda: (stylizer._weights_for(base) if stylizer else
                                 kept.vgg.get()).arch, len(s_imgs), paths)
-    new_folder = not os.path.lexists(out_dir)  # removed again if it is left empty
+    new_folders = folders_to_make(Path(out_dir))  # removed again if they are left empty
     out = check_output_folder(out_dir, "-o")
     try:
         names = _file_names(plans, cols, rows, ext)
@@ -291,9 +296,7 @@ def sweep(content: str, styles: list[str], out_dir: str | Path, base: Options,
             save_bytes(buf.getvalue().encode(), _target(out / "sweep.csv", res, existed))
         return res
     except BaseException:  # an error or Ctrl-C before the first picture: no empty folder
-        if new_folder:
-            with contextlib.suppress(OSError):
-                out.rmdir()
+        remove_empty(new_folders)
         raise
 
 

@@ -217,6 +217,7 @@ def test_a_sweep_stopped_before_its_first_picture_leaves_no_empty_folder(tmp_pat
             sweep(images[0], [images[1]], out, make_options(size=32, steps=1),
                   [parse_vary("style-weight=1,2")], thumb=32, stylizer=Stops())
         assert out.is_dir() == (out == there)
+    assert not (tmp_path / "new").exists()  # the folder made above it, empty, goes too
 
 
 def test_a_run_cut_short_is_marked_in_the_csv_and_the_progress_line(tmp_path, images,
