@@ -118,12 +118,13 @@ class FastMethod:
         return self.precision if asked == "auto" else dev.resolve_precision(asked, self.device)
 
     def style_stats(self, style: torch.Tensor, mask: torch.Tensor | None = None,
-                    precision: str | None = None) -> list[Stats]:
+                    precision: str | None = None, digest: str | None = None) -> list[Stats]:
         """A style picture's statistics at every level and, last, of its pixels' colours
         (1 x 3 x H x W in 0..1; an optional donor mask 1 x 1 x H x W at its size), cached
-        by its pixels, mask and precision (default: the method's)."""
+        by its pixels (``digest``: their digest, when the caller has it), mask and
+        precision (default: the method's)."""
         precision = precision or self.precision
-        key = (_digest(style), None if mask is None else _digest(mask), precision)
+        key = (digest or _digest(style), None if mask is None else _digest(mask), precision)
         if key not in self._cache:
             x = style.to(self.device).contiguous(memory_format=dev.memory_format(self.device))
             with torch.no_grad(), dev.autocast(self.device, precision):
@@ -220,10 +221,11 @@ class FastMethod:
             raise
         return to_pil(out, c_img.alpha)
 
-    def band_stats(self, style: torch.Tensor, frame: Frame) -> Bands:
-        """A style picture's band histograms in a colour frame, cached by its pixels and
-        the frame."""
-        key = (_digest(style), frame.key())
+    def band_stats(self, style: torch.Tensor, frame: Frame, digest: str | None = None
+                   ) -> Bands:
+        """A style picture's band histograms in a colour frame, cached by its pixels (or
+        their ``digest``) and the frame."""
+        key = (digest or _digest(style), frame.key())
         if key not in self._bands:
             self._bands[key] = band_stats(style, frame)
             while len(self._bands) > MAX_CACHE:
@@ -244,13 +246,16 @@ class FastMethod:
                                [image_tensor(im, side) for im in s_imgs], donors,
                                guides.regions if regions else None)
         precision = self.precision_for(opts)
+        digests = [_digest(st) for st in s]  # each style's pixels hashed once
         stats = [self.style_stats(st, None if dm is None else resize_tensor(
-            dm.float(), tuple(st.shape[-2:])), precision) for st, dm in zip(s, donors)]
+            dm.float(), tuple(st.shape[-2:])), precision, d)
+                 for st, dm, d in zip(s, donors, digests)]
         bands = None  # not where the refining steps paint the whole picture (.bands)
         if not regions and not self.refiner.whole(opts, tuple(c.shape[-2:])):
             weights = opts.style_blend_weights or None
             frame = Frame.of(blend([st[-1] for st in stats], weights))
-            bands = blend_bands([self.band_stats(st, frame) for st in s], weights)
+            bands = blend_bands([self.band_stats(st, frame, d) for st, d in zip(s, digests)],
+                                weights)
         return Painting(s, stats, bands)
 
     def paint_tensor(self, c: torch.Tensor, s_imgs: Sequence[LoadedImage], opts,
