@@ -29,7 +29,7 @@ from .images import (
     save_result,
     to_pil,
 )
-from .inputs import warn_emulated
+from .inputs import IMAGE_EXTS, warn_emulated
 from .paths import (
     STEP_PICTURES,
     check_output,
@@ -170,14 +170,13 @@ def write_results(rec: Recorder, result, status: int, existed: dict[str, bool], 
     return written, others
 
 
-PICTURE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".avif",
-                ".heic", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".svg", ".pdf"}
-
-
 def _check_log(log: str | None) -> None:
-    """The loss log is a CSV: a picture's or a clip's name (a slip for -o or --plot) would
-    get CSV text in it."""
-    if log and Path(log).suffix.lower() in PICTURE_EXTS:
+    """The loss log is a CSV: a picture's, a clip's or a plot's name (a slip for -o or
+    --plot) would get CSV text in it."""
+    from .video import INPUT_EXTS, OUTPUT_FORMATS
+
+    named = IMAGE_EXTS | {".avif", ".heic", ".svg", ".pdf"} | INPUT_EXTS | set(OUTPUT_FORMATS)
+    if log and Path(log).suffix.lower() in named:
         raise UsageError(f"--log {log}: the log is a CSV table, not a "
                          f"{Path(log).suffix.lower()[1:].upper()} file; name it .csv")
 
