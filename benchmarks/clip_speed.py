@@ -61,7 +61,7 @@ def serial_clip(src: Path, dst: Path, fn) -> None:
     from painterly.images import to_rgb8
 
     info = video.probe(src)
-    size = video.output_size(info, None, "mp4")
+    size = video.output_size(info, None, video.encoder_for("mp4"))
     writer = video.ClipWriter(dst, info, size)
     look = getattr(fn, "look", None)
     for fr in video.read_frames(info, size):

@@ -27,7 +27,7 @@ from painterly.network.train import (
     planned_steps,
     train,
 )
-from painterly.network.transform import Arch, TransformNet
+from painterly.network.transform import Arch, TransformNet, pad_to
 
 from .conftest import ROOT, gradient_image, photo_folder, run_cli, save_png, stripes_image
 
@@ -1049,6 +1049,51 @@ def test_networks_paint_the_same_without_padded_copies(monkeypatch, precision):
             monkeypatch.setattr(transform, "STRIP_MIN_PIXELS", 0)  # no map padded
             tol = 1e-5 if dtype == torch.float32 else 2e-2
             torch.testing.assert_close(net(x).float(), padded, atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("arch", [Arch(8, 1, 2), Arch(4, 2, 3), Arch(6, 0, 1)])
+@pytest.mark.parametrize("hw", [(37, 53), (16, 24), (8, 9)])
+def test_networks_paint_in_phases_what_the_full_size_layers_paint(arch, hw, precision):
+    """Painting a stride/nearest network holds its full-size maps as phase maps on the
+    half-size grid (painterly.network.phases): the output is that of the full-size layers
+    (the plain-layout input takes them) up to rounding, on odd sizes (padded to the
+    stride) and the smallest; in bfloat16 it is no further from float32 than theirs."""
+    g = torch.Generator().manual_seed(0)
+    net = TransformNet(arch).eval()
+    with torch.no_grad():
+        for p in net.parameters():  # norms that scale and shift: their repeats are checked
+            p.add_(0.3 * torch.randn(p.shape, generator=g))
+    x = torch.rand(1, 3, *hw, generator=g)
+    cl = torch.channels_last
+    with torch.no_grad():
+        exact = net(x)
+        if precision == "fp32":  # float32 paints the full-size layers: the phases asked for
+            net = net.to(memory_format=cl)
+            xp = F.pad(x, (0, pad_to(hw[1], arch.downs) - hw[1], 0,
+                           pad_to(hw[0], arch.downs) - hw[0]), mode="replicate")
+            phased = net._layers_in_phases(xp.contiguous(memory_format=cl))
+            torch.testing.assert_close(phased, net.layers(xp), atol=1e-4, rtol=1e-4)
+            return
+        net = net.to(torch.bfloat16, memory_format=cl)
+        x = x.bfloat16()
+        assert net._in_phases(x.contiguous(memory_format=cl)) and not net._in_phases(x)
+        full = (net(x.contiguous()).float() - exact).abs().mean()
+        phased = (net(x.contiguous(memory_format=cl)).float() - exact).abs().mean()
+    assert phased < 1.3 * full + 1e-3, (phased, full)
+
+
+@pytest.mark.parametrize("hw", [(2, 3), (5, 4), (6, 9)])
+def test_phase_convolutions_without_padded_copies_are_the_padded_ones(hw):
+    from painterly.network import phases
+
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(1, 8, *hw, dtype=torch.float64, generator=g)
+    k3, k2 = (torch.randn(5, 8, k, k, dtype=torch.float64, generator=g) for k in (3, 2))
+    b = torch.randn(5, dtype=torch.float64, generator=g)
+    torch.testing.assert_close(phases.edge_conv(z, k3, b),
+                               F.conv2d(F.pad(z, (1,) * 4, mode="replicate"), k3, b))
+    torch.testing.assert_close(phases.down_conv(z, k2),
+                               F.conv2d(F.pad(z, (1, 0, 1, 0), mode="replicate"), k2))
 
 
 def test_flat_photos_and_crops_are_not_trained_on(tmp_path, capsys):

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UsageError
+from . import phases
 
 KIND = "johnson-in"  # the architecture's name in model files
 DOWNS = ("stride", "blur")  # how a stage halves the side (Arch.down)
@@ -358,9 +359,46 @@ class TransformNet(nn.Module):
         return self.layers(x)[..., :h, :w]
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
-        """The layers on an input already padded (sides from :func:`pad_to`)."""
+        """The layers on an input already padded (sides from :func:`pad_to`); painted on
+        the half-size grid where that is faster (:meth:`_in_phases`)."""
+        if self._in_phases(x):
+            return self._layers_in_phases(x)
         y = self.tail(self.up(self.res(self.down(self.head((x - 0.5) * 2)))))
         return y * 0.5 + 0.5
+
+    def _in_phases(self, x: torch.Tensor) -> bool:
+        """Whether painting ``x`` holds the full-size maps as phase maps (:mod:`.phases`):
+        in bfloat16 on the CPU (no gradients, channels-last) for stride-2 and nearest
+        stages narrower than :data:`CL_NORM_MIN` channels.  On a 2-core EPYC with
+        AVX512-BF16 the fast preset painted 1.3x faster at 854x480 and 1.4x at 1024x768;
+        at 16 channels (the quality preset) and in float32 the full-size layers were the
+        faster (0.93-0.96x)."""
+        return (self.arch.width < CL_NORM_MIN and self.arch.down == "stride"
+                and self.arch.up == "nearest" and x.dtype == torch.bfloat16
+                and x.device.type == "cpu" and not torch.is_grad_enabled()
+                and not torch.onnx.is_in_onnx_export()
+                and x.is_contiguous(memory_format=torch.channels_last))
+
+    def _layers_in_phases(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`layers` with the full-size maps held as phase maps (:mod:`.phases`)."""
+        dt = x.dtype
+        conv, norm, _ = self.head
+        # the input's (x - 0.5) * 2 in the kernel and a bias: conv(2 x) - sum(w), no copy
+        w = conv.weight.float()
+        b = -w.sum((1, 2, 3)).repeat_interleave(4).to(dt)
+        z = F.conv2d(phases.unshuffle(F.pad(x, (4,) * 4, mode="reflect")),
+                     phases.head_kernel(w * 2).to(dt), b)
+        z = phases.norm(z, norm.weight, norm.bias, norm.eps).relu_()
+        conv, norm, relu = self.down[0]
+        y = relu(norm(phases.down_conv(z, phases.down_kernel(conv.weight.float()).to(dt))))
+        y = self.up[:-1](self.res(self.down[1:](y)))
+        conv, norm, _ = self.up[-1][1]
+        z = phases.edge_conv(y, phases.up_kernel(conv.weight.float()).to(dt), None)
+        z = phases.norm(z, norm.weight, norm.bias, norm.eps).relu_()
+        # the output's y * 0.5 + 0.5 in the kernel and bias
+        w, b = self.tail.weight.float() * 0.5, self.tail.bias.float() * 0.5 + 0.5
+        y = phases.edge_conv(z, phases.tail_kernel(w).to(dt), b.repeat_interleave(4).to(dt))
+        return F.pixel_shuffle(y, 2)
 
 
 def min_side(downs: int) -> int:
