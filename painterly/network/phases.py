@@ -13,12 +13,12 @@ H/2 x W/2, channel ``4c + 2a + b`` holding the pixels ``(2i + a, 2j + b)`` of ch
 * the reflected border of a full-size map, one pixel deep, is the phase map's border
   repeated: row -1 is row 1, the odd phase's first row, and row H the even phase's last.
 
-The same products and sums, so the same output up to rounding.  On the CPU it is much
-faster in bfloat16: the first layer's 3 input channels and the 8 or 16 of the full-size
-maps leave the vector units of a channels-last convolution mostly idle (12 and 32-64 do
-not), and instance norm below 16 channels needed two layout copies (``InstanceNorm``).
-Used when painting (no gradients, channels-last) a ``down="stride"``, ``up="nearest"``
-network: :func:`painterly.network.transform.TransformNet.layers`.
+The same products and sums, so the same output up to rounding.  In bfloat16 on the CPU it
+is faster for narrow networks: the first layer's 3 input channels and the fast preset's 8
+channels at full size leave the vector units of a channels-last convolution mostly idle
+(12 and 32 do not), and a bfloat16 instance norm below 16 channels needed two layout
+copies (``InstanceNorm``).  When painting takes it:
+:meth:`painterly.network.transform.TransformNet._in_phases`.
 """
 
 from __future__ import annotations
