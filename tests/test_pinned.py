@@ -64,9 +64,11 @@ def test_pinned_run(name: str) -> None:
     assert got.shape == ref.shape
     # bit for bit on the machine that recorded it; other CPUs' kernels (and other torch
     # builds) round differently and a few optimiser steps amplify that, so allow small
-    # differences: any change of the method moves pixels by far more (0.1 and up)
+    # differences: any change of the method moves pixels by far more (0.1 and up).  On a
+    # 2-core EPYC with AVX512-BF16 the three scales from noise differed by 4.5e-4 on
+    # average, 0.045 at most (the code that recorded them gave the same there)
     diff = np.abs(got - ref)
-    assert float(diff.mean()) < 2e-4 and float(diff.max()) < 1e-2, (diff.mean(), diff.max())
+    assert float(diff.mean()) < 1e-3 and float(diff.max()) < 0.1, (diff.mean(), diff.max())
 
 
 if __name__ == "__main__" and "--write" in sys.argv:
