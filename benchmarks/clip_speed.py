@@ -4,6 +4,7 @@ the network's stride calls for it), flow blend and encode, in one warm process
 
     python benchmarks/clip_speed.py MODEL [MODEL...] [--size 854x480] [--frames 40]
         [--runs 3] [--threads 2] [--photo PHOTO] [--runtime auto torch onnxruntime]
+        [--device cpu|cuda]
 
 The clip is a camera panning over a photo (``../shared/images/tubingen.jpg`` when it is
 there, else a generated picture), written once with x264.  Each model is run ``--runs``
@@ -83,6 +84,7 @@ def main() -> None:
     ap.add_argument("--runtime", nargs="+", default=["auto"],
                     choices=("auto", "torch", "onnxruntime"),
                     help="what runs the network (each given: a row per model)")
+    ap.add_argument("--device", default="cpu", help="where the network runs (cuda: a GPU)")
     ap.add_argument("--serial", action="store_true",
                     help="also time the stages one after the other in one thread")
     a = ap.parse_args()
@@ -105,7 +107,7 @@ def main() -> None:
         print(f"| model | clip frames/s (all stages) |{serial} network alone frames/s |")
         print("| --- | --- |" + (" --- |" if a.serial else "") + " --- |")
         for m, runtime in [(m, r) for m in a.models for r in a.runtime]:
-            method = NetworkMethod(Network.load(m, "cpu", "auto", runtime))
+            method = NetworkMethod(Network.load(m, a.device, "auto", runtime))
             opts = make(ApplyOptions)
             fps, fps_serial = [], []
             for i in range(a.runs + 1):
@@ -127,7 +129,7 @@ def main() -> None:
             ts = []
             for _ in range(5):
                 t0 = time.perf_counter()
-                net.run(x)
+                net.run(x).cpu()  # the frame back on the CPU, as a clip takes it
                 ts.append(time.perf_counter() - t0)
             col = f" {statistics.median(fps_serial):.1f} |" if a.serial else ""
             print(f"| {Path(m).name} ({net.runtime}, {net.precision}) | "

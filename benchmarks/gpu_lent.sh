@@ -50,6 +50,11 @@ run)
             --repeat 20 >> "$O/fast_cuda.json" 2>&1
     done
     stamp "fast model speed"; cat "$O/fast_cuda.json"
+    $PY -m painterly train "$D/starry_night.jpg" --photos "$D/train" --preset fast --steps 2 \
+        -o "$O/fast2.safetensors" > /dev/null 2>&1
+    $PY benchmarks/clip_speed.py "$O/fast2.safetensors" --device cuda --size 1920x1080 \
+        --frames 60 --runs 3 --threads 16 > "$O/clip_cuda.md" 2>&1  # whole clips: the 60 fps target
+    stamp "clip speed"; tail -3 "$O/clip_cuda.md"
     pids=()
     for style in starry_night the_scream; do
         W=$O/nets_$style; mkdir -p "$W"
