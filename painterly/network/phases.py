@@ -95,18 +95,6 @@ def norm(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) 
                         bias.to(z.dtype).repeat_interleave(4), eps)
 
 
-def edge_conv(z: torch.Tensor, k: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """``F.conv2d(F.pad(z, (1,) * 4, mode="replicate"), k, b)`` for a 3x3 kernel, without the
-    padded copy: the convolution pads with zeros in place, and its outermost rows and
-    columns are taken again from replicated strips two deep."""
-    y = F.conv2d(z, k, b, padding=1)
-    y[..., :1, :] = F.conv2d(F.pad(z[..., :2, :], (1, 1, 1, 0), mode="replicate"), k, b)
-    y[..., -1:, :] = F.conv2d(F.pad(z[..., -2:, :], (1, 1, 0, 1), mode="replicate"), k, b)
-    y[..., :, :1] = F.conv2d(F.pad(z[..., :, :2], (1, 0, 1, 1), mode="replicate"), k, b)
-    y[..., :, -1:] = F.conv2d(F.pad(z[..., :, -2:], (0, 1, 1, 1), mode="replicate"), k, b)
-    return y
-
-
 def down_conv(z: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """The 2 x 2 convolution of :func:`down_kernel` over ``z`` padded on the top and left by
     replication, without the padded copy (the first row and column taken again)."""

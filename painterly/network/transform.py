@@ -105,11 +105,11 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1, bias: bool = False) -> n
 
 
 def reflect_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride: int,
-                 pad: int) -> torch.Tensor:
-    """``F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), w, b, stride)`` without writing the
+                 pad: int, mode: str = "reflect") -> torch.Tensor:
+    """``F.conv2d(F.pad(x, (pad,) * 4, mode=mode), w, b, stride)`` without writing the
     padded map: the convolution is taken with zero padding (which the convolution does in
     place), and the output rows and columns that read the margin are taken again, exactly,
-    from reflection-padded strips of the input at the four edges (a strip ``pad + k - 1``
+    from padded strips of the input at the four edges (a strip ``pad + k - 1``
     rows deep for a k x k kernel at stride 1) and written over them.  The padded copy of a
     full-size 16-channel map at 1024x768 took 17.6 ms on a 2-core CPU; the strips, under
     2% of the map, a fraction of that.  Where a strip is too thin to reflect (a map of a
@@ -124,23 +124,23 @@ def reflect_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, strid
     deep = (top - 1) * s + k - pad  # input rows the top strip reads
     ok = pad > 0 and min(h, wd) > 2 * deep and top < oh - bot and lft < ow - rgt
     if not ok:
-        xp = F.pad(x, (pad,) * 4, mode="reflect") if pad else x
+        xp = F.pad(x, (pad,) * 4, mode=mode) if pad else x
         return F.conv2d(xp, w, b, s)
     y = F.conv2d(x, w, b, s, padding=pad)
-    y[..., :top, :] = F.conv2d(F.pad(x[..., :deep, :], (pad, pad, pad, 0), mode="reflect"),
+    y[..., :top, :] = F.conv2d(F.pad(x[..., :deep, :], (pad, pad, pad, 0), mode=mode),
                                w, b, s)
-    y[..., :, :lft] = F.conv2d(F.pad(x[..., :, :deep], (pad, 0, pad, pad), mode="reflect"),
+    y[..., :, :lft] = F.conv2d(F.pad(x[..., :, :deep], (pad, 0, pad, pad), mode=mode),
                                w, b, s)
     if bot:
         r0 = (oh - bot) * s - pad  # the first input row the bottom strip reads
         pb = (oh - 1) * s + k - pad - h  # rows it reads below the map
         y[..., oh - bot:, :] = F.conv2d(
-            F.pad(x[..., r0:, :], (pad, pad, 0, pb), mode="reflect"), w, b, s)
+            F.pad(x[..., r0:, :], (pad, pad, 0, pb), mode=mode), w, b, s)
     if rgt:
         c0 = (ow - rgt) * s - pad
         pr = (ow - 1) * s + k - pad - wd
         y[..., :, ow - rgt:] = F.conv2d(
-            F.pad(x[..., :, c0:], (0, pr, pad, pad), mode="reflect"), w, b, s)
+            F.pad(x[..., :, c0:], (0, pr, pad, pad), mode=mode), w, b, s)
     return y
 
 
@@ -393,11 +393,13 @@ class TransformNet(nn.Module):
         y = relu(norm(phases.down_conv(z, phases.down_kernel(conv.weight.float()).to(dt))))
         y = self.up[:-1](self.res(self.down[1:](y)))
         conv, norm, _ = self.up[-1][1]
-        z = phases.edge_conv(y, phases.up_kernel(conv.weight.float()).to(dt), None)
+        z = reflect_conv(y, phases.up_kernel(conv.weight.float()).to(dt), None, 1, 1,
+                         "replicate")
         z = phases.norm(z, norm.weight, norm.bias, norm.eps).relu_()
         # the output's y * 0.5 + 0.5 in the kernel and bias
         w, b = self.tail.weight.float() * 0.5, self.tail.bias.float() * 0.5 + 0.5
-        y = phases.edge_conv(z, phases.tail_kernel(w).to(dt), b.repeat_interleave(4).to(dt))
+        y = reflect_conv(z, phases.tail_kernel(w).to(dt), b.repeat_interleave(4).to(dt), 1, 1,
+                         "replicate")
         return F.pixel_shuffle(y, 2)
 
 
