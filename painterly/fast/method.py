@@ -69,6 +69,16 @@ CLIP_BLEND = 0.7
 MAX_CACHE = 32  # styles kept
 
 
+def _cached(cache: dict, key: tuple, make: Callable[[], Any]) -> Any:
+    """``cache[key]``, made by ``make()`` when missing; past :data:`MAX_CACHE` entries the
+    oldest is dropped."""
+    if key not in cache:
+        cache[key] = make()
+        while len(cache) > MAX_CACHE:
+            cache.pop(next(iter(cache)))
+    return cache[key]
+
+
 class Painting(NamedTuple):
     """What a photo is painted with: the style pictures at its scale, their statistics
     and (without regions) their band histograms."""
@@ -125,17 +135,17 @@ class FastMethod:
         precision (default: the method's)."""
         precision = precision or self.precision
         key = (digest or _digest(style), None if mask is None else _digest(mask), precision)
-        if key not in self._cache:
+
+        def make() -> list[Stats]:
             x = style.to(self.device).contiguous(memory_format=dev.memory_format(self.device))
             with torch.no_grad(), dev.autocast(self.device, precision):
                 feats = self.net.encode(x)
             m = None if mask is None else mask.to(self.device)
             levels = [feature_stats(f.float(), None if m is None else _mask_at(m, f))
                       for f in feats]
-            self._cache[key] = [*levels, feature_stats(x.float(), m)]  # and the colours
-            while len(self._cache) > MAX_CACHE:
-                self._cache.pop(next(iter(self._cache)))
-        return self._cache[key]
+            return [*levels, feature_stats(x.float(), m)]  # and the colours
+
+        return _cached(self._cache, key, make)
 
     # --- painting ---------------------------------------------------------------------
     def paint(self, x: torch.Tensor, styles: Sequence[Sequence[Stats]],
@@ -225,12 +235,8 @@ class FastMethod:
                    ) -> Bands:
         """A style picture's band histograms in a colour frame, cached by its pixels (or
         their ``digest``) and the frame."""
-        key = (digest or _digest(style), frame.key())
-        if key not in self._bands:
-            self._bands[key] = band_stats(style, frame)
-            while len(self._bands) > MAX_CACHE:
-                self._bands.pop(next(iter(self._bands)))
-        return self._bands[key]
+        return _cached(self._bands, (digest or _digest(style), frame.key()),
+                       lambda: band_stats(style, frame))
 
     def styles_for(self, c: torch.Tensor, s_imgs: Sequence[LoadedImage], opts,
                    guides=None) -> Painting:
