@@ -29,6 +29,7 @@ from typing import Any
 from .errors import UsageError
 
 INIT_CHOICES = ("palette", "content", "noise", "style", "fast")  # --init: these, or an image
+INIT_INSTEAD = f"give a picture to start from, or one of {', '.join(INIT_CHOICES)}"
 WARM_STARTS = ("fast",)  # --init values that are another method's picture (made by it)
 REFINE_STEPS = 6  # --refine: by measurement, docs/fast.md (Refining)
 METHODS = ("optimise", "fast")  # --method: the rooms of painterly.methods.ROOMS chosen by name

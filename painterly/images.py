@@ -81,6 +81,17 @@ def describe(src: ImageLike) -> str:
     return f"<{type(src).__name__}>"
 
 
+def load_named(path: str, flag: str, missing: str) -> LoadedImage:
+    """:func:`load_image` of a file an option gave: its errors name the option (``flag``),
+    and a missing file says ``missing`` (what to give instead)."""
+    if not os.path.lexists(path):
+        raise ImageError(f"{flag} {path}: no such file; {missing}")
+    try:
+        return load_image(path)
+    except ImageError as e:
+        raise ImageError(f"{flag} {e}") from None
+
+
 def load_image(src: ImageLike, *, profile: bool = True) -> LoadedImage:
     """Load a path, bytes, PIL image, array (H x W [x C], uint8/uint16/float) or tensor.
     ``profile``: a picture's colours are converted to sRGB by its ICC profile (False for a

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from . import methods
 from .bars import step_bar
-from .config import INIT_CHOICES, MaskPaths, Options, Runtime, validate
+from .config import INIT_INSTEAD, MaskPaths, Options, Runtime, validate
 from .engine import MIN_SCALE_SIDE, Progress, n_scales
-from .errors import EXIT_INTERRUPTED, ImageError, Interrupted, UsageError, report_written
+from .errors import EXIT_INTERRUPTED, Interrupted, UsageError, report_written
 from .images import (
     check_content,
     check_image_file,
@@ -24,6 +24,7 @@ from .images import (
     enlarge_note,
     fit_longest,
     load_image,
+    load_named,
     save_bytes,
     save_image,
     save_result,
@@ -256,10 +257,7 @@ def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPath
     engine reads again, checked from their headers); a note when the content is enlarged."""
     c_img = check_content(load_image(content), opts.size)
     s_imgs = [check_style(load_image(s)) for s in styles]
-    if opts.init_is_path and not os.path.lexists(opts.init):
-        raise ImageError(f"--init {opts.init}: no such file; give a picture to start from, "
-                         f"or one of {', '.join(INIT_CHOICES)}")
-    init = load_image(opts.init) if opts.init_is_path else None
+    init = load_named(opts.init, "--init", INIT_INSTEAD) if opts.init_is_path else None
     notes = [] if init is None else [stretch_note(f"--init {opts.init}", init.size, content,
                                                   c_img.size)]
     if paths.mask:

@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageDraw, ImageFont
 
 from . import methods
-from .config import MaskPaths, Options, Runtime, coerce, make_options, validate
+from .config import INIT_INSTEAD, MaskPaths, Options, Runtime, coerce, make_options, validate
 from .errors import Interrupted, UsageError
 from .images import (
     check_content,
     check_style,
     fit_longest,
     load_image,
+    load_named,
     save_bytes,
     save_image,
     save_result,
@@ -201,7 +202,7 @@ def check_plans(plans: dict[tuple[int, int], Options], vgg_arch: Callable[[], st
         if opts.method != "fast" or opts.refine > 0:  # the fast model alone takes no VGG
             layer_setup(opts, vgg_arch())
         if opts.init_is_path and opts.init not in seen:
-            load_image(opts.init)
+            load_named(opts.init, "--init", INIT_INSTEAD)
             seen.add(opts.init)
     if paths.style_masks and len(paths.style_masks) != n_styles:
         raise UsageError(f"--style-masks: {len(paths.style_masks)} mask(s) for {n_styles} "
