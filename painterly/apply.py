@@ -131,7 +131,7 @@ def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path], size: int,
     (added to ``skipped``), or too small to paint at ``size`` (added to ``small``, or to
     ``skipped`` when it is None), is skipped with a warning line."""
     from .errors import ImageError
-    from .images import check_content, load_image
+    from .images import check_content, frames_note, load_image
     from .inputs import warn
 
     out = []
@@ -142,6 +142,8 @@ def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path], size: int,
             warn(f"{e}; skipped")
             skipped.append(f)
             continue
+        if frames_note(img):
+            warn(frames_note(img))
         try:
             out.append((check_content(img, size), target))
         except ImageError as e:

@@ -56,6 +56,7 @@ class LoadedImage:
     rgb: np.ndarray
     alpha: np.ndarray | None
     name: str
+    frames: int = 1  # frames or pages in the file (an animated WebP, a multi-page TIFF)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -244,6 +245,12 @@ def to_srgb(im: Image.Image) -> Image.Image:
 
 
 def _from_pil(im: Image.Image, name: str, profile: bool = True) -> LoadedImage:
+    img = _pixels(im, name, profile)
+    img.frames = max(1, getattr(im, "n_frames", 1))  # the first is the one read
+    return img
+
+
+def _pixels(im: Image.Image, name: str, profile: bool) -> LoadedImage:
     try:
         im = ImageOps.exif_transpose(im) or im
     except Exception:  # a broken EXIF block should not stop us
@@ -383,6 +390,14 @@ def enlarge_note(img: LoadedImage, longest: int) -> str:
     return (f"{img.name} is {w}x{h} px; it is enlarged to {ow}x{oh}, so the result will "
             f"look soft (give a larger photo or a smaller --size)")
 
+
+def frames_note(img: LoadedImage) -> str:
+    """A note when ``img``'s file holds more frames than the first, which alone is painted
+    (an animated WebP, a multi-page TIFF; '' otherwise)."""
+    if img.frames <= 1:
+        return ""
+    return (f"{img.name} holds {img.frames} frames; the first alone is painted (to paint "
+            f"every frame, give it as a clip: .gif, .mp4 or .webm)")
 
 
 def fit_longest(w: int, h: int, longest: int) -> tuple[int, int]:

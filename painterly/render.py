@@ -23,6 +23,7 @@ from .images import (
     check_writable,
     enlarge_note,
     fit_longest,
+    frames_note,
     load_image,
     load_named,
     save_bytes,
@@ -254,12 +255,14 @@ def stretch_note(what: str, size: tuple[int, int], target: str,
 def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPaths,
                  quiet: bool) -> tuple:
     """The content, styles and start image, read and checked (sizes; the masks, which the
-    engine reads again, checked from their headers); a note when the content is enlarged."""
+    engine reads again, checked from their headers); a note when the content is enlarged or a
+    file holds frames besides the first."""
     c_img = check_content(load_image(content), opts.size)
     s_imgs = [check_style(load_image(s)) for s in styles]
     init = load_named(opts.init, "--init", INIT_INSTEAD) if opts.init_is_path else None
-    notes = [] if init is None else [stretch_note(f"--init {opts.init}", init.size, content,
-                                                  c_img.size)]
+    notes = [frames_note(img) for img in (c_img, *s_imgs)]
+    if init is not None:
+        notes.append(stretch_note(f"--init {opts.init}", init.size, content, c_img.size))
     if paths.mask:
         notes.append(stretch_note(f"--mask {paths.mask}", check_image_file(paths.mask),
                                   content, c_img.size))

@@ -301,6 +301,46 @@ def test_content_enlarged_a_lot_gets_a_note(w, tmp_path, capsys, monkeypatch):
     assert "note: " in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["moving.webp", "pages.tif"])
+def test_a_file_of_several_frames_is_painted_from_its_first_with_a_note(
+        name, w, tmp_path, capsys, monkeypatch):
+    from painterly import methods
+    from painterly.images import load_image
+
+    frames = [Image.new("RGB", (48, 40), (40 + 80 * i, 90, 200 - 60 * i)) for i in range(3)]
+    path = tmp_path / name
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    img = load_image(path)
+    assert img.frames == 3 and np.allclose(img.rgb[0, 0] * 255, (40, 90, 200), atol=3)
+    assert load_image(w["style"]).frames == 1
+
+    seen = []
+
+    class Fake:
+        def __init__(self, *a, **k):
+            pass
+
+        def picture(self, content, *a, **k):
+            seen.append(content)
+            return Image.new("RGB", (48, 40))
+
+    monkeypatch.setattr(methods, "for_options", Fake)
+    for args in ([path, w["style"]], [w["content"], path]):
+        out = tmp_path / f"o{len(seen)}.png"
+        assert cli.main(["stylize", *map(str, args), "-o", str(out), "--size", "48"]) == 0
+        err = capsys.readouterr().err
+        assert f"note: {path} holds 3 frames; the first alone is painted" in err
+        assert out.exists()
+    assert cli.main(["stylize", str(w["content"]), str(w["style"]), "-o",
+                     str(tmp_path / "plain.png"), "--size", "48"]) == 0
+    assert "the first alone is painted" not in capsys.readouterr().err
+    a = Arch(4, 1, 2)  # apply warns as well
+    model = save_model(tmp_path / "m.safetensors", TransformNet(a), a, {"steps": 1})
+    assert cli.main(["apply", str(model), str(path), "-o", str(tmp_path / "net.png")]) == 0
+    assert f"warning: {path} holds 3 frames" in capsys.readouterr().err
+    assert (tmp_path / "net.png").exists()
+
+
 def test_python_api_speaks_keywords():
     import painterly
     from painterly.errors import UsageError
