@@ -391,13 +391,14 @@ def enlarge_note(img: LoadedImage, longest: int) -> str:
             f"look soft (give a larger photo or a smaller --size)")
 
 
-def frames_note(img: LoadedImage) -> str:
-    """A note when ``img``'s file holds more frames than the first, which alone is painted
-    (an animated WebP, a multi-page TIFF; '' otherwise)."""
+def frames_note(img: LoadedImage, painted: bool = True) -> str:
+    """A note when ``img``'s file holds more frames than the first, which alone is used
+    (an animated WebP, a multi-page TIFF; '' otherwise); for a picture to be ``painted``
+    (not a style), how to paint every frame."""
     if img.frames <= 1:
         return ""
-    return (f"{img.name} holds {img.frames} frames; the first alone is painted (to paint "
-            f"every frame, give it as a clip: .gif, .mp4 or .webm)")
+    how = "; to paint every frame, give it as a clip (.gif, .mp4 or .webm)" if painted else ""
+    return f"{img.name} holds {img.frames} frames; the first alone is used{how}"
 
 
 def fit_longest(w: int, h: int, longest: int) -> tuple[int, int]:

@@ -260,7 +260,7 @@ def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPath
     c_img = check_content(load_image(content), opts.size)
     s_imgs = [check_style(load_image(s)) for s in styles]
     init = load_named(opts.init, "--init", INIT_INSTEAD) if opts.init_is_path else None
-    notes = [frames_note(img) for img in (c_img, *s_imgs)]
+    notes = [frames_note(c_img), *(frames_note(s, painted=False) for s in s_imgs)]
     if init is not None:
         notes.append(stretch_note(f"--init {opts.init}", init.size, content, c_img.size))
     if paths.mask:

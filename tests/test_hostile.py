@@ -325,15 +325,16 @@ def test_a_file_of_several_frames_is_painted_from_its_first_with_a_note(
             return Image.new("RGB", (48, 40))
 
     monkeypatch.setattr(methods, "for_options", Fake)
-    for args in ([path, w["style"]], [w["content"], path]):
+    for args, painted in (([path, w["style"]], True), ([w["content"], path], False)):
         out = tmp_path / f"o{len(seen)}.png"
         assert cli.main(["stylize", *map(str, args), "-o", str(out), "--size", "48"]) == 0
         err = capsys.readouterr().err
-        assert f"note: {path} holds 3 frames; the first alone is painted" in err
+        assert f"note: {path} holds 3 frames; the first alone is used" in err
+        assert ("to paint every frame, give it as a clip" in err) == painted  # not a style's
         assert out.exists()
     assert cli.main(["stylize", str(w["content"]), str(w["style"]), "-o",
                      str(tmp_path / "plain.png"), "--size", "48"]) == 0
-    assert "the first alone is painted" not in capsys.readouterr().err
+    assert "the first alone is used" not in capsys.readouterr().err
     a = Arch(4, 1, 2)  # apply warns as well
     model = save_model(tmp_path / "m.safetensors", TransformNet(a), a, {"steps": 1})
     assert cli.main(["apply", str(model), str(path), "-o", str(tmp_path / "net.png")]) == 0
