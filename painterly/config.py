@@ -32,6 +32,9 @@ INIT_CHOICES = ("palette", "content", "noise", "style", "fast")  # --init: these
 INIT_INSTEAD = f"give a picture to start from, or one of {', '.join(INIT_CHOICES)}"
 WARM_STARTS = ("fast",)  # --init values that are another method's picture (made by it)
 REFINE_STEPS = 6  # --refine: by measurement, docs/fast.md (Refining)
+# --animate's frames, longest side at most: its 60 or so frames are held until the end (at
+# 2048 px about 0.5 GB; at 8192 px, 9 GB beside the optimisation's own memory)
+ANIMATION_SIDE = 2048
 METHODS = ("optimise", "fast")  # --method: the rooms of painterly.methods.ROOMS chosen by name
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)  # relu5_1 joins by --structure (objective.py)
@@ -318,7 +321,8 @@ class Extras:
     save_every: int = _opt(0, "With --snapshots: save the image every N steps (0 = every 50).",
                            minimum=0, metavar="N", web=False)
     snapshots: str = _opt("", "Folder for intermediate images.", metavar="DIR", web=False)
-    animate: str = _opt("", "Animation of the process (.gif or .mp4).", metavar="FILE",
+    animate: str = _opt("", "Animation of the process (.gif or .mp4; frames at most "
+                            f"{ANIMATION_SIDE} px on their longest side).", metavar="FILE",
                         web=False)
     log: str = _opt("", "CSV of the losses at every step.", metavar="FILE", web=False)
     plot: str = _opt("", "Plot of the losses per step (.png, .svg or .pdf).", metavar="FILE",

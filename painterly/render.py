@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import methods
 from .bars import step_bar
-from .config import INIT_INSTEAD, MaskPaths, Options, Runtime, validate
+from .config import ANIMATION_SIDE, INIT_INSTEAD, MaskPaths, Options, Runtime, validate
 from .engine import MIN_SCALE_SIDE, Progress, n_scales
 from .errors import EXIT_INTERRUPTED, Interrupted, UsageError, report_written
 from .images import (
@@ -51,13 +51,13 @@ class Recorder:
     """The per-step callback of the CLI: progress bar, CSV log, snapshots, animation frames."""
 
     def __init__(self, quiet: bool, save_every: int, snapshots: Path | None,
-                 animate: Path | None, out_size: tuple[int, int], alpha=None):
+                 animate: Path | None, frame_size: tuple[int, int], alpha=None):
         self.alpha = alpha  # the photo's transparency: snapshots keep it, as the result does
         self.quiet = quiet
         self.save_every = save_every
         self.snapshots = snapshots
         self.animate = animate
-        self.out_size = out_size
+        self.frame_size = frame_size  # of the animation's frames
         self.rows: list[dict] = []
         self.frames: list = []
         self.saved = 0  # snapshots written
@@ -78,7 +78,7 @@ class Recorder:
         if self.animate is not None:
             frame_every = every or max(1, p.total // 60)
             if p.step % frame_every == 0 or p.step == 1:
-                self.frames.append(p.image().resize(self.out_size))
+                self.frames.append(p.image().resize(self.frame_size))
 
     def _bar(self, p: Progress) -> None:
         if self.bar is None:
@@ -321,8 +321,8 @@ def stylize_picture(content: str, styles: list[str], output: str, opts: Options,
             clear_earlier_steps(snap_dir, f"--snapshots {snapshots}")
         existed = {path: os.path.lexists(path) for path in (output, log, plot, animate)
                    if path}  # kept if interrupted
-        rec = Recorder(quiet, save_every, snap_dir, anim, fit_longest(*c_img.size, opts.size),
-                       c_img.alpha)
+        rec = Recorder(quiet, save_every, snap_dir, anim,
+                       fit_longest(*c_img.size, min(opts.size, ANIMATION_SIDE)), c_img.alpha)
         status = 0
         try:
             result = method.picture(

@@ -342,6 +342,19 @@ def test_a_file_of_several_frames_is_painted_from_its_first_with_a_note(
     assert (tmp_path / "net.png").exists()
 
 
+def test_animation_frames_are_held_at_most_animation_side(w, tmp_path, monkeypatch):
+    """--animate holds its frames until the end: at most ANIMATION_SIDE px each (at 8192 px,
+    60 frames would hold 9 GB), the picture itself at its --size."""
+    from painterly import render
+
+    monkeypatch.setattr(render, "ANIMATION_SIDE", 24)
+    out, gif = tmp_path / "o.png", tmp_path / "a.gif"
+    assert cli.main(["stylize", str(w["content"]), str(w["style"]), "-o", str(out), "--size",
+                     "40", "--steps", "3", "--animate", str(gif), "-q"]) == 0
+    with Image.open(out) as im, Image.open(gif) as anim:
+        assert max(im.size) == 40 and max(anim.size) == 24 and anim.n_frames >= 2
+
+
 def test_python_api_speaks_keywords():
     import painterly
     from painterly.errors import UsageError
