@@ -26,6 +26,7 @@ import os
 import struct
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,15 +83,22 @@ def describe(src: ImageLike) -> str:
     return f"<{type(src).__name__}>"
 
 
+@contextlib.contextmanager
+def named(flag: str) -> Iterator[None]:
+    """The ImageErrors raised inside name the option that gave the file (``flag``)."""
+    try:
+        yield
+    except ImageError as e:
+        raise ImageError(f"{flag} {e}") from None
+
+
 def load_named(path: str, flag: str, missing: str) -> LoadedImage:
     """:func:`load_image` of a file an option gave: its errors name the option (``flag``),
     and a missing file says ``missing`` (what to give instead)."""
     if not os.path.lexists(path):
         raise ImageError(f"{flag} {path}: no such file; {missing}")
-    try:
+    with named(flag):
         return load_image(path)
-    except ImageError as e:
-        raise ImageError(f"{flag} {e}") from None
 
 
 def load_image(src: ImageLike, *, profile: bool = True) -> LoadedImage:

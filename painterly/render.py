@@ -26,6 +26,7 @@ from .images import (
     frames_note,
     load_image,
     load_named,
+    named,
     save_bytes,
     save_image,
     save_result,
@@ -177,8 +178,8 @@ def _check_log(log: str | None) -> None:
     --plot) would get CSV text in it."""
     from .video import INPUT_EXTS, OUTPUT_FORMATS
 
-    named = IMAGE_EXTS | {".avif", ".heic", ".svg", ".pdf"} | INPUT_EXTS | set(OUTPUT_FORMATS)
-    if log and Path(log).suffix.lower() in named:
+    not_csv = IMAGE_EXTS | {".avif", ".heic", ".svg", ".pdf"} | INPUT_EXTS | set(OUTPUT_FORMATS)
+    if log and Path(log).suffix.lower() in not_csv:
         raise UsageError(f"--log {log}: the log is a CSV table, not a "
                          f"{Path(log).suffix.lower()[1:].upper()} file; name it .csv")
 
@@ -264,12 +265,14 @@ def _read_inputs(content: str, styles: list[str], opts: Options, paths: MaskPath
     if init is not None:
         notes.append(stretch_note(f"--init {opts.init}", init.size, content, c_img.size))
     if paths.mask:
-        notes.append(stretch_note(f"--mask {paths.mask}", check_image_file(paths.mask),
-                                  content, c_img.size))
+        with named("--mask"):
+            size = check_image_file(paths.mask)
+        notes.append(stretch_note(f"--mask {paths.mask}", size, content, c_img.size))
     for m, s in zip(paths.style_masks, s_imgs):
         if m and m != "-":
-            notes.append(stretch_note(f"--style-masks {m}", check_image_file(m), s.name,
-                                      s.size))
+            with named("--style-masks"):
+                size = check_image_file(m)
+            notes.append(stretch_note(f"--style-masks {m}", size, s.name, s.size))
     for note in notes:
         if note and not quiet:
             print(f"painterly: note: {note}", file=sys.stderr)

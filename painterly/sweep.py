@@ -35,6 +35,7 @@ from .images import (
     fit_longest,
     load_image,
     load_named,
+    named,
     save_bytes,
     save_image,
     save_result,
@@ -207,9 +208,11 @@ def check_plans(plans: dict[tuple[int, int], Options], vgg_arch: Callable[[], st
     if paths.style_masks and len(paths.style_masks) != n_styles:
         raise UsageError(f"--style-masks: {len(paths.style_masks)} mask(s) for {n_styles} "
                          "style image(s); give one per style ('-' for none)")
-    for m in [paths.mask, *paths.style_masks]:
+    flags = [("--mask", paths.mask), *(("--style-masks", m) for m in paths.style_masks)]
+    for flag, m in flags:
         if m and m != "-" and m not in seen:
-            load_image(m)
+            with named(flag):
+                load_image(m)
             seen.add(m)
 
 

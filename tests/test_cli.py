@@ -148,6 +148,22 @@ def test_an_init_file_that_is_not_a_picture_names_the_option(tmp_path, images, c
         assert not out.exists()
 
 
+@pytest.mark.parametrize("command", ["stylize", "sweep"])
+@pytest.mark.parametrize("flag", ["--mask", "--style-masks"])
+def test_a_mask_that_is_not_a_picture_names_its_option(tmp_path, images, call, command, flag):
+    content, style = images
+    (tmp_path / "notes.txt").write_text("not a picture")
+    out = tmp_path / ("out.png" if command == "stylize" else "study")
+    extra = ["--vary", "steps=1,2"] if command == "sweep" else []
+    for mask, needle in ((tmp_path / "notes.txt", "not an image"),
+                         (tmp_path / "none.png", "no such file")):
+        r = call([command, content, style, "-o", out, *FAST, *extra, flag, mask])
+        assert r.returncode == 2, r.stderr
+        line, = r.stderr.strip().splitlines()
+        assert line.startswith(f"painterly: error: {flag} {mask}: ") and needle in line
+        assert not out.exists()
+
+
 @pytest.mark.parametrize("target,needle", [("nodir/out.png", "does not exist"),
                                            ("out.bmpx", "unknown output type")])
 def test_unwritable_output(tmp_path, images, call, target, needle):
