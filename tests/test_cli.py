@@ -134,33 +134,19 @@ def test_bad_options_exit_2(tmp_path, images, call, args, needle):
 
 
 @pytest.mark.parametrize("command", ["stylize", "sweep"])
-def test_an_init_file_that_is_not_a_picture_names_the_option(tmp_path, images, call, command):
+@pytest.mark.parametrize("flag", ["--init", "--mask", "--style-masks"])
+def test_a_file_an_option_gave_that_is_not_a_picture_names_the_option(tmp_path, images, call,
+                                                                       command, flag):
     content, style = images
     (tmp_path / "notes.txt").write_text("not a picture")
     out = tmp_path / ("out.png" if command == "stylize" else "study")
     extra = ["--vary", "steps=1,2"] if command == "sweep" else []
-    for init, needle in ((tmp_path / "notes.txt", "not an image"),
-                         (tmp_path / "none.png", "no such file")):
-        r = call([command, content, style, "-o", out, *FAST, *extra, "--init", init])
+    for given, needle in ((tmp_path / "notes.txt", "not an image"),
+                          (tmp_path / "none.png", "no such file")):
+        r = call([command, content, style, "-o", out, *FAST, *extra, flag, given])
         assert r.returncode == 2, r.stderr
         line, = r.stderr.strip().splitlines()
-        assert line.startswith(f"painterly: error: --init {init}: ") and needle in line
-        assert not out.exists()
-
-
-@pytest.mark.parametrize("command", ["stylize", "sweep"])
-@pytest.mark.parametrize("flag", ["--mask", "--style-masks"])
-def test_a_mask_that_is_not_a_picture_names_its_option(tmp_path, images, call, command, flag):
-    content, style = images
-    (tmp_path / "notes.txt").write_text("not a picture")
-    out = tmp_path / ("out.png" if command == "stylize" else "study")
-    extra = ["--vary", "steps=1,2"] if command == "sweep" else []
-    for mask, needle in ((tmp_path / "notes.txt", "not an image"),
-                         (tmp_path / "none.png", "no such file")):
-        r = call([command, content, style, "-o", out, *FAST, *extra, flag, mask])
-        assert r.returncode == 2, r.stderr
-        line, = r.stderr.strip().splitlines()
-        assert line.startswith(f"painterly: error: {flag} {mask}: ") and needle in line
+        assert line.startswith(f"painterly: error: {flag} {given}: ") and needle in line
         assert not out.exists()
 
 
