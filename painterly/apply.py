@@ -142,8 +142,8 @@ def _readable(chunk: list[tuple[Path, Path]], skipped: list[Path], size: int,
             warn(f"{e}; skipped")
             skipped.append(f)
             continue
-        if frames_note(img):
-            warn(frames_note(img))
+        if note := frames_note(img):
+            warn(note)
         try:
             out.append((check_content(img, size), target))
         except ImageError as e:

@@ -30,6 +30,9 @@ RUNS = {
                             preserve_color="luminance", init="noise", seed=2), False),
     "mask_regions": (dict(size=40, steps=4, scales=2, tv_weight=0.01), True),
 }
+# the largest mean and largest difference from the recorded picture on other CPUs (below)
+BOUNDS = {"noise_3_scales": (1e-3, 0.1)}  # three scales from noise amplify the rounding most
+BOUND = (2e-4, 1e-2)
 
 
 def _labels() -> np.ndarray:
@@ -66,9 +69,11 @@ def test_pinned_run(name: str) -> None:
     # builds) round differently and a few optimiser steps amplify that, so allow small
     # differences: any change of the method moves pixels by far more (0.1 and up).  On a
     # 2-core EPYC with AVX512-BF16 the three scales from noise differed by 4.5e-4 on
-    # average, 0.045 at most (the code that recorded them gave the same there)
+    # average, 0.045 at most (the code that recorded them gave the same there); the other
+    # runs by 3e-6 at most on average
+    mean, most = BOUNDS.get(name, BOUND)
     diff = np.abs(got - ref)
-    assert float(diff.mean()) < 1e-3 and float(diff.max()) < 0.1, (diff.mean(), diff.max())
+    assert float(diff.mean()) < mean and float(diff.max()) < most, (diff.mean(), diff.max())
 
 
 if __name__ == "__main__" and "--write" in sys.argv:
