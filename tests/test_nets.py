@@ -1161,3 +1161,48 @@ def test_too_few_photos_for_the_held_out_ones_says_what_to_do(command, tmp_path,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "add photos or lower --holdout" in err, err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_init_from_starts_from_another_paintings_network(tmp_path, photos, style, tiny,
+                                                         precision):
+    # a network of one painting is where a run for another starts (--init-from): its
+    # weights, not random ones, and the new model names where it came from
+    start = tiny_model(tmp_path / "start.safetensors", seed=3)
+    out = tmp_path / "m.safetensors"
+    topts = make(TrainOptions, steps=1, batch=2, lr=1e-7, **{**TINY, "precision": precision})
+    train(str(style), str(photos), str(out), topts, Runtime(weights=tiny, device="cpu"),
+          quiet=True, init_from=str(start))
+    got, began = load_model(out), load_model(start)
+    for k, v in began.state.items():  # one step at lr 1e-7 moves nothing visible
+        torch.testing.assert_close(got.state[k], v, atol=1e-4, rtol=1e-4)
+    lineage = got.meta["init_from"]
+    assert lineage["file"] == "start.safetensors" and lineage["style"] == "s.png"
+    assert lineage["steps"] == 0 and len(lineage["sha256"]) == 64
+    fresh = tmp_path / "fresh.safetensors"  # without it: the seed's random weights
+    train(str(style), str(photos), str(fresh), topts, Runtime(weights=tiny, device="cpu"),
+          quiet=True)
+    w = next(k for k, v in began.state.items() if v.ndim == 4)  # a convolution's weights
+    assert not torch.allclose(load_model(fresh).state[w], began.state[w], atol=1e-3)
+    assert "init_from" not in load_model(fresh).meta
+
+
+def test_init_from_refuses_another_layout_resume_and_its_own_file(tmp_path, photos, style,
+                                                                  tiny, cli_env):
+    start = tiny_model(tmp_path / "start.safetensors")  # width 4, 1 block, 2 halvings
+    rt = Runtime(weights=tiny, device="cpu")
+    wider = make(TrainOptions, steps=1, batch=2, **{**TINY, "width": 8})
+    with pytest.raises(UsageError, match=r"--init-from .*start.safetensors: its network is "
+                                         r"width 4, 1 blocks, 2 halvings .*this run's width 8"):
+        train(str(style), str(photos), str(tmp_path / "m.safetensors"), wider, rt, quiet=True,
+              init_from=str(start))
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    base = ["train", style, "--photos", photos, "--steps", "1", "--batch", "2", *flags]
+    for extra, said in [(["-o", tmp_path / "m.safetensors", "--init-from", start, "--resume"],
+                         "--init-from starts a new run; --resume continues one"),
+                        (["-o", start, "--init-from", start, "--overwrite"], "start.safetensors"),
+                        (["-o", tmp_path / "m.safetensors", "--init-from",
+                          tmp_path / "none.safetensors"], "--init-from ")]:
+        r = run_cli([*base, *extra], cli_env)
+        assert r.returncode == 2 and said in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert load_model(start).meta["steps"] == 0  # the start is never written over

@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
                  from_args(Runtime, args), resume=files.resume,
                  previews=files.previews or None, workers=files.workers, quiet=args.quiet,
                  steps_given=getattr(args, "steps", None) is not None,
-                 overwrite=args.overwrite)
+                 overwrite=args.overwrite, init_from=files.init_from or None)
     return EXIT_INTERRUPTED if done.interrupted else 0
 
 

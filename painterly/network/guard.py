@@ -13,6 +13,7 @@ checkpoint, the previews folder) against its inputs, and a checkpoint to resume 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from pathlib import Path
@@ -25,16 +26,46 @@ from ..paths import interrupted_path
 from ..trainfiles import check_training_outputs
 from .modelfile import OLD_LAYOUT, ModelError, ModelFile, load_model
 from .options import TrainOptions
-from .transform import TransformNet
+from .transform import Arch, TransformNet
 
 
 def check_outputs(style: str, photos: str, out: str, ckpt: Path, previews: str | None,
-                  resume: bool, weights: str = "", overwrite: bool = False) -> None:
+                  resume: bool, weights: str = "", overwrite: bool = False,
+                  init_from: str = "") -> None:
     """Check the outputs of a training run before any work (one line naming the file).  A
     fresh run refuses a model or checkpoint already there unless ``overwrite``; ``resume``
     goes on writing its own (:func:`painterly.trainfiles.check_training_outputs`)."""
-    check_training_outputs([photos], out, ckpt, previews, resume, inputs=[style, weights],
-                           overwrite=overwrite, unfinished=lambda: unfinished(ckpt, out))
+    check_training_outputs([photos], out, ckpt, previews, resume,
+                           inputs=[style, weights, init_from], overwrite=overwrite,
+                           unfinished=lambda: unfinished(ckpt, out))
+
+
+def start_from(path: str, topts: TrainOptions, resume: bool) -> tuple[dict, dict]:
+    """(weights, lineage) of the style network a fresh run starts from (``--init-from``):
+    any painting's, of the layout ``topts`` builds; the lineage (file name, digest, steps,
+    painting) goes into the new model's metadata."""
+    if resume:
+        raise UsageError("--init-from starts a new run; --resume continues one: give one")
+    try:
+        mf = load_model(path)
+    except ModelError as e:
+        raise ModelError(f"--init-from {e}") from None
+    if mf.arch != topts.arch():
+        raise UsageError(f"--init-from {path}: its network is {_layout(mf.arch)}, this run's "
+                         f"{_layout(topts.arch())}; give the same --preset (or --width, "
+                         f"--blocks, --downs, --down, --up) to train from it")
+    style = mf.meta.get("style") if isinstance(mf.meta.get("style"), dict) else {}
+    lineage = {"file": Path(path).name, "sha256": sha256_file(path),
+               "steps": mf.meta.get("steps"), "style": style.get("name")}
+    return mf.state, lineage
+
+
+def _layout(a: Arch) -> str:
+    return f"width {a.width}, {a.blocks} blocks, {a.downs} halvings ({a.down}, {a.up})"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _steps_of(path: str | os.PathLike) -> tuple[int | None, int | None]:

@@ -107,6 +107,10 @@ class TrainFiles:
                            metavar="DIR", web=False)
     workers: int = option(0, "Processes decoding photos (for large folders).", minimum=0,
                           maximum=64, metavar="N", web=False)
+    init_from: str = option("", "Start from the weights of this style network (any painting's, "
+                                "the same layout: --preset, --width, --blocks, --downs, "
+                                "--down, --up) rather than from random ones.", metavar="MODEL",
+                            web=False)
     resume: bool = option(False, "Continue from MODEL.ckpt with its options, to the --steps "
                                  "given (more or fewer than its plan) or to its own plan.",
                           web=False)

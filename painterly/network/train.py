@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import math
 import sys
 import time
@@ -73,7 +72,7 @@ from ..version import __version__
 from ..vgg import VGGWeights
 from ..weights import resolve
 from .estimate import Estimate, for_run
-from .guard import check_outputs, keeps_earlier, resume_from
+from .guard import check_outputs, keeps_earlier, resume_from, sha256_file, start_from
 from .modelfile import ModelFile, save_model, thumbnail_png
 from .options import TrainOptions
 from .quality import describe, figure, seen_style
@@ -196,7 +195,8 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
           resume: bool = False, previews: str | None = None, workers: int = 0,
           quiet: bool = False, style_name: str | None = None,
           callback: Callable[[TrainProgress], None] | None = None,
-          steps_given: bool = True, overwrite: bool = False) -> Trained:
+          steps_given: bool = True, overwrite: bool = False,
+          init_from: str | None = None) -> Trained:
     """Train (or resume) and write the model file (rank 0).  Ctrl-C or SIGTERM stops after
     the current step, writing the model and a checkpoint.
 
@@ -209,18 +209,23 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     (an error, Ctrl-C, SIGTERM) after a step writes the model and the checkpoint of the
     finished steps, beside an earlier model (``NAME.interrupted.safetensors``) rather than
     over it.  A fresh run refuses a model or checkpoint already at ``out`` unless
-    ``overwrite``."""
+    ``overwrite``.  ``init_from``: a style network (any painting's, the same layout) whose
+    weights a fresh run starts from."""
     began = time.perf_counter()
     w = dist.world()
     device = dist.device_for(runtime.device, w)
     ckpt = checkpoint_path(out)
-    check_outputs(style, photos, out, ckpt, previews, resume, runtime.weights, overwrite)
+    check_outputs(style, photos, out, ckpt, previews, resume, runtime.weights, overwrite,
+                  init_from or "")
     start, state, adam, recorded = 0, None, {}, None
+    lineage = {}
+    if init_from:
+        state, lineage = start_from(init_from, topts, resume)
     if resume:  # the checkpoint's options, to the --steps given (or the checkpoint's plan)
         topts, mf, start = resume_from(ckpt, topts, steps_given)
         state, adam, recorded = mf.state, mf.extra, mf.meta.get("holdout")
         was = mf.meta.get("style") if isinstance(mf.meta.get("style"), dict) else {}
-        if was.get("sha256") and was["sha256"] != _sha256(style):  # not silently another
+        if was.get("sha256") and was["sha256"] != sha256_file(style):  # not silently another
             afresh = "drop --resume" if overwrite else "use --overwrite instead of --resume"
             raise UsageError(f"--resume: the checkpoint {ckpt} was trained on the painting "
                              f"{was.get('name', '?')}, not {style}; give that picture, or "
@@ -232,10 +237,11 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     train_files, held = _photos(photos, topts, w, recorded)
     style_img = check_style(load_image(style))
     style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
-    meta = {"style": {"name": style_name or Path(style).name, "sha256": _sha256(style),
+    meta = {"style": {"name": style_name or Path(style).name, "sha256": sha256_file(style),
                       "thumbnail_png": thumbnail_png(style_t)},
             "training": {**dataclasses.asdict(topts), **topts.layout(),  # as built
                          "style_weight": topts.style_strength()},
+            **({"init_from": lineage} if lineage else {}),
             "preset": topts.preset, "holdout": [f.name for f in held],
             "processes": w.size, "painterly_version": __version__}
     dist.init(w, device)
@@ -522,10 +528,6 @@ def _mean_over_ranks(loss, w: dist.World, device: torch.device) -> dict[str, flo
         torch.distributed.all_reduce(t)
         t = t / w.size
     return dict(zip(names, t.tolist()))
-
-
-def _sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def model_summary(mf: ModelFile) -> str:

@@ -26,7 +26,8 @@ def add_parser(sub) -> None:
                                    "queue and a gallery of results.")
     add_flags(p, ServeOptions, title="the studio")
     add_flags(p, Runtime, title="the studio")
-    add_flags(p, TrainFiles, skip=("previews", "workers", "resume"), title="the studio")
+    add_flags(p, TrainFiles, skip=("previews", "workers", "init_from", "resume"),
+              title="the studio")
     p.set_defaults(func=cmd_serve)
 
 
