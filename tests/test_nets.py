@@ -1192,7 +1192,7 @@ def test_init_from_refuses_another_layout_resume_and_its_own_file(tmp_path, phot
     rt = Runtime(weights=tiny, device="cpu")
     wider = make(TrainOptions, steps=1, batch=2, **{**TINY, "width": 8})
     with pytest.raises(UsageError, match=r"--init-from .*start.safetensors: its network is "
-                                         r"width 4, 1 blocks, 2 halvings .*this run's width 8"):
+                                         r"width 4, 1 block, 2 halvings .*this run's width 8"):
         train(str(style), str(photos), str(tmp_path / "m.safetensors"), wider, rt, quiet=True,
               init_from=str(start))
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]

@@ -61,7 +61,8 @@ def start_from(path: str, topts: TrainOptions, resume: bool) -> tuple[dict, dict
 
 
 def _layout(a: Arch) -> str:
-    return f"width {a.width}, {a.blocks} blocks, {a.downs} halvings ({a.down}, {a.up})"
+    blocks = f"{a.blocks} block{'s' * (a.blocks != 1)}"
+    return f"width {a.width}, {blocks}, {a.downs} halvings ({a.down}, {a.up})"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -92,12 +93,19 @@ def unfinished(ckpt: Path, out: str) -> bool:
     return True
 
 
-def resume_from(ckpt: Path, topts: TrainOptions,
-                steps_given: bool) -> tuple[TrainOptions, ModelFile, int]:
-    """(the options to go on with, the checkpoint, the steps it has done), all checked."""
+def resume_from(ckpt: Path, topts: TrainOptions, steps_given: bool, style: str,
+                overwrite: bool = False) -> tuple[TrainOptions, ModelFile, int]:
+    """(the options to go on with, the checkpoint, the steps it has done), all checked; the
+    checkpoint must be of the painting ``style`` (not silently another)."""
     if not ckpt.exists():
         raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
     mf = load_model(ckpt)
+    was = mf.meta.get("style") if isinstance(mf.meta.get("style"), dict) else {}
+    if was.get("sha256") and was["sha256"] != sha256_file(style):
+        afresh = "drop --resume" if overwrite else "use --overwrite instead of --resume"
+        raise UsageError(f"--resume: the checkpoint {ckpt} was trained on the painting "
+                         f"{was.get('name', '?')}, not {style}; give that picture, or "
+                         f"{afresh} to train afresh on this one")
     saved, done = mf.meta.get("training"), mf.meta.get("steps")
     if not isinstance(saved, dict) or not isinstance(done, int) or isinstance(done, bool) \
             or done < 0:

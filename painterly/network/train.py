@@ -217,19 +217,12 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     ckpt = checkpoint_path(out)
     check_outputs(style, photos, out, ckpt, previews, resume, runtime.weights, overwrite,
                   init_from or "")
-    start, state, adam, recorded = 0, None, {}, None
-    lineage = {}
+    start, state, adam, recorded, lineage = 0, None, {}, None, {}
     if init_from:
         state, lineage = start_from(init_from, topts, resume)
     if resume:  # the checkpoint's options, to the --steps given (or the checkpoint's plan)
-        topts, mf, start = resume_from(ckpt, topts, steps_given)
+        topts, mf, start = resume_from(ckpt, topts, steps_given, style, overwrite)
         state, adam, recorded = mf.state, mf.extra, mf.meta.get("holdout")
-        was = mf.meta.get("style") if isinstance(mf.meta.get("style"), dict) else {}
-        if was.get("sha256") and was["sha256"] != sha256_file(style):  # not silently another
-            afresh = "drop --resume" if overwrite else "use --overwrite instead of --resume"
-            raise UsageError(f"--resume: the checkpoint {ckpt} was trained on the painting "
-                             f"{was.get('name', '?')}, not {style}; give that picture, or "
-                             f"{afresh} to train afresh on this one")
     check_previews_shown(previews, topts.holdout, str(ckpt) if resume else "")
     keep = keeps_earlier(out, resume, start)  # a stopped run then writes beside it
     if topts.batch % w.size:
