@@ -13,7 +13,6 @@ checkpoint, the previews folder) against its inputs, and a checkpoint to resume 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..config import make
 from ..errors import PainterlyError, UsageError
 from ..paths import interrupted_path
 from ..trainfiles import check_training_outputs
+from ..weights import sha256_file
 from .modelfile import OLD_LAYOUT, ModelError, ModelFile, load_model
 from .options import TrainOptions
 from .transform import Arch, TransformNet
@@ -65,10 +65,6 @@ def _layout(a: Arch) -> str:
     return f"width {a.width}, {blocks}, {a.downs} halvings ({a.down}, {a.up})"
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _steps_of(path: str | os.PathLike) -> tuple[int | None, int | None]:
     """(steps done, steps planned) recorded in a model file; None for what is not there."""
     try:
@@ -94,14 +90,15 @@ def unfinished(ckpt: Path, out: str) -> bool:
 
 
 def resume_from(ckpt: Path, topts: TrainOptions, steps_given: bool, style: str,
-                overwrite: bool = False) -> tuple[TrainOptions, ModelFile, int]:
+                style_sha: str, overwrite: bool = False) -> tuple[TrainOptions, ModelFile, int]:
     """(the options to go on with, the checkpoint, the steps it has done), all checked; the
-    checkpoint must be of the painting ``style`` (not silently another)."""
+    checkpoint must be of the painting ``style`` (its file's digest ``style_sha``: not
+    silently another)."""
     if not ckpt.exists():
         raise UsageError(f"--resume: no checkpoint {ckpt} to resume from")
     mf = load_model(ckpt)
     was = mf.meta.get("style") if isinstance(mf.meta.get("style"), dict) else {}
-    if was.get("sha256") and was["sha256"] != sha256_file(style):
+    if was.get("sha256") and was["sha256"] != style_sha:
         afresh = "drop --resume" if overwrite else "use --overwrite instead of --resume"
         raise UsageError(f"--resume: the checkpoint {ckpt} was trained on the painting "
                          f"{was.get('name', '?')}, not {style}; give that picture, or "

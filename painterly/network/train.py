@@ -70,9 +70,9 @@ from ..training import (
 )
 from ..version import __version__
 from ..vgg import VGGWeights
-from ..weights import resolve
+from ..weights import resolve, sha256_file
 from .estimate import Estimate, for_run
-from .guard import check_outputs, keeps_earlier, resume_from, sha256_file, start_from
+from .guard import check_outputs, keeps_earlier, resume_from, start_from
 from .modelfile import ModelFile, save_model, thumbnail_png
 from .options import TrainOptions
 from .quality import describe, figure, seen_style
@@ -209,28 +209,28 @@ def train(style: str, photos: str, out: str, topts: TrainOptions, runtime: Runti
     (an error, Ctrl-C, SIGTERM) after a step writes the model and the checkpoint of the
     finished steps, beside an earlier model (``NAME.interrupted.safetensors``) rather than
     over it.  A fresh run refuses a model or checkpoint already at ``out`` unless
-    ``overwrite``.  ``init_from``: a style network (any painting's, the same layout) whose
-    weights a fresh run starts from."""
+    ``overwrite``, and starts from the network ``init_from`` (any painting's) if given."""
     began = time.perf_counter()
     w = dist.world()
     device = dist.device_for(runtime.device, w)
     ckpt = checkpoint_path(out)
     check_outputs(style, photos, out, ckpt, previews, resume, runtime.weights, overwrite,
                   init_from or "")
+    style_img = check_style(load_image(style))  # a missing or broken file: one line
+    style_sha = sha256_file(style)  # read once: the checkpoint's check and the model's
     start, state, adam, recorded, lineage = 0, None, {}, None, {}
     if init_from:
         state, lineage = start_from(init_from, topts, resume)
     if resume:  # the checkpoint's options, to the --steps given (or the checkpoint's plan)
-        topts, mf, start = resume_from(ckpt, topts, steps_given, style, overwrite)
+        topts, mf, start = resume_from(ckpt, topts, steps_given, style, style_sha, overwrite)
         state, adam, recorded = mf.state, mf.extra, mf.meta.get("holdout")
     check_previews_shown(previews, topts.holdout, str(ckpt) if resume else "")
     keep = keeps_earlier(out, resume, start)  # a stopped run then writes beside it
     if topts.batch % w.size:
         raise UsageError(f"--batch {topts.batch} is not a multiple of the {w.size} processes")
     train_files, held = _photos(photos, topts, w, recorded)
-    style_img = check_style(load_image(style))
     style_t = load_styles([style_img], topts.photo_size, topts.style_scale)[0]
-    meta = {"style": {"name": style_name or Path(style).name, "sha256": sha256_file(style),
+    meta = {"style": {"name": style_name or Path(style).name, "sha256": style_sha,
                       "thumbnail_png": thumbnail_png(style_t)},
             "training": {**dataclasses.asdict(topts), **topts.layout(),  # as built
                          "style_weight": topts.style_strength()},
